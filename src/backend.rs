@@ -1,0 +1,67 @@
+//! The one seam between the pure pipeline and the kernel: what the planner needs from it.
+//!
+//! `kernel::Netlink` implements it with rtnetlink; `fake::FakeBackend` implements it over a
+//! `LiveState` in memory (records every call and can fail at step N), which is what makes
+//! rollback and fault tests cheap and exact.
+
+use crate::live::LiveState;
+use crate::plan::Step;
+
+pub trait Backend {
+    /// Read everything the diff needs: named namespaces, and the links (with addresses and
+    /// routes) of the tool's own namespace and of every named namespace.
+    fn snapshot(&mut self) -> Result<LiveState, BackendError>;
+
+    /// Carry out one step. `owner` is the topology name stamped on whatever is created.
+    /// A failed step must leave nothing half-done behind (a link created but not yet
+    /// marked as owned is deleted again before the error is returned).
+    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError>;
+}
+
+/// A kernel operation that failed: which operation, on what, and the errno.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{op} {object}: {message}")]
+pub struct BackendError {
+    /// What was attempted, lowercase: "create macvlan", "set mtu", "dump links".
+    pub op: String,
+    /// The object, as the user names it: "red/eth0", "namespace red".
+    pub object: String,
+    /// The kernel's errno, when the kernel said no.
+    pub errno: Option<i32>,
+    /// The error as the kernel (or the OS) worded it.
+    pub message: String,
+}
+
+impl BackendError {
+    pub fn new(
+        op: impl Into<String>,
+        object: impl Into<String>,
+        errno: Option<i32>,
+        message: impl Into<String>,
+    ) -> Self {
+        BackendError {
+            op: op.into(),
+            object: object.into(),
+            errno,
+            message: message.into(),
+        }
+    }
+
+    /// What the user can do about it, keyed on the errno and the operation.
+    pub fn hint(&self) -> Option<String> {
+        let errno = self.errno?;
+        let op = self.op.as_str();
+        Some(match errno {
+            libc::EEXIST => format!("{} already exists: something else created it after the plan was made; run `mvtopo plan` again", self.object),
+            libc::EBUSY => "the device is busy: a passthru macvlan owns its parent alone, or the MAC is taken by a sibling".to_owned(),
+            libc::EPERM | libc::EACCES => "permission denied: run as root (CAP_NET_ADMIN and CAP_SYS_ADMIN are needed)".to_owned(),
+            libc::EOPNOTSUPP => "the kernel does not support this: is the module (macvlan, veth, dummy, 8021q) available?".to_owned(),
+            libc::ENODEV => "no such device: the parent interface does not exist (in the namespace mvtopo runs in)".to_owned(),
+            libc::EINVAL if op.contains("mtu") || op.contains("create") => "the kernel rejected a value: a macvlan's MTU cannot be above its parent's, and a passthru macvlan must be its parent's only one".to_owned(),
+            libc::EADDRNOTAVAIL => "the address is not there (it was removed by hand?)".to_owned(),
+            libc::ENETUNREACH => "the route's gateway is not reachable through the link's addresses".to_owned(),
+            libc::ENOENT => "it no longer exists: something removed it after the plan was made".to_owned(),
+            _ => return None,
+        })
+    }
+}

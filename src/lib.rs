@@ -1,0 +1,19 @@
+//! mvtopo: declarative macvlan topologies for Linux.
+//!
+//! The pipeline is `load → resolve → graph → diff → plan → execute → verify`. Every stage but
+//! the kernel backend (`kernel`) is a pure function over plain values, tested without root.
+
+pub mod apply;
+pub mod backend;
+pub mod cli;
+pub mod diff;
+pub mod fake;
+pub mod graph;
+pub mod kernel;
+pub mod live;
+pub mod load;
+pub mod model;
+pub mod names;
+pub mod plan;
+pub mod render;
+pub mod resolve;

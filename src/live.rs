@@ -1,0 +1,257 @@
+//! What the kernel holds, as plain values: the snapshot the backend reads and the diff compares.
+//!
+//! A `LiveState` round-trips through JSON (`mvtopo show --format json` writes it,
+//! `mvtopo plan --state FILE` reads it), so CI can plan without a kernel. It carries no
+//! ifindexes: they change when a link moves between namespaces, so nothing may key on them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Route;
+use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+
+/// The interface alias prefix that marks a link as created by a topology: the alias is
+/// `mvtopo:<topology name>`. The alias survives namespace moves and is readable by anyone
+/// with `ip -d link`.
+pub const OWNER_ALIAS_PREFIX: &str = "mvtopo:";
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveState {
+    /// Named namespaces (/run/netns), sorted by name.
+    #[serde(default)]
+    pub namespaces: Vec<LiveNamespace>,
+    /// Every link in the tool's own namespace and in every named namespace, except loopback,
+    /// sorted by (namespace, name).
+    #[serde(default)]
+    pub links: Vec<LiveLink>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveNamespace {
+    pub name: NsName,
+    /// The topology that created it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// Where a link is: its namespace (`None` = the tool's own) and its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<NsName>,
+    pub name: LinkName,
+}
+
+impl fmt::Display for LinkRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}/{}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+/// IFLA_INFO_KIND, with `Device` for links that have none (physical NICs).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkKind {
+    Device,
+    Macvlan,
+    Veth,
+    Dummy,
+    Vlan,
+    Other(String),
+}
+
+impl LinkKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            LinkKind::Device => "device",
+            LinkKind::Macvlan => "macvlan",
+            LinkKind::Veth => "veth",
+            LinkKind::Dummy => "dummy",
+            LinkKind::Vlan => "vlan",
+            LinkKind::Other(s) => s,
+        }
+    }
+}
+
+impl FromStr for LinkKind {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "device" | "" => LinkKind::Device,
+            "macvlan" => LinkKind::Macvlan,
+            "veth" => LinkKind::Veth,
+            "dummy" => LinkKind::Dummy,
+            "vlan" => LinkKind::Vlan,
+            other => LinkKind::Other(other.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for LinkKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(s.parse().unwrap_or(LinkKind::Other(s)))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveLink {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<NsName>,
+    pub name: LinkName,
+    pub kind: LinkKind,
+    /// The lower device of a macvlan or vlan (IFLA_LINK, resolved across namespaces with
+    /// IFLA_LINK_NETNSID). `None` when there is none or it could not be resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<LinkRef>,
+    /// The other end of a veth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<LinkRef>,
+    /// Macvlan mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// 802.1Q id of a vlan link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacAddr>,
+    pub mtu: u32,
+    /// IFF_UP (administratively up), not the carrier.
+    pub up: bool,
+    /// The allow-list of a source-mode macvlan, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_macs: Vec<MacAddr>,
+    /// Addresses on the link, sorted; IPv6 link-local addresses are left out (the kernel
+    /// makes them, nobody manages them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Cidr>,
+    /// Routes in the main table that go out this link and were not made by the kernel
+    /// itself (no prefix routes, no link-local), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// The topology that created this link (from the `mvtopo:NAME` alias), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl LiveLink {
+    pub fn at(&self) -> LinkRef {
+        LinkRef {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+    pub fn owned_by(&self, topology: &str) -> bool {
+        self.owner.as_deref() == Some(topology)
+    }
+}
+
+impl LiveNamespace {
+    pub fn owned_by(&self, topology: &str) -> bool {
+        self.owner.as_deref() == Some(topology)
+    }
+}
+
+/// The owner named by an interface alias, if it is one of ours.
+pub fn owner_from_alias(alias: &str) -> Option<&str> {
+    alias
+        .strip_prefix(OWNER_ALIAS_PREFIX)
+        .filter(|s| !s.is_empty())
+}
+
+impl LiveState {
+    /// Sort everything into the canonical order (the backend and the fake call this; the
+    /// lookups below rely on it).
+    pub fn normalize(&mut self) {
+        self.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+        self.namespaces.dedup_by(|a, b| a.name == b.name);
+        for l in &mut self.links {
+            l.source_macs.sort();
+            l.source_macs.dedup();
+            l.addresses.sort();
+            l.addresses.dedup();
+            l.routes.sort();
+            l.routes.dedup();
+        }
+        self.links
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    }
+
+    pub fn namespace(&self, name: &NsName) -> Option<&LiveNamespace> {
+        self.namespaces
+            .binary_search_by(|n| n.name.cmp(name))
+            .ok()
+            .map(|i| &self.namespaces[i])
+    }
+
+    pub fn link(&self, namespace: Option<&NsName>, name: &LinkName) -> Option<&LiveLink> {
+        self.links
+            .binary_search_by(|l| (l.namespace.as_ref(), &l.name).cmp(&(namespace, name)))
+            .ok()
+            .map(|i| &self.links[i])
+    }
+
+    /// Links in one namespace (`None` = the tool's own).
+    pub fn links_in<'a>(
+        &'a self,
+        namespace: Option<&'a NsName>,
+    ) -> impl Iterator<Item = &'a LiveLink> + 'a {
+        self.links
+            .iter()
+            .filter(move |l| l.namespace.as_ref() == namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip() {
+        let json = r#"{
+          "namespaces": [{"name": "red", "owner": "lab"}],
+          "links": [
+            {"name": "eth1", "kind": "device", "mtu": 1500, "up": true, "mac": "52:54:00:12:34:56"},
+            {"namespace": "red", "name": "eth0", "kind": "macvlan",
+             "parent": {"name": "eth1"}, "mode": "bridge", "mac": "02:00:00:00:00:01",
+             "mtu": 1500, "up": true, "addresses": ["10.0.0.2/24"],
+             "routes": [{"to": "0.0.0.0/0", "via": "10.0.0.1"}], "owner": "lab"}
+          ]
+        }"#;
+        let mut s: LiveState = serde_json::from_str(json).unwrap();
+        s.normalize();
+        let back: LiveState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(s, back);
+        let red = NsName::new("red").unwrap();
+        let l = s.link(Some(&red), &LinkName::new("eth0").unwrap()).unwrap();
+        assert!(l.owned_by("lab"));
+        assert_eq!(l.parent.as_ref().unwrap().to_string(), "eth1");
+    }
+
+    #[test]
+    fn alias_owner() {
+        assert_eq!(owner_from_alias("mvtopo:lab"), Some("lab"));
+        assert_eq!(owner_from_alias("mvtopo:"), None);
+        assert_eq!(owner_from_alias("uplink"), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! The validated topology: what the file asks for, after `resolve` checked every rule.
+//!
+//! Nothing here is "as written" (that is `load`'s `Raw*` types); every reference in a
+//! `Topology` points at something that exists in it, every name is valid, and defaults are
+//! filled in. Spans into the source file are kept so late stages (the graph's cycle check)
+//! can still point at the line.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+
+/// A byte range in the topology file. It never takes part in equality, ordering or
+/// serialization: two objects that differ only in where they were written are the same
+/// object. (This is what lets the model types double as plan objects.)
+#[derive(Clone, Debug, Default)]
+pub struct Span(pub std::ops::Range<usize>);
+
+impl PartialEq for Span {
+    fn eq(&self, _: &Span) -> bool {
+        true
+    }
+}
+impl Eq for Span {}
+impl std::hash::Hash for Span {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+impl From<std::ops::Range<usize>> for Span {
+    fn from(r: std::ops::Range<usize>) -> Span {
+        Span(r)
+    }
+}
+impl From<&Span> for miette::SourceSpan {
+    fn from(s: &Span) -> miette::SourceSpan {
+        (s.0.start, s.0.end.saturating_sub(s.0.start)).into()
+    }
+}
+
+/// A whole validated topology file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// The owner name stamped on everything `apply` creates (default: the file's stem).
+    pub name: String,
+    pub namespaces: BTreeMap<NsName, Namespace>,
+    pub parents: BTreeMap<LinkName, Parent>,
+    /// Sorted by (namespace, name); identity is that pair.
+    pub macvlans: Vec<Macvlan>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: NsName,
+    /// The `[namespace.NAME]` header.
+    pub span: Span,
+}
+
+/// A `[parent.NAME]` table. Parents always live in the namespace mvtopo runs in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parent {
+    pub name: LinkName,
+    pub kind: ParentKind,
+    pub mtu: Option<u32>,
+    /// The `[parent.NAME]` header.
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParentKind {
+    /// An interface that already exists (a NIC): never created or deleted; brought up, and
+    /// its MTU set when `mtu` is given.
+    Existing,
+    /// `create = "veth"`: a pair; `peer` defaults to "<name>p".
+    Veth {
+        peer: LinkName,
+        peer_namespace: Option<NsName>,
+        /// Span of `peer-namespace`'s value, for diagnostics found after resolve.
+        peer_namespace_span: Span,
+    },
+    /// `create = "dummy"`.
+    Dummy,
+    /// `create = "vlan"`: 802.1Q sub-interface of `link` (a `[parent.*]` key).
+    Vlan {
+        link: LinkName,
+        vlan_id: u16,
+        /// Span of `link`'s value, so a cycle through vlan links points at it.
+        link_span: Span,
+    },
+}
+
+impl ParentKind {
+    pub fn created(&self) -> bool {
+        !matches!(self, ParentKind::Existing)
+    }
+}
+
+/// One `[[macvlan]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Macvlan {
+    pub name: LinkName,
+    pub parent: LinkName,
+    /// `None`: the namespace mvtopo runs in.
+    pub namespace: Option<NsName>,
+    pub mode: Mode,
+    /// `None`: the kernel picks one, and whatever it picked is kept.
+    pub mac: Option<MacAddr>,
+    /// `None`: whatever the kernel gives (the parent's MTU at creation) is kept.
+    pub mtu: Option<u32>,
+    pub up: bool,
+    pub addresses: Vec<Cidr>,
+    pub routes: Vec<Route>,
+    /// Only in source mode; sorted and deduplicated.
+    pub source_macs: Vec<MacAddr>,
+    /// The `[[macvlan]]` header.
+    pub span: Span,
+}
+
+/// A route through a macvlan, in its namespace's main table.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Route {
+    /// The destination network; `to = "default"` is 0.0.0.0/0 or ::/0 (the family of `via`).
+    /// Host bits are zero.
+    pub to: Cidr,
+    /// The gateway; `None` is a route straight onto the link (scope link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<IpAddr>,
+}
+
+impl Topology {
+    pub fn macvlan(&self, namespace: Option<&NsName>, name: &LinkName) -> Option<&Macvlan> {
+        self.macvlans
+            .binary_search_by(|m| (m.namespace.as_ref(), &m.name).cmp(&(namespace, name)))
+            .ok()
+            .map(|i| &self.macvlans[i])
+    }
+}

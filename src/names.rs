@@ -1,0 +1,405 @@
+//! Identities and small value types, each checked once at construction.
+//!
+//! `LinkName`, `NsName`, `MacAddr`, `Cidr` and `Mode` are plain values shared by the topology
+//! model, the live state and the plan. Their `FromStr` enforces the kernel's own rules, so a
+//! value of these types is always something the kernel would accept.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name or value was rejected. The message is lowercase and says what is wrong;
+/// the loader adds the span and the "write this instead" help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("name is empty")]
+    Empty,
+    #[error("interface name is {0} bytes long; the kernel allows at most 15")]
+    TooLong(usize),
+    #[error("name contains {0:?}, which the kernel does not allow here")]
+    BadChar(char),
+    #[error("\".\" and \"..\" are not valid names")]
+    Dot,
+    #[error("not a MAC address (expected six hex octets like 02:00:00:00:00:01)")]
+    MacSyntax,
+    #[error("not an address with prefix length (expected e.g. 10.0.0.2/24 or fd00::2/64)")]
+    CidrSyntax,
+    #[error("prefix length {0} is too long for this address family")]
+    PrefixTooLong(u8),
+    #[error("unknown mode {0:?} (expected vepa, bridge, private, passthru or source)")]
+    Mode(String),
+}
+
+/// An interface name as the kernel's `dev_valid_name()` accepts it: 1..=15 bytes, not "." or
+/// "..", and no '/', ':' or whitespace.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LinkName(String);
+
+/// IFNAMSIZ is 16 including the terminating NUL.
+pub const MAX_LINK_NAME: usize = 15;
+
+impl LinkName {
+    pub fn new(s: &str) -> Result<Self, ValueError> {
+        if s.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        if s == "." || s == ".." {
+            return Err(ValueError::Dot);
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || *c == '\0')
+        {
+            return Err(ValueError::BadChar(c));
+        }
+        if s.len() > MAX_LINK_NAME {
+            return Err(ValueError::TooLong(s.len()));
+        }
+        Ok(LinkName(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A named network namespace: a plain file name under /run/netns.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NsName(String);
+
+impl NsName {
+    pub fn new(s: &str) -> Result<Self, ValueError> {
+        if s.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        if s == "." || s == ".." {
+            return Err(ValueError::Dot);
+        }
+        if let Some(c) = s.chars().find(|c| *c == '/' || *c == '\0') {
+            return Err(ValueError::BadChar(c));
+        }
+        Ok(NsName(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_newtype {
+    ($t:ident) => {
+        impl TryFrom<String> for $t {
+            type Error = ValueError;
+            fn try_from(s: String) -> Result<Self, ValueError> {
+                $t::new(&s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl FromStr for $t {
+            type Err = ValueError;
+            fn from_str(s: &str) -> Result<Self, ValueError> {
+                $t::new(s)
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+string_newtype!(LinkName);
+string_newtype!(NsName);
+
+/// An Ethernet address, written `02:00:00:00:00:01` (lowercase on output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// Group bit set: multicast or broadcast, never valid as an interface address.
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 6]
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in out.iter_mut() {
+            let p = parts.next().ok_or(ValueError::MacSyntax)?;
+            if p.len() != 2 {
+                return Err(ValueError::MacSyntax);
+            }
+            *byte = u8::from_str_radix(p, 16).map_err(|_| ValueError::MacSyntax)?;
+        }
+        if parts.next().is_some() {
+            return Err(ValueError::MacSyntax);
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl TryFrom<String> for MacAddr {
+    type Error = ValueError;
+    fn try_from(s: String) -> Result<Self, ValueError> {
+        s.parse()
+    }
+}
+impl From<MacAddr> for String {
+    fn from(m: MacAddr) -> String {
+        m.to_string()
+    }
+}
+
+/// An IP address with a prefix length, `10.0.0.2/24`. Host bits are kept: for an interface
+/// address they are the address itself; for a route destination the resolver requires them
+/// to be zero (the kernel refuses such a route).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, ValueError> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(ValueError::PrefixTooLong(prefix));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+    /// 0.0.0.0/0 or ::/0 for the family of `like`.
+    pub fn default_for(like: &IpAddr) -> Cidr {
+        match like {
+            IpAddr::V4(_) => Cidr {
+                addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                prefix: 0,
+            },
+            IpAddr::V6(_) => Cidr {
+                addr: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                prefix: 0,
+            },
+        }
+    }
+    pub fn is_default(&self) -> bool {
+        self.prefix == 0 && self.addr.is_unspecified()
+    }
+    pub fn is_ipv4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+    /// The network: host bits cleared.
+    pub fn network(&self) -> Cidr {
+        let addr = match self.addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                IpAddr::V4((bits & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                IpAddr::V6((bits & mask).into())
+            }
+        };
+        Cidr {
+            addr,
+            prefix: self.prefix,
+        }
+    }
+    /// Whether `ip` lies in this prefix (same family only).
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        if ip.is_ipv4() != self.addr.is_ipv4() {
+            return false;
+        }
+        Cidr {
+            addr: *ip,
+            prefix: self.prefix,
+        }
+        .network()
+            == self.network()
+    }
+    /// IPv6 link-local (fe80::/10): the kernel adds these itself; they are never managed.
+    pub fn is_link_local(&self) -> bool {
+        match self.addr {
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+            IpAddr::V4(a) => a.is_link_local(),
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let (a, p) = s.split_once('/').ok_or(ValueError::CidrSyntax)?;
+        let addr: IpAddr = a.parse().map_err(|_| ValueError::CidrSyntax)?;
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ValueError::CidrSyntax);
+        }
+        let prefix: u8 = p.parse().map_err(|_| ValueError::CidrSyntax)?;
+        Cidr::new(addr, prefix)
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = ValueError;
+    fn try_from(s: String) -> Result<Self, ValueError> {
+        s.parse()
+    }
+}
+impl From<Cidr> for String {
+    fn from(c: Cidr) -> String {
+        c.to_string()
+    }
+}
+
+/// The five macvlan modes (IFLA_MACVLAN_MODE). The kernel's default is vepa.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Vepa,
+    Bridge,
+    Private,
+    Passthru,
+    Source,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 5] = [
+        Mode::Vepa,
+        Mode::Bridge,
+        Mode::Private,
+        Mode::Passthru,
+        Mode::Source,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Vepa => "vepa",
+            Mode::Bridge => "bridge",
+            Mode::Private => "private",
+            Mode::Passthru => "passthru",
+            Mode::Source => "source",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| ValueError::Mode(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_names_follow_dev_valid_name() {
+        assert!(LinkName::new("eth0").is_ok());
+        assert!(LinkName::new("a23456789012345").is_ok());
+        assert_eq!(
+            LinkName::new("a234567890123456"),
+            Err(ValueError::TooLong(16))
+        );
+        assert_eq!(LinkName::new("a/b"), Err(ValueError::BadChar('/')));
+        assert_eq!(LinkName::new("a:b"), Err(ValueError::BadChar(':')));
+        assert_eq!(LinkName::new("a b"), Err(ValueError::BadChar(' ')));
+        assert_eq!(LinkName::new(".."), Err(ValueError::Dot));
+        assert_eq!(LinkName::new(""), Err(ValueError::Empty));
+    }
+
+    #[test]
+    fn ns_names_are_plain_file_names() {
+        assert!(NsName::new("red").is_ok());
+        assert!(NsName::new("a/b").is_err());
+        assert!(NsName::new("..").is_err());
+        assert!(NsName::new("").is_err());
+    }
+
+    #[test]
+    fn macs_parse_and_print() {
+        let m: MacAddr = "02:AA:00:00:00:01".parse().unwrap();
+        assert_eq!(m.to_string(), "02:aa:00:00:00:01");
+        assert!(!m.is_multicast());
+        assert!(
+            "01:00:5e:00:00:01"
+                .parse::<MacAddr>()
+                .unwrap()
+                .is_multicast()
+        );
+        assert!("02:00:00:00:00".parse::<MacAddr>().is_err());
+        assert!("02:00:00:00:00:01:02".parse::<MacAddr>().is_err());
+        assert!("2:00:00:00:00:01".parse::<MacAddr>().is_err());
+    }
+
+    #[test]
+    fn cidrs() {
+        let c: Cidr = "10.0.0.2/24".parse().unwrap();
+        assert_eq!(c.network().to_string(), "10.0.0.0/24");
+        assert!(c.contains(&"10.0.0.1".parse().unwrap()));
+        assert!(!c.contains(&"10.0.1.1".parse().unwrap()));
+        assert!(!c.contains(&"fd00::1".parse().unwrap()));
+        assert!("10.0.0.2/33".parse::<Cidr>().is_err());
+        assert!("10.0.0.2".parse::<Cidr>().is_err());
+        assert!("10.0.0.2/+1".parse::<Cidr>().is_err());
+        let v6: Cidr = "fd00::2/64".parse().unwrap();
+        assert!(v6.contains(&"fd00::ffff".parse().unwrap()));
+        assert!("fe80::1/64".parse::<Cidr>().unwrap().is_link_local());
+        assert!(Cidr::default_for(&"10.0.0.1".parse().unwrap()).is_default());
+    }
+}
