@@ -283,16 +283,25 @@ pub fn route_dependency(
 
 /// The dependency graph of `t`, or the vlan-link cycles that make it impossible.
 pub fn build(t: &Topology) -> Result<DepGraph, CycleError> {
+    build_with(t, Vec::new())
+}
+
+/// `build`, plus ordering constraints the diff found (for example: a passthru macvlan that
+/// is replaced must be gone before anything else is created on its parent).
+pub fn build_with(t: &Topology, extra: Vec<(Key, Key)>) -> Result<DepGraph, CycleError> {
     check_vlan_cycles(t)?;
-    let (nodes, edges) = nodes_and_edges(t);
+    let (nodes, mut edges) = nodes_and_edges(t);
+    edges.extend(extra);
     Ok(DepGraph::from_edges(nodes, edges))
 }
 
 /// Every vlan parent has exactly one `link`, so following links from any vlan either ends
 /// at a non-vlan parent or runs into a cycle; each cycle is reported once.
-fn check_vlan_cycles(t: &Topology) -> Result<(), CycleError> {
+pub fn check_vlan_cycles(t: &Topology) -> Result<(), CycleError> {
     let link_of = |name: &LinkName| match t.parents.get(name).map(|p| &p.kind) {
-        Some(ParentKind::Vlan { link, link_span, .. }) => Some((link, link_span)),
+        Some(ParentKind::Vlan {
+            link, link_span, ..
+        }) => Some((link, link_span)),
         _ => None,
     };
     let mut settled: BTreeSet<&LinkName> = BTreeSet::new();
@@ -677,7 +686,8 @@ mod tests {
     fn vlan_chain_order_follows_links_not_names() {
         let mut t = topo();
         // "a" links to "b" which links to "eth1": b must come before a despite the names.
-        t.parents.extend([vlan("a", "b", 0..1), vlan("b", "eth1", 1..2)]);
+        t.parents
+            .extend([vlan("a", "b", 0..1), vlan("b", "eth1", 1..2)]);
         let order = keys(&build(&t).unwrap().order());
         let pos = |s: &str| order.iter().position(|o| o == s).unwrap();
         assert!(pos("parent eth1") < pos("parent b"));
@@ -708,10 +718,7 @@ mod tests {
             vlan("v3", "v1", 40..44),
         ]);
         let err = build(&t).unwrap_err();
-        assert_eq!(
-            err.cycles,
-            vec![vec![ln("self")], vec![ln("v1"), ln("v2")]]
-        );
+        assert_eq!(err.cycles, vec![vec![ln("self")], vec![ln("v1"), ln("v2")]]);
         assert_eq!(
             err.to_string(),
             "dependency cycle through vlan links: self -> self; v1 -> v2 -> v1"
@@ -736,7 +743,8 @@ mod tests {
     #[test]
     fn dot_output() {
         let mut t = topo();
-        t.macvlans.retain(|m| m.namespace.as_ref() != Some(&ns("blue")));
+        t.macvlans
+            .retain(|m| m.namespace.as_ref() != Some(&ns("blue")));
         t.parents.get_mut(&ln("eth1")).unwrap().mtu = Some(9000);
         let expected = r#"digraph "lab" {
   rankdir=LR;
