@@ -543,7 +543,12 @@ impl<'a> Planner<'a> {
                 let mut to = desired;
                 // Keep the MAC the kernel picked, so the replacement looks the same to the
                 // network; a passthru link takes its parent's instead.
-                if to.mac.is_none() && !passthru && l.kind == LinkKind::Macvlan {
+                // Not when the file gives that MAC to another macvlan, though.
+                let wanted_elsewhere = l
+                    .mac
+                    .is_some_and(|mac| t.macvlans.iter().any(|o| o.mac == Some(mac)));
+                if to.mac.is_none() && !passthru && !wanted_elsewhere && l.kind == LinkKind::Macvlan
+                {
                     to.mac = l.mac;
                 }
                 self.steps.insert(
@@ -589,6 +594,21 @@ impl<'a> Planner<'a> {
         let live_mode = l.mode.unwrap_or_default();
         if (live_mode == Mode::Passthru) != (m.mode == Mode::Passthru) {
             return Some(format!("mode changes from {live_mode} to {}", m.mode));
+        }
+        // Its MAC (picked by the kernel, or given earlier) now belongs to another macvlan on
+        // the same parent: only a new link gets a new kernel-picked MAC.
+        if m.mac.is_none()
+            && let Some(mac) = l.mac
+            && let Some(other) = self.topology.macvlans.iter().find(|o| {
+                o.mac == Some(mac)
+                    && o.parent == m.parent
+                    && (o.namespace != m.namespace || o.name != m.name)
+            })
+        {
+            return Some(format!(
+                "its mac {mac} is given to {} in the file",
+                at(&other.namespace, &other.name)
+            ));
         }
         None
     }
@@ -754,8 +774,13 @@ impl<'a> Planner<'a> {
             if !ns.owned_by(self.owner) || self.topology.namespaces.contains_key(&ns.name) {
                 continue;
             }
-            let foreign: Vec<String> = live
-                .links_in(Some(&ns.name))
+            // Links are sorted by (namespace, name): the namespace's links are one run.
+            let start = live
+                .links
+                .partition_point(|l| l.namespace.as_ref() < Some(&ns.name));
+            let foreign: Vec<String> = live.links[start..]
+                .iter()
+                .take_while(|l| l.namespace.as_ref() == Some(&ns.name))
                 .filter(|l| !self.owned(l))
                 .map(|l| l.at().to_string())
                 .collect();
