@@ -378,10 +378,9 @@ impl<'r> Resolver<'r> {
                     }
                 };
                 let peer_namespace = match &p.peer_namespace {
-                    Some(at) => match self.ns_ref(at, "peer-namespace") {
-                        Some(ns) => Some(Some((ns, at.span.clone()))),
-                        None => None,
-                    },
+                    Some(at) => self
+                        .ns_ref(at, "peer-namespace")
+                        .map(|ns| Some((ns, at.span.clone()))),
                     None => Some(None),
                 };
                 let (peer, peer_namespace) = (peer?, peer_namespace?);
@@ -889,9 +888,8 @@ impl<'r> Resolver<'r> {
                 && !gw.is_ipv4();
             // An IPv6 link-local gateway is reachable on any link; everything else must be
             // inside one of the macvlan's own prefixes, or the kernel refuses the route.
-            let Some(addresses) = addresses else {
-                return None;
-            };
+            // Unknown addresses (already reported): reachability cannot be judged.
+            let addresses = addresses?;
             if !link_local && !addresses.iter().any(|a| a.value.contains(&gw)) {
                 let same: Vec<String> = addresses
                     .iter()
