@@ -28,17 +28,12 @@ pub enum LoadError {
 /// Parse and validate topology text. `source_name` is the path shown in diagnostics;
 /// `default_name` is the topology name used when the file has no `name` (the file's stem).
 pub fn load_str(source_name: &str, text: &str, default_name: &str) -> Result<Topology, CheckError> {
-    let (raw, mut problems) = raw::parse(text);
-    // A file with syntax errors is only partly understood: the recovered tree is still checked
-    // for unknown keys and types, but rules about meaning (references, duplicates) would
-    // mostly report the damage the syntax error already explains.
-    let syntax_ok = problems.iter().all(|p| p.code != "mvtopo::check::syntax");
-    if syntax_ok {
-        match crate::resolve::resolve(&raw, default_name) {
-            Ok(topology) if problems.is_empty() => return Ok(topology),
-            Ok(_) => {}
-            Err(more) => problems.extend(more),
-        }
+    let (raw, mut problems) =
+        raw::parse(text).map_err(|syntax| CheckError::new(source_name, text, syntax))?;
+    match crate::resolve::resolve(&raw, default_name) {
+        Ok(topology) if problems.is_empty() => return Ok(topology),
+        Ok(_) => {}
+        Err(more) => problems.extend(more),
     }
     Err(CheckError::new(source_name, text, problems))
 }

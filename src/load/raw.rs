@@ -522,35 +522,61 @@ impl Walker {
     }
 }
 
-/// Parses topology text into its as-written form. Syntax errors and structural problems
-/// (unknown keys, wrong types) are all returned; the tree is what the parser could recover.
-pub fn parse(text: &str) -> (RawTopology, Vec<Problem>) {
+/// Parses topology text into its as-written form, or returns every syntax error.
+///
+/// After a syntax error the parser's recovered tree is guesswork (an unclosed header swallows
+/// the tables after it), so checking its keys and types would mostly report the damage the
+/// syntax error already explains: only the syntax errors are returned then.
+pub fn parse(text: &str) -> Result<(RawTopology, Vec<Problem>), Vec<Problem>> {
     let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        return Err(errors.iter().map(|e| syntax_problem(text, e)).collect());
+    }
     let mut w = Walker {
         problems: Vec::new(),
     };
-    for e in &errors {
-        let span = e.span().unwrap_or(text.len()..text.len());
-        let message = e.message().trim().trim_end_matches('.').to_owned();
-        let help = syntax_help(&message);
-        w.problems.push(Problem::new(
-            "mvtopo::check::syntax",
-            format!("invalid TOML: {message}"),
-            span,
-            "here".into(),
-            help,
-        ));
-    }
     let raw = w.top(root.get_ref());
-    (raw, w.problems)
+    Ok((raw, w.problems))
 }
 
-fn syntax_help(message: &str) -> Option<String> {
-    if message.contains("duplicate key") {
-        Some("each key may appear once per table; remove or rename one of them".into())
-    } else if message.contains("invalid string") || message.contains("unquoted string") {
-        Some("put text values in double quotes, e.g. name = \"eth0\"".into())
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let span = e.span().unwrap_or(text.len()..text.len());
+    let message = e.message().trim().trim_end_matches('.').to_owned();
+    let written = text.get(span.clone()).unwrap_or("");
+    let help = syntax_help(&message, written);
+    Problem::new(
+        "mvtopo::check::syntax",
+        format!("invalid TOML: {message}"),
+        span,
+        "here".into(),
+        help,
+    )
+}
+
+fn syntax_help(message: &str, written: &str) -> Option<String> {
+    let expected = message
+        .split_once("expected `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(token, _)| token);
+    let help = if message.starts_with("duplicate key") {
+        "each key may appear once per table; remove or rename one of them".to_owned()
+    } else if message.starts_with("string values must be quoted") {
+        format!("write text in double quotes: {:?}", written.trim())
+    } else if message.starts_with("invalid basic string") {
+        "close the string with a double quote on the same line".to_owned()
+    } else if message.starts_with("unclosed array table") {
+        "close the header with \"]]\", e.g. [[macvlan]]".to_owned()
+    } else if message.starts_with("unclosed") {
+        format!("add the missing {:?}", expected.unwrap_or("]"))
+    } else if message.starts_with("missing comma") {
+        "separate the entries with \",\"".to_owned()
+    } else if message.starts_with("missing assignment") || message.starts_with("key with no value")
+    {
+        "write key = value, e.g. mtu = 1500".to_owned()
+    } else if message.starts_with("cannot extend value") {
+        "this key is already set to a value; a table of the same name cannot be added".to_owned()
     } else {
-        None
-    }
+        return None;
+    };
+    Some(help)
 }

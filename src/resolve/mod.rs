@@ -118,7 +118,7 @@ impl<'r> Resolver<'r> {
             )),
             None => self.push(Problem::new(
                 "mvtopo::check::topology-name",
-                format!("the file has no `name` and its file name {value:?} {why}"),
+                format!("topology name {value:?} (from the file name) {why}"),
                 0..0,
                 "no `name` in this file".into(),
                 Some(format!(
