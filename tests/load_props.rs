@@ -427,3 +427,13 @@ fn big_file_loads() {
     );
     assert_eq!(topo.macvlans.len(), 10_000);
 }
+
+#[test]
+fn a_cycle_of_vlan_links_terminates() {
+    // The cycle itself is the graph stage's to report; loading must not loop.
+    let text = "[parent.a]\ncreate = \"vlan\"\nlink = \"b\"\nvlan-id = 1\nmtu = 1500\n\
+                [parent.b]\ncreate = \"vlan\"\nlink = \"a\"\nvlan-id = 2\n\
+                [[macvlan]]\nname = \"mv0\"\nparent = \"b\"\nmtu = 1400\n";
+    let t = load_str("t.toml", text, "t").unwrap();
+    assert_eq!(t.parents.len(), 2);
+}

@@ -212,6 +212,15 @@ impl Walker {
     }
 
     fn string(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<At<String>> {
+        self.string_like(key, example(key), v)
+    }
+
+    fn string_like(
+        &mut self,
+        key: &str,
+        example: &str,
+        v: &Spanned<DeValue<'_>>,
+    ) -> Option<At<String>> {
         match v.get_ref() {
             DeValue::String(s) => Some(At::new(s.to_string(), v.span())),
             _ => {
@@ -219,7 +228,7 @@ impl Walker {
                     key,
                     v,
                     "a string",
-                    format!("write it in quotes, e.g. {}", example(key)),
+                    format!("write it in quotes, e.g. {example}"),
                 );
                 None
             }
@@ -316,7 +325,7 @@ impl Walker {
         let mut raw = RawTopology::default();
         for (k, v) in root.iter() {
             match k.get_ref().as_ref() {
-                "name" => raw.name = self.string("name", v),
+                "name" => raw.name = self.string_like("name", "name = \"lab\"", v),
                 "namespace" => {
                     let help = "declare each namespace as its own section, e.g. [namespace.red]";
                     if let Some(t) = self.table("namespace", v, help.into()) {

@@ -536,10 +536,8 @@ impl<'r> Resolver<'r> {
                 );
                 problem = match &lraw.mtu {
                     Some(m) => problem.with_label(m.span.clone(), "the link's mtu"),
-                    None => problem.with_label(
-                        lraw.name.span.clone(),
-                        format!("created without mtu: {link_mtu}"),
-                    ),
+                    None => problem
+                        .with_label(lraw.name.span.clone(), implied_mtu_label(lraw, link_mtu)),
                 };
                 self.push(problem);
             }
@@ -639,7 +637,7 @@ impl<'r> Resolver<'r> {
                                 Some(pm) => problem.with_label(pm.span.clone(), "the parent's mtu"),
                                 None => problem.with_label(
                                     praw.name.span.clone(),
-                                    format!("mtu {limit} (not set here)"),
+                                    implied_mtu_label(praw, limit),
                                 ),
                             };
                             self.push(problem);
@@ -1293,4 +1291,12 @@ struct View {
     mac: Option<(MacAddr, Range<usize>)>,
     addresses: Vec<(IpAddr, Range<usize>)>,
     routes: Vec<(Cidr, Range<usize>)>,
+}
+
+/// Where a parent without `mtu` gets the MTU a check compared against.
+fn implied_mtu_label(p: &RawParent, mtu: u32) -> String {
+    match p.create.as_ref().map(|c| c.value.as_str()) {
+        Some("vlan") => format!("no mtu here: {mtu}, inherited from its link"),
+        _ => format!("no mtu here: created with {mtu}"),
+    }
 }
