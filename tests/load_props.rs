@@ -13,14 +13,25 @@ const SPEC: &str = include_str!("cases/check-valid-spec-example/topology.toml");
 
 /// Loads and, on error, renders: neither may panic.
 fn exercise(text: &str) {
-    match load_str("fuzz.toml", text, "fuzz") {
-        Ok(t) => assert!(!t.name.is_empty()),
-        Err(e) => {
-            assert!(!e.is_empty(), "an error must carry at least one problem");
-            let out = render_plain(&e);
-            assert!(out.contains("mvtopo::check"));
+    // The second default name is invalid, which adds a problem at the very start of the file.
+    for default_name in ["fuzz", "bad name/"] {
+        match load_str("fuzz.toml", text, default_name) {
+            Ok(t) => assert!(!t.name.is_empty()),
+            Err(e) => {
+                assert!(!e.is_empty(), "an error must carry at least one problem");
+                let out = render_plain(&e);
+                assert!(out.contains("mvtopo::check"));
+            }
         }
     }
+}
+
+#[test]
+fn an_empty_file_is_an_empty_topology() {
+    let t = load_str("empty.toml", "", "empty").unwrap();
+    assert!(t.namespaces.is_empty() && t.parents.is_empty() && t.macvlans.is_empty());
+    let e = load_str("empty.toml", "", "bad name").unwrap_err();
+    assert!(render_plain(&e).contains("mvtopo::check::topology-name"));
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -436,4 +447,20 @@ fn a_cycle_of_vlan_links_terminates() {
                 [[macvlan]]\nname = \"mv0\"\nparent = \"b\"\nmtu = 1400\n";
     let t = load_str("t.toml", text, "t").unwrap();
     assert_eq!(t.parents.len(), 2);
+}
+
+#[test]
+fn the_shipped_examples_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = load_file(&path) {
+                panic!("{}", render_plain(&e));
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no examples/*.toml found");
 }
