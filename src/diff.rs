@@ -7,14 +7,14 @@
 //! a `PlanError`, found before anything is changed.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use miette::SourceSpan;
 
 use crate::graph::{self, CycleError, DepGraph};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
-use crate::names::{LinkName, Mode, NsName};
+use crate::names::{LinkName, MacAddr, Mode, NsName};
 use crate::plan::{Change, Key, MacvlanLink, Object, Plan, Step};
 
 /// Why no plan can be made. Nothing has been changed when one of these is returned.
@@ -291,6 +291,8 @@ struct Planner<'a> {
     replaced_parents: BTreeSet<LinkName>,
     /// Ordering constraints beyond the topology's own dependencies.
     extra_edges: Vec<(Key, Key)>,
+    /// The MACs the file gives explicitly, and to which macvlans.
+    wanted_macs: HashMap<MacAddr, Vec<&'a Macvlan>>,
 }
 
 impl<'a> Planner<'a> {
@@ -306,6 +308,12 @@ impl<'a> Planner<'a> {
             handled: BTreeSet::new(),
             replaced_parents: BTreeSet::new(),
             extra_edges: Vec::new(),
+            wanted_macs: topology.macvlans.iter().fold(HashMap::new(), |mut map, m| {
+                if let Some(mac) = m.mac {
+                    map.entry(mac).or_insert_with(Vec::new).push(m);
+                }
+                map
+            }),
         }
     }
 
@@ -544,9 +552,7 @@ impl<'a> Planner<'a> {
                 // Keep the MAC the kernel picked, so the replacement looks the same to the
                 // network; a passthru link takes its parent's instead.
                 // Not when the file gives that MAC to another macvlan, though.
-                let wanted_elsewhere = l
-                    .mac
-                    .is_some_and(|mac| t.macvlans.iter().any(|o| o.mac == Some(mac)));
+                let wanted_elsewhere = l.mac.is_some_and(|mac| self.wanted_macs.contains_key(&mac));
                 if to.mac.is_none() && !passthru && !wanted_elsewhere && l.kind == LinkKind::Macvlan
                 {
                     to.mac = l.mac;
@@ -599,10 +605,10 @@ impl<'a> Planner<'a> {
         // the same parent: only a new link gets a new kernel-picked MAC.
         if m.mac.is_none()
             && let Some(mac) = l.mac
-            && let Some(other) = self.topology.macvlans.iter().find(|o| {
-                o.mac == Some(mac)
-                    && o.parent == m.parent
-                    && (o.namespace != m.namespace || o.name != m.name)
+            && let Some(other) = self.wanted_macs.get(&mac).and_then(|ms| {
+                ms.iter().find(|o| {
+                    o.parent == m.parent && (o.namespace != m.namespace || o.name != m.name)
+                })
             })
         {
             return Some(format!(

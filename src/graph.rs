@@ -6,7 +6,8 @@
 //! the routes whose gateway it reaches). The only way a file can make a cycle is a chain of
 //! vlan `link`s that comes back to itself; `build` reports it with the `link` spans.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 
 use miette::LabeledSpan;
@@ -53,7 +54,7 @@ fn describe(cycles: &[Vec<LinkName>]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct DepGraph {
     graph: DiGraph<Key, ()>,
-    index: BTreeMap<Key, NodeIndex>,
+    index: HashMap<Key, NodeIndex>,
 }
 
 impl DepGraph {
@@ -146,28 +147,38 @@ impl DepGraph {
     /// order still holds every key exactly once.
     fn order_by(&self, dir: Direction, prio: impl Fn(&Key) -> (u8, Key)) -> Vec<Key> {
         let g = &self.graph;
+        let n = g.node_count();
+        // Rank every node by priority once, so the ready queue holds plain integers.
+        let mut by_prio: Vec<NodeIndex> = g.node_indices().collect();
+        by_prio.sort_by_cached_key(|i| prio(&g[*i]));
+        let mut rank = vec![0usize; n];
+        for (r, i) in by_prio.iter().enumerate() {
+            rank[i.index()] = r;
+        }
         let mut pending: Vec<usize> = g
             .node_indices()
-            .map(|n| g.neighbors_directed(n, dir.opposite()).count())
+            .map(|i| g.neighbors_directed(i, dir.opposite()).count())
             .collect();
-        let mut ready: BTreeSet<((u8, Key), NodeIndex)> = g
+        let mut ready: BinaryHeap<Reverse<usize>> = g
             .node_indices()
-            .filter(|n| pending[n.index()] == 0)
-            .map(|n| (prio(&g[n]), n))
+            .filter(|i| pending[i.index()] == 0)
+            .map(|i| Reverse(rank[i.index()]))
             .collect();
-        let mut done = vec![false; g.node_count()];
-        let mut out = Vec::with_capacity(g.node_count());
-        while out.len() < g.node_count() {
-            let next = match ready.pop_first() {
-                Some((_, n)) => n,
-                None => match g
-                    .node_indices()
-                    .filter(|n| !done[n.index()])
-                    .min_by_key(|n| prio(&g[*n]))
-                {
-                    Some(n) => n,
-                    None => break,
-                },
+        let mut done = vec![false; n];
+        let mut fallback = 0;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let next = match ready.pop() {
+                Some(Reverse(r)) => by_prio[r],
+                None => {
+                    while fallback < n && done[by_prio[fallback].index()] {
+                        fallback += 1;
+                    }
+                    match by_prio.get(fallback) {
+                        Some(i) => *i,
+                        None => break,
+                    }
+                }
             };
             if done[next.index()] {
                 continue;
@@ -178,7 +189,7 @@ impl DepGraph {
                 let p = &mut pending[m.index()];
                 *p = p.saturating_sub(1);
                 if *p == 0 && !done[m.index()] {
-                    ready.insert((prio(&g[m]), m));
+                    ready.push(Reverse(rank[m.index()]));
                 }
             }
         }
@@ -741,6 +752,22 @@ mod tests {
         );
         let d: &dyn miette::Diagnostic = &err;
         assert_eq!(d.labels().map(|l| l.count()), Some(3));
+    }
+
+    #[test]
+    fn a_cycle_still_orders_every_key_once() {
+        let k = |n: &str| Key::Parent { name: ln(n) };
+        let g = DepGraph::from_edges(
+            [k("a"), k("b"), k("c"), k("d")],
+            [
+                (k("b"), k("c")),
+                (k("c"), k("b")),
+                (k("a"), k("b")),
+                (k("x"), k("a")),
+            ],
+        );
+        assert_eq!(g.order(), vec![k("a"), k("d"), k("b"), k("c")]);
+        assert_eq!(g.reverse_order().len(), 4);
     }
 
     #[test]
