@@ -116,9 +116,23 @@ fn undo(backend: &mut dyn Backend, done: &[&Step], live: &LiveState, owner: &str
         for inv in inverse(step, live) {
             match backend.execute(&inv, owner) {
                 Ok(()) => report.undone.push(inv),
+                // Undo wants the object gone; if it is already gone (the step it undoes never
+                // took effect, or its parent took it along), that is the state we want.
+                Err(e) if matches!(inv, Step::Delete { .. }) && already_gone(&e) => {
+                    report.undone.push(inv)
+                }
                 Err(e) => report.failed.push((inv, e)),
             }
         }
     }
     report
+}
+
+/// The errnos the kernel gives for deleting something that is not there: ENODEV for a link,
+/// EADDRNOTAVAIL for an address, ESRCH for a route, ENOENT for a namespace file.
+fn already_gone(e: &BackendError) -> bool {
+    matches!(
+        e.errno,
+        Some(libc::ENOENT | libc::ENODEV | libc::EADDRNOTAVAIL | libc::ESRCH)
+    )
 }

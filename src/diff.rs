@@ -182,6 +182,7 @@ pub fn live_object(l: &LiveLink) -> Option<Object> {
             name,
             mtu,
             mac: l.mac,
+            peer_mac: None,
         },
         LinkKind::Dummy => Object::Dummy {
             name,
@@ -222,6 +223,7 @@ fn parent_object(p: &Parent) -> Object {
             peer_namespace: peer_namespace.clone(),
             mtu,
             mac: None,
+            peer_mac: None,
         },
         ParentKind::Dummy => Object::Dummy {
             name,

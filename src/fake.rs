@@ -191,6 +191,7 @@ impl FakeBackend {
                 peer_namespace,
                 mtu,
                 mac,
+                peer_mac,
             } => {
                 let op = "create veth";
                 let here = host(name);
@@ -212,7 +213,10 @@ impl FakeBackend {
                 });
                 let mut b = self.new_link(there, LinkKind::Veth, mtu, owner);
                 b.peer = Some(here);
-                b.mac = Some(self.pick_mac());
+                b.mac = Some(match peer_mac {
+                    Some(m) => *m,
+                    None => self.pick_mac(),
+                });
                 self.insert(a);
                 self.insert(b);
                 Ok(())
@@ -700,6 +704,7 @@ mod tests {
             peer_namespace: Some(ns("sw")),
             mtu: None,
             mac: None,
+            peer_mac: None,
         };
         f.execute(&create(veth), "lab").unwrap();
         f.execute(&create(mv(None, "mv0", "lab0", Mode::Bridge)), "lab")
