@@ -165,3 +165,482 @@ fn five_modes_created_in_namespaces_match_ip() {
     // No loopback anywhere.
     assert!(live.links.iter().all(|l| l.name.as_str() != "lo"));
 }
+
+fn update(b: &mut impl Backend, object: &Object, changes: Vec<Change>) {
+    b.execute(
+        &Step::Update {
+            object: object.clone(),
+            changes,
+        },
+        OWNER,
+    )
+    .unwrap_or_else(|e| panic!("update failed: {e}"));
+}
+
+fn ip_macs(l: &Value) -> Vec<String> {
+    let mut v: Vec<String> = info(l)["macaddr_data"]
+        .as_array()
+        .map(|a| a.iter().map(|m| m.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every kind of in-place change takes effect, as iproute2 sees it.
+#[test]
+fn every_update_change_takes_effect() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let a = lab.add_ns("a");
+    let mut nl = lab.netlink();
+    let mut m = macvlan(Some(&a), "m0", "up0", Mode::Bridge);
+    m.mtu = Some(1400);
+    m.mac = Some(mac("02:00:00:00:00:01"));
+    create(&mut nl, Object::Macvlan(m.clone()));
+    assert!(is_up(&lab.link("a", "m0")));
+
+    m.mode = Mode::Vepa;
+    m.up = false;
+    update(
+        &mut nl,
+        &Object::Macvlan(m.clone()),
+        vec![
+            Change::Mtu { from: 1400, to: 1300 },
+            Change::Mac {
+                from: Some(mac("02:00:00:00:00:01")),
+                to: mac("02:00:00:00:00:02"),
+            },
+            Change::Up { from: true, to: false },
+            Change::Mode {
+                from: Mode::Bridge,
+                to: Mode::Vepa,
+            },
+        ],
+    );
+    let l = lab.link("a", "m0");
+    assert_eq!(l["mtu"], 1300);
+    assert_eq!(l["address"], "02:00:00:00:00:02");
+    assert!(!is_up(&l));
+    assert_eq!(info(&l)["mode"], "vepa");
+
+    // Into source mode with its list, in one step.
+    m.mode = Mode::Source;
+    m.source_macs = vec![mac("02:00:00:00:00:aa"), mac("02:00:00:00:00:bb")];
+    update(
+        &mut nl,
+        &Object::Macvlan(m.clone()),
+        vec![
+            Change::Mode {
+                from: Mode::Vepa,
+                to: Mode::Source,
+            },
+            Change::SourceMacs {
+                from: vec![],
+                to: m.source_macs.clone(),
+            },
+        ],
+    );
+    let l = lab.link("a", "m0");
+    assert_eq!(info(&l)["mode"], "source");
+    assert_eq!(ip_macs(&l), ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]);
+
+    // The list is replaced as a whole.
+    let before = m.source_macs.clone();
+    m.source_macs = vec![mac("02:00:00:00:00:cc")];
+    update(
+        &mut nl,
+        &Object::Macvlan(m.clone()),
+        vec![Change::SourceMacs {
+            from: before,
+            to: m.source_macs.clone(),
+        }],
+    );
+    assert_eq!(ip_macs(&lab.link("a", "m0")), ["02:00:00:00:00:cc"]);
+
+    // ... and emptied.
+    m.source_macs = vec![];
+    update(
+        &mut nl,
+        &Object::Macvlan(m.clone()),
+        vec![Change::SourceMacs {
+            from: vec![mac("02:00:00:00:00:cc")],
+            to: vec![],
+        }],
+    );
+    assert_eq!(ip_macs(&lab.link("a", "m0")), Vec::<String>::new());
+
+    // Out of source mode with a list: the kernel drops the list itself.
+    m.source_macs = vec![mac("02:00:00:00:00:dd")];
+    update(
+        &mut nl,
+        &Object::Macvlan(m.clone()),
+        vec![Change::SourceMacs {
+            from: vec![],
+            to: m.source_macs.clone(),
+        }],
+    );
+    m.mode = Mode::Private;
+    m.up = true;
+    update(
+        &mut nl,
+        &Object::Macvlan(m.clone()),
+        vec![
+            Change::Mode {
+                from: Mode::Source,
+                to: Mode::Private,
+            },
+            Change::SourceMacs {
+                from: vec![mac("02:00:00:00:00:dd")],
+                to: vec![],
+            },
+            Change::Up { from: false, to: true },
+        ],
+    );
+    let l = lab.link("a", "m0");
+    assert_eq!(info(&l)["mode"], "private");
+    assert_eq!(ip_macs(&l), Vec::<String>::new());
+    assert!(is_up(&l));
+
+    // The snapshot agrees.
+    let live = nl.snapshot().unwrap();
+    let got = find(&live, Some(&a), "m0");
+    assert_eq!(got.mode, Some(Mode::Private));
+    assert_eq!(got.mtu, 1300);
+    assert_eq!(got.mac, Some(mac("02:00:00:00:00:02")));
+    assert!(got.up);
+    assert!(got.source_macs.is_empty());
+
+    // An existing NIC: MTU and up state only.
+    let nic = Object::Nic {
+        name: ln("up0"),
+        mtu: Some(1600),
+        up: false,
+    };
+    update(
+        &mut nl,
+        &nic,
+        vec![
+            Change::Mtu { from: 1500, to: 1600 },
+            Change::Up { from: true, to: false },
+        ],
+    );
+    let l = lab.link("host", "up0");
+    assert_eq!(l["mtu"], 1600);
+    assert!(!is_up(&l));
+}
+
+/// A lab veth made by the backend: peer created straight in its namespace, both ends up
+/// and owned; an MTU change reaches both ends; delete removes both.
+#[test]
+fn veth_parent_lifecycle() {
+    let Some(lab) = Lab::new() else { return };
+    let sw = lab.add_ns("sw");
+    let mut nl = lab.netlink();
+    let veth = Object::Veth {
+        name: ln("lab0"),
+        peer: ln("lab0p"),
+        peer_namespace: Some(ns(&sw)),
+        mtu: Some(1450),
+        mac: Some(mac("02:00:00:00:0a:01")),
+    };
+    create(&mut nl, veth.clone());
+    let end = lab.link("host", "lab0");
+    let peer = lab.link("sw", "lab0p");
+    assert_eq!(end["linkinfo"]["info_kind"], "veth");
+    assert_eq!(end["address"], "02:00:00:00:0a:01");
+    assert_eq!(end["mtu"], 1450);
+    assert_eq!(peer["mtu"], 1450);
+    assert!(is_up(&end) && is_up(&peer));
+    assert_eq!(end["ifalias"], format!("mvtopo:{OWNER}"));
+    assert_eq!(peer["ifalias"], format!("mvtopo:{OWNER}"));
+
+    let live = nl.snapshot().unwrap();
+    let got = find(&live, None, "lab0");
+    assert_eq!(got.kind, LinkKind::Veth);
+    assert_eq!(
+        got.peer,
+        Some(LinkRef {
+            namespace: Some(ns(&sw)),
+            name: ln("lab0p")
+        })
+    );
+    assert_eq!(got.owner.as_deref(), Some(OWNER));
+    let got_peer = find(&live, Some(&sw), "lab0p");
+    assert_eq!(
+        got_peer.peer,
+        Some(LinkRef {
+            namespace: None,
+            name: ln("lab0")
+        })
+    );
+
+    update(&mut nl, &veth, vec![Change::Mtu { from: 1450, to: 1400 }]);
+    assert_eq!(lab.link("host", "lab0")["mtu"], 1400);
+    assert_eq!(lab.link("sw", "lab0p")["mtu"], 1400);
+
+    nl.execute(&Step::Delete { object: veth }, OWNER).unwrap();
+    assert!(!lab.has_link("host", "lab0"));
+    assert!(!lab.has_link("sw", "lab0p"));
+}
+
+/// Delete removes a macvlan; replace swaps it for one the kernel cannot change in place.
+#[test]
+fn delete_and_replace() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    lab.switch_with_parent("up1", "sw1", false);
+    let a = lab.add_ns("a");
+    let b = lab.add_ns("b");
+    let mut nl = lab.netlink();
+    let from = macvlan(Some(&a), "m0", "up0", Mode::Bridge);
+    create(&mut nl, Object::Macvlan(from.clone()));
+    // Into passthru on another parent, in another namespace: only a replace can do that.
+    let to = macvlan(Some(&b), "m0", "up1", Mode::Passthru);
+    nl.execute(
+        &Step::Replace {
+            from: Object::Macvlan(from),
+            to: Object::Macvlan(to.clone()),
+            reason: "mode passthru".into(),
+        },
+        OWNER,
+    )
+    .unwrap();
+    assert!(!lab.has_link("a", "m0"));
+    let l = lab.link("b", "m0");
+    assert_eq!(info(&l)["mode"], "passthru");
+    assert_eq!(l["link_index"], lab.link("host", "up1")["ifindex"]);
+    assert_eq!(l["ifalias"], format!("mvtopo:{OWNER}"));
+
+    // A macvlan in the own namespace.
+    let local = macvlan(None, "m1", "up0", Mode::Vepa);
+    create(&mut nl, Object::Macvlan(local.clone()));
+    assert_eq!(lab.link("host", "m1")["link"], "up0");
+    let live = nl.snapshot().unwrap();
+    assert_eq!(
+        find(&live, None, "m1").parent,
+        Some(LinkRef {
+            namespace: None,
+            name: ln("up0")
+        })
+    );
+
+    for object in [Object::Macvlan(to), Object::Macvlan(local)] {
+        nl.execute(&Step::Delete { object }, OWNER).unwrap();
+    }
+    assert!(!lab.has_link("b", "m0"));
+    assert!(!lab.has_link("host", "m1"));
+}
+
+/// IPv4 and IPv6 addresses and routes (with a gateway, and straight onto the link) land
+/// in the link's namespace; IPv6 addresses are usable at once (not tentative).
+#[test]
+fn addresses_and_routes() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let a = lab.add_ns("a");
+    let mut nl = lab.netlink();
+    create(
+        &mut nl,
+        Object::Macvlan(macvlan(Some(&a), "m0", "up0", Mode::Bridge)),
+    );
+    let addr = |s: &str| Object::Address {
+        namespace: Some(ns(&a)),
+        link: ln("m0"),
+        address: cidr(s),
+    };
+    let route = |to: &str, via: Option<&str>| Object::Route {
+        namespace: Some(ns(&a)),
+        link: ln("m0"),
+        to: cidr(to),
+        via: via.map(|v| v.parse::<IpAddr>().unwrap()),
+    };
+    for o in [addr("10.9.0.2/24"), addr("fd00::2/64")] {
+        create(&mut nl, o);
+    }
+    let routes = [
+        route("0.0.0.0/0", Some("10.9.0.1")),
+        route("10.1.0.0/16", Some("10.9.0.254")),
+        route("10.2.0.0/16", None),
+        route("fd01::/64", Some("fd00::1")),
+    ];
+    for r in routes.clone() {
+        create(&mut nl, r);
+    }
+
+    let addrs = lab.addrs("a", "m0");
+    let v4 = addrs.iter().find(|(a, _)| a == "10.9.0.2/24").expect("10.9.0.2/24");
+    assert!(v4.1["tentative"].is_null());
+    let v6 = addrs.iter().find(|(a, _)| a == "fd00::2/64").expect("fd00::2/64");
+    assert!(v6.1["tentative"].is_null(), "IPv6 address is tentative: {}", v6.1);
+
+    let r4 = lab.routes("a", "-4");
+    let has = |rs: &[Value], dst: &str, gw: Option<&str>| {
+        rs.iter().any(|r| {
+            r["dst"] == dst && r["dev"] == "m0" && r["gateway"].as_str() == gw
+        })
+    };
+    assert!(has(&r4, "default", Some("10.9.0.1")), "{r4:?}");
+    assert!(has(&r4, "10.1.0.0/16", Some("10.9.0.254")));
+    assert!(has(&r4, "10.2.0.0/16", None));
+    let on_link = r4.iter().find(|r| r["dst"] == "10.2.0.0/16").unwrap();
+    assert_eq!(on_link["scope"], "link");
+    assert!(has(&lab.routes("a", "-6"), "fd01::/64", Some("fd00::1")));
+
+    let live = nl.snapshot().unwrap();
+    let got = find(&live, Some(&a), "m0");
+    let got_addrs: Vec<String> = got.addresses.iter().map(|c| c.to_string()).collect();
+    assert_eq!(got_addrs, ["10.9.0.2/24", "fd00::2/64"]);
+    let got_routes: Vec<String> = got
+        .routes
+        .iter()
+        .map(|r| format!("{} {:?}", r.to, r.via.map(|v| v.to_string())))
+        .collect();
+    assert_eq!(
+        got_routes,
+        [
+            "0.0.0.0/0 Some(\"10.9.0.1\")",
+            "10.1.0.0/16 Some(\"10.9.0.254\")",
+            "10.2.0.0/16 None",
+            "fd01::/64 Some(\"fd00::1\")",
+        ]
+    );
+
+    // Delete what was made.
+    for o in routes {
+        nl.execute(&Step::Delete { object: o }, OWNER).unwrap();
+    }
+    nl.execute(&Step::Delete { object: addr("fd00::2/64") }, OWNER)
+        .unwrap();
+    assert!(!has(&lab.routes("a", "-4"), "default", Some("10.9.0.1")));
+    assert!(!has(&lab.routes("a", "-4"), "10.2.0.0/16", None));
+    assert!(!has(&lab.routes("a", "-6"), "fd01::/64", Some("fd00::1")));
+    let addrs: Vec<String> = lab.addrs("a", "m0").into_iter().map(|(a, _)| a).collect();
+    assert!(addrs.contains(&"10.9.0.2/24".to_owned()));
+    assert!(!addrs.contains(&"fd00::2/64".to_owned()));
+    let live = nl.snapshot().unwrap();
+    let got = find(&live, Some(&a), "m0");
+    assert_eq!(got.addresses, vec![cidr("10.9.0.2/24")]);
+    assert!(got.routes.is_empty());
+}
+
+/// Kernel refusals come back with their errno, and a failed create leaves nothing behind.
+#[test]
+fn errors_carry_the_errno() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let a = lab.add_ns("a");
+    let mut nl = lab.netlink();
+
+    let mut big = macvlan(Some(&a), "m0", "up0", Mode::Bridge);
+    big.mtu = Some(9000);
+    let e = nl
+        .execute(&Step::Create { object: Object::Macvlan(big) }, OWNER)
+        .unwrap_err();
+    assert_eq!(e.errno, Some(libc::EINVAL), "{e}");
+    assert_eq!(e.op, "create macvlan");
+    assert_eq!(e.object, format!("{a}/m0"));
+    assert!(!lab.has_link("a", "m0"));
+
+    let m = Object::Macvlan(macvlan(Some(&a), "m0", "up0", Mode::Bridge));
+    create(&mut nl, m.clone());
+    let e = nl.execute(&Step::Create { object: m }, OWNER).unwrap_err();
+    assert_eq!(e.errno, Some(libc::EEXIST), "{e}");
+    assert_eq!(e.message, "file exists");
+    assert!(e.hint().is_some());
+
+    let e = nl
+        .execute(
+            &Step::Create {
+                object: Object::Macvlan(macvlan(Some(&a), "m1", "nosuch0", Mode::Bridge)),
+            },
+            OWNER,
+        )
+        .unwrap_err();
+    assert_eq!(e.errno, Some(libc::ENODEV), "{e}");
+
+    let e = nl
+        .execute(
+            &Step::Delete {
+                object: Object::Macvlan(macvlan(Some(&a), "gone0", "up0", Mode::Bridge)),
+            },
+            OWNER,
+        )
+        .unwrap_err();
+    assert_eq!(e.errno, Some(libc::ENODEV), "{e}");
+
+    let e = nl
+        .execute(
+            &Step::Create {
+                object: Object::Macvlan(macvlan(Some("mvt-no-such-ns"), "m2", "up0", Mode::Bridge)),
+            },
+            OWNER,
+        )
+        .unwrap_err();
+    assert_eq!(e.errno, Some(libc::ENOENT), "{e}");
+}
+
+/// Namespaces made and removed by the backend: visible to `ip netns`, usable, marked with
+/// their owner; a marker never outlives its namespace's identity.
+#[test]
+fn namespace_create_and_delete() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let x = lab.ns("x");
+    let mut nl = lab.netlink();
+    let nso = Object::Namespace { name: ns(&x) };
+    create(&mut nl, nso.clone());
+    assert!(std::path::Path::new(&format!("/run/netns/{x}")).exists());
+    common::run("ip", &["netns", "exec", &x, "ip", "link", "show", "lo"]);
+    let marker = std::fs::read_to_string(format!("/run/mvtopo/netns/{x}")).unwrap();
+    assert_eq!(marker.lines().next(), Some(OWNER));
+    // A different namespace from the host's.
+    assert!(!lab.has_link("x", "up0"));
+
+    let e = nl.execute(&Step::Create { object: nso.clone() }, OWNER).unwrap_err();
+    assert_eq!(e.errno, Some(libc::EEXIST));
+
+    create(
+        &mut nl,
+        Object::Macvlan(macvlan(Some(&x), "m0", "up0", Mode::Bridge)),
+    );
+    assert!(lab.has_link("x", "m0"));
+    let live = nl.snapshot().unwrap();
+    assert_eq!(live.namespace(&ns(&x)).unwrap().owner.as_deref(), Some(OWNER));
+
+    nl.execute(&Step::Delete { object: nso.clone() }, OWNER).unwrap();
+    assert!(!std::path::Path::new(&format!("/run/netns/{x}")).exists());
+    assert!(!std::path::Path::new(&format!("/run/mvtopo/netns/{x}")).exists());
+    let live = nl.snapshot().unwrap();
+    assert!(live.namespace(&ns(&x)).is_none());
+
+    // Created again under the same name: a new namespace, and the backend follows it.
+    create(&mut nl, nso.clone());
+    create(
+        &mut nl,
+        Object::Macvlan(macvlan(Some(&x), "m0", "up0", Mode::Bridge)),
+    );
+    assert!(lab.has_link("x", "m0"));
+
+    // Deleted behind the backend's back and made again by someone else: not ours.
+    common::run("ip", &["netns", "del", &x]);
+    common::run("ip", &["netns", "add", &x]);
+    let live = nl.snapshot().unwrap();
+    assert_eq!(live.namespace(&ns(&x)).unwrap().owner, None);
+}
+
+/// `Netlink::new()` is rooted in the calling thread's namespace.
+#[test]
+fn new_is_rooted_where_it_runs() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let host = lab.host_path();
+    let live = std::thread::spawn(move || {
+        let f = std::fs::File::open(host).unwrap();
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let mut nl = mvtopo::kernel::Netlink::new().unwrap();
+        nl.snapshot().unwrap()
+    })
+    .join()
+    .unwrap();
+    assert!(live.link(None, &ln("up0")).is_some());
+}
