@@ -644,3 +644,85 @@ fn new_is_rooted_where_it_runs() {
     .unwrap();
     assert!(live.link(None, &ln("up0")).is_some());
 }
+
+// ---------------------------------------------------------------------------------------
+// Connectivity per mode (spec/MODES.md), wired like shared/lab/mode-matrix.sh but with the
+// macvlans, their addresses and their namespaces' contents created by the backend.
+
+/// Ping until it works (a few tries, for ARP and bridge learning) or until every try
+/// failed; returns whether any got through.
+fn reaches(lab: &Lab, from: &str, to: &str) -> bool {
+    (0..3).any(|_| lab.ping(from, to))
+}
+
+/// The row of the matrix for `mode` with hairpin on or off:
+/// (a → b when there is a b, a → ext, ext → a, ext2 → a).
+fn matrix(mode: Mode, hairpin: bool) -> Option<(Option<bool>, bool, bool, bool)> {
+    let lab = Lab::new()?;
+    lab.switch_with_parent("up0", "sw0", hairpin);
+    lab.ext_host("ext", "sw1", "02:00:00:00:00:aa", "10.9.0.100/24");
+    lab.ext_host("ext2", "sw2", "02:00:00:00:00:bb", "10.9.0.101/24");
+    let a = lab.add_ns("a");
+    let b = lab.add_ns("b");
+    let mut nl = lab.netlink();
+    let mut ma = macvlan(Some(&a), "mA", "up0", mode);
+    if mode == Mode::Source {
+        ma.source_macs = vec![mac("02:00:00:00:00:aa")];
+    }
+    create(&mut nl, Object::Macvlan(ma));
+    create(
+        &mut nl,
+        Object::Address {
+            namespace: Some(ns(&a)),
+            link: ln("mA"),
+            address: cidr("10.9.0.1/24"),
+        },
+    );
+    // passthru owns its parent alone; source mode is shown with a single macvlan.
+    let with_b = mode != Mode::Passthru && mode != Mode::Source;
+    if with_b {
+        create(
+            &mut nl,
+            Object::Macvlan(macvlan(Some(&b), "mB", "up0", mode)),
+        );
+        create(
+            &mut nl,
+            Object::Address {
+                namespace: Some(ns(&b)),
+                link: ln("mB"),
+                address: cidr("10.9.0.2/24"),
+            },
+        );
+    }
+    let a_b = with_b.then(|| reaches(&lab, "a", "10.9.0.2"));
+    Some((
+        a_b,
+        reaches(&lab, "a", "10.9.0.100"),
+        reaches(&lab, "ext", "10.9.0.1"),
+        reaches(&lab, "ext2", "10.9.0.1"),
+    ))
+}
+
+macro_rules! connectivity {
+    ($name:ident, $mode:expr, $hairpin:expr, $expected:expr) => {
+        #[test]
+        fn $name() {
+            if let Some(got) = matrix($mode, $hairpin) {
+                assert_eq!(
+                    got, $expected,
+                    "(a->b, a->ext, ext->a, ext2->a) for {} hairpin {}",
+                    $mode, $hairpin
+                );
+            }
+        }
+    };
+}
+
+connectivity!(connectivity_bridge_hairpin_off, Mode::Bridge, false, (Some(true), true, true, true));
+connectivity!(connectivity_bridge_hairpin_on, Mode::Bridge, true, (Some(true), true, true, true));
+connectivity!(connectivity_vepa_hairpin_off, Mode::Vepa, false, (Some(false), true, true, true));
+connectivity!(connectivity_vepa_hairpin_on, Mode::Vepa, true, (Some(true), true, true, true));
+connectivity!(connectivity_private_hairpin_off, Mode::Private, false, (Some(false), true, true, true));
+connectivity!(connectivity_private_hairpin_on, Mode::Private, true, (Some(false), true, true, true));
+connectivity!(connectivity_passthru, Mode::Passthru, false, (None, true, true, true));
+connectivity!(connectivity_source, Mode::Source, false, (None, true, true, false));
