@@ -53,14 +53,14 @@ fn info(l: &Value) -> &Value {
 }
 
 fn is_up(l: &Value) -> bool {
-    l["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f == "UP")
+    l["flags"].as_array().unwrap().iter().any(|f| f == "UP")
 }
 
-fn find<'a>(live: &'a LiveState, namespace: Option<&str>, name: &str) -> &'a mvtopo::live::LiveLink {
+fn find<'a>(
+    live: &'a LiveState,
+    namespace: Option<&str>,
+    name: &str,
+) -> &'a mvtopo::live::LiveLink {
     let n = namespace.map(ns);
     live.link(n.as_ref(), &ln(name))
         .unwrap_or_else(|| panic!("snapshot has no {namespace:?}/{name}"))
@@ -105,7 +105,10 @@ fn five_modes_created_in_namespaces_match_ip() {
         assert_eq!(ip["linkinfo"]["info_kind"], "macvlan");
         assert_eq!(info(&ip)["mode"], mode.as_str(), "{name}");
         // The parent lives in the host namespace: IFLA_LINK + IFLA_LINK_NETNSID.
-        assert!(ip["link_netnsid"].is_u64(), "{name}: parent not across namespaces");
+        assert!(
+            ip["link_netnsid"].is_u64(),
+            "{name}: parent not across namespaces"
+        );
         assert_eq!(ip["link_index"].as_u64(), Some(host_index(parent)));
         assert_eq!(ip["mtu"], 1400);
         assert_eq!(ip["ifalias"], format!("mvtopo:{OWNER}"));
@@ -127,7 +130,10 @@ fn five_modes_created_in_namespaces_match_ip() {
                 name: ln(parent)
             })
         );
-        assert_eq!(got.mac.map(|m| m.to_string()).as_deref(), ip["address"].as_str());
+        assert_eq!(
+            got.mac.map(|m| m.to_string()).as_deref(),
+            ip["address"].as_str()
+        );
         assert_eq!(got.mtu, 1400);
         assert_eq!(got.up, is_up(&ip));
         assert_eq!(got.owner.as_deref(), Some(OWNER));
@@ -157,7 +163,9 @@ fn five_modes_created_in_namespaces_match_ip() {
     assert_eq!(up0.owner, None);
     assert!(up0.up);
     // The lab's namespaces are listed, without owner (made by `ip netns add`).
-    let sw = live.namespace(&ns(&lab.ns("sw"))).expect("switch namespace listed");
+    let sw = live
+        .namespace(&ns(&lab.ns("sw")))
+        .expect("switch namespace listed");
     assert_eq!(sw.owner, None);
     // The own namespace is never listed as a named one, even though it has a name.
     assert!(live.namespace(&ns(&lab.ns("host"))).is_none());
@@ -205,12 +213,18 @@ fn every_update_change_takes_effect() {
         &mut nl,
         &Object::Macvlan(m.clone()),
         vec![
-            Change::Mtu { from: 1400, to: 1300 },
+            Change::Mtu {
+                from: 1400,
+                to: 1300,
+            },
             Change::Mac {
                 from: Some(mac("02:00:00:00:00:01")),
                 to: mac("02:00:00:00:00:02"),
             },
-            Change::Up { from: true, to: false },
+            Change::Up {
+                from: true,
+                to: false,
+            },
             Change::Mode {
                 from: Mode::Bridge,
                 to: Mode::Vepa,
@@ -293,7 +307,10 @@ fn every_update_change_takes_effect() {
                 from: vec![mac("02:00:00:00:00:dd")],
                 to: vec![],
             },
-            Change::Up { from: false, to: true },
+            Change::Up {
+                from: false,
+                to: true,
+            },
         ],
     );
     let l = lab.link("a", "m0");
@@ -320,8 +337,14 @@ fn every_update_change_takes_effect() {
         &mut nl,
         &nic,
         vec![
-            Change::Mtu { from: 1500, to: 1600 },
-            Change::Up { from: true, to: false },
+            Change::Mtu {
+                from: 1500,
+                to: 1600,
+            },
+            Change::Up {
+                from: true,
+                to: false,
+            },
         ],
     );
     let l = lab.link("host", "up0");
@@ -374,7 +397,14 @@ fn veth_parent_lifecycle() {
         })
     );
 
-    update(&mut nl, &veth, vec![Change::Mtu { from: 1450, to: 1400 }]);
+    update(
+        &mut nl,
+        &veth,
+        vec![Change::Mtu {
+            from: 1450,
+            to: 1400,
+        }],
+    );
     assert_eq!(lab.link("host", "lab0")["mtu"], 1400);
     assert_eq!(lab.link("sw", "lab0p")["mtu"], 1400);
 
@@ -468,16 +498,25 @@ fn addresses_and_routes() {
     }
 
     let addrs = lab.addrs("a", "m0");
-    let v4 = addrs.iter().find(|(a, _)| a == "10.9.0.2/24").expect("10.9.0.2/24");
+    let v4 = addrs
+        .iter()
+        .find(|(a, _)| a == "10.9.0.2/24")
+        .expect("10.9.0.2/24");
     assert!(v4.1["tentative"].is_null());
-    let v6 = addrs.iter().find(|(a, _)| a == "fd00::2/64").expect("fd00::2/64");
-    assert!(v6.1["tentative"].is_null(), "IPv6 address is tentative: {}", v6.1);
+    let v6 = addrs
+        .iter()
+        .find(|(a, _)| a == "fd00::2/64")
+        .expect("fd00::2/64");
+    assert!(
+        v6.1["tentative"].is_null(),
+        "IPv6 address is tentative: {}",
+        v6.1
+    );
 
     let r4 = lab.routes("a", "-4");
     let has = |rs: &[Value], dst: &str, gw: Option<&str>| {
-        rs.iter().any(|r| {
-            r["dst"] == dst && r["dev"] == "m0" && r["gateway"].as_str() == gw
-        })
+        rs.iter()
+            .any(|r| r["dst"] == dst && r["dev"] == "m0" && r["gateway"].as_str() == gw)
     };
     assert!(has(&r4, "default", Some("10.9.0.1")), "{r4:?}");
     assert!(has(&r4, "10.1.0.0/16", Some("10.9.0.254")));
@@ -509,8 +548,13 @@ fn addresses_and_routes() {
     for o in routes {
         nl.execute(&Step::Delete { object: o }, OWNER).unwrap();
     }
-    nl.execute(&Step::Delete { object: addr("fd00::2/64") }, OWNER)
-        .unwrap();
+    nl.execute(
+        &Step::Delete {
+            object: addr("fd00::2/64"),
+        },
+        OWNER,
+    )
+    .unwrap();
     assert!(!has(&lab.routes("a", "-4"), "default", Some("10.9.0.1")));
     assert!(!has(&lab.routes("a", "-4"), "10.2.0.0/16", None));
     assert!(!has(&lab.routes("a", "-6"), "fd01::/64", Some("fd00::1")));
@@ -534,7 +578,12 @@ fn errors_carry_the_errno() {
     let mut big = macvlan(Some(&a), "m0", "up0", Mode::Bridge);
     big.mtu = Some(9000);
     let e = nl
-        .execute(&Step::Create { object: Object::Macvlan(big) }, OWNER)
+        .execute(
+            &Step::Create {
+                object: Object::Macvlan(big),
+            },
+            OWNER,
+        )
         .unwrap_err();
     assert_eq!(e.errno, Some(libc::EINVAL), "{e}");
     assert_eq!(e.op, "create macvlan");
@@ -596,7 +645,14 @@ fn namespace_create_and_delete() {
     // A different namespace from the host's.
     assert!(!lab.has_link("x", "up0"));
 
-    let e = nl.execute(&Step::Create { object: nso.clone() }, OWNER).unwrap_err();
+    let e = nl
+        .execute(
+            &Step::Create {
+                object: nso.clone(),
+            },
+            OWNER,
+        )
+        .unwrap_err();
     assert_eq!(e.errno, Some(libc::EEXIST));
 
     create(
@@ -605,9 +661,18 @@ fn namespace_create_and_delete() {
     );
     assert!(lab.has_link("x", "m0"));
     let live = nl.snapshot().unwrap();
-    assert_eq!(live.namespace(&ns(&x)).unwrap().owner.as_deref(), Some(OWNER));
+    assert_eq!(
+        live.namespace(&ns(&x)).unwrap().owner.as_deref(),
+        Some(OWNER)
+    );
 
-    nl.execute(&Step::Delete { object: nso.clone() }, OWNER).unwrap();
+    nl.execute(
+        &Step::Delete {
+            object: nso.clone(),
+        },
+        OWNER,
+    )
+    .unwrap();
     assert!(!std::path::Path::new(&format!("/run/netns/{x}")).exists());
     assert!(!std::path::Path::new(&format!("/run/mvtopo/netns/{x}")).exists());
     let live = nl.snapshot().unwrap();
@@ -718,11 +783,51 @@ macro_rules! connectivity {
     };
 }
 
-connectivity!(connectivity_bridge_hairpin_off, Mode::Bridge, false, (Some(true), true, true, true));
-connectivity!(connectivity_bridge_hairpin_on, Mode::Bridge, true, (Some(true), true, true, true));
-connectivity!(connectivity_vepa_hairpin_off, Mode::Vepa, false, (Some(false), true, true, true));
-connectivity!(connectivity_vepa_hairpin_on, Mode::Vepa, true, (Some(true), true, true, true));
-connectivity!(connectivity_private_hairpin_off, Mode::Private, false, (Some(false), true, true, true));
-connectivity!(connectivity_private_hairpin_on, Mode::Private, true, (Some(false), true, true, true));
-connectivity!(connectivity_passthru, Mode::Passthru, false, (None, true, true, true));
-connectivity!(connectivity_source, Mode::Source, false, (None, true, true, false));
+connectivity!(
+    connectivity_bridge_hairpin_off,
+    Mode::Bridge,
+    false,
+    (Some(true), true, true, true)
+);
+connectivity!(
+    connectivity_bridge_hairpin_on,
+    Mode::Bridge,
+    true,
+    (Some(true), true, true, true)
+);
+connectivity!(
+    connectivity_vepa_hairpin_off,
+    Mode::Vepa,
+    false,
+    (Some(false), true, true, true)
+);
+connectivity!(
+    connectivity_vepa_hairpin_on,
+    Mode::Vepa,
+    true,
+    (Some(true), true, true, true)
+);
+connectivity!(
+    connectivity_private_hairpin_off,
+    Mode::Private,
+    false,
+    (Some(false), true, true, true)
+);
+connectivity!(
+    connectivity_private_hairpin_on,
+    Mode::Private,
+    true,
+    (Some(false), true, true, true)
+);
+connectivity!(
+    connectivity_passthru,
+    Mode::Passthru,
+    false,
+    (None, true, true, true)
+);
+connectivity!(
+    connectivity_source,
+    Mode::Source,
+    false,
+    (None, true, true, false)
+);

@@ -9,8 +9,7 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkMessage,
-    MacVlanMacAddressMode, MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkMessage, MacVlanMacAddressMode, MacVlanMode,
 };
 use netlink_packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{
@@ -92,8 +91,9 @@ fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
 fn create(nl: &mut Netlink, object: &Object, owner: &str) -> Result<(), BackendError> {
     let what = Named(object).to_string();
     match object {
-        Object::Namespace { name } => netns::create(name, owner)
-            .map_err(|e| io_err("create namespace", &what, &e)),
+        Object::Namespace { name } => {
+            netns::create(name, owner).map_err(|e| io_err("create namespace", &what, &e))
+        }
         Object::Nic { .. } => Err(BackendError::new(
             "create interface",
             what,
@@ -267,7 +267,8 @@ fn claim(
     owner: &str,
     up: bool,
 ) -> Result<(), BackendError> {
-    let mut msg = LinkUnspec::new_with_name(name.as_str()).alias(format!("{OWNER_ALIAS_PREFIX}{owner}"));
+    let mut msg =
+        LinkUnspec::new_with_name(name.as_str()).alias(format!("{OWNER_ALIAS_PREFIX}{owner}"));
     if up {
         msg = msg.up();
     }
@@ -436,7 +437,12 @@ fn delete(nl: &mut Netlink, object: &Object) -> Result<(), BackendError> {
 fn delete_link(nl: &mut Netlink, ns: Option<&NsName>, name: &LinkName) -> Result<(), BackendError> {
     let handle = nl.conn(ns)?.handle.clone();
     nl.rt
-        .block_on(handle.link().del_with_message(by_name(name.as_str())).execute())
+        .block_on(
+            handle
+                .link()
+                .del_with_message(by_name(name.as_str()))
+                .execute(),
+        )
         .map_err(|e| nl_err("delete link", at_str(ns, name), e))
 }
 

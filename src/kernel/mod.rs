@@ -33,8 +33,8 @@ use crate::live::LiveState;
 use crate::names::NsName;
 use crate::plan::Step;
 
-pub use netns::{MARKER_DIR, NETNS_DIR};
 use netns::NsFile;
+pub use netns::{MARKER_DIR, NETNS_DIR};
 
 /// The rtnetlink backend. Its "own namespace" is where parents live and where macvlans
 /// without a namespace go: the process's namespace (`new`) or a netns file (`rooted_at`).
@@ -230,7 +230,11 @@ async fn dump(handle: &mut Handle, request: RouteNetlinkMessage) -> Result<Dump,
 }
 
 /// Send one request that expects an ACK and nothing else useful.
-async fn ack(handle: &mut Handle, request: RouteNetlinkMessage, flags: u16) -> Result<(), rtnetlink::Error> {
+async fn ack(
+    handle: &mut Handle,
+    request: RouteNetlinkMessage,
+    flags: u16,
+) -> Result<(), rtnetlink::Error> {
     let mut req = NetlinkMessage::from(request);
     req.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
     let mut response = handle.request(req)?;

@@ -222,8 +222,7 @@ pub fn sockets_in(namespaces: &[&File]) -> Vec<io::Result<OwnedFd>> {
             .map(|fd| {
                 let fd = fd?;
                 nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET)?;
-                let sock =
-                    netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+                let sock = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
                 // Non-blocking before tokio's AsyncFd takes it over.
                 sock.set_non_blocking(true)?;
                 // SAFETY: `into_raw_fd` gives up ownership of a valid, open descriptor.

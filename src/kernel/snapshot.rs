@@ -127,7 +127,9 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     let mut live = LiveState::default();
     for (place, raw) in places.iter().zip(&raws) {
         if let Some(name) = &place.name {
-            let owner = netns::id_of(name).ok().and_then(|id| netns::owner(name, id));
+            let owner = netns::id_of(name)
+                .ok()
+                .and_then(|id| netns::owner(name, id));
             live.namespaces.push(LiveNamespace {
                 name: name.clone(),
                 owner,
@@ -232,7 +234,9 @@ async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError
         "dump links",
         object,
         Some(libc::EINTR),
-        format!("the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing)"),
+        format!(
+            "the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing)"
+        ),
     ))
 }
 
@@ -534,9 +538,10 @@ mod tests {
     #[test]
     fn default_route_with_gateway_is_kept() {
         let mut r = route_msg(RouteProtocol::Boot, None, 0);
-        r.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(
-            Ipv4Addr::new(10, 0, 0, 1),
-        )));
+        r.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(
+                10, 0, 0, 1,
+            ))));
         let (oif, got) = route(&r).unwrap();
         assert_eq!(oif, 7);
         assert_eq!(got.to.to_string(), "0.0.0.0/0");
@@ -545,7 +550,14 @@ mod tests {
 
     #[test]
     fn kernel_prefix_routes_and_other_tables_are_left_out() {
-        assert!(route(&route_msg(RouteProtocol::Kernel, Some(Ipv4Addr::new(10, 0, 0, 0)), 24)).is_none());
+        assert!(
+            route(&route_msg(
+                RouteProtocol::Kernel,
+                Some(Ipv4Addr::new(10, 0, 0, 0)),
+                24
+            ))
+            .is_none()
+        );
         let mut other = route_msg(RouteProtocol::Static, Some(Ipv4Addr::new(10, 0, 0, 0)), 24);
         other.header.table = 100;
         assert!(route(&other).is_none());

@@ -142,11 +142,16 @@ impl Lab {
         let sw = self.ns("sw");
         self.ip(
             "host",
-            &["link", "add", parent, "type", "veth", "peer", "name", port, "netns", &sw],
+            &[
+                "link", "add", parent, "type", "veth", "peer", "name", port, "netns", &sw,
+            ],
         );
         self.ip("sw", &["link", "set", port, "master", "br0", "up"]);
         let hp = if hairpin { "on" } else { "off" };
-        self.ip("sw", &["link", "set", port, "type", "bridge_slave", "hairpin", hp]);
+        self.ip(
+            "sw",
+            &["link", "set", port, "type", "bridge_slave", "hairpin", hp],
+        );
         self.ip("host", &["link", "set", parent, "up"]);
     }
 
