@@ -831,3 +831,76 @@ connectivity!(
     false,
     (None, true, true, false)
 );
+
+/// Dummy and 802.1Q parents. This host kernel has neither (EOPNOTSUPP, ENVIRONMENT.md):
+/// then the error must say so with its errno; where they exist (the VM tier) they must be
+/// created, owned and up.
+#[test]
+fn dummy_and_vlan_parents() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let mut nl = lab.netlink();
+    let dummy = Object::Dummy {
+        name: ln("dum0"),
+        mtu: Some(1400),
+        mac: Some(mac("02:00:00:00:0d:01")),
+    };
+    match nl.execute(
+        &Step::Create {
+            object: dummy.clone(),
+        },
+        OWNER,
+    ) {
+        Err(e) => {
+            assert_eq!(e.errno, Some(libc::EOPNOTSUPP), "{e}");
+            assert!(!lab.has_link("host", "dum0"));
+        }
+        Ok(()) => {
+            let l = lab.link("host", "dum0");
+            assert_eq!(l["linkinfo"]["info_kind"], "dummy");
+            assert_eq!(l["mtu"], 1400);
+            assert_eq!(l["address"], "02:00:00:00:0d:01");
+            assert_eq!(l["ifalias"], format!("mvtopo:{OWNER}"));
+            assert!(is_up(&l));
+            nl.execute(&Step::Delete { object: dummy }, OWNER).unwrap();
+            assert!(!lab.has_link("host", "dum0"));
+        }
+    }
+    let vlan = Object::Vlan {
+        name: ln("up0.10"),
+        link: ln("up0"),
+        vlan_id: 10,
+        mtu: None,
+        mac: None,
+    };
+    match nl.execute(
+        &Step::Create {
+            object: vlan.clone(),
+        },
+        OWNER,
+    ) {
+        Err(e) => {
+            assert_eq!(e.errno, Some(libc::EOPNOTSUPP), "{e}");
+            assert!(!lab.has_link("host", "up0.10"));
+        }
+        Ok(()) => {
+            let l = lab.link("host", "up0.10");
+            assert_eq!(l["linkinfo"]["info_kind"], "vlan");
+            assert_eq!(info(&l)["id"], 10);
+            assert_eq!(l["ifalias"], format!("mvtopo:{OWNER}"));
+            let live = nl.snapshot().unwrap();
+            let got = find(&live, None, "up0.10");
+            assert_eq!(got.kind, LinkKind::Vlan);
+            assert_eq!(got.vlan_id, Some(10));
+            assert_eq!(
+                got.parent,
+                Some(LinkRef {
+                    namespace: None,
+                    name: ln("up0")
+                })
+            );
+            nl.execute(&Step::Delete { object: vlan }, OWNER).unwrap();
+            assert!(!lab.has_link("host", "up0.10"));
+        }
+    }
+}
