@@ -904,3 +904,39 @@ fn dummy_and_vlan_parents() {
         }
     }
 }
+
+/// When marking a new link as owned fails (here: an alias over the kernel's 255 bytes), the
+/// link is deleted again, so no unowned leftover stays behind.
+#[test]
+fn failed_claim_deletes_the_new_link() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let a = lab.add_ns("a");
+    let mut nl = lab.netlink();
+    let long_owner = "o".repeat(300);
+    let e = nl
+        .execute(
+            &Step::Create {
+                object: Object::Macvlan(macvlan(Some(&a), "m0", "up0", Mode::Bridge)),
+            },
+            &long_owner,
+        )
+        .unwrap_err();
+    assert_eq!(e.op, "set owner");
+    assert!(e.errno.is_some(), "{e}");
+    assert!(!lab.has_link("a", "m0"));
+    let sw = lab.ns("sw");
+    let veth = Object::Veth {
+        name: ln("lab0"),
+        peer: ln("lab0p"),
+        peer_namespace: Some(ns(&sw)),
+        mtu: None,
+        mac: None,
+    };
+    let e = nl
+        .execute(&Step::Create { object: veth }, &long_owner)
+        .unwrap_err();
+    assert_eq!(e.op, "set owner");
+    assert!(!lab.has_link("host", "lab0"));
+    assert!(!lab.has_link("sw", "lab0p"));
+}
