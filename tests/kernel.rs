@@ -940,3 +940,58 @@ fn failed_claim_deletes_the_new_link() {
     assert!(!lab.has_link("host", "lab0"));
     assert!(!lab.has_link("sw", "lab0p"));
 }
+
+/// Through `apply::run` with a hand-made plan: a step the kernel refuses makes the
+/// executor undo, with this backend, everything done before it (links, addresses, the
+/// namespace), leaving the lab as it was.
+#[test]
+fn apply_undoes_on_kernel_refusal() {
+    let Some(lab) = Lab::new() else { return };
+    lab.switch_with_parent("up0", "sw0", false);
+    let x = lab.ns("x");
+    let mut nl = lab.netlink();
+    let before = nl.snapshot().unwrap();
+    let mut too_big = macvlan(Some(&x), "m1", "up0", Mode::Bridge);
+    too_big.mtu = Some(9000);
+    let steps = vec![
+        Step::Create {
+            object: Object::Namespace { name: ns(&x) },
+        },
+        Step::Create {
+            object: Object::Macvlan(macvlan(Some(&x), "m0", "up0", Mode::Bridge)),
+        },
+        Step::Create {
+            object: Object::Address {
+                namespace: Some(ns(&x)),
+                link: ln("m0"),
+                address: cidr("10.9.0.2/24"),
+            },
+        },
+        Step::Create {
+            object: Object::Macvlan(too_big),
+        },
+    ];
+    let plan = mvtopo::plan::Plan {
+        topology: OWNER.into(),
+        in_sync: false,
+        steps,
+        notes: vec![],
+    };
+    let err = mvtopo::apply::run(&mut nl, &plan, &before, &|_| vec![]).unwrap_err();
+    match &err {
+        mvtopo::apply::ApplyError::Step {
+            index, error, undo, ..
+        } => {
+            assert_eq!(*index, 4);
+            assert_eq!(error.errno, Some(libc::EINVAL));
+            assert!(undo.complete(), "undo failed: {:?}", undo.failed);
+            assert_eq!(undo.undone.len(), 3);
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(!lab.has_ns("x"));
+    assert_eq!(
+        nl.snapshot().unwrap().links_in(None).count(),
+        before.links_in(None).count()
+    );
+}
