@@ -137,6 +137,8 @@ fn connect(rt: &Runtime, namespaces: Vec<NsFile>) -> Vec<io::Result<Conn>> {
         .map(|(ns, sock)| {
             let sock: OwnedFd = sock?;
             // SAFETY: the descriptor is a valid, owned, non-blocking netlink socket.
+            // (`from_raw_fd` panics only if the reactor cannot register the fd, i.e. epoll
+            // itself fails; netlink-sys offers no fallible constructor from an fd.)
             let sock = unsafe {
                 <netlink_sys::TokioSocket as std::os::fd::FromRawFd>::from_raw_fd(
                     sock.into_raw_fd(),

@@ -181,8 +181,8 @@ pub fn create(name: &NsName, owner: &str) -> io::Result<()> {
         let _ = fs::remove_file(&path);
         return Err(e);
     }
-    let id = id_of(name)?;
-    if let Err(e) = write_marker(name, owner, id) {
+    let marked = id_of(name).and_then(|id| write_marker(name, owner, id));
+    if let Err(e) = marked {
         let _ = delete(name);
         return Err(e);
     }
