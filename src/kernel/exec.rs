@@ -307,10 +307,8 @@ fn mac_list(macs: &[MacAddr]) -> InfoMacVlan {
 }
 
 fn link_index(nl: &mut Netlink, ns: Option<&NsName>, name: &LinkName) -> Result<u32, BackendError> {
-    let handle = nl.conn(ns)?.handle.clone();
-    nl.rt
-        .block_on(ifindex(&handle, name.as_str()))
-        .map_err(|e| nl_err("find link", at_str(ns, name), e))
+    let conn = nl.conn(ns)?;
+    ifindex(&conn.ctl, name.as_str()).map_err(|e| io_err("find link", at_str(ns, name), &e))
 }
 
 /// An address message. IPv6 addresses are added with IFA_F_NODAD: otherwise the address

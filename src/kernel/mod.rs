@@ -54,6 +54,8 @@ pub struct Netlink {
 struct Conn {
     ns: NsFile,
     handle: Handle,
+    /// A duplicate of the netlink socket, for SIOCGIFINDEX (see `ifindex`).
+    ctl: OwnedFd,
     /// Runs for as long as the runtime does; aborted by `evict`. Dropping the runtime
     /// drops every connection task and so closes their sockets.
     task: JoinHandle<()>,
@@ -115,9 +117,15 @@ impl Netlink {
     /// Close the cached socket into `name` now (not at the runtime's next turn), so it no
     /// longer holds the namespace alive.
     fn evict(&mut self, name: &NsName) {
-        if let Some(Conn { ns, handle, task }) = self.named.remove(name) {
+        if let Some(Conn {
+            ns,
+            handle,
+            ctl,
+            task,
+        }) = self.named.remove(name)
+        {
             task.abort();
-            drop((ns, handle));
+            drop((ns, handle, ctl));
             // Let the runtime process the abort, which drops the socket.
             let _ = self.rt.block_on(task);
         }
@@ -136,6 +144,7 @@ fn connect(rt: &Runtime, namespaces: Vec<NsFile>) -> Vec<io::Result<Conn>> {
         .zip(sockets)
         .map(|(ns, sock)| {
             let sock: OwnedFd = sock?;
+            let ctl = sock.try_clone()?;
             // SAFETY: the descriptor is a valid, owned, non-blocking netlink socket.
             // (`from_raw_fd` panics only if the reactor cannot register the fd, i.e. epoll
             // itself fails; netlink-sys offers no fallible constructor from an fd.)
@@ -146,7 +155,12 @@ fn connect(rt: &Runtime, namespaces: Vec<NsFile>) -> Vec<io::Result<Conn>> {
             };
             let (connection, handle, _) = rtnetlink::from_socket(sock);
             let task = rt.spawn(connection);
-            Ok(Conn { ns, handle, task })
+            Ok(Conn {
+                ns,
+                handle,
+                ctl,
+                task,
+            })
         })
         .collect()
 }
@@ -250,14 +264,28 @@ async fn ack(
     Ok(())
 }
 
-/// The ifindex of the link called `name` in the socket's namespace (ENODEV when missing).
-async fn ifindex(handle: &Handle, name: &str) -> Result<u32, rtnetlink::Error> {
-    let mut links = handle.link().get().match_name(name).execute();
-    match links.next().await {
-        Some(Ok(LinkMessage { header, .. })) => Ok(header.index),
-        Some(Err(e)) => Err(e),
-        None => Err(rtnetlink::Error::RequestFailed),
+/// The ifindex of the link called `name` in the namespace of socket `ctl` (ENODEV when
+/// missing). SIOCGIFINDEX, what `if_nametoindex` does, answered by the namespace the socket
+/// lives in: one syscall, ~1 µs, where an RTM_GETLINK round trip that returns the whole link
+/// with its statistics costs ~20 µs, and every macvlan, address and route step needs one.
+fn ifindex(ctl: &OwnedFd, name: &str) -> io::Result<u32> {
+    let bytes = name.as_bytes();
+    if bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: `ctl` is an open socket and `req` a valid ifreq with a NUL-terminated name.
+    let r = unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFINDEX filled in the ifindex member of the union.
+    let index = unsafe { req.ifr_ifru.ifru_ifindex };
+    u32::try_from(index).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))
 }
 
 /// The nsid under which the socket's namespace knows the namespace open as `fd`

@@ -147,9 +147,18 @@ fn vanished(e: &io::Error) -> bool {
 
 /// Close snapshot-only sockets now, so they stop holding their namespaces alive.
 fn close(nl: &Netlink, temporary: Vec<(NsName, Conn)>) {
-    for (_, Conn { ns, handle, task }) in temporary {
+    for (
+        _,
+        Conn {
+            ns,
+            handle,
+            ctl,
+            task,
+        },
+    ) in temporary
+    {
         task.abort();
-        drop((ns, handle));
+        drop((ns, handle, ctl));
         let _ = nl.rt.block_on(task);
     }
 }
