@@ -66,6 +66,112 @@ fn find<'a>(
         .unwrap_or_else(|| panic!("snapshot has no {namespace:?}/{name}"))
 }
 
+/// The snapshot of every lab namespace equals what `ip -j -d link` / `ip -j addr` report,
+/// link for link: names, kind, MTU, MAC, up, owner alias, mode, source list, VLAN id,
+/// IPv4 and global IPv6 addresses, and the parent or peer (same namespace by name, across
+/// namespaces by ifindex in the namespace the snapshot names).
+fn assert_snapshot_matches_ip(lab: &Lab, live: &LiveState) {
+    let mut shorts = vec!["host".to_owned()];
+    for full in lab.all_namespaces() {
+        let short = full[lab.prefix.len() + 1..].to_owned();
+        if short != "host" {
+            shorts.push(short);
+        }
+    }
+    let ns_of = |short: &str| (short != "host").then(|| ns(&lab.ns(short)));
+    let short_of = |n: &Option<NsName>| match n {
+        None => "host".to_owned(),
+        Some(n) => n.as_str()[lab.prefix.len() + 1..].to_owned(),
+    };
+    for short in &shorts {
+        let namespace = ns_of(short);
+        let ip_links: Vec<Value> = lab
+            .links(short)
+            .into_iter()
+            .filter(|l| l["link_type"] != "loopback")
+            .collect();
+        let mut ip_names: Vec<&str> = ip_links
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap())
+            .collect();
+        ip_names.sort();
+        let snap_names: Vec<&str> = live
+            .links_in(namespace.as_ref())
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(snap_names, ip_names, "links of {short}");
+        for ip in &ip_links {
+            let name = ip["ifname"].as_str().unwrap();
+            let got = live.link(namespace.as_ref(), &ln(name)).unwrap();
+            let ctx = format!("{short}/{name}");
+            let kind = ip["linkinfo"]["info_kind"].as_str().unwrap_or("device");
+            assert_eq!(got.kind.as_str(), kind, "{ctx} kind");
+            assert_eq!(Some(u64::from(got.mtu)), ip["mtu"].as_u64(), "{ctx} mtu");
+            assert_eq!(
+                got.mac.map(|m| m.to_string()).as_deref(),
+                ip["address"].as_str(),
+                "{ctx} mac"
+            );
+            assert_eq!(got.up, is_up(ip), "{ctx} up");
+            let owner = ip["ifalias"]
+                .as_str()
+                .and_then(|a| a.strip_prefix("mvtopo:"));
+            assert_eq!(got.owner.as_deref(), owner, "{ctx} owner");
+            assert_eq!(
+                got.mode.map(|m| m.as_str()),
+                info(ip)["mode"].as_str().filter(|_| kind == "macvlan"),
+                "{ctx} mode"
+            );
+            let macs: Vec<String> = got.source_macs.iter().map(|m| m.to_string()).collect();
+            assert_eq!(macs, ip_macs(ip), "{ctx} source macs");
+            assert_eq!(
+                got.vlan_id.map(u64::from),
+                info(ip)["id"].as_u64().filter(|_| kind == "vlan"),
+                "{ctx} vlan id"
+            );
+            let lower = if kind == "veth" {
+                &got.peer
+            } else {
+                &got.parent
+            };
+            match (ip["link_index"].as_u64(), ip["link"].as_str()) {
+                (_, Some(same_ns)) => {
+                    let r = lower
+                        .as_ref()
+                        .unwrap_or_else(|| panic!("{ctx}: no parent/peer"));
+                    assert_eq!(
+                        (&r.namespace, r.name.as_str()),
+                        (&namespace, same_ns),
+                        "{ctx} lower"
+                    );
+                }
+                (Some(index), None) => {
+                    let r = lower
+                        .as_ref()
+                        .unwrap_or_else(|| panic!("{ctx}: no parent/peer"));
+                    let there = lab.link(&short_of(&r.namespace), r.name.as_str());
+                    assert_eq!(
+                        there["ifindex"].as_u64(),
+                        Some(index),
+                        "{ctx} lower across namespaces"
+                    );
+                }
+                (None, None) => assert!(lower.is_none(), "{ctx}: unexpected parent/peer"),
+            }
+            let mut addrs: Vec<String> = lab
+                .addrs(short, name)
+                .into_iter()
+                .map(|(a, _)| a)
+                .filter(|a| !a.starts_with("fe80:"))
+                .collect();
+            addrs.sort();
+            let mut got_addrs: Vec<String> = got.addresses.iter().map(|c| c.to_string()).collect();
+            got_addrs.sort();
+            assert_eq!(got_addrs, addrs, "{ctx} addresses");
+        }
+    }
+}
+
 /// The five modes, each created by the backend straight into its own namespace, are what
 /// `ip -j -d` sees, and the snapshot reports exactly that.
 #[test]
@@ -172,6 +278,7 @@ fn five_modes_created_in_namespaces_match_ip() {
     assert!(live.links_in(Some(&ns(&lab.ns("host")))).next().is_none());
     // No loopback anywhere.
     assert!(live.links.iter().all(|l| l.name.as_str() != "lo"));
+    assert_snapshot_matches_ip(&lab, &live);
 }
 
 fn update(b: &mut impl Backend, object: &Object, changes: Vec<Change>) {
@@ -378,6 +485,7 @@ fn veth_parent_lifecycle() {
     assert_eq!(peer["ifalias"], format!("mvtopo:{OWNER}"));
 
     let live = nl.snapshot().unwrap();
+    assert_snapshot_matches_ip(&lab, &live);
     let got = find(&live, None, "lab0");
     assert_eq!(got.kind, LinkKind::Veth);
     assert_eq!(
@@ -526,6 +634,7 @@ fn addresses_and_routes() {
     assert!(has(&lab.routes("a", "-6"), "fd01::/64", Some("fd00::1")));
 
     let live = nl.snapshot().unwrap();
+    assert_snapshot_matches_ip(&lab, &live);
     let got = find(&live, Some(&a), "m0");
     let got_addrs: Vec<String> = got.addresses.iter().map(|c| c.to_string()).collect();
     assert_eq!(got_addrs, ["10.9.0.2/24", "fd00::2/64"]);
@@ -997,8 +1106,7 @@ fn apply_undoes_on_kernel_refusal() {
 }
 
 /// Snapshots taken while another process keeps adding and deleting links in the same
-/// namespace: dumps come back interrupted (NLM_F_DUMP_INTR; measured here: about three per
-/// snapshot) and are read again, and a snapshot never misses or doubles a link that stayed
+/// namespace: dumps come back interrupted (NLM_F_DUMP_INTR) and are read again, and a snapshot never misses or doubles a link that stayed
 /// put. Should the churn win every retry, the snapshot fails with EINTR instead of
 /// returning a torn state. (On this kernel link dumps resume by ifindex, so even a flagged
 /// dump holds every stable link: this checks that the retry path stays correct, not that
@@ -1039,7 +1147,7 @@ fn snapshot_under_churn_is_consistent() {
             &host,
             "sh",
             "-c",
-            "while :; do ip link add c0 type veth peer name c1; ip link del c0; done",
+            "while :; do ip link add c0 type veth peer name c1; ip link del c0; sleep 0.02; done",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -1047,6 +1155,8 @@ fn snapshot_under_churn_is_consistent() {
         .unwrap();
     let churn = Churn(churn);
     let mut nl = lab.netlink();
+    // The churn is paced (every ~20 ms): every snapshot on the machine reads this lab's
+    // namespace too, and other tests running meanwhile must still get theirs.
     let mut ok = 0;
     for _ in 0..15 {
         match nl.snapshot() {

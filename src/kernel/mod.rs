@@ -74,6 +74,7 @@ impl Netlink {
         let object = format!("namespace {}", path.display());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(|e| io_err("start runtime", &object, &e))?;
         let ns = NsFile::open(path).map_err(|e| io_err("open namespace", &object, &e))?;

@@ -27,7 +27,13 @@ use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 
 /// How often one namespace is read again when a dump comes back inconsistent
 /// (NLM_F_DUMP_INTR) before giving up; the same bound CNI's netlinksafe uses.
-const DUMP_ATTEMPTS: usize = 10;
+const DUMP_ATTEMPTS: u32 = 10;
+/// Pause before retry `n` (counted from 0): 1, 2, 4, ... ms, capped, so that a namespace where
+/// links come and go in bursts (containers starting) gets a quiet moment to be read in;
+/// at most ~0.2 s in all.
+fn backoff(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((1u64 << n.min(6)).min(50))
+}
 
 /// One namespace being read: its name (`None` = the own namespace), a handle on its socket
 /// and its namespace file (for RTM_GETNSID).
@@ -184,7 +190,10 @@ fn place_object(p: &Place) -> String {
 async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError> {
     let object = place_object(p);
     let mut handle = p.handle.clone();
-    for _ in 0..DUMP_ATTEMPTS {
+    for attempt in 0..DUMP_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt - 1)).await;
+        }
         let links = dump(
             &mut handle,
             RouteNetlinkMessage::GetLink(LinkMessage::default()),
