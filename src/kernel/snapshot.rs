@@ -64,6 +64,9 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     for name in names {
         match NsFile::open(&netns::path_of(&name)) {
             Ok(f) if f.id == nl.root.ns.id => {}
+            // The same namespace bound under a second name (`ip netns attach`, a bind
+            // mount made twice) is reported once, under its first name.
+            Ok(f) if files.iter().any(|(_, g)| g.id == f.id) => {}
             Ok(f) => files.push((name, f)),
             Err(e) if vanished(&e) => {}
             Err(e) => return Err(io_err("open namespace", format!("namespace {name}"), &e)),
