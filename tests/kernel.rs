@@ -472,12 +472,14 @@ fn veth_parent_lifecycle() {
         peer_namespace: Some(ns(&sw)),
         mtu: Some(1450),
         mac: Some(mac("02:00:00:00:0a:01")),
+        peer_mac: Some(mac("02:00:00:00:0a:02")),
     };
     create(&mut nl, veth.clone());
     let end = lab.link("host", "lab0");
     let peer = lab.link("sw", "lab0p");
     assert_eq!(end["linkinfo"]["info_kind"], "veth");
     assert_eq!(end["address"], "02:00:00:00:0a:01");
+    assert_eq!(peer["address"], "02:00:00:00:0a:02");
     assert_eq!(end["mtu"], 1450);
     assert_eq!(peer["mtu"], 1450);
     assert!(is_up(&end) && is_up(&peer));
@@ -1041,6 +1043,7 @@ fn failed_claim_deletes_the_new_link() {
         peer_namespace: Some(ns(&sw)),
         mtu: None,
         mac: None,
+        peer_mac: None,
     };
     let e = nl
         .execute(&Step::Create { object: veth }, &long_owner)

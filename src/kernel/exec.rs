@@ -106,10 +106,15 @@ fn create(nl: &mut Netlink, object: &Object, owner: &str) -> Result<(), BackendE
             peer_namespace,
             mtu,
             mac,
+            peer_mac,
         } => {
             let mut peer_msg = LinkUnspec::new_with_name(peer.as_str());
             if let Some(m) = mtu {
                 peer_msg = peer_msg.mtu(*m);
+            }
+            // Only undo sets it: a deleted veth comes back with both MACs as they were.
+            if let Some(m) = peer_mac {
+                peer_msg = peer_msg.address(m.0.to_vec());
             }
             // The peer goes straight into its namespace (its own IFLA_NET_NS_FD inside
             // VETH_INFO_PEER) instead of being moved there afterwards.
