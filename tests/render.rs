@@ -492,3 +492,33 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn diff_never_matches_lines_of_different_entries() {
+    // Plain line diffing would keep `up = true` as common context between the removed entry
+    // b and the changed entry a; then the diff no longer says which macvlan changed.
+    let old = "[[macvlan]]\nname = \"a\"\nmtu = 1500\nup = false\n\n\
+               [[macvlan]]\nname = \"b\"\nmtu = 1500\nup = true\n\n\
+               [[macvlan]]\nname = \"c\"\nup = true\n";
+    let new = "[[macvlan]]\nname = \"a\"\nmtu = 9000\nup = true\n\n\
+               [[macvlan]]\nname = \"c\"\nup = true\n";
+    assert_eq!(
+        render::unified_diff(old, new, "live", "f", false),
+        "--- live\n+++ f\n@@ -1,13 +1,8 @@\n \
+         [[macvlan]]\n \
+         name = \"a\"\n\
+         -mtu = 1500\n\
+         -up = false\n\
+         +mtu = 9000\n\
+         +up = true\n \
+         \n\
+         -[[macvlan]]\n\
+         -name = \"b\"\n\
+         -mtu = 1500\n\
+         -up = true\n\
+         -\n \
+         [[macvlan]]\n \
+         name = \"c\"\n \
+         up = true\n"
+    );
+}

@@ -7,7 +7,7 @@ mod steps;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 
-use similar::{Algorithm, ChangeTag, TextDiff};
+use similar::{Algorithm, ChangeTag};
 
 use crate::live::LiveState;
 use crate::model::Topology;
@@ -62,40 +62,81 @@ fn paint(out: &mut String, color: Option<&str>, line: &str) {
     }
 }
 
+/// What a line may be matched against in a diff: only lines of the same TOML table (its
+/// header and, for a `[[macvlan]]` entry, its `name` and `namespace`). A blank line after a
+/// `[[...]]` entry belongs to that entry; one after a `[kind.NAME]` table to any table of that
+/// kind, so the separator of a group of tables is common to both sides. Without this a removed
+/// `[[macvlan]]` entry and a changed one would interleave on their common `up = true`, and the
+/// diff would no longer say which object drifted. Text without table headers is one table, so
+/// it diffs line by line as usual.
+fn table_keys(lines: &[&str]) -> Vec<String> {
+    let mut keys = Vec::with_capacity(lines.len());
+    let mut table = String::new();
+    let mut after = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("[[") {
+            // An array-of-tables entry is named by its keys, not its header.
+            table = line.trim_end().to_owned();
+            for l in lines[i + 1..].iter().take_while(|l| !l.starts_with('[')) {
+                if l.starts_with("name =") || l.starts_with("namespace =") {
+                    table.push('\n');
+                    table.push_str(l.trim_end());
+                }
+            }
+            after.clone_from(&table);
+        } else if line.starts_with('[') {
+            table = line.trim_end().to_owned();
+            after = table.split('.').next().unwrap_or_default().to_owned();
+        }
+        keys.push(if line.trim().is_empty() {
+            after.clone()
+        } else {
+            table.clone()
+        });
+    }
+    keys
+}
+
 /// Unified diff (3 lines of context) with headers `--- OLD_NAME` / `+++ NEW_NAME`; colored
 /// (red -, green +, cyan @@, bold headers) only when `color`. Empty when the texts are equal.
+/// Lines are matched within their TOML table only (see `table_keys`).
 pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str, color: bool) -> String {
     let pick = |c: &'static str| color.then_some(c);
-    // Patience keeps whole `[[macvlan]]` blocks together where Myers would interleave two
-    // blocks on their common `up = true` lines.
-    let diff = TextDiff::configure()
-        .algorithm(Algorithm::Patience)
-        .diff_lines(old, new);
+    let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
+    let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
+    let keyed = |lines: &[&str]| -> Vec<(String, String)> {
+        table_keys(lines)
+            .into_iter()
+            .zip(lines.iter().map(|l| (*l).to_owned()))
+            .collect()
+    };
+    let (old_keyed, new_keyed) = (keyed(&old_lines), keyed(&new_lines));
+    // Patience anchors on lines that occur once, which table headers mostly do.
+    let ops = similar::capture_diff_slices(Algorithm::Patience, &old_keyed, &new_keyed);
     let mut out = String::new();
-    for (i, hunk) in diff
-        .unified_diff()
-        .context_radius(3)
-        .iter_hunks()
-        .enumerate()
-    {
+    let hunks = similar::group_diff_ops(ops, 3);
+    for (i, hunk) in hunks.iter().filter(|h| !h.is_empty()).enumerate() {
         if i == 0 {
             paint(&mut out, pick(BOLD), &format!("--- {old_name}\n"));
             paint(&mut out, pick(BOLD), &format!("+++ {new_name}\n"));
         }
-        paint(&mut out, pick(CYAN), &format!("{}\n", hunk.header()));
-        for change in hunk.iter_changes() {
-            let (sign, c) = match change.tag() {
-                ChangeTag::Delete => ('-', pick(RED)),
-                ChangeTag::Insert => ('+', pick(GREEN)),
-                ChangeTag::Equal => (' ', None),
-            };
-            let mut line = format!("{sign}{}", change.value());
-            if change.missing_newline() {
-                line.push('\n');
-            }
-            paint(&mut out, c, &line);
-            if change.missing_newline() {
-                out.push_str("\\ No newline at end of file\n");
+        let header = similar::udiff::UnifiedHunkHeader::new(hunk);
+        paint(&mut out, pick(CYAN), &format!("{header}\n"));
+        for op in hunk {
+            for change in op.iter_changes(&old_lines, &new_lines) {
+                let (sign, c) = match change.tag() {
+                    ChangeTag::Delete => ('-', pick(RED)),
+                    ChangeTag::Insert => ('+', pick(GREEN)),
+                    ChangeTag::Equal => (' ', None),
+                };
+                let value = change.value();
+                match value.strip_suffix('\n') {
+                    Some(_) => paint(&mut out, c, &format!("{sign}{value}")),
+                    None => {
+                        paint(&mut out, c, &format!("{sign}{value}\n"));
+                        out.push_str("\\ No newline at end of file\n");
+                    }
+                }
             }
         }
     }
