@@ -522,3 +522,36 @@ fn diff_never_matches_lines_of_different_entries() {
          up = true\n"
     );
 }
+
+#[test]
+fn hostile_names_cannot_drive_the_terminal() {
+    // Namespace names are file names: ESC and newlines are allowed in them.
+    let evil = ns("x\x1b[31m\ny");
+    let step = Step::Create {
+        object: Object::Namespace { name: evil.clone() },
+    };
+    let line = render::step_line(&step);
+    assert_eq!(line, "+ create namespace x\\u{1b}[31m\\ny");
+    let plan = Plan {
+        topology: "lab\x1b".to_owned(),
+        in_sync: false,
+        steps: vec![step],
+        notes: vec![format!("namespace {evil} is kept")],
+    };
+    for text in [
+        render::steps_text(&plan, false),
+        render::plan_text(&plan, &rich(), &applied(), "lab\x1b.toml", false),
+    ] {
+        assert!(!text.contains(ESC), "{text:?}");
+    }
+    let mut t = rich();
+    t.namespaces.insert(
+        evil.clone(),
+        mvtopo::model::Namespace {
+            name: evil,
+            span: Default::default(),
+        },
+    );
+    assert!(!render::topology_toml(&t).contains(ESC));
+    assert!(render::topology_toml(&t).contains("[namespace.\"x\\u001B[31m\\ny\"]\n"));
+}

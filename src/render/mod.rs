@@ -117,8 +117,16 @@ pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str, color:
     let hunks = similar::group_diff_ops(ops, 3);
     for (i, hunk) in hunks.iter().filter(|h| !h.is_empty()).enumerate() {
         if i == 0 {
-            paint(&mut out, pick(BOLD), &format!("--- {old_name}\n"));
-            paint(&mut out, pick(BOLD), &format!("+++ {new_name}\n"));
+            paint(
+                &mut out,
+                pick(BOLD),
+                &format!("--- {}\n", steps::printable(old_name)),
+            );
+            paint(
+                &mut out,
+                pick(BOLD),
+                &format!("+++ {}\n", steps::printable(new_name)),
+            );
         }
         let header = similar::udiff::UnifiedHunkHeader::new(hunk);
         paint(&mut out, pick(CYAN), &format!("{header}\n"));
@@ -173,10 +181,10 @@ fn steps_body(plan: &Plan, color: bool, in_sync: &str) -> String {
         out.push('\n');
     }
     for note in &plan.notes {
-        let _ = writeln!(out, "note: {note}");
+        let _ = writeln!(out, "note: {}", steps::printable(note));
     }
     if plan.in_sync {
-        let _ = writeln!(out, "{in_sync}");
+        let _ = writeln!(out, "{}", steps::printable(in_sync));
     } else {
         let count = |a: &str| plan.steps.iter().filter(|s| s.action() == a).count();
         let _ = writeln!(

@@ -132,12 +132,29 @@ fn change(c: &Change) -> String {
     }
 }
 
+/// `s` with control characters written as escapes (`\u{1b}`): a namespace name is any file
+/// name under /run/netns, and one holding an ESC or a newline must not drive the terminal or
+/// forge a line of output.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            let plain = (!c.is_control()).then_some(c);
+            escaped.into_iter().flatten().chain(plain)
+        })
+        .collect()
+}
+
 /// One line per step: marker (+ create, ~ update, ± replace, - delete), kind, identity,
 /// details: `+ create macvlan red/eth0 on lab0 (bridge, mtu 1400)`,
 /// `~ update macvlan red/eth0: mtu 1500 → 9000, up false → true`,
 /// `± replace macvlan red/eth0: parent changes from lab0 to lab1`,
 /// `- delete address 10.0.0.9/24 on red/eth0`.
 pub fn step_line(step: &Step) -> String {
+    printable(&line(step))
+}
+
+fn line(step: &Step) -> String {
     let head = |marker: &str, action: &str, o: &Object| {
         let mut s = format!("{marker} {action} {} {}", kind(o), identity(o));
         if let Some(r) = relation(o) {
