@@ -18,14 +18,14 @@ pub struct Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("reading the kernel state failed: {0}")]
-    Snapshot(#[source] BackendError),
+    Snapshot(#[source] Box<BackendError>),
     #[error("step {index} of {total} failed: {error}")]
     Step {
         /// 1-based, as printed in the plan.
         index: usize,
         total: usize,
         step: Box<Step>,
-        error: BackendError,
+        error: Box<BackendError>,
         undo: UndoReport,
     },
     #[error("verification failed: {} change(s) still pending after apply", remaining.len())]
@@ -85,7 +85,7 @@ pub fn run(
                 index: i + 1,
                 total,
                 step: Box::new(step.clone()),
-                error,
+                error: Box::new(error),
                 undo,
             });
         }
@@ -95,7 +95,7 @@ pub fn run(
         Ok(s) => s,
         Err(e) => {
             undo(backend, &done, live, owner);
-            return Err(ApplyError::Snapshot(e));
+            return Err(ApplyError::Snapshot(Box::new(e)));
         }
     };
     let remaining = check(&after);
