@@ -512,3 +512,198 @@ pub fn golden(case: &str, file: &str, actual: &str) {
         );
     }
 }
+
+/// The live state a clean apply of `t` leaves (as topology "lab"... or whatever `t.name` is):
+/// every object present and owned, the values the file leaves open filled in the way the
+/// kernel would (a MAC of its choosing, MTU 1500).
+pub fn as_applied(t: &Topology) -> LiveState {
+    let owner = t.name.as_str();
+    let mut links = Vec::new();
+    for p in t.parents.values() {
+        let mtu = p.mtu.unwrap_or(1500);
+        let mut l = match &p.kind {
+            ParentKind::Existing => link(None, p.name.as_str(), LinkKind::Device),
+            ParentKind::Dummy => owned(link(None, p.name.as_str(), LinkKind::Dummy), owner),
+            ParentKind::Veth {
+                peer,
+                peer_namespace,
+                ..
+            } => {
+                let mut end = owned(link(None, peer.as_str(), LinkKind::Veth), owner);
+                end.namespace = peer_namespace.clone();
+                end.peer = Some(LinkRef {
+                    namespace: None,
+                    name: p.name.clone(),
+                });
+                end.mtu = mtu;
+                links.push(end);
+                let mut l = owned(link(None, p.name.as_str(), LinkKind::Veth), owner);
+                l.peer = Some(LinkRef {
+                    namespace: peer_namespace.clone(),
+                    name: peer.clone(),
+                });
+                l
+            }
+            ParentKind::Vlan {
+                link: lower,
+                vlan_id,
+                ..
+            } => {
+                let mut l = owned(link(None, p.name.as_str(), LinkKind::Vlan), owner);
+                l.parent = Some(LinkRef {
+                    namespace: None,
+                    name: lower.clone(),
+                });
+                l.vlan_id = Some(*vlan_id);
+                l
+            }
+        };
+        l.mtu = mtu;
+        links.push(l);
+    }
+    for (i, m) in t.macvlans.iter().enumerate() {
+        let mut l = owned(link(None, m.name.as_str(), LinkKind::Macvlan), owner);
+        l.namespace = m.namespace.clone();
+        l.parent = Some(LinkRef {
+            namespace: None,
+            name: m.parent.clone(),
+        });
+        l.mode = Some(m.mode);
+        l.mac = Some(m.mac.unwrap_or(MacAddr([0x02, 0xfe, 0, 0, 0, i as u8])));
+        l.mtu = m.mtu.unwrap_or(1500);
+        l.up = m.up;
+        l.addresses = m.addresses.clone();
+        l.routes = m.routes.clone();
+        l.source_macs = m.source_macs.clone();
+        links.push(l);
+    }
+    let namespaces: Vec<(&str, Option<&str>)> = t
+        .namespaces
+        .keys()
+        .map(|n| (n.as_str(), Some(owner)))
+        .collect();
+    state(&namespaces, links)
+}
+
+/// Valid topologies by construction (every `check` rule holds), varied in everything the
+/// renderer prints: namespaces that need quoting, all parent kinds, all five modes, optional
+/// MACs and MTUs, v4 and v6 addresses, routes with and without gateways, source MACs.
+pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
+    use proptest::prelude::*;
+    const NAMESPACES: [&str; 3] = ["red", "blue green", "x.y"];
+    // (mode, namespace choice, mac?, mtu, up, v4?, v6?, default route?, onlink route?, sources)
+    let mv = (
+        0usize..5,
+        0usize..4,
+        any::<bool>(),
+        prop::option::of(68u32..=1500),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(0u8..4, 1..4),
+    );
+    (
+        prop::collection::vec(any::<bool>(), 3),
+        prop::option::of(Just(9000u32)),
+        0usize..4,
+        any::<bool>(),
+        prop::collection::vec((mv, 0usize..3), 0..6),
+    )
+        .prop_map(|(ns_on, eth1_mtu, peer_ns, passthru_on_d0, mvs)| {
+            let chosen: Vec<&str> = NAMESPACES
+                .iter()
+                .zip(&ns_on)
+                .filter(|(_, on)| **on)
+                .map(|(n, _)| *n)
+                .collect();
+            let pick_ns = |k: usize| chosen.get(k).copied();
+            let parents = vec![
+                parent("eth1", ParentKind::Existing, eth1_mtu),
+                parent("d0", ParentKind::Dummy, None),
+                parent(
+                    "v0",
+                    ParentKind::Veth {
+                        peer: ln("v0p"),
+                        peer_namespace: pick_ns(peer_ns).map(ns),
+                        peer_namespace_span: Span::default(),
+                    },
+                    None,
+                ),
+                parent(
+                    "eth1.10",
+                    ParentKind::Vlan {
+                        link: ln("eth1"),
+                        vlan_id: 10,
+                        link_span: Span::default(),
+                    },
+                    None,
+                ),
+            ];
+            let mut defaults_in: Vec<(Option<&str>, bool)> = Vec::new();
+            let mut macvlans = Vec::new();
+            for (i, ((mode, nsk, has_mac, mtu, up, v4, v6, default, onlink, srcs), pk)) in
+                mvs.into_iter().enumerate()
+            {
+                let namespace = pick_ns(nsk);
+                // The first macvlan may have d0 to itself, and only it may be passthru.
+                let on_d0 = i == 0 && passthru_on_d0;
+                let parent_name = if on_d0 {
+                    "d0"
+                } else {
+                    ["eth1", "v0", "eth1.10"][pk]
+                };
+                let mode = match Mode::ALL[mode] {
+                    Mode::Passthru if !on_d0 => Mode::Bridge,
+                    m => m,
+                };
+                let name = format!("m{i}");
+                let mut m = macvlan(namespace, &name, parent_name, mode);
+                m.mac = has_mac.then(|| MacAddr([0x02, 0, 0, 0, 0, i as u8 + 1]));
+                m.mtu = mtu;
+                m.up = up;
+                let i = i as u8;
+                if v4 {
+                    m.addresses.push(cidr(&format!("10.{i}.0.2/24")));
+                }
+                if v6 {
+                    m.addresses.push(cidr(&format!("fd{i}::2/64")));
+                }
+                for (family_v4, has) in [(true, v4), (false, v6)] {
+                    // One default route per family and namespace, or `check` refuses.
+                    if has && default && !defaults_in.contains(&(namespace, family_v4)) {
+                        defaults_in.push((namespace, family_v4));
+                        let via = if family_v4 {
+                            format!("10.{i}.0.1")
+                        } else {
+                            format!("fd{i}::1")
+                        };
+                        m.routes.push(route("default", Some(&via)));
+                    }
+                }
+                if v4 {
+                    m.routes.push(route(
+                        &format!("10.{}.0.0/16", 100 + i),
+                        Some(&format!("10.{i}.0.254")),
+                    ));
+                }
+                if onlink {
+                    m.routes
+                        .push(route(&format!("10.{}.0.0/16", 200 + i), None));
+                }
+                if mode == Mode::Source {
+                    let mut s: Vec<MacAddr> = srcs
+                        .iter()
+                        .map(|k| MacAddr([0x02, 0xaa, 0, 0, i, *k]))
+                        .collect();
+                    s.sort();
+                    s.dedup();
+                    m.source_macs = s;
+                }
+                macvlans.push(m);
+            }
+            // A namespace a macvlan lives in must be declared, which `chosen` guarantees.
+            topology("lab", &chosen, parents, macvlans)
+        })
+}
