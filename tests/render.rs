@@ -216,6 +216,7 @@ fn step_lines_for_every_action_and_kind() {
         peer_namespace: Some(ns("switch")),
         mtu: Some(9000),
         mac: None,
+        peer_mac: None,
     };
     let dummy = Object::Dummy {
         name: ln("dummy0"),
@@ -369,6 +370,7 @@ fn step_lines_for_every_action_and_kind() {
                     peer_namespace: None,
                     mtu: None,
                     mac: None,
+                    peer_mac: None,
                 },
                 reason: "the kind changes".to_owned(),
             },

@@ -96,9 +96,13 @@ fn details(o: &Object) -> Vec<String> {
             peer_namespace,
             mtu,
             mac,
+            peer_mac,
         } => {
             d.push(format!("peer {}", at(peer_namespace, peer)));
             mtu_mac(&mut d, mac, mtu);
+            if let Some(m) = peer_mac {
+                d.push(format!("peer mac {m}"));
+            }
         }
         Object::Dummy { mtu, mac, .. } => mtu_mac(&mut d, mac, mtu),
         Object::Vlan {

@@ -401,6 +401,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         peer_namespace: peer_namespace.map(ns),
         mtu: None,
         mac: None,
+        peer_mac: None,
     };
     Plan {
         topology: "lab".to_owned(),
@@ -432,6 +433,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
                     peer_namespace: None,
                     mtu: Some(1500),
                     mac: None,
+                    peer_mac: None,
                 },
             },
             Step::Update {
