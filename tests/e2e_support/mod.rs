@@ -3,6 +3,7 @@
 //! (`ip -j`) as the independent oracle of what the kernel holds.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -409,7 +410,10 @@ pub fn assert_kernel_matches(lab: &Lab, t: &Topo) {
         match (&m.mac, m.kernel_mode()) {
             (Some(mac), _) => assert_eq!(l["address"], mac.as_str(), "{ctx} mac"),
             (None, "passthru") => {
-                assert_eq!(l["address"], parent["address"], "{ctx} takes its parent's mac")
+                assert_eq!(
+                    l["address"], parent["address"],
+                    "{ctx} takes its parent's mac"
+                )
             }
             (None, _) => assert!(l["address"].is_string(), "{ctx} has a mac"),
         }
@@ -496,7 +500,10 @@ pub fn settled_dump(lab: &Lab) -> Dump {
 
 /// Compare two dumps namespace by namespace, so a failure names the part that differs.
 pub fn assert_same_dump(before: &Dump, after: &Dump, what: &str) {
-    assert_eq!(before.netns, after.netns, "{what}: /run/netns entries of the lab");
+    assert_eq!(
+        before.netns, after.netns,
+        "{what}: /run/netns entries of the lab"
+    );
     for (short, b) in &before.per_ns {
         let a = after
             .per_ns
@@ -526,6 +533,9 @@ pub struct Monitor {
     pub ns: String,
     child: Child,
     rx: Receiver<String>,
+    /// Whether the last event head line read was the sentinel's: its continuation lines may
+    /// arrive in the next call.
+    in_sentinel: Cell<bool>,
 }
 
 impl Monitor {
@@ -550,6 +560,7 @@ impl Monitor {
             ns: ns.to_owned(),
             child,
             rx,
+            in_sentinel: Cell::new(false),
         }
     }
 
@@ -567,7 +578,7 @@ impl Monitor {
         run("ip", &["-n", &self.ns, "link", "del", &a]);
         let mut others = Vec::new();
         let (mut gone_a, mut gone_b) = (false, false);
-        let mut in_sentinel = false;
+        let mut in_sentinel = self.in_sentinel.get();
         while !(gone_a && gone_b) {
             let line = match self.rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(l) => l,
@@ -590,6 +601,7 @@ impl Monitor {
                 others.push(line);
             }
         }
+        self.in_sentinel.set(in_sentinel);
         others
     }
 }
