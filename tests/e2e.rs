@@ -83,6 +83,9 @@ fn apply_from_scratch_builds_exactly_the_file() {
     // Before: the plan wants changes, and nothing of it exists.
     e.expect(2, &["plan", "--detailed-exitcode"], &f);
     e.expect(2, &["apply", "--dry-run", "--detailed-exitcode"], &f);
+    let dry = e.expect(0, &["apply", "--dry-run", "--format", "json"], &f);
+    let plan = e.expect(0, &["plan", "--format", "json"], &f);
+    assert_eq!(dry.stdout, plan.stdout, "apply --dry-run prints the plan");
     assert!(!e.lab.has_ns("red"), "--dry-run created a namespace");
 
     let out = e.expect(0, &["apply"], &f);
@@ -225,6 +228,24 @@ fn drift_made_by_hand_is_planned_by_field_and_repaired() {
             "02:e2:00:00:00:dd"
         ]
     );
+
+    // The oracle sees every hand change too (so its "matches" after apply means something).
+    let seen = kernel_mismatches(l, &t);
+    for field in [
+        "red/mv-br mtu",
+        "red/mv-br mac",
+        "red/mv-br routes",
+        "green/mv-vepa mode",
+        "green/mv-priv up",
+        "red/mv-src source macs",
+        "blue/mv-br addresses",
+        "blue/mv-br routes",
+    ] {
+        assert!(
+            seen.iter().any(|m| m.starts_with(field)),
+            "the ip -j check misses {field}: {seen:#?}"
+        );
+    }
 
     let out = e.expect(2, &["plan", "--detailed-exitcode"], &f);
     let (red, blue, green) = (l.ns("red"), l.ns("blue"), l.ns("green"));
@@ -736,4 +757,189 @@ fn quickstart_example_applies_and_destroys_cleanly() {
         .collect();
     assert!(owned.is_empty(), "left behind in the lab host: {owned:?}");
     e.expect(2, &["plan", "--detailed-exitcode"], &f);
+}
+
+// More: objects deleted by hand, invalid input, replacements, two topologies side by side.
+
+#[test]
+fn objects_deleted_by_hand_are_recreated() {
+    let Some(e) = E2e::new() else { return };
+    let (t, f) = apply_rich(&e);
+    let l = &e.lab;
+    let (red, blue) = (l.ns("red"), l.ns("blue"));
+    run_ok(&["netns", "del", &blue]);
+    l.ip("red", &["link", "del", "mv-src"]);
+    l.ip("host", &["link", "set", "up0", "down"]);
+    assert!(!kernel_mismatches(l, &t).is_empty());
+    let out = e.expect(2, &["plan", "--detailed-exitcode"], &f);
+    let p = &out.stdout;
+    assert_line(p, &["create namespace", &blue]);
+    assert_line(p, &["create macvlan", &format!("{blue}/mv-br")]);
+    assert_line(p, &["create macvlan", &format!("{blue}/mv-pass")]);
+    assert_line(p, &["create macvlan", &format!("{red}/mv-src")]);
+    assert_line(p, &["up0", "up false → true"]);
+    e.expect(0, &["apply"], &f);
+    assert_kernel_matches(l, &t);
+    assert!(is_up(&l.link("host", "up0")), "up0 is up again");
+    e.expect(0, &["plan", "--detailed-exitcode"], &f);
+    assert!(pings(&e, "red", "10.9.0.3"), "red -> blue again");
+}
+
+fn run_ok(args: &[&str]) {
+    common::run("ip", args);
+}
+
+#[test]
+fn invalid_input_exits_65_and_changes_nothing() {
+    let Some(e) = E2e::new() else { return };
+    let (_, f) = apply_rich(&e);
+    let before = settled_dump(&e.lab);
+    // A source macvlan without its list, a typo'd key, and a new macvlan that would be
+    // created if the file were taken half-valid.
+    let mut text = rich().toml(&e.lab);
+    text = text.replace(
+        "source-macs = [\"02:e2:00:00:00:aa\", \"02:e2:00:00:00:bb\"]\n",
+        "",
+    );
+    text.push_str(&format!(
+        "\n[[macvlan]]\nname = \"mv-new\"\nparent = \"up0\"\nnamespace = {:?}\nmtuu = 1400\n",
+        e.lab.ns("red")
+    ));
+    let bad = e.write("bad.toml", &text);
+    for cmd in [
+        &["check"][..],
+        &["plan"],
+        &["plan", "--detailed-exitcode"],
+        &["apply"],
+        &["apply", "--dry-run"],
+        &["destroy"],
+        &["graph"],
+    ] {
+        let out = e.expect(65, cmd, &bad);
+        assert!(
+            out.stderr.contains("source-macs") && out.stderr.contains("mtuu"),
+            "mvtopo {cmd:?} must report every problem: {out}"
+        );
+    }
+    let missing = e.dir.path().join("missing.toml");
+    e.expect(64, &["apply"], &missing);
+    let after = settled_dump(&e.lab);
+    assert_same_dump(&before, &after, "invalid input");
+    e.expect(0, &["plan", "--detailed-exitcode"], &f);
+}
+
+#[test]
+fn parent_and_passthru_changes_replace_the_macvlan_keeping_its_mac() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    let t = Topo::default()
+        .ns("red")
+        .ns("sw")
+        .veth("up0", "up0-sw", Some("sw"))
+        .veth("up2", "up2-sw", Some("sw"))
+        .veth("up3", "up3-sw", Some("sw"))
+        .mv(Mv::new(Some("red"), "mv-a", "up0", "vepa")
+            .addrs(&["10.9.0.2/24"])
+            .route("default", Some("10.9.0.1")))
+        .mv(Mv::new(Some("red"), "mv-p", "up3", "bridge").addrs(&["10.30.0.2/24"]));
+    let f = e.write_topo("lab.toml", &t);
+    e.expect(0, &["apply"], &f);
+    let old_a = l.link("red", "mv-a");
+    let old_p = l.link("red", "mv-p");
+
+    let mut t2 = t.clone();
+    t2.get(Some("red"), "mv-a").parent = "up2".into();
+    t2.get(Some("red"), "mv-p").mode = Some("passthru".into());
+    e.write_topo("lab.toml", &t2);
+    let plan = e.expect(2, &["plan", "--detailed-exitcode"], &f);
+    let red = l.ns("red");
+    assert_line(
+        &plan.stdout,
+        &[
+            "replace macvlan",
+            &format!("{red}/mv-a"),
+            "parent changes from up0 to up2",
+        ],
+    );
+    assert_line(
+        &plan.stdout,
+        &[
+            "replace macvlan",
+            &format!("{red}/mv-p"),
+            "mode changes from bridge to passthru",
+        ],
+    );
+    e.expect(0, &["apply"], &f);
+    assert_kernel_matches(l, &t2);
+    let new_a = l.link("red", "mv-a");
+    assert_ne!(new_a["ifindex"], old_a["ifindex"], "mv-a was not recreated");
+    // src/diff.rs: a replacement keeps the MAC the kernel picked; a passthru link takes its
+    // parent's.
+    assert_eq!(new_a["address"], old_a["address"], "mv-a lost its MAC");
+    let new_p = l.link("red", "mv-p");
+    assert_eq!(new_p["address"], l.link("host", "up3")["address"]);
+    assert_ne!(new_p["ifindex"], old_p["ifindex"]);
+    e.expect(0, &["plan", "--detailed-exitcode"], &f);
+}
+
+#[test]
+fn two_topologies_on_one_host_never_touch_each_other() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    let other = format!("{}-b", e.name());
+    // Both use namespace "shared"; A declares it first and so creates (owns) it.
+    let a = Topo::default()
+        .ns("shared")
+        .ns("sw")
+        .veth("ua0", "ua0-sw", Some("sw"))
+        .mv(Mv::new(Some("shared"), "mv-a", "ua0", "bridge").addrs(&["10.40.0.1/24"]))
+        .mv(Mv::new(None, "mv-ha", "ua0", "bridge"));
+    let b = Topo::default()
+        .named(&other)
+        .ns("shared")
+        .ns("swb")
+        .veth("ub0", "ub0-sw", Some("swb"))
+        .mv(Mv::new(Some("shared"), "mv-b", "ub0", "bridge").addrs(&["10.41.0.1/24"]))
+        .mv(Mv::new(None, "mv-hb", "ub0", "vepa"));
+    let fa = e.write_topo("a.toml", &a);
+    let fb = e.write_topo("b.toml", &b);
+    e.expect(0, &["apply"], &fa);
+    e.expect(0, &["apply"], &fb);
+    // Neither prunes the other's objects.
+    e.expect(0, &["plan", "--detailed-exitcode"], &fa);
+    e.expect(0, &["plan", "--detailed-exitcode"], &fb);
+    assert_kernel_matches(l, &a);
+    assert_kernel_matches(l, &b);
+    let show_a = e.expect(0, &["show"], &fa);
+    assert!(
+        show_a.stdout.contains("mv-a") && !show_a.stdout.contains("mv-b"),
+        "show FILE lists only what FILE owns: {show_a}"
+    );
+    let show_all = e.mvtopo(&["show"]);
+    assert!(
+        show_all.stdout.contains("mv-a") && show_all.stdout.contains("mv-b"),
+        "show lists every macvlan: {show_all}"
+    );
+
+    // Destroying A keeps the shared namespace (it holds B's interface) and all of B.
+    let out = e.expect(0, &["destroy"], &fa);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains(&format!("namespace {} is kept", l.ns("shared"))),
+        "{out}"
+    );
+    assert!(l.has_ns("shared"));
+    assert!(!l.has_link("shared", "mv-a") && !l.has_link("host", "mv-ha"));
+    assert!(!l.has_ns("sw"));
+    assert_kernel_matches(l, &b);
+    e.expect(0, &["plan", "--detailed-exitcode"], &fb);
+
+    // B goes; the namespace is A's, so only A's destroy removes it.
+    e.expect(0, &["destroy"], &fb);
+    assert!(!l.has_ns("swb") && !l.has_link("shared", "mv-b"));
+    e.expect(0, &["destroy"], &fa);
+    assert!(
+        !l.has_ns("shared"),
+        "the emptied namespace of A is left behind"
+    );
 }

@@ -174,6 +174,8 @@ pub enum ParentSpec {
 
 #[derive(Debug, Clone, Default)]
 pub struct Topo {
+    /// The topology name; default: the lab's prefix.
+    pub name: Option<String>,
     /// Lab-short names of the `[namespace.*]` tables.
     pub namespaces: Vec<String>,
     pub parents: Vec<(String, ParentSpec)>,
@@ -185,6 +187,10 @@ fn q(s: &str) -> String {
 }
 
 impl Topo {
+    pub fn named(mut self, name: &str) -> Topo {
+        self.name = Some(name.to_owned());
+        self
+    }
     pub fn ns(mut self, short: &str) -> Topo {
         self.namespaces.push(short.to_owned());
         self
@@ -225,7 +231,8 @@ impl Topo {
 
     /// The topology file for `lab`: named after the lab's prefix, every namespace prefixed.
     pub fn toml(&self, lab: &Lab) -> String {
-        let mut s = format!("name = {}\n\n", q(&lab.prefix));
+        let name = self.name.as_deref().unwrap_or(&lab.prefix);
+        let mut s = format!("name = {}\n\n", q(name));
         for n in &self.namespaces {
             s += &format!("[namespace.{}]\n", q(&lab.ns(n)));
         }
@@ -379,10 +386,27 @@ pub fn owned_links(lab: &Lab, short: &str, owner: &str) -> Vec<Value> {
 /// topology), each with its mode, MTU, MAC, up state, alias, parent, source list, addresses
 /// and routes, as `ip -j` reports them.
 pub fn assert_kernel_matches(lab: &Lab, t: &Topo) {
-    let owner = lab.prefix.clone();
+    let m = kernel_mismatches(lab, t);
+    assert!(
+        m.is_empty(),
+        "the kernel differs from the file:\n{}",
+        m.join("\n")
+    );
+}
+
+/// Every way the kernel differs from `t` (see `assert_kernel_matches`), one line each:
+/// "CONTEXT FIELD: kernel X, file Y".
+pub fn kernel_mismatches(lab: &Lab, t: &Topo) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |ctx: &str, field: &str, got: String, want: String| {
+        if got != want {
+            out.push(format!("{ctx} {field}: kernel {got}, file {want}"));
+        }
+    };
+    let owner = t.name.clone().unwrap_or_else(|| lab.prefix.clone());
     let alias = format!("mvtopo:{owner}");
+    let ns_of = |m: &Mv| m.ns.clone().unwrap_or_else(|| "host".to_owned());
     for short in shorts(lab) {
-        let ns_of = |m: &Mv| m.ns.clone().unwrap_or_else(|| "host".to_owned());
         let want: BTreeSet<&str> = t
             .macvlans
             .iter()
@@ -395,60 +419,103 @@ pub fn assert_kernel_matches(lab: &Lab, t: &Topo) {
             .map(|l| l["ifname"].as_str().unwrap_or("?").to_owned())
             .collect();
         let got: BTreeSet<&str> = got.iter().map(String::as_str).collect();
-        assert_eq!(got, want, "owned macvlans in {short}");
+        check(
+            &short,
+            "owned macvlans",
+            format!("{got:?}"),
+            format!("{want:?}"),
+        );
     }
     for m in &t.macvlans {
-        let short = m.ns.clone().unwrap_or_else(|| "host".to_owned());
+        let short = ns_of(m);
         let ctx = format!("{short}/{}", m.name);
-        let l = lab.link(&short, &m.name);
-        let parent = lab.link("host", &m.parent);
-        assert_eq!(l["linkinfo"]["info_kind"], "macvlan", "{ctx} kind");
-        assert_eq!(info(&l)["mode"], m.kernel_mode(), "{ctx} mode");
-        assert_eq!(l["ifalias"], alias.as_str(), "{ctx} alias");
-        let want_mtu = m.mtu.map(u64::from).or_else(|| parent["mtu"].as_u64());
-        assert_eq!(l["mtu"].as_u64(), want_mtu, "{ctx} mtu");
-        match (&m.mac, m.kernel_mode()) {
-            (Some(mac), _) => assert_eq!(l["address"], mac.as_str(), "{ctx} mac"),
-            (None, "passthru") => {
-                assert_eq!(
-                    l["address"], parent["address"],
-                    "{ctx} takes its parent's mac"
-                )
-            }
-            (None, _) => assert!(l["address"].is_string(), "{ctx} has a mac"),
+        if !lab.has_ns(&short) {
+            check(&ctx, "namespace exists", "no".into(), "yes".into());
+            continue;
         }
-        assert_eq!(is_up(&l), m.up, "{ctx} up: {l}");
+        let Some(l) = lab
+            .links(&short)
+            .into_iter()
+            .find(|l| l["ifname"] == m.name.as_str())
+        else {
+            check(&ctx, "exists", "no".into(), "yes".into());
+            continue;
+        };
+        let parent = lab.link("host", &m.parent);
+        let s = |v: &Value| v.to_string();
+        check(
+            &ctx,
+            "kind",
+            s(&l["linkinfo"]["info_kind"]),
+            "\"macvlan\"".into(),
+        );
+        check(
+            &ctx,
+            "mode",
+            s(&info(&l)["mode"]),
+            format!("{:?}", m.kernel_mode()),
+        );
+        check(&ctx, "alias", s(&l["ifalias"]), format!("{alias:?}"));
+        let want_mtu = m.mtu.map(u64::from).or_else(|| parent["mtu"].as_u64());
+        check(
+            &ctx,
+            "mtu",
+            format!("{:?}", l["mtu"].as_u64()),
+            format!("{want_mtu:?}"),
+        );
+        match (&m.mac, m.kernel_mode()) {
+            (Some(mac), _) => check(&ctx, "mac", s(&l["address"]), format!("{mac:?}")),
+            // A passthru link takes its parent's MAC.
+            (None, "passthru") => check(&ctx, "mac", s(&l["address"]), s(&parent["address"])),
+            (None, _) => check(
+                &ctx,
+                "has a mac",
+                l["address"].is_string().to_string(),
+                "true".into(),
+            ),
+        }
+        check(&ctx, "up", is_up(&l).to_string(), m.up.to_string());
         // The parent: by name in the same namespace, by ifindex across namespaces.
         match l["link"].as_str() {
             Some(p) => {
-                assert_eq!(short, "host", "{ctx} parent in its own namespace");
-                assert_eq!(p, m.parent, "{ctx} parent");
+                check(&ctx, "parent namespace", short.clone(), "host".into());
+                check(&ctx, "parent", p.to_owned(), m.parent.clone());
             }
-            None => assert_eq!(
-                l["link_index"], parent["ifindex"],
-                "{ctx} parent across namespaces: {l}"
+            None => check(
+                &ctx,
+                "parent ifindex",
+                s(&l["link_index"]),
+                s(&parent["ifindex"]),
             ),
         }
         let mut want_src = m.source_macs.clone();
         want_src.sort();
-        assert_eq!(source_macs(&l), want_src, "{ctx} source macs");
+        check(
+            &ctx,
+            "source macs",
+            format!("{:?}", source_macs(&l)),
+            format!("{want_src:?}"),
+        );
         let want_addrs: BTreeSet<String> = m.addrs.iter().cloned().collect();
-        assert_eq!(
-            user_addrs(lab, &short, &m.name),
-            want_addrs,
-            "{ctx} addresses"
+        check(
+            &ctx,
+            "addresses",
+            format!("{:?}", user_addrs(lab, &short, &m.name)),
+            format!("{want_addrs:?}"),
         );
         let want_routes: BTreeSet<String> = m
             .routes
             .iter()
             .map(|(to, via)| route_text(to, via))
             .collect();
-        assert_eq!(
-            user_routes(lab, &short, &m.name),
-            want_routes,
-            "{ctx} routes"
+        check(
+            &ctx,
+            "routes",
+            format!("{:?}", user_routes(lab, &short, &m.name)),
+            format!("{want_routes:?}"),
         );
     }
+    out
 }
 
 /// Everything iproute2 says about every lab namespace (links with details, addresses,
