@@ -943,3 +943,49 @@ fn two_topologies_on_one_host_never_touch_each_other() {
         "the emptied namespace of A is left behind"
     );
 }
+
+#[test]
+fn failed_change_that_pruned_first_restores_what_it_deleted() {
+    let Some(e) = E2e::new() else { return };
+    hand_made_parent(&e);
+    let l = &e.lab;
+    let good = rollback_topo(1400);
+    let f = e.write_topo("lab.toml", &good);
+    e.expect(0, &["apply"], &f);
+    let macs: Vec<(String, Value)> = good
+        .macvlans
+        .iter()
+        .map(|m| {
+            let short = m.ns.clone().unwrap_or_else(|| "host".into());
+            let mac = l.link(&short, &m.name)["address"].clone();
+            (format!("{short}/{}", m.name), mac)
+        })
+        .collect();
+
+    // Drop mv2 (address, route, mtu) and all of namespace b (mv3 with a fixed MAC, mv4 with
+    // a source list), then fail on mv7: everything deleted must come back as it was.
+    let mut bad = good
+        .clone()
+        .without(Some("a"), "mv2")
+        .without(Some("b"), "mv3")
+        .without(Some("b"), "mv4")
+        .mv(Mv::new(Some("z"), "mv7", "ex0", "bridge").mtu(9000));
+    bad.namespaces.retain(|n| n != "b");
+    e.write_topo("lab.toml", &bad);
+    let plan = e.expect(2, &["plan", "--detailed-exitcode"], &f);
+    assert_line(&plan.stdout, &["delete namespace", &l.ns("b")]);
+    let out = e.expect(1, &["apply"], &f);
+    assert_failed_and_undone(&out, &format!("create macvlan {}/mv7", l.ns("z")));
+    assert!(l.has_ns("b"), "namespace b was not restored: {out}");
+    assert_kernel_matches(l, &good);
+    for (at, mac) in macs {
+        let (short, name) = at.split_once('/').unwrap();
+        assert_eq!(
+            l.link(short, name)["address"],
+            mac,
+            "{at} came back with another MAC"
+        );
+    }
+    e.write_topo("lab.toml", &good);
+    e.expect(0, &["plan", "--detailed-exitcode"], &f);
+}
