@@ -989,3 +989,68 @@ fn failed_change_that_pruned_first_restores_what_it_deleted() {
     e.write_topo("lab.toml", &good);
     e.expect(0, &["plan", "--detailed-exitcode"], &f);
 }
+
+// Taking a macvlan down. The kernel drops a link's IPv6 addresses when it goes down
+// (net.ipv6.conf.*.keep_addr_on_down = 0, the default) and flushes every route through it.
+
+#[test]
+fn taking_a_macvlan_down_keeps_its_addresses() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    let t = Topo::default()
+        .ns("red")
+        .veth("up0", "up0p", None)
+        .mv(Mv::new(Some("red"), "mv-d", "up0", "bridge").addrs(&["10.50.0.2/24", "fd50::2/64"]));
+    let f = e.write_topo("lab.toml", &t);
+    e.expect(0, &["apply"], &f);
+    assert_kernel_matches(l, &t);
+    let mut down = t.clone();
+    down.get(Some("red"), "mv-d").up = false;
+    e.write_topo("lab.toml", &down);
+    let before = settled_dump(l);
+    let out = e.mvtopo(&["apply", f.to_str().unwrap()]);
+    if out.code != 0 {
+        // Whatever went wrong, the undo must have put everything back as it says.
+        assert_same_dump(&before, &settled_dump(l), "failed apply of up = false");
+        panic!("apply of up = false failed: {out}");
+    }
+    assert_kernel_matches(l, &down);
+    e.expect(0, &["plan", "--detailed-exitcode"], &f);
+    // And back up: the addresses are still there.
+    e.write_topo("lab.toml", &t);
+    e.expect(0, &["apply"], &f);
+    assert_kernel_matches(l, &t);
+}
+
+#[test]
+fn a_file_check_accepts_is_one_apply_can_make() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    // A down macvlan with a route: the kernel refuses a route through a down link
+    // (ENETUNREACH) and flushes routes when a link goes down.
+    let t = Topo::default()
+        .ns("red")
+        .veth("up0", "up0p", None)
+        .mv(Mv::new(Some("red"), "mv-d", "up0", "bridge")
+            .addrs(&["10.50.0.2/24"])
+            .route("10.51.0.0/16", Some("10.50.0.1")));
+    let f = e.write_topo("lab.toml", &t);
+    e.expect(0, &["apply"], &f);
+    let mut down = t.clone();
+    down.get(Some("red"), "mv-d").up = false;
+    e.write_topo("lab.toml", &down);
+    let before = settled_dump(l);
+    let checked = e.mvtopo(&["check", f.to_str().unwrap()]);
+    let out = e.mvtopo(&["apply", f.to_str().unwrap()]);
+    if out.code != 0 {
+        assert_same_dump(
+            &before,
+            &settled_dump(l),
+            "failed apply of up = false with a route",
+        );
+    }
+    assert!(
+        checked.code != 0 || out.code == 0,
+        "check accepts the file but apply cannot make it:\n{checked}\n{out}"
+    );
+}
