@@ -7,7 +7,9 @@ use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkMessage, MacVlanMacAddressMode, MacVlanMode,
 };
@@ -17,7 +19,8 @@ use rtnetlink::{
     LinkVlan, RouteMessageBuilder,
 };
 
-use super::{Netlink, ack, by_name, ifindex, io_err, netns, nl_err};
+use super::snapshot::{self, DUMP_ATTEMPTS};
+use super::{Netlink, ack, by_name, dump, ifindex, io_err, netns, nl_err};
 use crate::backend::BackendError;
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
@@ -534,19 +537,92 @@ fn update(nl: &mut Netlink, object: &Object, changes: &[Change]) -> Result<(), B
                     .build();
                 change_link(nl, ns, "set mac", &what, msg)?;
             }
-            Change::Up { to, .. } => {
-                let b = LinkUnspec::new_with_name(name.as_str());
-                let (op, msg) = if *to {
-                    ("set up", b.up().build())
-                } else {
-                    ("set down", b.down().build())
+            Change::Up { to: true, .. } => {
+                let msg = LinkUnspec::new_with_name(name.as_str()).up().build();
+                change_link(nl, ns, "set up", &what, msg)?;
+            }
+            Change::Up { to: false, .. } => {
+                // The kernel drops a link's IPv6 addresses when it goes down (sysctl
+                // net.ipv6.conf.*.keep_addr_on_down, 0 by default) while IPv4 ones stay. A
+                // down macvlan may carry addresses (one created down keeps those added to it),
+                // so note its IPv6 addresses and add them back: otherwise verify finds them
+                // missing and the undo, which only brings the link up, cannot restore them.
+                let kept = match object {
+                    Object::Macvlan(_) => ipv6_addresses(nl, ns, name, &what)?,
+                    _ => Vec::new(),
                 };
-                change_link(nl, ns, op, &what, msg)?;
+                let msg = LinkUnspec::new_with_name(name.as_str()).down().build();
+                change_link(nl, ns, "set down", &what, msg)?;
+                for a in kept {
+                    readd_address(nl, ns, name, &a)?;
+                }
             }
             Change::Mode { .. } | Change::SourceMacs { .. } => {}
         }
     }
     Ok(())
+}
+
+/// The IPv6 addresses (not link-local) on link `name`.
+fn ipv6_addresses(
+    nl: &mut Netlink,
+    ns: Option<&NsName>,
+    name: &LinkName,
+    what: &str,
+) -> Result<Vec<Cidr>, BackendError> {
+    let index = link_index(nl, ns, name)?;
+    let mut handle = nl.conn(ns)?.handle.clone();
+    for _ in 0..DUMP_ATTEMPTS {
+        let d = nl
+            .rt
+            .block_on(dump(
+                &mut handle,
+                RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            ))
+            .map_err(|e| nl_err("dump addresses", what, e))?;
+        if d.interrupted {
+            continue;
+        }
+        return Ok(d
+            .messages
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
+                    snapshot::address(a)
+                }
+                _ => None,
+            })
+            .filter(|c| c.addr.is_ipv6())
+            .collect());
+    }
+    Err(BackendError::new(
+        "dump addresses",
+        what,
+        Some(libc::EINTR),
+        "the address table kept changing while it was read",
+    ))
+}
+
+/// Add an address the kernel dropped when the link went down; one it kept (EEXIST, with
+/// keep_addr_on_down set) is fine.
+fn readd_address(
+    nl: &mut Netlink,
+    ns: Option<&NsName>,
+    name: &LinkName,
+    address: &Cidr,
+) -> Result<(), BackendError> {
+    let what = format!("{address} on {}", at_str(ns, name));
+    let index = link_index(nl, ns, name)?;
+    let msg = address_message(index, address, true);
+    let mut handle = nl.conn(ns)?.handle.clone();
+    match nl.rt.block_on(ack(
+        &mut handle,
+        RouteNetlinkMessage::NewAddress(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )) {
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+        r => r.map_err(|e| nl_err("add address back after set down", &what, e)),
+    }
 }
 
 fn change_link(

@@ -27,7 +27,7 @@ use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 
 /// How often one namespace is read again when a dump comes back inconsistent
 /// (NLM_F_DUMP_INTR) before giving up; the same bound CNI's netlinksafe uses.
-const DUMP_ATTEMPTS: u32 = 10;
+pub(super) const DUMP_ATTEMPTS: u32 = 10;
 /// Pause before retry `n` (counted from 0): 1, 2, 4, ... ms, capped, so that a namespace where
 /// links come and go in bursts (containers starting) gets a quiet moment to be read in;
 /// at most ~0.2 s in all.
@@ -453,7 +453,7 @@ fn mac(b: &[u8]) -> Option<MacAddr> {
 }
 
 /// An interface address, leaving out IPv6 link-local ones (the kernel makes those).
-fn address(a: &AddressMessage) -> Option<Cidr> {
+pub(super) fn address(a: &AddressMessage) -> Option<Cidr> {
     // For IPv4, IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on a
     // point-to-point link. IPv6 only sends IFA_ADDRESS.
     let local = a.attributes.iter().find_map(|x| match x {
