@@ -161,7 +161,7 @@ fn marker_color(step: &crate::plan::Step) -> &'static str {
     }
 }
 
-/// Steps, notes and the summary line; `in_sync` is the whole text when there is nothing to do.
+/// Numbered steps, notes and the summary line; `in_sync` is the summary when the plan is in sync.
 fn steps_body(plan: &Plan, color: bool, in_sync: &str) -> String {
     let mut out = String::new();
     let width = plan.steps.len().to_string().len();
