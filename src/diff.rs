@@ -714,8 +714,60 @@ impl<'a> Planner<'a> {
     /// A passthru macvlan must be its parent's only one, and two macvlans on one parent
     /// cannot share a MAC. A macvlan that is replaced away from a parent must therefore be
     /// gone before the others on that parent are made, when one of them is passthru or
-    /// wants its MAC.
+    /// wants its MAC; and a kept macvlan whose MAC changes must be updated before the one
+    /// the file gives its old MAC to is made or updated.
+    ///
+    /// Two such constraints can point at each other (two passthru macvlans trading parents,
+    /// two macvlans trading MACs). Such a pair is broken by splitting one of them into a
+    /// delete, which runs with the other deletes before anything is made, and a create.
     fn passthru_order(&mut self) {
+        // Each split removes one replace or update, so this ends.
+        loop {
+            let edges = self.order_edges();
+            let pair = edges
+                .iter()
+                .find(|(a, b)| edges.iter().any(|(c, d)| c == b && d == a))
+                .map(|(a, b)| std::cmp::min(a, b).clone());
+            match pair {
+                Some(key) if self.split(&key) => continue,
+                _ => {
+                    self.extra_edges.extend(edges);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Turn the replace or update of macvlan `key` into a delete of the live link (in the
+    /// delete phase) and a create of the desired one, with all its addresses and routes.
+    fn split(&mut self, key: &Key) -> bool {
+        let Key::Macvlan { at: here } = key else {
+            return false;
+        };
+        let Some(m) = self.topology.macvlan(here.namespace.as_ref(), &here.name) else {
+            return false;
+        };
+        let Some(from) = self
+            .live
+            .link(here.namespace.as_ref(), &here.name)
+            .and_then(live_object)
+        else {
+            return false;
+        };
+        let to = match self.steps.get(key) {
+            Some(Step::Replace { to, .. }) => to.clone(),
+            Some(Step::Update { object, .. }) => object.clone(),
+            _ => return false,
+        };
+        self.deletes
+            .insert(key.clone(), Step::Delete { object: from });
+        self.steps.insert(key.clone(), Step::Create { object: to });
+        let here = here.clone();
+        self.create_contents(m, &here);
+        true
+    }
+
+    fn order_edges(&self) -> Vec<(Key, Key)> {
         let t = self.topology;
         let mut on_parent: BTreeMap<&LinkName, Vec<&Macvlan>> = BTreeMap::new();
         for m in &t.macvlans {
@@ -723,29 +775,51 @@ impl<'a> Planner<'a> {
         }
         let mut edges = Vec::new();
         for (key, step) in &self.steps {
-            let (Key::Macvlan { at: y }, Step::Replace { from, .. }) = (key, step) else {
+            let Key::Macvlan { at: y } = key else {
                 continue;
             };
-            let Object::Macvlan(old) = from else {
-                continue;
-            };
-            let Some(others) = on_parent.get(&old.parent) else {
-                continue;
-            };
-            for x in others {
-                let xat = at(&x.namespace, &x.name);
-                if &xat == y {
-                    continue;
+            match step {
+                // The old MAC is free only once the update has run.
+                Step::Update { changes, .. } => {
+                    let Some(old) = changes.iter().find_map(|c| match c {
+                        Change::Mac {
+                            from: Some(old), ..
+                        } => Some(*old),
+                        _ => None,
+                    }) else {
+                        continue;
+                    };
+                    let Some(m) = t.macvlan(y.namespace.as_ref(), &y.name) else {
+                        continue;
+                    };
+                    for x in on_parent.get(&m.parent).into_iter().flatten() {
+                        let xat = at(&x.namespace, &x.name);
+                        if &xat != y && x.mac == Some(old) {
+                            edges.push((key.clone(), Key::Macvlan { at: xat }));
+                        }
+                    }
                 }
-                let conflict = old.mode == Mode::Passthru
-                    || x.mode == Mode::Passthru
-                    || (x.mac.is_some() && x.mac == old.mac);
-                if conflict {
-                    edges.push((key.clone(), Key::Macvlan { at: xat }));
+                Step::Replace { from, .. } => {
+                    let Object::Macvlan(old) = from else {
+                        continue;
+                    };
+                    for x in on_parent.get(&old.parent).into_iter().flatten() {
+                        let xat = at(&x.namespace, &x.name);
+                        if &xat == y {
+                            continue;
+                        }
+                        let conflict = old.mode == Mode::Passthru
+                            || x.mode == Mode::Passthru
+                            || (x.mac.is_some() && x.mac == old.mac);
+                        if conflict {
+                            edges.push((key.clone(), Key::Macvlan { at: xat }));
+                        }
+                    }
                 }
+                _ => {}
             }
         }
-        self.extra_edges.extend(edges);
+        edges
     }
 
     /// Owned links that nothing in the file accounts for are deleted.

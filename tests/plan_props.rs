@@ -505,7 +505,7 @@ fn shuffled(live: &LiveState) -> LiveState {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256), ..ProptestConfig::default() })]
 
     /// (1) From an empty host, the plan applied on the fake kernel leaves nothing to do.
     #[test]

@@ -161,7 +161,7 @@ fn marker_color(step: &crate::plan::Step) -> &'static str {
     }
 }
 
-/// Steps, notes and the summary line; `in_sync` is the whole text when there is nothing to do.
+/// Numbered steps, notes and the summary line; `in_sync` is the summary when the plan is in sync.
 fn steps_body(plan: &Plan, color: bool, in_sync: &str) -> String {
     let mut out = String::new();
     let width = plan.steps.len().to_string().len();
@@ -230,15 +230,15 @@ pub fn plan_text(
 }
 
 /// `--format json`: the Plan as one pretty JSON object, as spec/TOPOLOGY.md says:
-/// `{"topology": ..., "in_sync": bool, "steps": [{"action": ...}, ...], "notes": [...]}`, with
-/// a final newline.
+/// `{"topology": ..., "in_sync": bool, "steps": [{"action": ...}, ...], "notes": [...]}`,
+/// without a final newline (the caller prints it with `println!`).
 pub fn plan_json(plan: &Plan) -> String {
     match serde_json::to_string_pretty(plan) {
-        Ok(s) => s + "\n",
+        Ok(s) => s,
         // A Plan has only string map keys, so this cannot happen; if it ever did, the output
         // is still one JSON object, and it says what went wrong.
         Err(e) => format!(
-            "{{\"error\": {}}}\n",
+            "{{\"error\": {}}}",
             serde_json::Value::String(format!("serializing the plan: {e}"))
         ),
     }
