@@ -1087,3 +1087,35 @@ fn taking_a_macvlan_down_and_dropping_its_routes() {
     e.expect(0, &["apply"], &f);
     assert_kernel_matches(l, &t);
 }
+
+#[test]
+fn destroying_a_lab_parent_spares_another_topologys_macvlans_on_it() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    let other = format!("{}-b", e.name());
+    let a = Topo::default()
+        .ns("red")
+        .veth("ua0", "ua0p", None)
+        .mv(Mv::new(Some("red"), "mv-a", "ua0", "bridge").addrs(&["10.40.0.1/24"]));
+    // B hangs a macvlan off A's lab parent, which it declares as an existing interface.
+    let b = Topo::default()
+        .named(&other)
+        .ns("blue")
+        .existing("ua0", None)
+        .mv(Mv::new(Some("blue"), "mv-b", "ua0", "bridge").addrs(&["10.40.0.2/24"]));
+    let fa = e.write_topo("a.toml", &a);
+    let fb = e.write_topo("b.toml", &b);
+    e.expect(0, &["apply"], &fa);
+    e.expect(0, &["apply"], &fb);
+    assert_kernel_matches(l, &b);
+    let before_b = l.link("blue", "mv-b");
+    // Destroying A must not take B's macvlan with it (deleting the veth would), so A's
+    // parent stays, or destroy refuses; either way B is untouched.
+    let out = e.mvtopo(&["destroy", fa.to_str().unwrap()]);
+    assert!(
+        l.has_link("blue", "mv-b"),
+        "destroying topology A deleted topology B's macvlan:\n{out}"
+    );
+    assert_eq!(l.link("blue", "mv-b"), before_b);
+    e.expect(0, &["plan", "--detailed-exitcode"], &fb);
+}
