@@ -1109,6 +1109,23 @@ fn destroying_a_lab_parent_spares_another_topologys_macvlans_on_it() {
     e.expect(0, &["apply"], &fb);
     assert_kernel_matches(l, &b);
     let before_b = l.link("blue", "mv-b");
+    // Replacing the parent (its peer moves) would delete B's macvlan too: refused, before
+    // any change, naming it.
+    let mut a2 = a.clone();
+    a2.parents[0].1 = ParentSpec::Veth {
+        peer: "ua0p".into(),
+        peer_ns: Some("red".into()),
+        mtu: None,
+    };
+    e.write_topo("a2.toml", &a2.named(&e.name()));
+    let fa2 = e.dir.path().join("a2.toml");
+    let before = settled_dump(l);
+    let out = e.expect(1, &["apply"], &fa2);
+    assert!(
+        out.stderr.contains(&format!("{}/mv-b", l.ns("blue"))),
+        "apply must name the macvlan in the way: {out}"
+    );
+    assert_same_dump(&before, &settled_dump(l), "refused parent replacement");
     // Destroying A must not take B's macvlan with it (deleting the veth would), so A's
     // parent stays, or destroy refuses; either way B is untouched.
     let out = e.mvtopo(&["destroy", fa.to_str().unwrap()]);
@@ -1117,5 +1134,11 @@ fn destroying_a_lab_parent_spares_another_topologys_macvlans_on_it() {
         "destroying topology A deleted topology B's macvlan:\n{out}"
     );
     assert_eq!(l.link("blue", "mv-b"), before_b);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("interface ua0 is kept"), "{out}");
     e.expect(0, &["plan", "--detailed-exitcode"], &fb);
+    // Once B is gone, destroying A again removes the parent it kept.
+    e.expect(0, &["destroy"], &fb);
+    e.expect(0, &["destroy"], &fa);
+    assert!(!l.has_link("host", "ua0"), "A's parent is left behind");
 }
