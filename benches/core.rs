@@ -129,12 +129,65 @@ fn main() {
     };
     rows.push(("plan, matching state", best, median, detail));
 
+    // The same through the binary, as CI runs it: process start, reading the files,
+    // rendering (the unified diff of 10,000 macvlans included) and printing.
+    let dir = std::env::temp_dir().join(format!("mvtopo-bench-{}", std::process::id()));
+    let files = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::write(dir.join("bench.toml"), &text)?;
+        std::fs::write(dir.join("empty.json"), "{}")?;
+        let state = serde_json::to_string(&fake.state).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("matching.json"), state)
+    });
+    if let Err(e) = files {
+        eprintln!("writing the bench files to {}: {e}", dir.display());
+        std::process::exit(1);
+    }
+    let file = dir.join("bench.toml");
+    let cli = |args: &[std::ffi::OsString]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mvtopo"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.code())
+    };
+    let args = |a: &[&str]| -> Vec<std::ffi::OsString> {
+        a.iter()
+            .map(|s| match *s {
+                "FILE" => file.clone().into_os_string(),
+                "EMPTY" => dir.join("empty.json").into_os_string(),
+                "MATCHING" => dir.join("matching.json").into_os_string(),
+                other => other.into(),
+            })
+            .collect()
+    };
+    let runs = [
+        ("mvtopo check", args(&["check", "FILE"])),
+        (
+            "mvtopo plan --state empty",
+            args(&["plan", "FILE", "--state", "EMPTY"]),
+        ),
+        (
+            "mvtopo plan --state matching",
+            args(&["plan", "FILE", "--state", "MATCHING", "--detailed-exitcode"]),
+        ),
+        (
+            "  same as empty, --format json",
+            args(&["plan", "FILE", "--state", "EMPTY", "--format", "json"]),
+        ),
+    ];
+    for (name, a) in runs {
+        let (best, median, status) = time(|| cli(&a));
+        rows.push((name, best, median, format!("exit {status:?}")));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
     println!(
         "mvtopo core: {} macvlans in {NAMESPACES} namespaces, {PARENTS} veth parents, best/median of {RUNS}",
         NAMESPACES * PER_NAMESPACE
     );
-    println!("{:<26} {:>9} {:>9}  note", "stage", "best ms", "median ms");
+    println!("{:<32} {:>9} {:>9}  note", "stage", "best ms", "median ms");
     for (name, best, median, note) in rows {
-        println!("{name:<26} {} {}  {note}", ms(best), ms(median));
+        println!("{name:<32} {} {}  {note}", ms(best), ms(median));
     }
 }

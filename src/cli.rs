@@ -296,8 +296,45 @@ fn cmd_plan(file: &Path, state: Option<&Path>, format: Format, detailed: bool) -
     })
 }
 
+/// Held while a command changes the system: two applies at once would each plan against a
+/// state the other is changing. One lock for all topologies, since they share namespaces
+/// and parents. `flock` locks are released by the kernel when the process ends, however
+/// it ends, so a crashed run never leaves a stale lock.
+struct ApplyLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
+const LOCK_PATH: &str = "/run/mvtopo/lock";
+
+fn lock() -> Result<ApplyLock, Exit> {
+    use nix::fcntl::{Flock, FlockArg};
+    let open = || {
+        std::fs::create_dir_all("/run/mvtopo")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK_PATH)
+    };
+    let file = open().map_err(|e| {
+        Exit::failure(miette::miette!(
+            help = "run as root",
+            "opening the lock file {LOCK_PATH}: {e}"
+        ))
+    })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(ApplyLock(l)),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+            eprintln!("waiting for another mvtopo apply or destroy to finish ({LOCK_PATH})");
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map(ApplyLock)
+                .map_err(|(_, e)| Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}")))
+        }
+        Err((_, e)) => Err(Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}"))),
+    }
+}
+
 fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
     let l = read_topology(file)?;
+    let _lock = lock()?;
     let mut backend = netlink()?;
     let live = backend
         .snapshot()
@@ -474,6 +511,7 @@ fn owned_subset(live: &LiveState, owner: &str) -> LiveState {
 fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let name = l.topology.name.clone();
+    let _lock = if dry_run { None } else { Some(lock()?) };
     let mut backend = netlink()?;
     let live = backend
         .snapshot()
