@@ -376,7 +376,7 @@ fn removed_macvlan_is_pruned_and_foreign_interfaces_are_left_alone() {
     let before = settled_dump(l);
     let out = e.expect(1, &["apply"], &f);
     assert!(
-        out.stderr.contains(&format!("{red}/mv-new")),
+        out.err().contains(&format!("{red}/mv-new")),
         "stderr must name the foreign interface: {out}"
     );
     let after = settled_dump(l);
@@ -420,7 +420,7 @@ fn destroy_leaves_nothing_owned_and_keeps_existing_parent() {
     );
 
     let out = e.expect(0, &["destroy"], &f);
-    let all = format!("{}{}", out.stdout, out.stderr);
+    let all = format!("{}{}", out.stdout, out.err());
     assert!(
         all.contains(&format!("namespace {} is kept", l.ns("blue"))),
         "destroy must say it keeps the namespace holding a foreign interface: {out}"
@@ -484,8 +484,9 @@ fn hand_made_parent(e: &E2e) {
 }
 
 fn assert_failed_and_undone(out: &Out, step: &str) {
-    let s = &out.stderr;
+    let s = &out.err();
     assert_line(s, &["failed step", step]);
+    assert!(s.contains("invalid argument"), "the kernel's errno: {out}");
     assert!(
         s.contains("hint:") && s.contains("MTU"),
         "errno hint: {out}"
@@ -817,7 +818,7 @@ fn invalid_input_exits_65_and_changes_nothing() {
     ] {
         let out = e.expect(65, cmd, &bad);
         assert!(
-            out.stderr.contains("source-macs") && out.stderr.contains("mtuu"),
+            out.err().contains("source-macs") && out.err().contains("mtuu"),
             "mvtopo {cmd:?} must report every problem: {out}"
         );
     }
@@ -923,7 +924,7 @@ fn two_topologies_on_one_host_never_touch_each_other() {
 
     // Destroying A keeps the shared namespace (it holds B's interface) and all of B.
     let out = e.expect(0, &["destroy"], &fa);
-    let said = format!("{}{}", out.stdout, out.stderr);
+    let said = format!("{}{}", out.stdout, out.err());
     assert!(
         said.contains(&format!("namespace {} is kept", l.ns("shared"))),
         "{out}"
@@ -1122,7 +1123,7 @@ fn destroying_a_lab_parent_spares_another_topologys_macvlans_on_it() {
     let before = settled_dump(l);
     let out = e.expect(1, &["apply"], &fa2);
     assert!(
-        out.stderr.contains(&format!("{}/mv-b", l.ns("blue"))),
+        out.err().contains(&format!("{}/mv-b", l.ns("blue"))),
         "apply must name the macvlan in the way: {out}"
     );
     assert_same_dump(&before, &settled_dump(l), "refused parent replacement");
@@ -1134,7 +1135,7 @@ fn destroying_a_lab_parent_spares_another_topologys_macvlans_on_it() {
         "destroying topology A deleted topology B's macvlan:\n{out}"
     );
     assert_eq!(l.link("blue", "mv-b"), before_b);
-    let said = format!("{}{}", out.stdout, out.stderr);
+    let said = format!("{}{}", out.stdout, out.err());
     assert!(said.contains("interface ua0 is kept"), "{out}");
     e.expect(0, &["plan", "--detailed-exitcode"], &fb);
     // Once B is gone, destroying A again removes the parent it kept.

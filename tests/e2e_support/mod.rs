@@ -25,6 +25,36 @@ pub struct Out {
     pub stderr: String,
 }
 
+impl Out {
+    /// stderr with miette's wrapping undone: the report is wrapped at 80 columns when
+    /// stderr is not a terminal, and a wrapped line continues as `  │ ` followed directly by
+    /// text, where the report's own lines are indented further (`  │   hint: ...`).
+    pub fn err(&self) -> String {
+        let mut out = String::with_capacity(self.stderr.len());
+        for line in self.stderr.lines() {
+            let t = line.trim_start();
+            let continued = t
+                .strip_prefix("│ ")
+                .filter(|rest| !rest.is_empty() && !rest.starts_with(' '));
+            match continued {
+                Some(rest) if !out.is_empty() => {
+                    if out.ends_with('\n') {
+                        out.pop();
+                    }
+                    out.push(' ');
+                    out.push_str(rest);
+                    out.push('\n');
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
