@@ -1143,3 +1143,75 @@ fn destroying_a_lab_parent_spares_another_topologys_macvlans_on_it() {
     e.expect(0, &["destroy"], &fa);
     assert!(!l.has_link("host", "ua0"), "A's parent is left behind");
 }
+
+// Ownership edges: what mvtopo did not create (or no longer recognizes as its own).
+
+#[test]
+fn an_interface_whose_owner_alias_was_removed_is_foreign() {
+    let Some(e) = E2e::new() else { return };
+    let (_, f) = apply_rich(&e);
+    let l = &e.lab;
+    l.ip("red", &["link", "set", "dev", "mv-src", "alias", ""]);
+    l.ip("red", &["link", "set", "mv-src", "mtu", "1400"]);
+    let before = settled_dump(l);
+    let out = e.expect(1, &["apply"], &f);
+    assert!(
+        out.err().contains(&format!("{}/mv-src", l.ns("red"))),
+        "apply must name the interface in the way: {out}"
+    );
+    assert_same_dump(
+        &before,
+        &settled_dump(l),
+        "apply blocked by a disowned interface",
+    );
+    // destroy leaves it alone too.
+    e.expect(0, &["destroy"], &f);
+    assert!(l.has_ns("red") && l.has_link("red", "mv-src"));
+    assert!(!l.has_link("red", "mv-br"));
+}
+
+#[test]
+fn a_namespace_made_by_hand_is_used_but_never_deleted() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    l.add_ns("red");
+    let t = Topo::default()
+        .ns("red")
+        .ns("blue")
+        .veth("up0", "up0p", None)
+        .mv(Mv::new(Some("red"), "mv-a", "up0", "bridge").addrs(&["10.9.0.2/24"]))
+        .mv(Mv::new(Some("blue"), "mv-b", "up0", "bridge").addrs(&["10.9.0.3/24"]));
+    let f = e.write_topo("lab.toml", &t);
+    let out = e.expect(0, &["apply"], &f);
+    assert!(
+        !out.stdout
+            .contains(&format!("create namespace {}", l.ns("red"))),
+        "{out}"
+    );
+    assert_kernel_matches(l, &t);
+    assert!(pings(&e, "red", "10.9.0.3"));
+    e.expect(0, &["destroy"], &f);
+    assert!(
+        l.has_ns("red"),
+        "destroy deleted a namespace it did not create"
+    );
+    assert!(!l.has_ns("blue"), "destroy left the namespace it created");
+    assert!(!l.has_link("red", "mv-a"));
+}
+
+#[test]
+fn a_missing_existing_parent_fails_before_any_change() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    let t = Topo::default()
+        .ns("red")
+        .veth("up0", "up0p", None)
+        .existing("nope0", None)
+        .mv(Mv::new(Some("red"), "mv-a", "up0", "bridge"))
+        .mv(Mv::new(Some("red"), "mv-b", "nope0", "bridge"));
+    let f = e.write_topo("lab.toml", &t);
+    let before = settled_dump(l);
+    let out = e.expect(1, &["apply"], &f);
+    assert!(out.err().contains("nope0"), "{out}");
+    assert_same_dump(&before, &settled_dump(l), "apply with a missing parent");
+}
