@@ -64,6 +64,22 @@ pub enum PlanError {
         topology: String,
     },
 
+    #[error(
+        "replacing {at} would delete {}, which topology {topology} does not own",
+        casualties.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    #[diagnostic(
+        code(mvtopo::plan::foreign_casualty),
+        help(
+            "the kernel deletes every link that sits on a deleted link; move or remove those interfaces first, or keep {at} as it is in the file"
+        )
+    )]
+    ForeignCasualty {
+        at: LinkRef,
+        casualties: Vec<LinkRef>,
+        topology: String,
+    },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cycle(#[from] CycleError),
@@ -438,6 +454,15 @@ impl<'a> Planner<'a> {
         let key = Key::Parent {
             name: p.name.clone(),
         };
+        let foreign = self.foreign_casualties(l);
+        if !foreign.is_empty() {
+            self.problems.push(PlanError::ForeignCasualty {
+                at: l.at(),
+                casualties: foreign,
+                topology: self.owner.to_owned(),
+            });
+            return;
+        }
         match live_object(l) {
             Some(from) => {
                 self.replaced_parents.insert(p.name.clone());
@@ -836,6 +861,21 @@ impl<'a> Planner<'a> {
             {
                 self.handled.insert(peer.clone());
             }
+            let foreign = self.foreign_casualties(l);
+            if !foreign.is_empty() {
+                self.notes.push(format!(
+                    "{} {} is kept: deleting it would delete {}, which topology {} does not own",
+                    l.kind,
+                    l.at(),
+                    foreign
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.owner
+                ));
+                continue;
+            }
             match live_object(l) {
                 Some(Object::Nic { .. }) | None => self.notes.push(format!(
                     "interface {} ({}) is owned by topology {} but mvtopo cannot delete it; it is left in place",
@@ -848,6 +888,36 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+    }
+
+    /// The links not owned by this topology that the kernel would delete along with `l`:
+    /// the other end of a veth, and whatever sits on any of those (macvlans, vlans),
+    /// transitively.
+    fn foreign_casualties(&self, l: &LiveLink) -> Vec<LinkRef> {
+        let live = self.live;
+        let mut doomed: Vec<LinkRef> = vec![l.at()];
+        if l.kind == LinkKind::Veth
+            && let Some(peer) = &l.peer
+        {
+            doomed.push(peer.clone());
+        }
+        let mut i = 0;
+        while i < doomed.len() {
+            let at = doomed[i].clone();
+            for child in &live.links {
+                if child.parent.as_ref() == Some(&at) && !doomed.contains(&child.at()) {
+                    doomed.push(child.at());
+                }
+            }
+            i += 1;
+        }
+        doomed
+            .into_iter()
+            .filter(|at| {
+                live.link(at.namespace.as_ref(), &at.name)
+                    .is_some_and(|x| !self.owned(x))
+            })
+            .collect()
     }
 
     fn prune_namespaces(&mut self) {
