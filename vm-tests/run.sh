@@ -8,6 +8,9 @@
 #                      source and passthru cases must then fail)
 #   VM_CASE_TIMEOUT=S  seconds a case may take before it is failed (default 150)
 #   MVTOPO_BIN=PATH    use this static mvtopo instead of building one
+#   VM_TABLE=FILE      the case table in vm-tests/ (default cases.table; oracle.table holds
+#                      the iproute2-only proofs of the scenarios' expectations)
+#   VM_QUIET_FAILURES=1  list what failed without dumping the guest's console
 #
 # Prepares everything itself on a fresh Debian machine: the packages it needs, the kernel
 # (unpacked from its .deb into target/vm-cache, never installed), a static mvtopo build in
@@ -22,6 +25,7 @@ LOGS=$ROOT/target/vm-logs
 P=vmt$$
 CASE_TIMEOUT=${VM_CASE_TIMEOUT:-150}
 BREAK=${VM_BREAK_MODES:-0}
+TABLE=${VM_TABLE:-cases.table}
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -408,7 +412,7 @@ while read -r name hairpin file mods setup checks; do
     wanted "$name" || continue
     ran=$((ran + 1))
     run_case "$name" "$hairpin" "$file" "$mods" "$setup" "$checks"
-done <"$HERE/cases.table"
+done <"$HERE/$TABLE"
 [ $ran -gt 0 ] || die "no case matched: ${selected[*]}"
 
 total=$(awk -v a="$suite_start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
