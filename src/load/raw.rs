@@ -1,0 +1,591 @@
+//! The topology file as written: `Raw*` values that mirror the TOML, every user-written value
+//! kept with its span. Only structure and types are checked here (unknown keys, a string where
+//! a number belongs); what the values mean is `resolve`'s business.
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::problem::{Problem, did_you_mean, one_of};
+
+/// A value and the byte range it was written at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At<T> {
+    pub value: T,
+    pub span: Range<usize>,
+}
+
+impl<T> At<T> {
+    pub fn new(value: T, span: Range<usize>) -> At<T> {
+        At { value, span }
+    }
+}
+
+/// The whole file as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawTopology {
+    pub name: Option<At<String>>,
+    /// In file order.
+    pub namespaces: Vec<RawNamespace>,
+    /// In file order.
+    pub parents: Vec<RawParent>,
+    /// In file order.
+    pub macvlans: Vec<RawMacvlan>,
+}
+
+/// `[namespace.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawNamespace {
+    /// The key, spanning the name in the header.
+    pub name: At<String>,
+    /// The whole header (`[namespace.red]`).
+    pub span: Range<usize>,
+}
+
+/// `[parent.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawParent {
+    pub name: At<String>,
+    pub span: Range<usize>,
+    pub create: Option<At<String>>,
+    pub peer: Option<At<String>>,
+    pub peer_namespace: Option<At<String>>,
+    pub link: Option<At<String>>,
+    pub vlan_id: Option<At<i64>>,
+    pub mtu: Option<At<i64>>,
+    /// Span of each key as written, for "only allowed with ..." diagnostics.
+    pub keys: Vec<At<&'static str>>,
+    /// Keys present with a value of the wrong type (already reported; not "missing").
+    pub broken: Vec<&'static str>,
+}
+
+/// One `[[macvlan]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMacvlan {
+    pub span: Range<usize>,
+    pub name: Option<At<String>>,
+    pub parent: Option<At<String>>,
+    pub namespace: Option<At<String>>,
+    pub mode: Option<At<String>>,
+    pub mac: Option<At<String>>,
+    pub mtu: Option<At<i64>>,
+    pub up: Option<At<bool>>,
+    pub addresses: Option<At<Vec<At<String>>>>,
+    pub routes: Option<At<Vec<RawRoute>>>,
+    pub source_macs: Option<At<Vec<At<String>>>>,
+    /// Keys present with a value of the wrong type (already reported; not "missing").
+    pub broken: Vec<&'static str>,
+}
+
+/// One entry of `routes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRoute {
+    pub span: Range<usize>,
+    pub to: Option<At<String>>,
+    pub via: Option<At<String>>,
+    /// Keys present with a value of the wrong type (already reported; not "missing").
+    pub broken: Vec<&'static str>,
+}
+
+const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
+const PARENT_KEYS: [&str; 6] = ["create", "peer", "peer-namespace", "link", "vlan-id", "mtu"];
+const MACVLAN_KEYS: [&str; 10] = [
+    "name",
+    "parent",
+    "namespace",
+    "mode",
+    "mac",
+    "mtu",
+    "up",
+    "addresses",
+    "routes",
+    "source-macs",
+];
+const ROUTE_KEYS: [&str; 2] = ["to", "via"];
+
+/// Names other tools use for our keys, which edit distance would not find.
+fn alias(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "gateway" | "gw" => "via",
+        "dst" | "dest" | "destination" => "to",
+        "type" | "kind" => "create",
+        "vid" | "vlan" | "id" => "vlan-id",
+        "netns" | "ns" => "namespace",
+        "peer-netns" | "peer-ns" => "peer-namespace",
+        "address" | "addrs" | "ips" => "addresses",
+        "macaddr" | "address-mac" | "lladdr" => "mac",
+        "macs" | "allowed-macs" => "source-macs",
+        "dev" | "link" | "lower" => "parent",
+        _ => return None,
+    })
+}
+
+/// An example of each key written correctly, for "wrong type" help lines.
+fn example(key: &str) -> &'static str {
+    match key {
+        "create" => "create = \"veth\"",
+        "peer" => "peer = \"lab0-peer\"",
+        "peer-namespace" => "peer-namespace = \"switch\"",
+        "link" => "link = \"eth1\"",
+        "vlan-id" => "vlan-id = 10",
+        "mtu" => "mtu = 1500",
+        "parent" => "parent = \"eth1\"",
+        "namespace" => "namespace = \"red\"",
+        "mode" => "mode = \"bridge\"",
+        "mac" => "mac = \"02:00:00:00:00:01\"",
+        "up" => "up = true",
+        "addresses" => "addresses = [\"10.0.0.2/24\", \"fd00::2/64\"]",
+        "routes" => "routes = [{ to = \"default\", via = \"10.0.0.1\" }]",
+        "source-macs" => "source-macs = [\"02:00:00:00:00:aa\"]",
+        "to" => "to = \"10.1.0.0/16\"",
+        "via" => "via = \"10.0.0.1\"",
+        _ => "name = \"eth0\"",
+    }
+}
+
+fn a_type(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// Collects problems while walking the parsed tree.
+struct Walker {
+    problems: Vec<Problem>,
+}
+
+type Entry<'a, 'i> = (
+    &'a Spanned<toml::de::DeString<'i>>,
+    &'a Spanned<DeValue<'i>>,
+);
+
+impl Walker {
+    fn type_error(&mut self, key: &str, v: &Spanned<DeValue<'_>>, expected: &str, help: String) {
+        self.problems.push(Problem::new(
+            "mvtopo::check::type",
+            format!("`{key}` must be {expected}, found {}", a_type(v.get_ref())),
+            v.span(),
+            format!("expected {expected}"),
+            Some(help),
+        ));
+    }
+
+    /// Reports an unknown key; returns the key it probably meant, which the caller treats as
+    /// present-but-broken so that a typo is not also reported as a missing key.
+    fn unknown_key(
+        &mut self,
+        key: &Spanned<toml::de::DeString<'_>>,
+        known: &[&'static str],
+        within: &str,
+    ) -> Option<&'static str> {
+        let k: &str = key.get_ref();
+        let suggestion = alias(k)
+            .filter(|a| known.contains(a))
+            .or_else(|| did_you_mean(k, known.iter().copied()));
+        let help = if known.is_empty() {
+            format!("{within} takes no keys; remove this line")
+        } else if let Some(s) = suggestion {
+            format!("did you mean \"{s}\"?")
+        } else {
+            format!("the keys here are {}", one_of(known.iter().copied()))
+        };
+        let place = if within == "the top level" {
+            "at the top level".to_owned()
+        } else {
+            format!("in {within}")
+        };
+        self.problems.push(Problem::new(
+            "mvtopo::check::unknown-key",
+            format!("unknown key \"{k}\" {place}"),
+            key.span(),
+            "unknown key".into(),
+            Some(help),
+        ));
+        suggestion.and_then(|s| known.iter().copied().find(|c| *c == s))
+    }
+
+    fn string(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<At<String>> {
+        self.string_like(key, example(key), v)
+    }
+
+    fn string_like(
+        &mut self,
+        key: &str,
+        example: &str,
+        v: &Spanned<DeValue<'_>>,
+    ) -> Option<At<String>> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(At::new(s.to_string(), v.span())),
+            _ => {
+                self.type_error(
+                    key,
+                    v,
+                    "a string",
+                    format!("write it in quotes, e.g. {example}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<At<i64>> {
+        match v.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => Some(At::new(n, v.span())),
+                Err(_) => {
+                    self.problems.push(Problem::new(
+                        "mvtopo::check::type",
+                        format!("`{key}` is far too large"),
+                        v.span(),
+                        "does not fit in 64 bits".into(),
+                        Some(format!("write e.g. {}", example(key))),
+                    ));
+                    None
+                }
+            },
+            _ => {
+                self.type_error(
+                    key,
+                    v,
+                    "an integer",
+                    format!("write a whole number without quotes, e.g. {}", example(key)),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<At<bool>> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(At::new(*b, v.span())),
+            _ => {
+                self.type_error(
+                    key,
+                    v,
+                    "a boolean",
+                    format!("write true or false without quotes, e.g. {}", example(key)),
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<At<Vec<At<String>>>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.type_error(
+                key,
+                v,
+                "an array",
+                format!("write a list in brackets, e.g. {}", example(key)),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(At::new(s.to_string(), item.span())),
+                other => self.problems.push(Problem::new(
+                    "mvtopo::check::type",
+                    format!(
+                        "each entry of `{key}` must be a string, found {}",
+                        a_type(other)
+                    ),
+                    item.span(),
+                    "expected a string".into(),
+                    Some(format!("write each entry in quotes, e.g. {}", example(key))),
+                )),
+            }
+        }
+        Some(At::new(out, v.span()))
+    }
+
+    fn table<'a, 'i>(
+        &mut self,
+        key: &str,
+        v: &'a Spanned<DeValue<'i>>,
+        help: String,
+    ) -> Option<&'a DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.type_error(key, v, "a table", help);
+                None
+            }
+        }
+    }
+
+    fn top(&mut self, root: &DeTable<'_>) -> RawTopology {
+        let mut raw = RawTopology::default();
+        for (k, v) in root.iter() {
+            match k.get_ref().as_ref() {
+                "name" => raw.name = self.string_like("name", "name = \"lab\"", v),
+                "namespace" => {
+                    let help = "declare each namespace as its own section, e.g. [namespace.red]";
+                    if let Some(t) = self.table("namespace", v, help.into()) {
+                        self.namespaces(t, &mut raw);
+                    }
+                }
+                "parent" => {
+                    let help = "declare each parent as its own section, e.g. [parent.eth1]";
+                    if let Some(t) = self.table("parent", v, help.into()) {
+                        for e in t.iter() {
+                            if let Some(p) = self.parent(e) {
+                                raw.parents.push(p);
+                            }
+                        }
+                    }
+                }
+                "macvlan" => match v.get_ref() {
+                    DeValue::Array(items) => {
+                        for item in items.iter() {
+                            if let Some(m) = self.macvlan(item) {
+                                raw.macvlans.push(m);
+                            }
+                        }
+                    }
+                    _ => self.type_error(
+                        "macvlan",
+                        v,
+                        "an array of tables",
+                        "start each macvlan with its own [[macvlan]] header (two brackets)".into(),
+                    ),
+                },
+                _ => {
+                    self.unknown_key(k, &TOP_KEYS, "the top level");
+                }
+            }
+        }
+        raw
+    }
+
+    fn namespaces(&mut self, t: &DeTable<'_>, raw: &mut RawTopology) {
+        for (k, v) in t.iter() {
+            let name: &str = k.get_ref();
+            let help = format!("write the namespace as a section header: [namespace.{name}]");
+            let Some(body) = self.table(&format!("namespace.{name}"), v, help) else {
+                continue;
+            };
+            for (bk, _) in body.iter() {
+                self.unknown_key(bk, &[], &format!("[namespace.{name}]"));
+            }
+            raw.namespaces.push(RawNamespace {
+                name: At::new(name.to_owned(), k.span()),
+                span: v.span(),
+            });
+        }
+    }
+
+    fn parent(&mut self, (k, v): Entry<'_, '_>) -> Option<RawParent> {
+        let name: &str = k.get_ref();
+        let help = format!("write the parent as a section header: [parent.{name}]");
+        let body = self.table(&format!("parent.{name}"), v, help)?;
+        let mut p = RawParent {
+            name: At::new(name.to_owned(), k.span()),
+            span: v.span(),
+            create: None,
+            peer: None,
+            peer_namespace: None,
+            link: None,
+            vlan_id: None,
+            mtu: None,
+            keys: Vec::new(),
+            broken: Vec::new(),
+        };
+        for (bk, bv) in body.iter() {
+            let key: &str = bk.get_ref();
+            let Some(known) = PARENT_KEYS.iter().find(|c| **c == key) else {
+                if let Some(meant) = self.unknown_key(bk, &PARENT_KEYS, &format!("[parent.{name}]"))
+                {
+                    p.broken.push(meant);
+                }
+                continue;
+            };
+            p.keys.push(At::new(*known, bk.span()));
+            let before = self.problems.len();
+            match key {
+                "create" => p.create = self.string(key, bv),
+                "peer" => p.peer = self.string(key, bv),
+                "peer-namespace" => p.peer_namespace = self.string(key, bv),
+                "link" => p.link = self.string(key, bv),
+                "vlan-id" => p.vlan_id = self.integer(key, bv),
+                _ => p.mtu = self.integer(key, bv),
+            }
+            if self.problems.len() > before {
+                p.broken.push(known);
+            }
+        }
+        Some(p)
+    }
+
+    fn macvlan(&mut self, v: &Spanned<DeValue<'_>>) -> Option<RawMacvlan> {
+        let help = "start each macvlan with a [[macvlan]] header, or write { name = \"eth0\", parent = \"eth1\" }";
+        let body = self.table("macvlan", v, help.into())?;
+        let mut m = RawMacvlan {
+            span: v.span(),
+            name: None,
+            parent: None,
+            namespace: None,
+            mode: None,
+            mac: None,
+            mtu: None,
+            up: None,
+            addresses: None,
+            routes: None,
+            source_macs: None,
+            broken: Vec::new(),
+        };
+        for (bk, bv) in body.iter() {
+            let key: &str = bk.get_ref();
+            let before = self.problems.len();
+            match key {
+                "name" => m.name = self.string(key, bv),
+                "parent" => m.parent = self.string(key, bv),
+                "namespace" => m.namespace = self.string(key, bv),
+                "mode" => m.mode = self.string(key, bv),
+                "mac" => m.mac = self.string(key, bv),
+                "mtu" => m.mtu = self.integer(key, bv),
+                "up" => m.up = self.boolean(key, bv),
+                "addresses" => m.addresses = self.strings(key, bv),
+                "source-macs" => m.source_macs = self.strings(key, bv),
+                "routes" => m.routes = self.routes(bv),
+                _ => {
+                    if let Some(meant) = self.unknown_key(bk, &MACVLAN_KEYS, "[[macvlan]]") {
+                        m.broken.push(meant);
+                    }
+                    continue;
+                }
+            }
+            if self.problems.len() > before {
+                if let Some(known) = MACVLAN_KEYS.iter().find(|c| **c == key) {
+                    m.broken.push(known);
+                }
+            }
+        }
+        Some(m)
+    }
+
+    fn routes(&mut self, v: &Spanned<DeValue<'_>>) -> Option<At<Vec<RawRoute>>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.type_error(
+                "routes",
+                v,
+                "an array",
+                format!("write a list of tables, e.g. {}", example("routes")),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.problems.push(Problem::new(
+                    "mvtopo::check::type",
+                    format!(
+                        "each entry of `routes` must be a table, found {}",
+                        a_type(item.get_ref())
+                    ),
+                    item.span(),
+                    "expected a table".into(),
+                    Some(
+                        "write each route as { to = \"10.1.0.0/16\", via = \"10.0.0.254\" }".into(),
+                    ),
+                ));
+                continue;
+            };
+            let mut r = RawRoute {
+                span: item.span(),
+                to: None,
+                via: None,
+                broken: Vec::new(),
+            };
+            for (k, rv) in t.iter() {
+                match k.get_ref().as_ref() {
+                    "to" => {
+                        r.to = self.string("to", rv);
+                        if r.to.is_none() {
+                            r.broken.push("to");
+                        }
+                    }
+                    "via" => {
+                        r.via = self.string("via", rv);
+                        if r.via.is_none() {
+                            r.broken.push("via");
+                        }
+                    }
+                    _ => {
+                        if let Some(meant) = self.unknown_key(k, &ROUTE_KEYS, "a route") {
+                            r.broken.push(meant);
+                        }
+                    }
+                }
+            }
+            out.push(r);
+        }
+        Some(At::new(out, v.span()))
+    }
+}
+
+/// Parses topology text into its as-written form, or returns every syntax error.
+///
+/// After a syntax error the parser's recovered tree is guesswork (an unclosed header swallows
+/// the tables after it), so checking its keys and types would mostly report the damage the
+/// syntax error already explains: only the syntax errors are returned then.
+pub fn parse(text: &str) -> Result<(RawTopology, Vec<Problem>), Vec<Problem>> {
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        return Err(errors.iter().map(|e| syntax_problem(text, e)).collect());
+    }
+    let mut w = Walker {
+        problems: Vec::new(),
+    };
+    let raw = w.top(root.get_ref());
+    Ok((raw, w.problems))
+}
+
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let span = e.span().unwrap_or(text.len()..text.len());
+    let message = e.message().trim().trim_end_matches('.').to_owned();
+    let written = text.get(span.clone()).unwrap_or("");
+    let help = syntax_help(&message, written);
+    Problem::new(
+        "mvtopo::check::syntax",
+        format!("invalid TOML: {message}"),
+        span,
+        "here".into(),
+        help,
+    )
+}
+
+fn syntax_help(message: &str, written: &str) -> Option<String> {
+    let expected = message
+        .split_once("expected `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(token, _)| token);
+    let help = if message.starts_with("duplicate key") {
+        "each key may appear once per table; remove or rename one of them".to_owned()
+    } else if message.starts_with("string values must be quoted") {
+        format!("write text in double quotes: {:?}", written.trim())
+    } else if message.starts_with("invalid basic string") {
+        "close the string with a double quote on the same line".to_owned()
+    } else if message.starts_with("unclosed array table") {
+        "close the header with \"]]\", e.g. [[macvlan]]".to_owned()
+    } else if message.starts_with("unclosed") {
+        format!("add the missing {:?}", expected.unwrap_or("]"))
+    } else if message.starts_with("missing comma") {
+        "separate the entries with \",\"".to_owned()
+    } else if message.starts_with("missing assignment") || message.starts_with("key with no value")
+    {
+        "write key = value, e.g. mtu = 1500".to_owned()
+    } else if message.starts_with("cannot extend value") {
+        "this key is already set to a value; a table of the same name cannot be added".to_owned()
+    } else {
+        return None;
+    };
+    Some(help)
+}
