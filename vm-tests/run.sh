@@ -140,7 +140,7 @@ else
     log "vm-tests: building a static mvtopo (target/vm-static)"
     # Its own target dir, so the flags below do not invalidate the normal build.
     (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target/vm-static" RUSTFLAGS='-C target-feature=+crt-static' \
-        cargo build --quiet --release --target x86_64-unknown-linux-gnu --bin mvtopo)
+        cargo build --quiet --locked --release --target x86_64-unknown-linux-gnu --bin mvtopo)
     MVTOPO=$ROOT/target/vm-static/x86_64-unknown-linux-gnu/release/mvtopo
 fi
 [ -x "$MVTOPO" ] || die "no mvtopo binary at $MVTOPO"
