@@ -59,7 +59,5 @@
           module = self.nixosModules.default;
         };
       });
-
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
     };
 }
