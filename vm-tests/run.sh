@@ -147,6 +147,7 @@ fi
 is_static "$MVTOPO" || die "$MVTOPO is not static"
 
 # ---------------------------------------------------------------- lab and cleanup
+mkdir -p "$ROOT/target"
 WORK=$(mktemp -d "$ROOT/target/vm-run.XXXXXX")
 QPID=""
 cleanup() {
