@@ -96,6 +96,9 @@ pub enum Object {
         /// Only set when recreating a deleted link exactly as it was (undo).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mac: Option<MacAddr>,
+        /// The peer end's MAC; like `mac`, only set by undo.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer_mac: Option<MacAddr>,
     },
     Dummy {
         name: LinkName,
@@ -277,6 +280,32 @@ impl Route {
     }
 }
 
+/// Recreate, as they were live, the links whose parent is `parent` (a link in the tool's own
+/// namespace), then their addresses and routes, recursing through vlans stacked on them.
+fn restore_children(
+    parent: &Object,
+    live: &LiveState,
+    out: &mut Vec<Step>,
+    contents: &dyn Fn(&Object, &mut Vec<Step>),
+) {
+    let Some(at) = parent.link() else { return };
+    for l in &live.links {
+        if l.parent.as_ref() != Some(&at) {
+            continue;
+        }
+        let Some(child) = crate::diff::live_object(l) else {
+            continue;
+        };
+        out.push(Step::Create {
+            object: child.clone(),
+        });
+        contents(&child, out);
+        if matches!(child, Object::Vlan { .. }) {
+            restore_children(&child, live, out, contents);
+        }
+    }
+}
+
 /// The steps that undo `step` once it has been carried out, given the live state it was
 /// planned against. Undoing a delete (or a replace) of a link recreates the link exactly as
 /// it was, MAC included, and then its addresses and routes, which the kernel dropped with it.
@@ -302,13 +331,28 @@ pub fn inverse(step: &Step, live: &LiveState) -> Vec<Step> {
             }
         }
     };
+    // A veth comes back with both ends' MACs as they were, not only the parent end's.
+    let exact = |obj: &Object| -> Object {
+        let mut obj = obj.clone();
+        if let Object::Veth {
+            peer,
+            peer_namespace,
+            peer_mac,
+            ..
+        } = &mut obj
+            && peer_mac.is_none()
+        {
+            *peer_mac = live.link(peer_namespace.as_ref(), peer).and_then(|l| l.mac);
+        }
+        obj
+    };
     match step {
         Step::Create { object } => vec![Step::Delete {
             object: object.clone(),
         }],
         Step::Delete { object } => {
             let mut out = vec![Step::Create {
-                object: object.clone(),
+                object: exact(object),
             }];
             restore_link_contents(object, &mut out);
             out
@@ -326,10 +370,20 @@ pub fn inverse(step: &Step, live: &LiveState) -> Vec<Step> {
         Step::Replace { from, to, reason } => {
             let mut out = vec![Step::Replace {
                 from: to.clone(),
-                to: from.clone(),
+                to: exact(from),
                 reason: format!("undo: {reason}"),
             }];
             restore_link_contents(from, &mut out);
+            // Replacing a parent back deletes the new parent, and with it every link that
+            // was (re)created on it while the apply went on; those links were undone before
+            // this step (undo runs in reverse), onto the parent that is about to go. So bring
+            // back every link that hung off the old parent, as it was, with its contents.
+            if matches!(
+                from,
+                Object::Veth { .. } | Object::Dummy { .. } | Object::Vlan { .. }
+            ) {
+                restore_children(from, live, &mut out, &restore_link_contents);
+            }
             out
         }
     }

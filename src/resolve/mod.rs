@@ -144,6 +144,29 @@ impl<'r> Resolver<'r> {
                 );
             }
         }
+        // A veth's `peer-namespace` declares its namespace implicitly when no
+        // [namespace.*] does: the spec's own example writes `peer-namespace = "switch"`
+        // without a [namespace.switch], and that example must stay valid. The namespace is
+        // then created (and owned) like any declared one, and shows in the plan.
+        for p in &self.raw.parents {
+            let Some(at) = &p.peer_namespace else {
+                continue;
+            };
+            if self.namespace_spans.contains_key(at.value.as_str()) {
+                continue;
+            }
+            self.namespace_spans
+                .insert(at.value.as_str(), at.span.clone());
+            if let Some(name) = self.ns_name(at) {
+                out.insert(
+                    name.clone(),
+                    Namespace {
+                        name,
+                        span: Span(at.span.clone()),
+                    },
+                );
+            }
+        }
         out
     }
 

@@ -1,0 +1,606 @@
+//! Reading the kernel into a `LiveState`: links, addresses and routes of the own namespace
+//! and of every named one, with cross-namespace parents and peers resolved to names.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::str::FromStr;
+
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoMacVlan, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType,
+    LinkMessage, MacVlanMode,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType, RouteVia,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::Handle;
+
+use super::netns::{self, NsFile};
+use super::{Conn, Netlink, connect, dump, io_err, nl_err, nsid_of};
+use crate::backend::BackendError;
+use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias};
+use crate::model::Route;
+use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+
+/// How often one namespace is read again when a dump comes back inconsistent
+/// (NLM_F_DUMP_INTR) before giving up; the same bound CNI's netlinksafe uses.
+const DUMP_ATTEMPTS: u32 = 10;
+/// Pause before retry `n` (counted from 0): 1, 2, 4, ... ms, capped, so that a namespace where
+/// links come and go in bursts (containers starting) gets a quiet moment to be read in;
+/// at most ~0.2 s in all.
+fn backoff(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((1u64 << n.min(6)).min(50))
+}
+
+/// One namespace being read: its name (`None` = the own namespace), a handle on its socket
+/// and its namespace file (for RTM_GETNSID).
+struct Place {
+    name: Option<NsName>,
+    handle: Handle,
+    fd: RawFd,
+}
+
+/// The raw dumps of one namespace.
+#[derive(Default)]
+struct Raw {
+    links: Vec<LinkMessage>,
+    addresses: Vec<AddressMessage>,
+    routes: Vec<RouteMessage>,
+    /// nsid (as this namespace numbers its peers) → index into the places.
+    nsids: HashMap<i32, usize>,
+}
+
+pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
+    let names = netns::list().map_err(|e| io_err("list namespaces", netns::NETNS_DIR, &e))?;
+
+    // Open every named namespace. One that vanished meanwhile (another tool or test deleted
+    // it) is skipped; so is the own namespace when it also has a name (rooted_at a
+    // /run/netns file, or run under `nsenter --net=/run/netns/X`): its links are reported
+    // once, as the own namespace's.
+    let mut files: Vec<(NsName, NsFile)> = Vec::new();
+    for name in names {
+        match NsFile::open(&netns::path_of(&name)) {
+            Ok(f) if f.id == nl.root.ns.id => {}
+            // The same namespace bound under a second name (`ip netns attach`, a bind
+            // mount made twice) is reported once, under its first name.
+            Ok(f) if files.iter().any(|(_, g)| g.id == f.id) => {}
+            Ok(f) => files.push((name, f)),
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(io_err("open namespace", format!("namespace {name}"), &e)),
+        }
+    }
+    let stale: Vec<NsName> = nl
+        .named
+        .iter()
+        .filter(|(n, c)| !files.iter().any(|(m, f)| m == *n && f.id == c.ns.id))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for n in &stale {
+        nl.evict(n);
+    }
+
+    // Sockets for namespaces not cached yet, only for this read.
+    let (cached, fresh): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|(n, _)| nl.named.contains_key(n));
+    let fresh_names: Vec<NsName> = fresh.iter().map(|(n, _)| n.clone()).collect();
+    let mut temporary: Vec<(NsName, Conn)> = Vec::new();
+    for (name, conn) in fresh_names
+        .into_iter()
+        .zip(connect(&nl.rt, fresh.into_iter().map(|(_, f)| f).collect()))
+    {
+        match conn {
+            Ok(c) => temporary.push((name, c)),
+            Err(e) if vanished(&e) => {}
+            Err(e) => {
+                close(nl, temporary);
+                return Err(io_err(
+                    "open netlink socket",
+                    format!("namespace {name}"),
+                    &e,
+                ));
+            }
+        }
+    }
+
+    let mut places = vec![Place {
+        name: None,
+        handle: nl.root.handle.clone(),
+        fd: nl.root.ns.file.as_raw_fd(),
+    }];
+    for (name, _) in &cached {
+        if let Some(c) = nl.named.get(name) {
+            places.push(Place {
+                name: Some(name.clone()),
+                handle: c.handle.clone(),
+                fd: c.ns.file.as_raw_fd(),
+            });
+        }
+    }
+    for (name, c) in &temporary {
+        places.push(Place {
+            name: Some(name.clone()),
+            handle: c.handle.clone(),
+            fd: c.ns.file.as_raw_fd(),
+        });
+    }
+    places.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let raws = nl.rt.block_on(read_all(&places));
+    close(nl, temporary);
+    let raws = raws?;
+
+    let mut live = LiveState::default();
+    for (place, raw) in places.iter().zip(&raws) {
+        if let Some(name) = &place.name {
+            let owner = netns::id_of(name)
+                .ok()
+                .and_then(|id| netns::owner(name, id));
+            live.namespaces.push(LiveNamespace {
+                name: name.clone(),
+                owner,
+            });
+        }
+        convert(place, raw, &places, &raws, &mut live.links);
+    }
+    live.normalize();
+    Ok(live)
+}
+
+fn vanished(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EINVAL)
+}
+
+/// Close snapshot-only sockets now, so they stop holding their namespaces alive.
+fn close(nl: &Netlink, temporary: Vec<(NsName, Conn)>) {
+    for (
+        _,
+        Conn {
+            ns,
+            handle,
+            ctl,
+            task,
+        },
+    ) in temporary
+    {
+        task.abort();
+        drop((ns, handle, ctl));
+        let _ = nl.rt.block_on(task);
+    }
+}
+
+async fn read_all(places: &[Place]) -> Result<Vec<Raw>, BackendError> {
+    let mut out = Vec::with_capacity(places.len());
+    for p in places {
+        out.push(read_namespace(p, places).await?);
+    }
+    Ok(out)
+}
+
+fn place_object(p: &Place) -> String {
+    match &p.name {
+        Some(n) => format!("namespace {n}"),
+        None => "own namespace".to_owned(),
+    }
+}
+
+/// Dump links, addresses and routes of one namespace, reading all three again when any
+/// came back interrupted: they must describe the same moment (a route's oif must be one of
+/// the links read).
+async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError> {
+    let object = place_object(p);
+    let mut handle = p.handle.clone();
+    for attempt in 0..DUMP_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt - 1)).await;
+        }
+        let links = dump(
+            &mut handle,
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        )
+        .await
+        .map_err(|e| nl_err("dump links", &object, e))?;
+        let addresses = dump(
+            &mut handle,
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        )
+        .await
+        .map_err(|e| nl_err("dump addresses", &object, e))?;
+        // AF_UNSPEC: the kernel dumps every family's tables in one go.
+        let routes = dump(
+            &mut handle,
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+        )
+        .await
+        .map_err(|e| nl_err("dump routes", &object, e))?;
+        if links.interrupted || addresses.interrupted || routes.interrupted {
+            continue;
+        }
+        let mut raw = Raw {
+            links: links
+                .messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    RouteNetlinkMessage::NewLink(l) => Some(l),
+                    _ => None,
+                })
+                .collect(),
+            addresses: addresses
+                .messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    RouteNetlinkMessage::NewAddress(a) => Some(a),
+                    _ => None,
+                })
+                .collect(),
+            routes: routes
+                .messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    RouteNetlinkMessage::NewRoute(r) => Some(r),
+                    _ => None,
+                })
+                .collect(),
+            nsids: HashMap::new(),
+        };
+        raw.nsids = resolve_nsids(&mut handle, &raw.links, places)
+            .await
+            .map_err(|e| nl_err("read namespace ids", &object, e))?;
+        return Ok(raw);
+    }
+    Err(BackendError::new(
+        "dump links",
+        object,
+        Some(libc::EINTR),
+        format!(
+            "the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing)"
+        ),
+    ))
+}
+
+/// Map the nsids this namespace's links refer to (IFLA_LINK_NETNSID, numbered by this
+/// namespace) to the places we know, asking the kernel (RTM_GETNSID with the namespace's
+/// fd) which nsid each known namespace has here. The own namespace is asked first, as
+/// that is where parents live; asking stops once every nsid in use is resolved. An nsid of
+/// a namespace we do not know (a container's, say) stays unresolved.
+async fn resolve_nsids(
+    handle: &mut Handle,
+    links: &[LinkMessage],
+    places: &[Place],
+) -> Result<HashMap<i32, usize>, rtnetlink::Error> {
+    let mut wanted: HashSet<i32> = links
+        .iter()
+        .flat_map(|l| l.attributes.iter())
+        .filter_map(|a| match a {
+            LinkAttribute::LinkNetNsId(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let mut out = HashMap::new();
+    for (i, p) in places.iter().enumerate() {
+        if wanted.is_empty() {
+            break;
+        }
+        let fd = Fd(p.fd);
+        if let Some(id) = nsid_of(handle, &fd).await?
+            && wanted.remove(&id)
+        {
+            out.insert(id, i);
+        }
+    }
+    Ok(out)
+}
+
+struct Fd(RawFd);
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// ifindex → name of every link in one namespace (loopback included).
+fn names_by_index(raw: &Raw) -> HashMap<u32, String> {
+    raw.links
+        .iter()
+        .filter_map(|l| {
+            l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some((l.header.index, n.clone())),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+fn convert(place: &Place, raw: &Raw, places: &[Place], raws: &[Raw], out: &mut Vec<LiveLink>) {
+    let names = names_by_index(raw);
+    // A link's reference (IFLA_LINK + IFLA_LINK_NETNSID) as a place-qualified name.
+    let resolve = |index: u32, nsid: Option<i32>| -> Option<LinkRef> {
+        let (ns, name) = match nsid {
+            None => (place.name.clone(), names.get(&index)?.clone()),
+            Some(id) => {
+                let at = *raw.nsids.get(&id)?;
+                let name = names_by_index(&raws[at]).get(&index)?.clone();
+                (places[at].name.clone(), name)
+            }
+        };
+        Some(LinkRef {
+            namespace: ns,
+            name: LinkName::new(&name).ok()?,
+        })
+    };
+
+    let mut by_index: HashMap<u32, usize> = HashMap::new();
+    for l in &raw.links {
+        if l.header.link_layer_type == LinkLayerType::Loopback {
+            continue;
+        }
+        let mut link = LiveLink {
+            namespace: place.name.clone(),
+            name: match l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => LinkName::new(n).ok(),
+                _ => None,
+            }) {
+                Some(n) => n,
+                None => continue,
+            },
+            kind: LinkKind::Device,
+            parent: None,
+            peer: None,
+            mode: None,
+            vlan_id: None,
+            mac: None,
+            mtu: 0,
+            up: l.header.flags.contains(LinkFlags::Up),
+            source_macs: vec![],
+            addresses: vec![],
+            routes: vec![],
+            owner: None,
+        };
+        let mut lower: Option<u32> = None;
+        let mut nsid: Option<i32> = None;
+        for a in &l.attributes {
+            match a {
+                LinkAttribute::Mtu(m) => link.mtu = *m,
+                LinkAttribute::Address(b) => link.mac = mac(b),
+                LinkAttribute::IfAlias(s) => link.owner = owner_from_alias(s).map(str::to_owned),
+                LinkAttribute::Link(i) => lower = Some(*i),
+                LinkAttribute::LinkNetNsId(i) => nsid = Some(*i),
+                LinkAttribute::LinkInfo(infos) => link_info(infos, &mut link),
+                _ => {}
+            }
+        }
+        // IFLA_LINK equal to the link's own index means "no lower device".
+        if let Some(i) = lower.filter(|i| *i != l.header.index || nsid.is_some()) {
+            let r = resolve(i, nsid);
+            if link.kind == LinkKind::Veth {
+                link.peer = r;
+            } else {
+                link.parent = r;
+            }
+        }
+        by_index.insert(l.header.index, out.len());
+        out.push(link);
+    }
+
+    for a in &raw.addresses {
+        let Some(&at) = by_index.get(&a.header.index) else {
+            continue;
+        };
+        if let Some(c) = address(a) {
+            out[at].addresses.push(c);
+        }
+    }
+    for r in &raw.routes {
+        if let Some((oif, route)) = route(r)
+            && let Some(&at) = by_index.get(&oif)
+        {
+            out[at].routes.push(route);
+        }
+    }
+}
+
+fn link_info(infos: &[LinkInfo], link: &mut LiveLink) {
+    for i in infos {
+        match i {
+            LinkInfo::Kind(k) => {
+                link.kind = LinkKind::from_str(&k.to_string()).unwrap_or(LinkKind::Device);
+            }
+            LinkInfo::Data(InfoData::MacVlan(data)) => {
+                for d in data {
+                    match d {
+                        InfoMacVlan::Mode(m) => link.mode = mode(m),
+                        InfoMacVlan::MacAddrData(list) => {
+                            link.source_macs = list
+                                .iter()
+                                .filter_map(|x| match x {
+                                    InfoMacVlan::MacAddr(b) => Some(MacAddr(*b)),
+                                    _ => None,
+                                })
+                                .collect();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            LinkInfo::Data(InfoData::Vlan(data)) => {
+                for d in data {
+                    if let InfoVlan::Id(id) = d {
+                        link.vlan_id = Some(*id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(super) fn mode(m: &MacVlanMode) -> Option<Mode> {
+    Some(match m {
+        MacVlanMode::Private => Mode::Private,
+        MacVlanMode::Vepa => Mode::Vepa,
+        MacVlanMode::Bridge => Mode::Bridge,
+        MacVlanMode::Passthrough => Mode::Passthru,
+        MacVlanMode::Source => Mode::Source,
+        _ => return None,
+    })
+}
+
+fn mac(b: &[u8]) -> Option<MacAddr> {
+    <[u8; 6]>::try_from(b).ok().map(MacAddr)
+}
+
+/// An interface address, leaving out IPv6 link-local ones (the kernel makes those).
+fn address(a: &AddressMessage) -> Option<Cidr> {
+    // For IPv4, IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on a
+    // point-to-point link. IPv6 only sends IFA_ADDRESS.
+    let local = a.attributes.iter().find_map(|x| match x {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    let addr = local.or_else(|| {
+        a.attributes.iter().find_map(|x| match x {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        })
+    })?;
+    if let IpAddr::V6(v6) = addr
+        && is_v6_link_local(&v6)
+    {
+        return None;
+    }
+    Cidr::new(addr, a.header.prefix_len).ok()
+}
+
+fn is_v6_link_local(a: &Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// A route we report: main table, unicast, not made by the kernel itself (prefix routes of
+/// addresses are proto kernel, router advertisements proto ra), not link-local, with an
+/// output interface. Returns the oif with it.
+fn route(r: &RouteMessage) -> Option<(u32, Route)> {
+    let h = &r.header;
+    // Table ids above 255 only come in RTA_TABLE; the header then says RT_TABLE_COMPAT.
+    let table = r
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(h.table));
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN)
+        || h.kind != RouteType::Unicast
+        || matches!(h.protocol, RouteProtocol::Kernel | RouteProtocol::Ra)
+    {
+        return None;
+    }
+    let unspecified = match h.address_family {
+        AddressFamily::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    let mut to = unspecified;
+    let mut via = None;
+    let mut oif = None;
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(d) => to = route_ip(d)?,
+            RouteAttribute::Gateway(g) => via = route_ip(g),
+            RouteAttribute::Via(RouteVia::Inet(v)) => via = Some(IpAddr::V4(*v)),
+            RouteAttribute::Via(RouteVia::Inet6(v)) => via = Some(IpAddr::V6(*v)),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            _ => {}
+        }
+    }
+    if let IpAddr::V6(v6) = to
+        && (is_v6_link_local(&v6) || v6.is_multicast())
+    {
+        return None;
+    }
+    let to = Cidr::new(to, h.destination_prefix_length).ok()?;
+    Some((oif?, Route { to, via }))
+}
+
+fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
+        RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::route::RouteScope;
+
+    fn route_msg(proto: RouteProtocol, dst: Option<Ipv4Addr>, len: u8) -> RouteMessage {
+        let mut r = RouteMessage::default();
+        r.header.address_family = AddressFamily::Inet;
+        r.header.table = RouteHeader::RT_TABLE_MAIN;
+        r.header.kind = RouteType::Unicast;
+        r.header.protocol = proto;
+        r.header.scope = RouteScope::Universe;
+        r.header.destination_prefix_length = len;
+        if let Some(d) = dst {
+            r.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet(d)));
+        }
+        r.attributes.push(RouteAttribute::Oif(7));
+        r
+    }
+
+    #[test]
+    fn default_route_with_gateway_is_kept() {
+        let mut r = route_msg(RouteProtocol::Boot, None, 0);
+        r.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(
+                10, 0, 0, 1,
+            ))));
+        let (oif, got) = route(&r).unwrap();
+        assert_eq!(oif, 7);
+        assert_eq!(got.to.to_string(), "0.0.0.0/0");
+        assert_eq!(got.via, Some("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn kernel_prefix_routes_and_other_tables_are_left_out() {
+        assert!(
+            route(&route_msg(
+                RouteProtocol::Kernel,
+                Some(Ipv4Addr::new(10, 0, 0, 0)),
+                24
+            ))
+            .is_none()
+        );
+        let mut other = route_msg(RouteProtocol::Static, Some(Ipv4Addr::new(10, 0, 0, 0)), 24);
+        other.header.table = 100;
+        assert!(route(&other).is_none());
+        let mut big = route_msg(RouteProtocol::Static, Some(Ipv4Addr::new(10, 0, 0, 0)), 24);
+        big.attributes.push(RouteAttribute::Table(1000));
+        assert!(route(&big).is_none());
+        let ok = route_msg(RouteProtocol::Static, Some(Ipv4Addr::new(10, 1, 0, 0)), 16);
+        assert_eq!(route(&ok).unwrap().1.to.to_string(), "10.1.0.0/16");
+    }
+
+    #[test]
+    fn ipv6_link_local_addresses_are_left_out() {
+        let mut a = AddressMessage::default();
+        a.header.prefix_len = 64;
+        a.attributes
+            .push(AddressAttribute::Address("fe80::1".parse().unwrap()));
+        assert_eq!(address(&a), None);
+        a.attributes = vec![AddressAttribute::Address("fd00::1".parse().unwrap())];
+        assert_eq!(address(&a).unwrap().to_string(), "fd00::1/64");
+        a.header.prefix_len = 24;
+        a.attributes = vec![
+            AddressAttribute::Address("10.0.0.9".parse().unwrap()),
+            AddressAttribute::Local("10.0.0.2".parse().unwrap()),
+        ];
+        assert_eq!(address(&a).unwrap().to_string(), "10.0.0.2/24");
+    }
+}

@@ -1,0 +1,521 @@
+//! The topology file as a printable document: one shape for the file, its live counterpart
+//! and `show`, so all three print byte for byte the same way and a line diff shows only drift.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use crate::live::{LinkKind, LiveLink, LiveState};
+use crate::model::{Macvlan, Parent, ParentKind, Route, Topology};
+use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+
+/// A whole file. `None` and empty fields are not written.
+#[derive(Debug, Default)]
+pub(crate) struct Doc {
+    pub name: Option<String>,
+    pub namespaces: Vec<NsName>,
+    pub parents: Vec<ParentDoc>,
+    pub macvlans: Vec<MacvlanDoc>,
+}
+
+/// A `[parent.NAME]` table. `create` and `link` are strings rather than typed values because
+/// the live counterpart must be able to show what the kernel has even when no valid file could
+/// say it (an owned link of a kind the file cannot create, a lower link in another namespace).
+#[derive(Debug)]
+pub(crate) struct ParentDoc {
+    pub name: LinkName,
+    pub create: Option<String>,
+    pub peer: Option<LinkName>,
+    pub peer_namespace: Option<NsName>,
+    pub link: Option<String>,
+    pub vlan_id: Option<u16>,
+    pub mtu: Option<u32>,
+}
+
+impl ParentDoc {
+    fn existing(name: LinkName) -> ParentDoc {
+        ParentDoc {
+            name,
+            create: None,
+            peer: None,
+            peer_namespace: None,
+            link: None,
+            vlan_id: None,
+            mtu: None,
+        }
+    }
+}
+
+/// A `[[macvlan]]` entry.
+#[derive(Debug)]
+pub(crate) struct MacvlanDoc {
+    pub name: LinkName,
+    pub parent: Option<String>,
+    pub namespace: Option<NsName>,
+    pub mode: Option<Mode>,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub up: Option<bool>,
+    pub addresses: Vec<Cidr>,
+    pub routes: Vec<Route>,
+    pub source_macs: Vec<MacAddr>,
+}
+
+/// A TOML basic string. Escapes what TOML requires (quote, backslash, control characters),
+/// so any name the kernel or the user may hold survives a round trip.
+pub(crate) fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            // All of these are below U+00A0, so four hex digits always suffice.
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A TOML key: bare when TOML allows it, quoted otherwise (`"eth1.10"`: a bare dot would
+/// split the key in two).
+pub(crate) fn key(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        s.to_owned()
+    } else {
+        string(s)
+    }
+}
+
+/// A route destination as the file writes it: "default" only when the gateway's family says
+/// which default it is, since the loader derives 0.0.0.0/0 or ::/0 from `via`.
+pub(crate) fn route_to(r: &Route) -> String {
+    match r.via {
+        Some(via) if r.to.is_default() && via.is_ipv4() == r.to.is_ipv4() => "default".to_owned(),
+        _ => r.to.to_string(),
+    }
+}
+
+fn route_inline(r: &Route) -> String {
+    match r.via {
+        Some(via) => format!(
+            "{{ to = {}, via = {} }}",
+            string(&route_to(r)),
+            string(&via.to_string())
+        ),
+        None => format!("{{ to = {} }}", string(&route_to(r))),
+    }
+}
+
+fn array<T>(items: &[T], item: impl Fn(&T) -> String) -> String {
+    let inner: Vec<String> = items.iter().map(item).collect();
+    format!("[{}]", inner.join(", "))
+}
+
+impl ParentDoc {
+    fn write(&self, out: &mut String) {
+        let _ = writeln!(out, "[parent.{}]", key(self.name.as_str()));
+        if let Some(c) = &self.create {
+            let _ = writeln!(out, "create = {}", string(c));
+        }
+        if let Some(p) = &self.peer {
+            let _ = writeln!(out, "peer = {}", string(p.as_str()));
+        }
+        if let Some(ns) = &self.peer_namespace {
+            let _ = writeln!(out, "peer-namespace = {}", string(ns.as_str()));
+        }
+        if let Some(l) = &self.link {
+            let _ = writeln!(out, "link = {}", string(l));
+        }
+        if let Some(id) = self.vlan_id {
+            let _ = writeln!(out, "vlan-id = {id}");
+        }
+        if let Some(mtu) = self.mtu {
+            let _ = writeln!(out, "mtu = {mtu}");
+        }
+    }
+}
+
+impl MacvlanDoc {
+    fn write(&self, out: &mut String) {
+        out.push_str("[[macvlan]]\n");
+        let _ = writeln!(out, "name = {}", string(self.name.as_str()));
+        match &self.parent {
+            Some(p) => {
+                let _ = writeln!(out, "parent = {}", string(p));
+            }
+            // Keeps the entry honest rather than inventing a parent; a file with this line
+            // fails `check` on the missing key, which is the truth.
+            None => out.push_str("# parent: unknown (the kernel did not say which link)\n"),
+        }
+        if let Some(ns) = &self.namespace {
+            let _ = writeln!(out, "namespace = {}", string(ns.as_str()));
+        }
+        if let Some(mode) = self.mode {
+            let _ = writeln!(out, "mode = {}", string(mode.as_str()));
+        }
+        if let Some(mac) = self.mac {
+            let _ = writeln!(out, "mac = {}", string(&mac.to_string()));
+        }
+        if let Some(mtu) = self.mtu {
+            let _ = writeln!(out, "mtu = {mtu}");
+        }
+        if let Some(up) = self.up {
+            let _ = writeln!(out, "up = {up}");
+        }
+        if !self.addresses.is_empty() {
+            let a = array(&self.addresses, |a| string(&a.to_string()));
+            let _ = writeln!(out, "addresses = {a}");
+        }
+        if !self.routes.is_empty() {
+            let _ = writeln!(out, "routes = {}", array(&self.routes, route_inline));
+        }
+        if !self.source_macs.is_empty() {
+            let a = array(&self.source_macs, |m| string(&m.to_string()));
+            let _ = writeln!(out, "source-macs = {a}");
+        }
+    }
+}
+
+impl Doc {
+    /// The TOML text: `name`, namespaces, parents, macvlans, each group sorted, tables apart
+    /// by one blank line. Sorting here (not trusting the caller) is what makes equal input
+    /// print byte-identical output.
+    pub(crate) fn into_toml(mut self) -> String {
+        self.namespaces.sort();
+        self.namespaces.dedup();
+        self.parents.sort_by(|a, b| a.name.cmp(&b.name));
+        self.macvlans
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+
+        let mut sections: Vec<String> = Vec::new();
+        if let Some(name) = &self.name {
+            sections.push(format!("name = {}\n", string(name)));
+        }
+        if !self.namespaces.is_empty() {
+            let mut s = String::new();
+            for ns in &self.namespaces {
+                let _ = writeln!(s, "[namespace.{}]", key(ns.as_str()));
+            }
+            sections.push(s);
+        }
+        for p in &self.parents {
+            let mut s = String::new();
+            p.write(&mut s);
+            sections.push(s);
+        }
+        for m in &self.macvlans {
+            let mut s = String::new();
+            m.write(&mut s);
+            sections.push(s);
+        }
+        sections.join("\n")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the file
+
+fn parent_from_model(p: &Parent) -> ParentDoc {
+    let mut d = ParentDoc::existing(p.name.clone());
+    match &p.kind {
+        ParentKind::Existing => {}
+        ParentKind::Veth {
+            peer,
+            peer_namespace,
+            ..
+        } => {
+            d.create = Some("veth".to_owned());
+            // Written even when it is the default "<name>p": explicit beats implicit.
+            d.peer = Some(peer.clone());
+            d.peer_namespace = peer_namespace.clone();
+        }
+        ParentKind::Dummy => d.create = Some("dummy".to_owned()),
+        ParentKind::Vlan { link, vlan_id, .. } => {
+            d.create = Some("vlan".to_owned());
+            d.link = Some(link.to_string());
+            d.vlan_id = Some(*vlan_id);
+        }
+    }
+    d.mtu = p.mtu;
+    d
+}
+
+fn macvlan_from_model(m: &Macvlan) -> MacvlanDoc {
+    MacvlanDoc {
+        name: m.name.clone(),
+        parent: Some(m.parent.to_string()),
+        namespace: m.namespace.clone(),
+        mode: Some(m.mode),
+        mac: m.mac,
+        mtu: m.mtu,
+        up: Some(m.up),
+        addresses: m.addresses.clone(),
+        routes: m.routes.clone(),
+        source_macs: m.source_macs.clone(),
+    }
+}
+
+pub(crate) fn from_topology(t: &Topology) -> Doc {
+    Doc {
+        name: Some(t.name.clone()),
+        namespaces: t.namespaces.keys().cloned().collect(),
+        parents: t.parents.values().map(parent_from_model).collect(),
+        macvlans: t.macvlans.iter().map(macvlan_from_model).collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the kernel
+
+/// A parent as the kernel has it. Only a link the topology owns is shown as created
+/// (`create = KIND` plus what the kernel says about that kind): a foreign veth used as an
+/// existing parent is just an existing parent, and a foreign link where the file wants to
+/// create one shows up as a missing `create`.
+fn parent_from_live(l: &LiveLink, owned: bool, mtu: Option<u32>) -> ParentDoc {
+    let mut d = ParentDoc::existing(l.name.clone());
+    if owned {
+        d.create = Some(l.kind.as_str().to_owned());
+        match l.kind {
+            LinkKind::Veth => {
+                d.peer = l.peer.as_ref().map(|p| p.name.clone());
+                d.peer_namespace = l.peer.as_ref().and_then(|p| p.namespace.clone());
+            }
+            LinkKind::Vlan => {
+                d.link = l.parent.as_ref().map(|p| p.to_string());
+                d.vlan_id = l.vlan_id;
+            }
+            _ => {}
+        }
+    }
+    d.mtu = mtu;
+    d
+}
+
+/// A macvlan with every field the kernel reports.
+fn macvlan_from_live(l: &LiveLink) -> MacvlanDoc {
+    MacvlanDoc {
+        name: l.name.clone(),
+        parent: l.parent.as_ref().map(|p| p.to_string()),
+        namespace: l.namespace.clone(),
+        // The snapshot always reports the mode of a macvlan; if it ever did not, vepa is what
+        // the kernel means by no mode.
+        mode: Some(l.mode.unwrap_or_default()),
+        mac: l.mac,
+        mtu: Some(l.mtu),
+        up: Some(l.up),
+        addresses: l.addresses.clone(),
+        routes: l.routes.clone(),
+        source_macs: l.source_macs.clone(),
+    }
+}
+
+/// `live`'s items, those the file also has first and in the file's order, then the rest in
+/// the kernel's (sorted) order: the order of a list is not drift, its members are.
+fn ordered_like<T: Clone + PartialEq>(file: &[T], live: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = file.iter().filter(|x| live.contains(x)).cloned().collect();
+    out.extend(live.iter().filter(|x| !file.contains(x)).cloned());
+    out
+}
+
+fn is_created_kind(k: &LinkKind) -> bool {
+    matches!(k, LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan)
+}
+
+/// Whether `l`, a veth in the tool's namespace, is the lesser end of a pair whose both ends are
+/// in that namespace and are candidates: a pair is one parent, so only one end is shown.
+/// `preferred` says which ends must be kept if possible (the file's, or those macvlans use).
+fn is_secondary_end(
+    l: &LiveLink,
+    live: &LiveState,
+    candidate: &dyn Fn(&LiveLink) -> bool,
+    preferred: &dyn Fn(&LinkName) -> bool,
+) -> bool {
+    if l.kind != LinkKind::Veth || l.namespace.is_some() {
+        return false;
+    }
+    let Some(peer) = l
+        .peer
+        .as_ref()
+        .filter(|p| p.namespace.is_none())
+        .and_then(|p| live.link(None, &p.name))
+    else {
+        return false;
+    };
+    if peer.kind != LinkKind::Veth || !candidate(peer) {
+        return false;
+    }
+    match (preferred(&l.name), preferred(&peer.name)) {
+        (true, false) => false,
+        (false, true) => true,
+        _ => peer.name < l.name,
+    }
+}
+
+pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
+    let owner = t.name.as_str();
+    let mut doc = Doc {
+        name: Some(t.name.clone()),
+        ..Doc::default()
+    };
+
+    doc.namespaces = t
+        .namespaces
+        .keys()
+        .filter(|n| live.namespace(n).is_some())
+        .cloned()
+        .collect();
+    doc.namespaces.extend(
+        live.namespaces
+            .iter()
+            .filter(|n| n.owned_by(owner) && !t.namespaces.contains_key(&n.name))
+            .map(|n| n.name.clone()),
+    );
+
+    for (name, p) in &t.parents {
+        if let Some(l) = live.link(None, name) {
+            // Fields the file leaves unset are left out, so they never show as drift.
+            doc.parents
+                .push(parent_from_live(l, l.owned_by(owner), p.mtu.map(|_| l.mtu)));
+        }
+    }
+    let pruned_parent = |l: &LiveLink| {
+        l.namespace.is_none()
+            && l.owned_by(owner)
+            && is_created_kind(&l.kind)
+            && !t.parents.contains_key(&l.name)
+    };
+    let in_file = |n: &LinkName| t.parents.contains_key(n);
+    let candidate = |l: &LiveLink| pruned_parent(l) || in_file(&l.name);
+    for l in live.links.iter().filter(|l| pruned_parent(l)) {
+        if !is_secondary_end(l, live, &candidate, &in_file) {
+            doc.parents.push(parent_from_live(l, true, Some(l.mtu)));
+        }
+    }
+
+    for m in &t.macvlans {
+        if let Some(l) = live.link(m.namespace.as_ref(), &m.name) {
+            doc.macvlans.push(MacvlanDoc {
+                name: l.name.clone(),
+                parent: l.parent.as_ref().map(|p| p.to_string()),
+                namespace: l.namespace.clone(),
+                mode: l.mode,
+                mac: m.mac.and(l.mac),
+                mtu: m.mtu.map(|_| l.mtu),
+                up: Some(l.up),
+                addresses: ordered_like(&m.addresses, &l.addresses),
+                routes: ordered_like(&m.routes, &l.routes),
+                source_macs: l.source_macs.clone(),
+            });
+        }
+    }
+    doc.macvlans.extend(
+        live.links
+            .iter()
+            .filter(|l| {
+                l.kind == LinkKind::Macvlan
+                    && l.owned_by(owner)
+                    && t.macvlan(l.namespace.as_ref(), &l.name).is_none()
+            })
+            .map(macvlan_from_live),
+    );
+    doc
+}
+
+pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
+    // Without an owner every link any topology made counts as created: it is mvtopo's.
+    let owned = |l: &LiveLink| match owner {
+        Some(o) => l.owned_by(o),
+        None => l.owner.is_some(),
+    };
+    let macvlans: Vec<&LiveLink> = live
+        .links
+        .iter()
+        .filter(|l| l.kind == LinkKind::Macvlan && (owner.is_none() || owned(l)))
+        .collect();
+
+    let used: BTreeSet<LinkName> = macvlans
+        .iter()
+        .filter_map(|l| l.parent.as_ref())
+        .filter(|p| p.namespace.is_none())
+        .map(|p| p.name.clone())
+        .collect();
+    let mut names = used.clone();
+    if owner.is_some() {
+        // Owned lab parents nothing uses any more are part of the topology too; left out,
+        // the file would prune them.
+        names.extend(
+            live.links
+                .iter()
+                .filter(|l| l.namespace.is_none() && owned(l) && is_created_kind(&l.kind))
+                .map(|l| l.name.clone()),
+        );
+    }
+    // A vlan's lower link must be a parent of its own, and may be a vlan too.
+    let mut todo: Vec<LinkName> = names.iter().cloned().collect();
+    while let Some(n) = todo.pop() {
+        let Some(l) = live.link(None, &n) else {
+            continue;
+        };
+        if l.kind == LinkKind::Vlan && owned(l) {
+            if let Some(lower) = l.parent.as_ref().filter(|p| p.namespace.is_none()) {
+                if names.insert(lower.name.clone()) {
+                    todo.push(lower.name.clone());
+                }
+            }
+        }
+    }
+
+    let candidate = |l: &LiveLink| l.namespace.is_none() && names.contains(&l.name) && owned(l);
+    let is_used = |n: &LinkName| used.contains(n);
+    let mut doc = Doc {
+        name: owner.map(str::to_owned),
+        ..Doc::default()
+    };
+    let mut peer_namespaces: Vec<NsName> = Vec::new();
+    for n in &names {
+        let Some(l) = live.link(None, n) else {
+            // Not found (the snapshot could not resolve it): still a parent, so the file loads.
+            doc.parents.push(ParentDoc::existing(n.clone()));
+            continue;
+        };
+        if owned(l) && is_created_kind(&l.kind) {
+            if is_secondary_end(l, live, &candidate, &is_used) {
+                if is_used(n) {
+                    doc.parents.push(ParentDoc::existing(n.clone()));
+                }
+                continue;
+            }
+            let p = parent_from_live(l, true, Some(l.mtu));
+            peer_namespaces.extend(p.peer_namespace.clone());
+            doc.parents.push(p);
+        } else {
+            doc.parents.push(ParentDoc::existing(n.clone()));
+        }
+    }
+
+    doc.namespaces = match owner {
+        None => live.namespaces.iter().map(|n| n.name.clone()).collect(),
+        Some(o) => live
+            .namespaces
+            .iter()
+            .filter(|n| n.owned_by(o))
+            .map(|n| n.name.clone())
+            .chain(macvlans.iter().filter_map(|l| l.namespace.clone()))
+            .chain(peer_namespaces)
+            .collect(),
+    };
+    doc.macvlans = macvlans.into_iter().map(macvlan_from_live).collect();
+    doc
+}

@@ -1,0 +1,217 @@
+//! The executor against the fake kernel: a plan that fails at any step, or whose result does
+//! not verify, leaves the state exactly as it was found; a plan in sync makes no calls.
+//!
+//! The scenarios are the golden plan cases (tests/cases/plan-*/): every one of their plans is
+//! failed at every step in turn.
+
+use std::path::{Path, PathBuf};
+
+use mvtopo::apply::{self, ApplyError};
+use mvtopo::backend::{Backend, BackendError};
+use mvtopo::diff::diff;
+use mvtopo::fake::FakeBackend;
+use mvtopo::live::LiveState;
+use mvtopo::load::load_str;
+use mvtopo::model::Topology;
+use mvtopo::plan::Step;
+
+fn cases() -> Vec<(String, Topology, LiveState)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("plan-"))
+                && p.join("expected.json").exists()
+        })
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.len() >= 10,
+        "expected the golden plan cases, found {}",
+        dirs.len()
+    );
+    dirs.into_iter()
+        .map(|d| {
+            let name = d.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(d.join("topology.toml")).unwrap();
+            let t = load_str("topology.toml", &text, "topology").unwrap();
+            let mut live: LiveState =
+                serde_json::from_str(&std::fs::read_to_string(d.join("live.json")).unwrap())
+                    .unwrap();
+            live.normalize();
+            (name, t, live)
+        })
+        .collect()
+}
+
+fn verifier(t: &Topology) -> impl Fn(&LiveState) -> Vec<Step> + '_ {
+    move |after: &LiveState| diff(t, after).map(|p| p.steps).unwrap_or_default()
+}
+
+#[test]
+fn every_plan_applies_and_verifies() {
+    for (name, t, live) in cases() {
+        let plan = diff(&t, &live).unwrap();
+        let mut fake = FakeBackend::new(live.clone());
+        let out = apply::run(&mut fake, &plan, &live, &verifier(&t))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out.executed, plan.steps.len(), "{name}");
+        assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
+    }
+}
+
+#[test]
+fn a_failure_at_any_step_leaves_the_state_as_found() {
+    let mut checked = 0;
+    for (name, t, live) in cases() {
+        let plan = diff(&t, &live).unwrap();
+        // Some deletes are carried out by a later one (apply::implied_deletes) and make no
+        // call of their own: fail at every call a clean run makes.
+        let mut clean = FakeBackend::new(live.clone());
+        apply::run(&mut clean, &plan, &live, &verifier(&t)).unwrap();
+        for n in 0..clean.calls.len() {
+            let mut fake = FakeBackend::new(live.clone()).fail_at(n, libc::EINVAL);
+            let err = apply::run(&mut fake, &plan, &live, &verifier(&t))
+                .expect_err("an injected failure must fail the apply");
+            match &err {
+                ApplyError::Step {
+                    index, error, undo, ..
+                } => {
+                    assert_eq!(
+                        plan.steps[*index - 1],
+                        clean.calls[n],
+                        "{name}: the failed step is the one the failing call made"
+                    );
+                    assert_eq!(error.errno, Some(libc::EINVAL), "{name}");
+                    assert!(
+                        undo.complete(),
+                        "{name} step {n}: undo failed: {:?}",
+                        undo.failed
+                    );
+                }
+                other => panic!("{name}: unexpected error {other}"),
+            }
+            let mut after = fake.state.clone();
+            after.normalize();
+            // Kernel-picked MACs of links recreated by the undo are restored exactly,
+            // because undo recreates from the live objects, MAC included.
+            assert_eq!(
+                after,
+                live,
+                "{name}: failing at step {} did not restore the state",
+                n + 1
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} failure points exercised");
+}
+
+#[test]
+fn in_sync_makes_no_calls() {
+    for (name, t, live) in cases() {
+        let plan = diff(&t, &live).unwrap();
+        let mut fake = FakeBackend::new(live.clone());
+        apply::run(&mut fake, &plan, &live, &verifier(&t)).unwrap();
+        let settled = fake.state.clone();
+        let again = diff(&t, &settled).unwrap();
+        assert!(
+            again.in_sync,
+            "{name}: second plan not in sync: {:?}",
+            again.steps
+        );
+        let mut fake = FakeBackend::new(settled.clone());
+        let out = apply::run(&mut fake, &again, &settled, &verifier(&t)).unwrap();
+        assert_eq!(out.executed, 0, "{name}");
+        assert!(
+            fake.calls.is_empty(),
+            "{name}: calls on a no-op apply: {:?}",
+            fake.calls
+        );
+    }
+}
+
+/// A backend that reports success for one step without doing it: what verify exists to catch
+/// (a kernel that silently adjusted or ignored a value).
+struct Liar {
+    inner: FakeBackend,
+    skip: usize,
+    n: usize,
+}
+
+impl Backend for Liar {
+    fn snapshot(&mut self) -> Result<LiveState, BackendError> {
+        self.inner.snapshot()
+    }
+    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError> {
+        self.n += 1;
+        if self.n - 1 == self.skip {
+            return Ok(());
+        }
+        self.inner.execute(step, owner)
+    }
+}
+
+#[test]
+fn a_result_that_does_not_verify_is_undone() {
+    let (name, t, live) = cases()
+        .into_iter()
+        .find(|(n, _, _)| n.contains("empty"))
+        .expect("a plan case from an empty state");
+    let plan = diff(&t, &live).unwrap();
+    // Skip the last step: everything before it ran, so there is something to undo.
+    let skip = plan.steps.len() - 1;
+    let mut liar = Liar {
+        inner: FakeBackend::new(live.clone()),
+        skip,
+        n: 0,
+    };
+    let err = apply::run(&mut liar, &plan, &live, &verifier(&t)).unwrap_err();
+    let ApplyError::Verify { remaining, undo } = err else {
+        panic!("{name}: expected a verification failure");
+    };
+    assert_eq!(remaining.len(), 1, "{name}: {remaining:?}");
+    assert!(undo.complete());
+    let mut after = liar.inner.state.clone();
+    after.normalize();
+    assert_eq!(
+        after, live,
+        "{name}: verify failure did not restore the state"
+    );
+}
+
+#[test]
+fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
+    let (name, _t, live) = cases()
+        .into_iter()
+        .find(|(n, _, _)| n.contains("prune-all"))
+        .expect("the prune-all case");
+    let plan = mvtopo::diff::destroy("lab", &live);
+    let implied = apply::implied_deletes(&plan.steps);
+    assert!(
+        implied.iter().any(Option::is_some),
+        "{name}: nothing implied in {:?}",
+        plan.steps
+    );
+    let mut fake = FakeBackend::new(live.clone());
+    let out = apply::run(&mut fake, &plan, &live, &|after: &LiveState| {
+        mvtopo::diff::destroy("lab", after).steps
+    })
+    .unwrap();
+    // Every step is accounted as executed, but the implied ones made no call.
+    assert_eq!(out.executed, plan.steps.len());
+    assert_eq!(
+        fake.calls.len(),
+        implied.iter().filter(|i| i.is_none()).count()
+    );
+    for (i, by) in implied.iter().enumerate() {
+        if let Some(j) = by {
+            assert!(*j > i, "a delete is carried by a later step");
+            assert!(matches!(plan.steps[*j], Step::Delete { .. }));
+        }
+    }
+}
