@@ -18,7 +18,9 @@ rustPlatform.buildRustPackage {
       ../Cargo.lock
       ../src
       ../benches
+      # the tests read their golden cases and the examples
       (lib.fileset.maybeMissing ../tests)
+      (lib.fileset.maybeMissing ../examples)
     ];
   };
 
