@@ -27,7 +27,7 @@ pub const EXIT_DATAERR: u8 = 65;
     name = "mvtopo",
     version,
     about = "Declarative macvlan topologies for Linux: check, plan, apply, verify",
-    after_help = "The file format and every command are described in spec/TOPOLOGY.md and README.md."
+    after_help = "The file format and every command are described in docs/TOPOLOGY.md and README.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -49,9 +49,13 @@ pub enum ShowFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse and validate FILE (no kernel access, no root).
-    Check { file: PathBuf },
+    Check {
+        /// The topology file (TOML).
+        file: PathBuf,
+    },
     /// Show the diff of live vs desired and the ordered steps; changes nothing.
     Plan {
+        /// The topology file (TOML).
         file: PathBuf,
         /// Plan against a saved live state (JSON from `mvtopo show --format json`) instead of
         /// the kernel: no root, no kernel access.
@@ -65,6 +69,7 @@ pub enum Command {
     },
     /// Execute the plan, then re-read the kernel and verify; undo everything on failure.
     Apply {
+        /// The topology file (TOML).
         file: PathBuf,
         /// Print the plan (as `plan` does) and change nothing.
         #[arg(long)]
@@ -80,12 +85,14 @@ pub enum Command {
     },
     /// Print the live state in the topology format (all macvlans, or those FILE owns).
     Show {
+        /// Show only what this topology file's topology owns.
         file: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
         format: ShowFormat,
     },
     /// Delete every object FILE's topology owns (never an existing NIC).
     Destroy {
+        /// The topology file (TOML) whose objects are deleted.
         file: PathBuf,
         /// Print what would be deleted and change nothing.
         #[arg(long)]
@@ -94,7 +101,10 @@ pub enum Command {
         format: Format,
     },
     /// Print the dependency graph as Graphviz DOT (`mvtopo graph lab.toml | dot -Tsvg`).
-    Graph { file: PathBuf },
+    Graph {
+        /// The topology file (TOML).
+        file: PathBuf,
+    },
 }
 
 /// Parse the process arguments and run; returns the exit code.

@@ -65,23 +65,19 @@ pub enum PlanError {
     },
 
     #[error(
-        "replacing {parent} would delete {child}, which hangs off it and is not owned by topology {topology} (owner: {})",
-        owner.as_deref().unwrap_or("none")
+        "replacing {at} would delete {}, which topology {topology} does not own",
+        casualties.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )]
     #[diagnostic(
-        code(mvtopo::plan::foreign_child),
+        code(mvtopo::plan::foreign_casualty),
         help(
-            "the kernel deletes a link's macvlans and vlans with it: remove {child} first, or keep {parent} as it is in the file"
+            "the kernel deletes every link that sits on a deleted link; move or remove those interfaces first, or keep {at} as it is in the file"
         )
     )]
-    ForeignChild {
-        /// As the user names them ("lab0", "red/eth0"): strings keep the error small.
-        parent: String,
-        child: String,
+    ForeignCasualty {
+        at: LinkRef,
+        casualties: Vec<LinkRef>,
         topology: String,
-        owner: Option<String>,
-        #[label("replaced because of this")]
-        span: SourceSpan,
     },
 
     #[error(transparent)]
@@ -313,8 +309,6 @@ struct Planner<'a> {
     replaced_parents: BTreeSet<LinkName>,
     /// Ordering constraints beyond the topology's own dependencies.
     extra_edges: Vec<(Key, Key)>,
-    /// Owned links that are not pruned because something not owned depends on them.
-    kept_links: BTreeSet<LinkRef>,
     /// The MACs the file gives explicitly, and to which macvlans.
     wanted_macs: HashMap<MacAddr, Vec<&'a Macvlan>>,
 }
@@ -332,7 +326,6 @@ impl<'a> Planner<'a> {
             handled: BTreeSet::new(),
             replaced_parents: BTreeSet::new(),
             extra_edges: Vec::new(),
-            kept_links: BTreeSet::new(),
             wanted_macs: topology.macvlans.iter().fold(HashMap::new(), |mut map, m| {
                 if let Some(mac) = m.mac {
                     map.entry(mac).or_insert_with(Vec::new).push(m);
@@ -425,17 +418,6 @@ impl<'a> Planner<'a> {
                 self.handled.insert(peer.clone());
             }
             if let Some(reason) = parent_replace_reason(p, l) {
-                let in_the_way = self.children_in_the_way(l, &BTreeSet::new());
-                if let Some(child) = in_the_way.first() {
-                    self.problems.push(PlanError::ForeignChild {
-                        parent: l.at().to_string(),
-                        child: child.at().to_string(),
-                        topology: self.owner.to_owned(),
-                        owner: child.owner.clone(),
-                        span: (&p.span).into(),
-                    });
-                    continue;
-                }
                 self.check_peer_free(p, Some(l));
                 self.replace_parent(p, l, desired, reason);
                 continue;
@@ -472,6 +454,15 @@ impl<'a> Planner<'a> {
         let key = Key::Parent {
             name: p.name.clone(),
         };
+        let foreign = self.foreign_casualties(l);
+        if !foreign.is_empty() {
+            self.problems.push(PlanError::ForeignCasualty {
+                at: l.at(),
+                casualties: foreign,
+                topology: self.owner.to_owned(),
+            });
+            return;
+        }
         match live_object(l) {
             Some(from) => {
                 self.replaced_parents.insert(p.name.clone());
@@ -856,90 +847,11 @@ impl<'a> Planner<'a> {
         edges
     }
 
-    /// The ends of link `l`: itself, and for a veth its far end too (deleting either end
-    /// deletes both).
-    fn ends(l: &LiveLink) -> Vec<LinkRef> {
-        let mut ends = vec![l.at()];
-        if l.kind == LinkKind::Veth
-            && let Some(p) = &l.peer
-        {
-            ends.push(p.clone());
-        }
-        ends
-    }
-
-    /// Links that hang off `l` (macvlans, vlans on it or on its veth far end) and that this
-    /// topology does not own, or that must stay for the same reason (in `kept`): the kernel
-    /// deletes a link's children with it.
-    fn children_in_the_way(&self, l: &LiveLink, kept: &BTreeSet<LinkRef>) -> Vec<&'a LiveLink> {
-        let ends = Self::ends(l);
-        self.live
-            .links
-            .iter()
-            .filter(|c| c.parent.as_ref().is_some_and(|p| ends.contains(p)))
-            .filter(|c| !self.owned(c) || kept.contains(&c.at()))
-            .collect()
-    }
-
-    /// Owned links that nothing in the file accounts for are deleted, except a parent that
-    /// something this topology does not own hangs off (deleting it would delete that too):
-    /// it is kept, with a note, and so is its veth far end.
+    /// Owned links that nothing in the file accounts for are deleted.
     fn prune_links(&mut self) {
         let live = self.live;
-        let mut kept: BTreeSet<LinkRef> = BTreeSet::new();
-        // To a fixed point: keeping a vlan keeps the link under it.
-        loop {
-            let before = kept.len();
-            for l in &live.links {
-                if l.kind == LinkKind::Macvlan
-                    || self.handled.contains(&l.at())
-                    || kept.contains(&l.at())
-                    || !self.owned(l)
-                {
-                    continue;
-                }
-                if !self.children_in_the_way(l, &kept).is_empty() {
-                    kept.extend(Self::ends(l));
-                }
-            }
-            if kept.len() == before {
-                break;
-            }
-        }
-        // One note per pair: the far end of a kept veth is kept along with it.
-        let mut noted: BTreeSet<LinkRef> = BTreeSet::new();
         for l in &live.links {
-            if !kept.contains(&l.at())
-                || noted.contains(&l.at())
-                || self.handled.contains(&l.at())
-                || !self.owned(l)
-            {
-                continue;
-            }
-            noted.extend(Self::ends(l));
-            let kids: Vec<String> = self
-                .children_in_the_way(l, &kept)
-                .iter()
-                .map(|c| c.at().to_string())
-                .collect();
-            if !kids.is_empty() {
-                let noun = if kids.len() == 1 {
-                    "interface"
-                } else {
-                    "interfaces"
-                };
-                self.notes.push(format!(
-                    "interface {} is kept: {noun} {} on it, which topology {} does not own, would be deleted with it",
-                    l.at(),
-                    kids.join(", "),
-                    self.owner
-                ));
-            }
-        }
-        self.kept_links = kept;
-        for l in &live.links {
-            if self.handled.contains(&l.at()) || !self.owned(l) || self.kept_links.contains(&l.at())
-            {
+            if self.handled.contains(&l.at()) || !self.owned(l) {
                 continue;
             }
             // Deleting either end of a veth deletes both: one step, for the end in the
@@ -948,6 +860,21 @@ impl<'a> Planner<'a> {
                 && let Some(peer) = &l.peer
             {
                 self.handled.insert(peer.clone());
+            }
+            let foreign = self.foreign_casualties(l);
+            if !foreign.is_empty() {
+                self.notes.push(format!(
+                    "{} {} is kept: deleting it would delete {}, which topology {} does not own",
+                    l.kind,
+                    l.at(),
+                    foreign
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.owner
+                ));
+                continue;
             }
             match live_object(l) {
                 Some(Object::Nic { .. }) | None => self.notes.push(format!(
@@ -963,6 +890,36 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The links not owned by this topology that the kernel would delete along with `l`:
+    /// the other end of a veth, and whatever sits on any of those (macvlans, vlans),
+    /// transitively.
+    fn foreign_casualties(&self, l: &LiveLink) -> Vec<LinkRef> {
+        let live = self.live;
+        let mut doomed: Vec<LinkRef> = vec![l.at()];
+        if l.kind == LinkKind::Veth
+            && let Some(peer) = &l.peer
+        {
+            doomed.push(peer.clone());
+        }
+        let mut i = 0;
+        while i < doomed.len() {
+            let at = doomed[i].clone();
+            for child in &live.links {
+                if child.parent.as_ref() == Some(&at) && !doomed.contains(&child.at()) {
+                    doomed.push(child.at());
+                }
+            }
+            i += 1;
+        }
+        doomed
+            .into_iter()
+            .filter(|at| {
+                live.link(at.namespace.as_ref(), &at.name)
+                    .is_some_and(|x| !self.owned(x))
+            })
+            .collect()
+    }
+
     fn prune_namespaces(&mut self) {
         let live = self.live;
         for ns in &live.namespaces {
@@ -976,20 +933,9 @@ impl<'a> Planner<'a> {
             let foreign: Vec<String> = live.links[start..]
                 .iter()
                 .take_while(|l| l.namespace.as_ref() == Some(&ns.name))
-                .filter(|l| !self.owned(l) || self.kept_links.contains(&l.at()))
+                .filter(|l| !self.owned(l))
                 .map(|l| l.at().to_string())
                 .collect();
-            // An owned link kept because something foreign hangs off it keeps its
-            // namespace too (the note about the link says why).
-            let why = if live.links[start..]
-                .iter()
-                .take_while(|l| l.namespace.as_ref() == Some(&ns.name))
-                .any(|l| self.kept_links.contains(&l.at()))
-            {
-                "which must stay".to_owned()
-            } else {
-                format!("which topology {} does not own", self.owner)
-            };
             if foreign.is_empty() {
                 self.deletes.insert(
                     Key::Namespace {
@@ -1008,9 +954,10 @@ impl<'a> Planner<'a> {
                     "interfaces"
                 };
                 self.notes.push(format!(
-                    "namespace {} is kept: it holds {noun} {}, {why}",
+                    "namespace {} is kept: it holds {noun} {}, which topology {} does not own",
                     ns.name,
                     foreign.join(", "),
+                    self.owner
                 ));
             }
         }
@@ -1554,77 +1501,6 @@ mod tests {
         fake.apply_all(&p.steps, "lab").unwrap();
         // The NIC and the intruder are still there.
         assert_eq!(fake.state.links.len(), 2);
-    }
-
-    #[test]
-    fn pruning_keeps_a_lab_parent_that_foreign_links_hang_off() {
-        let t = lab();
-        let mut fake = applied(&t, host_state());
-        // Another topology's macvlan on our veth lab0: deleting lab0 would delete it.
-        let mut other = fake
-            .state
-            .links
-            .iter()
-            .find(|l| l.kind == LinkKind::Macvlan && l.parent == Some(host(&ln("lab0"))))
-            .unwrap()
-            .clone();
-        other.namespace = None;
-        other.name = ln("mv9");
-        other.owner = Some("other".to_owned());
-        fake.state.links.push(other);
-        fake.state.normalize();
-        let p = destroy("lab", &fake.state);
-        assert_eq!(
-            summary(&p),
-            [
-                "delete macvlan blue/eth0",
-                "delete macvlan red/eth0",
-                "delete namespace blue",
-                "delete namespace red",
-            ]
-        );
-        assert_eq!(
-            p.notes,
-            [
-                "interface lab0 is kept: interface mv9 on it, which topology lab does not own, would be deleted with it"
-            ]
-        );
-        fake.apply_all(&p.steps, "lab").unwrap();
-        assert!(fake.state.link(None, &ln("mv9")).is_some());
-        assert!(fake.state.link(None, &ln("lab0")).is_some());
-        // Once the foreign link is gone, the parent goes too.
-        fake.state.links.retain(|l| l.name.as_str() != "mv9");
-        let p = destroy("lab", &fake.state);
-        assert_eq!(summary(&p), ["delete parent lab0"]);
-    }
-
-    #[test]
-    fn replacing_a_lab_parent_that_foreign_links_hang_off_is_refused() {
-        let t = lab();
-        let mut fake = applied(&t, host_state());
-        let mut other = fake
-            .state
-            .links
-            .iter()
-            .find(|l| l.kind == LinkKind::Macvlan && l.parent == Some(host(&ln("lab0"))))
-            .unwrap()
-            .clone();
-        other.namespace = None;
-        other.name = ln("mv9");
-        other.owner = None;
-        fake.state.links.push(other);
-        fake.state.normalize();
-        let mut t2 = t.clone();
-        t2.parents.get_mut(&ln("lab0")).unwrap().kind = veth("lab0p", Some("blue"));
-        match diff(&t2, &fake.state) {
-            Err(PlanError::ForeignChild { parent, child, .. }) => {
-                assert_eq!(
-                    (parent.to_string(), child.to_string()),
-                    ("lab0".into(), "mv9".into())
-                )
-            }
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

@@ -1,0 +1,43 @@
+# mvtopo built from this repository with the versions pinned in Cargo.lock.
+{
+  lib,
+  rustPlatform,
+}:
+let
+  cargoToml = lib.importTOML ../Cargo.toml;
+in
+rustPlatform.buildRustPackage {
+  pname = "mvtopo";
+  inherit (cargoToml.package) version;
+
+  # Only what the build reads: a change to the VM harness or the docs rebuilds nothing.
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../src
+      ../benches
+      # the tests read their golden cases and the examples
+      (lib.fileset.maybeMissing ../tests)
+      (lib.fileset.maybeMissing ../examples)
+    ];
+  };
+
+  cargoLock.lockFile = ../Cargo.lock;
+
+  # The build sandbox is not root, so the kernel tests cannot make their lab namespaces there.
+  # They refuse to pass silently without root unless told to skip, loudly: the pure stages'
+  # tests still run here, the kernel tier runs in CI and in the NixOS VM test (checks).
+  env.MVTOPO_ALLOW_SKIP = "1";
+
+  meta = {
+    description = "Declarative macvlan topologies for Linux: check, plan, apply, verify";
+    license = with lib.licenses; [
+      mit
+      asl20
+    ];
+    mainProgram = "mvtopo";
+    platforms = lib.platforms.linux;
+  };
+}

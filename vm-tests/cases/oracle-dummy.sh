@@ -1,0 +1,11 @@
+# iproute2 only: bridge macvlans on a dummy parent.
+ip link add dummy0 type dummy
+ip link set dummy0 up
+ip netns add a
+ip netns add b
+ip link add mva link dummy0 address 02:00:00:00:01:01 netns a type macvlan mode bridge
+ip link add mvb link dummy0 address 02:00:00:00:01:02 netns b type macvlan mode bridge
+ip -n a addr add 10.9.0.1/24 dev mva
+ip -n b addr add 10.9.0.2/24 dev mvb
+ip -n a link set mva up
+ip -n b link set mvb up
