@@ -1136,7 +1136,10 @@ fn destroying_a_lab_parent_spares_another_topologys_macvlans_on_it() {
     );
     assert_eq!(l.link("blue", "mv-b"), before_b);
     let said = format!("{}{}", out.stdout, out.err());
-    assert!(said.contains("interface ua0 is kept"), "{out}");
+    assert!(
+        said.contains("ua0 is kept"),
+        "destroy must say it keeps ua0: {out}"
+    );
     e.expect(0, &["plan", "--detailed-exitcode"], &fb);
     // Once B is gone, destroying A again removes the parent it kept.
     e.expect(0, &["destroy"], &fb);
