@@ -1213,10 +1213,12 @@ fn apply(nl: &mut mvtopo::kernel::Netlink, t: &mvtopo::model::Topology) -> usize
 fn pipeline_apply_change_destroy() {
     let Some(lab) = Lab::new() else { return };
     let (red, blue) = (lab.ns("red"), lab.ns("blue"));
+    let owner = lab.prefix.clone();
     let file = |mode_blue: &str, mtu: u32, with_src: bool| {
         let mut t = format!(
             r#"
-name = "e2e"
+# The lab's own prefix: tests of other processes never share an owner with this one.
+name = "{owner}"
 [namespace."{red}"]
 [namespace."{blue}"]
 [parent.lab0]
@@ -1262,7 +1264,7 @@ source-macs = ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]
     assert_eq!(info(&l)["mode"], "bridge");
     assert_eq!(l["mtu"], 1400);
     assert_eq!(l["address"], "02:00:00:00:e2:01");
-    assert_eq!(l["ifalias"], "mvtopo:e2e");
+    assert_eq!(l["ifalias"], format!("mvtopo:{owner}"));
     assert!(is_up(&l));
     assert_eq!(
         ip_macs(&lab.link("blue", "src0")),
@@ -1270,7 +1272,7 @@ source-macs = ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]
     );
     assert!(lab.has_link("host", "lab0") && lab.has_link("host", "lab0p"));
     let marker = std::fs::read_to_string(format!("/run/mvtopo/netns/{red}")).unwrap();
-    assert_eq!(marker.lines().next(), Some("e2e"));
+    assert_eq!(marker.lines().next(), Some(owner.as_str()));
     assert!(
         lab.routes("red", "-4")
             .iter()
@@ -1299,7 +1301,7 @@ source-macs = ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]
 
     // Destroy: everything the topology owns goes, namespaces included.
     let live = nl.snapshot().unwrap();
-    let plan = mvtopo::diff::destroy("e2e", &live);
+    let plan = mvtopo::diff::destroy(&owner, &live);
     mvtopo::apply::run(&mut nl, &plan, &live, &|_| vec![]).unwrap();
     assert!(!lab.has_ns("red") && !lab.has_ns("blue"));
     assert!(!lab.has_link("host", "lab0"));
