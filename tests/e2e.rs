@@ -1023,14 +1023,10 @@ fn taking_a_macvlan_down_keeps_its_addresses() {
     assert_kernel_matches(l, &t);
 }
 
-/// Known bug, reported, not fixed here (the fix belongs in src/resolve): `check` accepts
-/// `routes` on a macvlan with `up = false`, which no apply can make (the kernel refuses a
-/// route through a down link and flushes routes when a link goes down). Applying it to a
-/// macvlan that is up fails verification, and the undo brings the link up again but cannot
-/// bring back the routes the kernel flushed, while it reports "the system is as it was found".
-/// Run with `cargo test --test e2e -- --ignored`.
+/// Every file `check` accepts is one apply can make. Routes on a macvlan with `up = false`
+/// cannot be made (the kernel refuses a route through a down link and flushes routes when a
+/// link goes down), so check rejects that file (exit 65) and apply changes nothing.
 #[test]
-#[ignore = "bug: check accepts routes on an up = false macvlan; the failed apply loses them"]
 fn a_file_check_accepts_is_one_apply_can_make() {
     let Some(e) = E2e::new() else { return };
     let l = &e.lab;

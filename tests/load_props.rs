@@ -142,8 +142,9 @@ fn gen_macvlan(n_parents: usize, n_ns: usize) -> impl Strategy<Value = GenMacvla
                     up,
                     v4,
                     v6,
-                    default_route: dr && v4,
-                    extra_route: er,
+                    // A down link holds no routes (check rejects the pair).
+                    default_route: dr && v4 && up != Some(false),
+                    extra_route: er && up != Some(false),
                     source_macs: source_macs.into_iter().collect(),
                 }
             },

@@ -293,7 +293,8 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
             mtu: [None, Some(1280), Some(1400)][s.mtu],
             up: s.up,
             addresses,
-            routes,
+            // A down link holds no routes (check rejects the pair).
+            routes: if s.up { routes } else { vec![] },
             source_macs,
             span: Span::default(),
         });

@@ -672,6 +672,29 @@ impl<'r> Resolver<'r> {
             }
         };
         let up = m.up.as_ref().is_none_or(|u| u.value);
+        // The kernel keeps no route on a link that is down: it refuses to add one ("nexthop
+        // device is not up") and flushes them when the link goes down. A file asking for
+        // both can never be applied, so it is invalid here rather than at apply time.
+        let mut routes_on_down = false;
+        if let (Some(u), Some(r)) = (&m.up, &m.routes)
+            && !u.value
+            && !r.value.is_empty()
+        {
+            routes_on_down = true;
+            self.push(
+                Problem::new(
+                    "mvtopo::check::routes-on-down-link",
+                    "routes on a macvlan with up = false".to_owned(),
+                    r.span.clone(),
+                    "routes here".into(),
+                    Some(
+                        "the kernel keeps no route on a link that is down: remove `routes`, or set up = true"
+                            .into(),
+                    ),
+                )
+                .with_label(u.span.clone(), "the link is down"),
+            );
+        }
         let (addresses, addresses_ok) = self.addresses(m);
         // A gateway may lie in a prefix that failed to parse: only judge reachability when
         // every address is known.
@@ -679,6 +702,9 @@ impl<'r> Resolver<'r> {
         let addresses = addresses_ok.then_some(addresses);
         let source_macs = self.source_macs(m, mode);
 
+        if routes_on_down {
+            return None;
+        }
         Some(Macvlan {
             name: name?,
             parent: parent?.1,
