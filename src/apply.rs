@@ -131,34 +131,31 @@ pub fn run(
 /// For each step, the later step that carries it out implicitly, if any.
 ///
 /// Deleting a link one request at a time costs a network-wide RCU grace period each
-/// (~20 ms here: 1000 macvlans took 20 s), while the kernel deletes every macvlan on a
-/// parent in one batch when the parent goes (macvlan_device_event, NETDEV_UNREGISTER →
-/// unregister_netdevice_many), and every link in a namespace in one batch when the
-/// namespace goes. So a delete of a link (or of its addresses and routes) whose parent, or
-/// whose namespace, is deleted later in the same plan is left to that later delete. The
-/// plan still lists it: it is what happens, only not a request of its own.
+/// (~20 ms here: 1000 macvlans took 20 s), while the kernel deletes every macvlan (and
+/// vlan) on a parent in one batch, in the same request, when the parent goes
+/// (macvlan_device_event, NETDEV_UNREGISTER → unregister_netdevice_many). So a delete of a
+/// link, or of its addresses and routes, whose parent is deleted later in the same plan is
+/// left to that later delete. The plan still lists it: it is what happens, only not a
+/// request of its own.
+///
+/// Deleting a namespace would batch its links too, but the kernel tears a namespace down
+/// asynchronously (cleanup_net, from a workqueue, after the last reference is gone): its
+/// links, and their MACs on a parent outside it, linger for a while after the request
+/// returns, and a create right after could collide with them. So namespaces carry nothing.
 pub fn implied_deletes(steps: &[Step]) -> Vec<Option<usize>> {
     use std::collections::HashMap;
 
     use crate::live::LinkRef;
     use crate::plan::Object;
 
-    // The delete steps of links (by place) and of namespaces (by name).
+    // The delete steps of links, by place.
     let mut link_delete: HashMap<LinkRef, usize> = HashMap::new();
-    let mut ns_delete: HashMap<&crate::names::NsName, usize> = HashMap::new();
     for (i, s) in steps.iter().enumerate() {
-        if let Step::Delete { object } = s {
-            match object {
-                Object::Namespace { name } => {
-                    ns_delete.insert(name, i);
-                }
-                o if o.is_link() => {
-                    if let Some(at) = o.link() {
-                        link_delete.insert(at, i);
-                    }
-                }
-                _ => {}
-            }
+        if let Step::Delete { object } = s
+            && object.is_link()
+            && let Some(at) = object.link()
+        {
+            link_delete.insert(at, i);
         }
     }
     let lower = |o: &Object| -> Option<LinkRef> {
@@ -185,11 +182,6 @@ pub fn implied_deletes(steps: &[Step]) -> Vec<Option<usize>> {
             }
         } else if let Some(&j) = link_delete.get(&at) {
             // An address or route goes with its link.
-            candidates.push(j);
-        }
-        if let Some(ns) = &at.namespace
-            && let Some(&j) = ns_delete.get(ns)
-        {
             candidates.push(j);
         }
         by[i] = candidates.into_iter().filter(|&j| j > i).min();

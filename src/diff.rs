@@ -366,6 +366,54 @@ impl<'a> Planner<'a> {
         self.passthru_order();
         self.prune_links();
         self.prune_namespaces();
+        self.keep_moved_macs();
+    }
+
+    /// A macvlan that moves to another namespace is deleted and made again there (a move
+    /// costs an RCU grace period, a create into the namespace does not). When the file
+    /// gives it no MAC, the new one gets the old one's: "the kernel picks one and it is
+    /// kept", as across an `ip link set netns`. A move is a delete of an owned macvlan and a
+    /// create of one with the same name on the same parent in another namespace; only an
+    /// unambiguous pair counts, and never a MAC the file gives to another macvlan.
+    fn keep_moved_macs(&mut self) {
+        let mut gone: BTreeMap<(&LinkName, &LinkName), Vec<MacAddr>> = BTreeMap::new();
+        for step in self.deletes.values() {
+            if let Step::Delete {
+                object: Object::Macvlan(old),
+            } = step
+                && old.mode != Mode::Passthru
+                && let Some(mac) = old.mac
+                && !self.wanted_macs.contains_key(&mac)
+            {
+                gone.entry((&old.name, &old.parent)).or_default().push(mac);
+            }
+        }
+        let mut creates: BTreeMap<(LinkName, LinkName), Vec<Key>> = BTreeMap::new();
+        for (key, step) in &self.steps {
+            if let Step::Create {
+                object: Object::Macvlan(new),
+            } = step
+                && new.mac.is_none()
+                && new.mode != Mode::Passthru
+            {
+                creates
+                    .entry((new.name.clone(), new.parent.clone()))
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
+        for ((name, parent), keys) in creates {
+            let [key] = keys.as_slice() else { continue };
+            let Some([mac]) = gone.get(&(&name, &parent)).map(Vec::as_slice) else {
+                continue;
+            };
+            if let Some(Step::Create {
+                object: Object::Macvlan(new),
+            }) = self.steps.get_mut(key)
+            {
+                new.mac = Some(*mac);
+            }
+        }
     }
 
     fn namespaces(&mut self) {
@@ -894,16 +942,24 @@ impl<'a> Planner<'a> {
     /// the other end of a veth, and whatever sits on any of those (macvlans, vlans),
     /// transitively.
     fn foreign_casualties(&self, l: &LiveLink) -> Vec<LinkRef> {
+        self.casualties(vec![l.at()])
+    }
+
+    /// The links not owned by this topology that die when the links `start` are deleted:
+    /// the other end of each veth, and whatever sits on any of those, transitively.
+    fn casualties(&self, start: Vec<LinkRef>) -> Vec<LinkRef> {
         let live = self.live;
-        let mut doomed: Vec<LinkRef> = vec![l.at()];
-        if l.kind == LinkKind::Veth
-            && let Some(peer) = &l.peer
-        {
-            doomed.push(peer.clone());
-        }
+        let mut doomed: Vec<LinkRef> = start;
         let mut i = 0;
         while i < doomed.len() {
             let at = doomed[i].clone();
+            if let Some(l) = self.link(&at)
+                && l.kind == LinkKind::Veth
+                && let Some(peer) = &l.peer
+                && !doomed.contains(peer)
+            {
+                doomed.push(peer.clone());
+            }
             for child in &live.links {
                 if child.parent.as_ref() == Some(&at) && !doomed.contains(&child.at()) {
                     doomed.push(child.at());
@@ -930,11 +986,18 @@ impl<'a> Planner<'a> {
             let start = live
                 .links
                 .partition_point(|l| l.namespace.as_ref() < Some(&ns.name));
-            let foreign: Vec<String> = live.links[start..]
+            // Everything in the namespace dies with it, and with those whatever hangs off
+            // them elsewhere (the far end of a veth whose peer is in here, and the macvlans
+            // on that end).
+            let inside: Vec<LinkRef> = live.links[start..]
                 .iter()
                 .take_while(|l| l.namespace.as_ref() == Some(&ns.name))
-                .filter(|l| !self.owned(l))
-                .map(|l| l.at().to_string())
+                .map(LiveLink::at)
+                .collect();
+            let foreign: Vec<String> = self
+                .casualties(inside)
+                .iter()
+                .map(ToString::to_string)
                 .collect();
             if foreign.is_empty() {
                 self.deletes.insert(
@@ -954,7 +1017,7 @@ impl<'a> Planner<'a> {
                     "interfaces"
                 };
                 self.notes.push(format!(
-                    "namespace {} is kept: it holds {noun} {}, which topology {} does not own",
+                    "namespace {} is kept: deleting it would delete {noun} {}, which topology {} does not own",
                     ns.name,
                     foreign.join(", "),
                     self.owner
@@ -1495,7 +1558,9 @@ mod tests {
         );
         assert_eq!(
             p.notes,
-            ["namespace red is kept: it holds interface red/eth9, which topology lab does not own"]
+            [
+                "namespace red is kept: deleting it would delete interface red/eth9, which topology lab does not own"
+            ]
         );
         assert_eq!(destroy("lab", &fake.state), p);
         fake.apply_all(&p.steps, "lab").unwrap();

@@ -694,6 +694,10 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
                     m.routes
                         .push(route(&format!("10.{}.0.0/16", 200 + i), None));
                 }
+                // A down link holds no routes (check rejects the pair).
+                if !m.up {
+                    m.routes.clear();
+                }
                 if mode == Mode::Source {
                     let mut s: Vec<MacAddr> = srcs
                         .iter()
