@@ -109,6 +109,17 @@ pub enum Command {
 
 /// Parse the process arguments and run; returns the exit code.
 pub fn main() -> u8 {
+    // Diagnostics wrap to the terminal for a person; for a log or a script reading stderr,
+    // a name or an errno split across lines is harder to find, so nothing is wrapped there.
+    let tty = std::io::stderr().is_terminal();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .wrap_lines(tty)
+                .terminal_links(false)
+                .build(),
+        )
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
