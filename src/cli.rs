@@ -470,15 +470,17 @@ fn apply_error_text(e: &ApplyError, verb: &str) -> String {
 }
 
 fn cmd_show(file: Option<&Path>, format: ShowFormat) -> Result<u8, Exit> {
-    let owner = match file {
-        Some(f) => Some(read_topology(f)?.topology.name),
+    let topology = match file {
+        Some(f) => Some(read_topology(f)?.topology),
         None => None,
     };
     let live = live_state(None)?;
     match format {
         ShowFormat::Json => {
-            let live = match &owner {
-                Some(o) => owned_subset(&live, o),
+            // With FILE: everything its plans depend on, so `plan --state` on this output
+            // gives the same plan as against the kernel.
+            let live = match &topology {
+                Some(t) => diff::relevant(t, &live),
                 None => live,
             };
             println!(
@@ -488,45 +490,12 @@ fn cmd_show(file: Option<&Path>, format: ShowFormat) -> Result<u8, Exit> {
                 )))?
             );
         }
-        ShowFormat::Toml => print!("{}", render::show_toml(&live, owner.as_deref())),
+        ShowFormat::Toml => print!(
+            "{}",
+            render::show_toml(&live, topology.as_ref().map(|t| t.name.as_str()))
+        ),
     }
     Ok(EXIT_OK)
-}
-
-/// The live state restricted to what `owner` created, plus the links those depend on
-/// (parents), so the subset is still a consistent state for `plan --state`.
-fn owned_subset(live: &LiveState, owner: &str) -> LiveState {
-    let mut keep: Vec<_> = live
-        .links
-        .iter()
-        .filter(|l| l.owned_by(owner))
-        .cloned()
-        .collect();
-    let parents: Vec<_> = keep
-        .iter()
-        .filter_map(|l| l.parent.clone())
-        .filter(|p| !keep.iter().any(|k| k.at() == *p))
-        .collect();
-    for p in parents {
-        if let Some(l) = live.link(p.namespace.as_ref(), &p.name) {
-            if !keep.contains(l) {
-                keep.push(l.clone());
-            }
-        }
-    }
-    let mut out = LiveState {
-        namespaces: live
-            .namespaces
-            .iter()
-            .filter(|n| {
-                n.owned_by(owner) || keep.iter().any(|l| l.namespace.as_ref() == Some(&n.name))
-            })
-            .cloned()
-            .collect(),
-        links: keep,
-    };
-    out.normalize();
-    out
 }
 
 fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {

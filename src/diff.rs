@@ -136,6 +136,89 @@ pub fn destroy(topology: &str, live: &LiveState) -> Plan {
     })
 }
 
+/// The part of `live` that the plans for `t` (and its destroy) depend on: what `t.name`
+/// owns, whatever sits at an identity the file names (a foreign object in the way), the
+/// namespaces the file names or the topology owns with everything in them, and, closed
+/// transitively, the parents, veth peers and children of all of those (what a delete
+/// would take along). `mvtopo show --format json FILE` writes this, so that
+/// `plan --state` on it gives the same plan as against the kernel.
+pub fn relevant(t: &Topology, live: &LiveState) -> LiveState {
+    let live = normalized(live);
+    let owner = t.name.as_str();
+    let named_ns = |n: &NsName| {
+        t.namespaces.contains_key(n) || live.namespace(n).is_some_and(|x| x.owned_by(owner))
+    };
+    let mut wanted: BTreeSet<LinkRef> = BTreeSet::new();
+    for p in t.parents.values() {
+        wanted.insert(host(&p.name));
+        if let ParentKind::Veth {
+            peer,
+            peer_namespace,
+            ..
+        } = &p.kind
+        {
+            wanted.insert(LinkRef {
+                namespace: peer_namespace.clone(),
+                name: peer.clone(),
+            });
+        }
+    }
+    for m in &t.macvlans {
+        wanted.insert(at(&m.namespace, &m.name));
+    }
+    let mut keep: BTreeSet<LinkRef> = live
+        .links
+        .iter()
+        .filter(|l| {
+            l.owned_by(owner)
+                || wanted.contains(&l.at())
+                || l.namespace.as_ref().is_some_and(named_ns)
+        })
+        .map(LiveLink::at)
+        .collect();
+    // Close over parents, peers and children.
+    loop {
+        let mut more = Vec::new();
+        for l in &live.links {
+            let here = l.at();
+            if keep.contains(&here) {
+                more.extend(l.parent.iter().cloned());
+                more.extend(l.peer.iter().cloned());
+            } else if l.parent.as_ref().is_some_and(|p| keep.contains(p))
+                || l.peer.as_ref().is_some_and(|p| keep.contains(p))
+            {
+                more.push(here);
+            }
+        }
+        let before = keep.len();
+        keep.extend(
+            more.into_iter()
+                .filter(|r| live.link(r.namespace.as_ref(), &r.name).is_some()),
+        );
+        if keep.len() == before {
+            break;
+        }
+    }
+    let mut out = LiveState {
+        namespaces: live
+            .namespaces
+            .iter()
+            .filter(|n| {
+                named_ns(&n.name) || keep.iter().any(|r| r.namespace.as_ref() == Some(&n.name))
+            })
+            .cloned()
+            .collect(),
+        links: live
+            .links
+            .iter()
+            .filter(|l| keep.contains(&l.at()))
+            .cloned()
+            .collect(),
+    };
+    out.normalize();
+    out
+}
+
 /// The lookups rely on the canonical order; a state read from a hand-written JSON file
 /// may not be in it.
 fn normalized(live: &LiveState) -> Cow<'_, LiveState> {

@@ -553,6 +553,24 @@ proptest! {
         prop_assert!(again.in_sync, "not in sync after apply of {plan:#?}:\n{:#?}", again.steps);
     }
 
+    /// (2c) The part of the state `relevant` keeps (what `show --format json FILE` writes)
+    /// gives the same plan as the whole state, and the same destroy.
+    #[test]
+    fn the_relevant_state_gives_the_same_plan(a in topo_spec(), b in topo_spec(), junk in clutter()) {
+        let (a, b) = (build(&a, 1), build(&b, 2));
+        let mut live = applied(&a, base())?.state;
+        add_clutter(&mut live, &junk);
+        let part = mvtopo::diff::relevant(&b, &live);
+        let whole = diff(&b, &live).map(|p| serde_json::to_string(&p).unwrap());
+        let from_part = diff(&b, &part).map(|p| serde_json::to_string(&p).unwrap());
+        match (whole, from_part) {
+            (Ok(x), Ok(y)) => prop_assert_eq!(x, y),
+            (Err(x), Err(y)) => prop_assert_eq!(x.to_string(), y.to_string()),
+            (x, y) => prop_assert!(false, "{x:?} vs {y:?}"),
+        }
+        prop_assert_eq!(destroy(&b.name, &live), destroy(&b.name, &part));
+    }
+
     /// (3) The same input gives the same plan, whatever order the live state is listed in.
     #[test]
     fn plans_are_deterministic(a in topo_spec(), b in topo_spec(), junk in clutter()) {
