@@ -449,7 +449,7 @@ impl FakeBackend {
                 };
                 if self.get(&at).is_none() {
                     return Err(err(
-                        &format!("delete {}", kind_of(link)),
+                        &format!("delete {}", link.kind()),
                         at.to_string(),
                         libc::ENOENT,
                     ));
@@ -464,7 +464,7 @@ impl FakeBackend {
         let Some(at) = object.link().filter(|_| object.is_link()) else {
             return Err(err("update", format!("{:?}", object.key()), libc::EINVAL));
         };
-        let op = format!("update {}", kind_of(object));
+        let op = format!("update {}", object.kind());
         let what = at.to_string();
         let i = self
             .index(&at)
@@ -554,19 +554,6 @@ impl FakeBackend {
     }
 }
 
-fn kind_of(o: &Object) -> &'static str {
-    match o {
-        Object::Namespace { .. } => "namespace",
-        Object::Nic { .. } => "device",
-        Object::Veth { .. } => "veth",
-        Object::Dummy { .. } => "dummy",
-        Object::Vlan { .. } => "vlan",
-        Object::Macvlan(_) => "macvlan",
-        Object::Address { .. } => "address",
-        Object::Route { .. } => "route",
-    }
-}
-
 impl Backend for FakeBackend {
     fn snapshot(&mut self) -> Result<LiveState, BackendError> {
         let mut s = self.state.clone();
@@ -585,7 +572,7 @@ impl Backend for FakeBackend {
                 .link()
                 .map_or_else(|| format!("{:?}", step.object().key()), |l| l.to_string());
             return Err(err(
-                &format!("{} {}", step.action(), kind_of(step.object())),
+                &format!("{} {}", step.action(), step.object().kind()),
                 what,
                 errno,
             ));

@@ -256,6 +256,20 @@ impl Object {
         }
     }
 
+    /// The object's kind, as `plan --format json` spells it (the serde tag).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::Namespace { .. } => "namespace",
+            Object::Nic { .. } => "nic",
+            Object::Veth { .. } => "veth",
+            Object::Dummy { .. } => "dummy",
+            Object::Vlan { .. } => "vlan",
+            Object::Macvlan(_) => "macvlan",
+            Object::Address { .. } => "address",
+            Object::Route { .. } => "route",
+        }
+    }
+
     /// Whether this object is a link (deleting it takes its addresses and routes along).
     pub fn is_link(&self) -> bool {
         matches!(
@@ -410,6 +424,7 @@ mod tests {
     fn step_json_has_action_and_kind_tags() {
         let s = Step::Create { object: mv() };
         let j = serde_json::to_value(&s).unwrap();
+        assert_eq!(j["object"]["kind"], s.object().kind());
         assert_eq!(j["action"], "create");
         assert_eq!(j["object"]["kind"], "macvlan");
         assert_eq!(j["object"]["namespace"], "red");

@@ -13,20 +13,6 @@ fn at(namespace: &Option<NsName>, name: &LinkName) -> String {
     .to_string()
 }
 
-/// The word for an object's kind, as in `plan --format json`'s `kind`.
-fn kind(o: &Object) -> &'static str {
-    match o {
-        Object::Namespace { .. } => "namespace",
-        Object::Nic { .. } => "nic",
-        Object::Veth { .. } => "veth",
-        Object::Dummy { .. } => "dummy",
-        Object::Vlan { .. } => "vlan",
-        Object::Macvlan(_) => "macvlan",
-        Object::Address { .. } => "address",
-        Object::Route { .. } => "route",
-    }
-}
-
 /// What names the object: `red/eth0`, `10.0.0.2/24 on red/eth0`, `default via 10.0.0.1 on
 /// red/eth0`. A route's gateway is part of how people name it, so it stays in.
 fn identity(o: &Object) -> String {
@@ -160,7 +146,7 @@ pub fn step_line(step: &Step) -> String {
 
 fn line(step: &Step) -> String {
     let head = |marker: &str, action: &str, o: &Object| {
-        let mut s = format!("{marker} {action} {} {}", kind(o), identity(o));
+        let mut s = format!("{marker} {action} {} {}", o.kind(), identity(o));
         if let Some(r) = relation(o) {
             s.push(' ');
             s.push_str(&r);
@@ -177,7 +163,7 @@ fn line(step: &Step) -> String {
             s
         }
         Step::Update { object, changes } => {
-            let mut s = format!("~ update {} {}", kind(object), identity(object));
+            let mut s = format!("~ update {} {}", object.kind(), identity(object));
             if !changes.is_empty() {
                 let c: Vec<String> = changes.iter().map(change).collect();
                 s.push_str(&format!(": {}", c.join(", ")));
@@ -185,9 +171,9 @@ fn line(step: &Step) -> String {
             s
         }
         Step::Replace { from, to, reason } => {
-            let mut s = format!("± replace {} {}", kind(to), identity(to));
-            if kind(from) != kind(to) {
-                s.push_str(&format!(" (was {})", kind(from)));
+            let mut s = format!("± replace {} {}", to.kind(), identity(to));
+            if from.kind() != to.kind() {
+                s.push_str(&format!(" (was {})", from.kind()));
             }
             if !reason.is_empty() {
                 s.push_str(&format!(": {reason}"));
