@@ -1216,3 +1216,40 @@ fn a_missing_existing_parent_fails_before_any_change() {
     assert!(out.err().contains("nope0"), "{out}");
     assert_same_dump(&before, &settled_dump(l), "apply with a missing parent");
 }
+
+/// Two applies of one file at the same time: `apply` holds an exclusive lock for the whole
+/// read-plan-execute-verify, so the second waits, finds the work done, and changes nothing;
+/// both succeed and the kernel matches the file.
+#[test]
+fn concurrent_applies_serialize() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    let mut t = Topo::default()
+        .ns("red")
+        .ns("blue")
+        .veth("up0", "up0p", None);
+    for i in 0..20 {
+        let ns = if i % 2 == 0 { "red" } else { "blue" };
+        t = t.mv(Mv::new(Some(ns), &format!("mv{i}"), "up0", "bridge")
+            .addrs(&[&format!("10.60.0.{}/24", i + 1)]));
+    }
+    let f = e.write_topo("lab.toml", &t);
+    let file = f.to_str().expect("utf-8 path").to_owned();
+    let (a, b) = std::thread::scope(|s| {
+        let one = s.spawn(|| e.mvtopo(&["apply", &file]));
+        let two = s.spawn(|| e.mvtopo(&["apply", &file]));
+        (
+            one.join().expect("first apply"),
+            two.join().expect("second apply"),
+        )
+    });
+    assert_eq!(a.code, 0, "{a}");
+    assert_eq!(b.code, 0, "{b}");
+    let said = format!("{}{}", a.stdout, b.stdout);
+    assert!(
+        said.contains("no changes"),
+        "one of the two must have found the work done:\n{a}\n{b}"
+    );
+    assert_kernel_matches(l, &t);
+    e.expect(0, &["plan", "--detailed-exitcode"], &f);
+}
