@@ -4,7 +4,7 @@
 
 use crate::backend::{Backend, BackendError};
 use crate::live::LiveState;
-use crate::plan::{Plan, Step, inverse};
+use crate::plan::{Executed, Plan, Step, inverse_in};
 
 /// What a successful run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,20 +206,69 @@ pub fn implied_deletes(steps: &[Step]) -> Vec<Option<usize>> {
 /// is better than stopping at the first problem, and every failure is reported.
 fn undo(backend: &mut dyn Backend, done: &[&Step], live: &LiveState, owner: &str) -> UndoReport {
     let mut report = UndoReport::default();
-    for step in done.iter().rev() {
-        for inv in inverse(step, live) {
-            match backend.execute(&inv, owner) {
-                Ok(()) => report.undone.push(inv),
-                // Undo wants the object gone; if it is already gone (the step it undoes never
-                // took effect, or its parent took it along), that is the state we want.
-                Err(e) if matches!(inv, Step::Delete { .. }) && already_gone(&e) => {
-                    report.undone.push(inv)
-                }
-                Err(e) => report.failed.push((inv, e)),
+    let executed = Executed::of(done.iter().copied());
+    // Each executed step is undone by a group of steps (a link, then its addresses and
+    // routes); a group stops at its first failure, since what follows builds on it.
+    let groups: Vec<Vec<Step>> = done
+        .iter()
+        .rev()
+        .map(|step| inverse_in(step, live, &executed))
+        .collect();
+    let mut deferred: Vec<(Vec<Step>, BackendError)> = Vec::new();
+    for group in groups {
+        if let Err(failed) = run_group(backend, group, owner, &mut report) {
+            deferred.push(failed);
+        }
+    }
+    // A group undone too early can fail and succeed later: raising a macvlan's MTU back, or
+    // recreating it with its old MTU, fails (EINVAL) until its parent's MTU is raised back,
+    // which an earlier step of the plan lowered and whose undo comes after. One more pass
+    // over what failed, in the same order.
+    for (group, first) in deferred {
+        if let Err((rest, _)) = run_group(backend, group, owner, &mut report) {
+            let mut rest = rest.into_iter();
+            if let Some(head) = rest.next() {
+                report.failed.push((head, first));
+            }
+            // What builds on the failed step was never tried: report it too.
+            for s in rest {
+                let e = BackendError::new(
+                    "undo",
+                    s.object().link().map(|l| l.to_string()).unwrap_or_default(),
+                    None,
+                    "not tried: an undo step it depends on failed",
+                );
+                report.failed.push((s, e));
             }
         }
     }
     report
+}
+
+/// Run one undo group; on failure, the failed step and the rest of the group, untried.
+fn run_group(
+    backend: &mut dyn Backend,
+    group: Vec<Step>,
+    owner: &str,
+    report: &mut UndoReport,
+) -> Result<(), (Vec<Step>, BackendError)> {
+    let mut steps = group.into_iter();
+    while let Some(inv) = steps.next() {
+        match backend.execute(&inv, owner) {
+            Ok(()) => report.undone.push(inv),
+            // Undo wants the object gone; if it is already gone (the step it undoes never
+            // took effect, or its parent took it along), that is the state we want.
+            Err(e) if matches!(inv, Step::Delete { .. }) && already_gone(&e) => {
+                report.undone.push(inv)
+            }
+            Err(e) => {
+                let mut rest = vec![inv];
+                rest.extend(steps);
+                return Err((rest, e));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The errnos the kernel gives for deleting something that is not there: ENODEV for a link,

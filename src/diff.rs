@@ -446,9 +446,10 @@ impl<'a> Planner<'a> {
         self.namespaces();
         self.parents();
         self.macvlans();
-        self.passthru_order();
         self.prune_links();
         self.prune_namespaces();
+        self.split_orphaned_replaces();
+        self.passthru_order();
         self.keep_moved_macs();
     }
 
@@ -459,6 +460,25 @@ impl<'a> Planner<'a> {
     /// create of one with the same name on the same parent in another namespace; only an
     /// unambiguous pair counts, and never a MAC the file gives to another macvlan.
     fn keep_moved_macs(&mut self) {
+        // MACs some step already gives a macvlan (a replace keeps its MAC too).
+        let taken: BTreeSet<MacAddr> = self
+            .steps
+            .values()
+            .filter_map(|s| match s {
+                Step::Create {
+                    object: Object::Macvlan(m),
+                }
+                | Step::Replace {
+                    to: Object::Macvlan(m),
+                    ..
+                }
+                | Step::Update {
+                    object: Object::Macvlan(m),
+                    ..
+                } => m.mac,
+                _ => None,
+            })
+            .collect();
         let mut gone: BTreeMap<(&LinkName, &LinkName), Vec<MacAddr>> = BTreeMap::new();
         for step in self.deletes.values() {
             if let Step::Delete {
@@ -467,6 +487,7 @@ impl<'a> Planner<'a> {
                 && old.mode != Mode::Passthru
                 && let Some(mac) = old.mac
                 && !self.wanted_macs.contains_key(&mac)
+                && !taken.contains(&mac)
             {
                 gone.entry((&old.name, &old.parent)).or_default().push(mac);
             }
@@ -873,18 +894,15 @@ impl<'a> Planner<'a> {
     /// wants its MAC; and a kept macvlan whose MAC changes must be updated before the one
     /// the file gives its old MAC to is made or updated.
     ///
-    /// Two such constraints can point at each other (two passthru macvlans trading parents,
-    /// two macvlans trading MACs). Such a pair is broken by splitting one of them into a
-    /// delete, which runs with the other deletes before anything is made, and a create.
+    /// Such constraints can form a cycle (two passthru macvlans trading parents, three
+    /// rotating them, two macvlans trading MACs). A cycle is broken by splitting one of its
+    /// macvlans into a delete, which runs with the other deletes before anything is made,
+    /// and a create.
     fn passthru_order(&mut self) {
         // Each split removes one replace or update, so this ends.
         loop {
             let edges = self.order_edges();
-            let pair = edges
-                .iter()
-                .find(|(a, b)| edges.iter().any(|(c, d)| c == b && d == a))
-                .map(|(a, b)| std::cmp::min(a, b).clone());
-            match pair {
+            match first_cycle(&edges).and_then(|c| c.into_iter().min()) {
                 Some(key) if self.split(&key) => continue,
                 _ => {
                     self.extra_edges.extend(edges);
@@ -897,30 +915,85 @@ impl<'a> Planner<'a> {
     /// Turn the replace or update of macvlan `key` into a delete of the live link (in the
     /// delete phase) and a create of the desired one, with all its addresses and routes.
     fn split(&mut self, key: &Key) -> bool {
-        let Key::Macvlan { at: here } = key else {
-            return false;
-        };
-        let Some(m) = self.topology.macvlan(here.namespace.as_ref(), &here.name) else {
-            return false;
-        };
-        let Some(from) = self
-            .live
-            .link(here.namespace.as_ref(), &here.name)
-            .and_then(live_object)
-        else {
-            return false;
-        };
-        let to = match self.steps.get(key) {
-            Some(Step::Replace { to, .. }) => to.clone(),
-            Some(Step::Update { object, .. }) => object.clone(),
+        let (from, to) = match self.steps.get(key) {
+            Some(Step::Replace { from, to, .. }) => (from.clone(), to.clone()),
+            Some(Step::Update { object, .. }) => {
+                let Some(at) = object.link() else {
+                    return false;
+                };
+                let Some(from) = self.link(&at).and_then(live_object) else {
+                    return false;
+                };
+                (from, object.clone())
+            }
             _ => return false,
         };
         self.deletes
             .insert(key.clone(), Step::Delete { object: from });
         self.steps.insert(key.clone(), Step::Create { object: to });
-        let here = here.clone();
-        self.create_contents(m, &here);
+        // A macvlan made again gets all its addresses and routes again.
+        if let Key::Macvlan { at: here } = key
+            && let Some(m) = self.topology.macvlan(here.namespace.as_ref(), &here.name)
+        {
+            let here = here.clone();
+            self.create_contents(m, &here);
+        }
         true
+    }
+
+    /// A link replaced while its old parent is deleted (pruned), or a veth whose old peer
+    /// sits in a namespace that is deleted, would die with that parent or namespace before
+    /// its replace runs (deletes come first), and undoing that delete could not bring it
+    /// back. So it is split: its own delete runs with the other deletes, before the parent's
+    /// or the namespace's, and it is made again afterwards.
+    fn split_orphaned_replaces(&mut self) {
+        // A split link's delete can orphan what sits on it in turn: until nothing changes.
+        while self.split_orphaned_once() {}
+    }
+
+    fn split_orphaned_once(&mut self) -> bool {
+        let deleted: BTreeSet<LinkRef> = self
+            .deletes
+            .values()
+            .filter_map(|s| match s {
+                Step::Delete { object } if object.is_link() => object.link(),
+                _ => None,
+            })
+            .collect();
+        let deleted_ns: BTreeSet<&NsName> = self
+            .deletes
+            .values()
+            .filter_map(|s| match s {
+                Step::Delete {
+                    object: Object::Namespace { name },
+                } => Some(name),
+                _ => None,
+            })
+            .collect();
+        let orphans: Vec<Key> = self
+            .steps
+            .iter()
+            .filter_map(|(key, step)| {
+                let Step::Replace { from, .. } = step else {
+                    return None;
+                };
+                let orphaned = match from {
+                    Object::Macvlan(m) => deleted.contains(&host(&m.parent)),
+                    Object::Vlan { link, .. } => deleted.contains(&host(link)),
+                    Object::Veth {
+                        peer_namespace: Some(ns),
+                        ..
+                    } => deleted_ns.contains(ns),
+                    _ => false,
+                };
+                orphaned.then(|| key.clone())
+            })
+            .collect();
+        let mut any = false;
+        for key in orphans {
+            any |= self.split(&key);
+        }
+        any
     }
 
     fn order_edges(&self) -> Vec<(Key, Key)> {
@@ -1180,6 +1253,7 @@ impl<'a> Planner<'a> {
         // module, and is still better carried out than silently dropped.
         steps.extend(std::mem::take(&mut self.deletes).into_values());
         steps.extend(std::mem::take(&mut self.steps).into_values());
+        let steps = lower_mtus_last(steps);
         Ok(Plan {
             topology: t.name.clone(),
             in_sync: steps.is_empty(),
@@ -1187,6 +1261,91 @@ impl<'a> Planner<'a> {
             notes: self.notes,
         })
     }
+}
+
+/// A cycle among ordering edges, if there is one (its nodes), found by depth-first search
+/// in key order, so the same edges always give the same cycle.
+fn first_cycle(edges: &[(Key, Key)]) -> Option<Vec<Key>> {
+    let mut next: BTreeMap<&Key, Vec<&Key>> = BTreeMap::new();
+    for (a, b) in edges {
+        next.entry(a).or_default().push(b);
+    }
+    for list in next.values_mut() {
+        list.sort();
+        list.dedup();
+    }
+    // 0 = unseen, 1 = on the current path, 2 = done.
+    let mut state: BTreeMap<&Key, u8> = BTreeMap::new();
+    let starts: Vec<&Key> = next.keys().copied().collect();
+    for start in starts {
+        if state.get(start).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        // Iterative DFS: (node, index of the next child to visit).
+        let mut path: Vec<(&Key, usize)> = vec![(start, 0)];
+        state.insert(start, 1);
+        while let Some((node, i)) = path.last().copied() {
+            let children = next.get(node).map(Vec::as_slice).unwrap_or(&[]);
+            if let Some(&child) = children.get(i) {
+                if let Some(top) = path.last_mut() {
+                    top.1 += 1;
+                }
+                match state.get(child).copied().unwrap_or(0) {
+                    0 => {
+                        state.insert(child, 1);
+                        path.push((child, 0));
+                    }
+                    1 => {
+                        let from = path.iter().position(|(n, _)| *n == child).unwrap_or(0);
+                        return Some(path[from..].iter().map(|(n, _)| (*n).clone()).collect());
+                    }
+                    _ => {}
+                }
+            } else {
+                state.insert(node, 2);
+                path.pop();
+            }
+        }
+    }
+    None
+}
+
+/// Lowering a parent's MTU lowers the MTU of every macvlan and vlan on it that is above
+/// the new value (the drivers' NETDEV_CHANGEMTU handlers), and raising it back later does
+/// not raise them. So a parent's MTU goes down only after everything on it has been made
+/// or changed (their MTUs are at most the new one, `check` makes sure), in a step of its
+/// own at the end of the plan; and when a failed apply is undone (in reverse), it goes back
+/// up first, before anything on it is made again with its old MTU.
+fn lower_mtus_last(steps: Vec<Step>) -> Vec<Step> {
+    let mut out = Vec::with_capacity(steps.len());
+    let mut last = Vec::new();
+    for step in steps {
+        let Step::Update { object, changes } = step else {
+            out.push(step);
+            continue;
+        };
+        let parent = matches!(
+            object,
+            Object::Nic { .. } | Object::Veth { .. } | Object::Dummy { .. } | Object::Vlan { .. }
+        );
+        let (lower, keep): (Vec<Change>, Vec<Change>) = changes
+            .into_iter()
+            .partition(|c| parent && matches!(c, Change::Mtu { from, to } if to < from));
+        if !keep.is_empty() {
+            out.push(Step::Update {
+                object: object.clone(),
+                changes: keep,
+            });
+        }
+        if !lower.is_empty() {
+            last.push(Step::Update {
+                object,
+                changes: lower,
+            });
+        }
+    }
+    out.extend(last);
+    out
 }
 
 fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<String> {

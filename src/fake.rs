@@ -25,6 +25,9 @@ pub struct FakeBackend {
     fail_at: Option<(usize, i32)>,
     /// Source of kernel-picked MACs.
     next_mac: u32,
+    /// MACs seen in this fake's life: the kernel picks at random, so in practice never one
+    /// that a link has or had a moment ago; a counter would, so it skips these.
+    seen_macs: std::collections::HashSet<MacAddr>,
 }
 
 type Res<T = ()> = Result<T, BackendError>;
@@ -55,11 +58,13 @@ impl FakeBackend {
     pub fn new(state: LiveState) -> Self {
         let mut state = state;
         state.normalize();
+        let seen_macs = state.links.iter().filter_map(|l| l.mac).collect();
         FakeBackend {
             state,
             calls: Vec::new(),
             fail_at: None,
             next_mac: 1,
+            seen_macs,
         }
     }
 
@@ -78,11 +83,16 @@ impl FakeBackend {
     }
 
     fn pick_mac(&mut self) -> MacAddr {
-        let n = self.next_mac;
-        self.next_mac = self.next_mac.wrapping_add(1);
-        let b = n.to_be_bytes();
-        // Locally administered unicast, "mv" in the OUI bytes so it is easy to spot.
-        MacAddr([0x02, 0x6d, 0x76, b[1], b[2], b[3]])
+        loop {
+            let n = self.next_mac;
+            self.next_mac = self.next_mac.wrapping_add(1);
+            let b = n.to_be_bytes();
+            // Locally administered unicast, "mv" in the OUI bytes so it is easy to spot.
+            let mac = MacAddr([0x02, 0x6d, 0x76, b[1], b[2], b[3]]);
+            if self.seen_macs.insert(mac) {
+                return mac;
+            }
+        }
     }
 
     fn index(&self, at: &LinkRef) -> Result<usize, usize> {
@@ -96,6 +106,9 @@ impl FakeBackend {
     }
 
     fn insert(&mut self, l: LiveLink) {
+        if let Some(mac) = l.mac {
+            self.seen_macs.insert(mac);
+        }
         match self.index(&l.at()) {
             Ok(i) => self.state.links[i] = l,
             Err(i) => self.state.links.insert(i, l),
@@ -537,6 +550,7 @@ impl FakeBackend {
                     calls: Vec::new(),
                     fail_at: None,
                     next_mac: self.next_mac,
+                    seen_macs: self.seen_macs.clone(),
                 };
                 if let Some(at) = from.link().filter(|_| from.is_link()) {
                     // The old link may already be gone: a replaced (or deleted) parent
@@ -548,6 +562,7 @@ impl FakeBackend {
                 scratch.create(to, owner)?;
                 self.state = scratch.state;
                 self.next_mac = scratch.next_mac;
+                self.seen_macs = scratch.seen_macs;
                 Ok(())
             }
         }

@@ -5,6 +5,7 @@
 //! create, the live one for a delete), so a step can be executed, and undone, without
 //! looking anything up.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -294,17 +295,49 @@ impl Route {
     }
 }
 
+/// Updates that give back their MTUs to the links on `at` (and, transitively, on those)
+/// that the kernel lowered to `mtu` when `at`'s MTU was lowered.
+fn restore_clamped_mtus(
+    at: &LinkRef,
+    mtu: u32,
+    live: &LiveState,
+    done: &Executed,
+    out: &mut Vec<Step>,
+) {
+    for l in &live.links {
+        if l.parent.as_ref() != Some(at) || l.mtu <= mtu {
+            continue;
+        }
+        // Deleted or replaced by the plan: their own undo makes them again, MTU included.
+        if done.deleted.contains(&l.at()) || done.replaced.contains(&l.at()) {
+            continue;
+        }
+        let Some(object) = crate::diff::live_object(l) else {
+            continue;
+        };
+        out.push(Step::Update {
+            object,
+            changes: vec![Change::Mtu {
+                from: mtu,
+                to: l.mtu,
+            }],
+        });
+        restore_clamped_mtus(&l.at(), mtu, live, done, out);
+    }
+}
+
 /// Recreate, as they were live, the links whose parent is `parent` (a link in the tool's own
 /// namespace), then their addresses and routes, recursing through vlans stacked on them.
 fn restore_children(
     parent: &Object,
     live: &LiveState,
+    deleted: &BTreeSet<LinkRef>,
     out: &mut Vec<Step>,
     contents: &dyn Fn(&Object, &mut Vec<Step>),
 ) {
     let Some(at) = parent.link() else { return };
     for l in &live.links {
-        if l.parent.as_ref() != Some(&at) {
+        if l.parent.as_ref() != Some(&at) || deleted.contains(&l.at()) {
             continue;
         }
         let Some(child) = crate::diff::live_object(l) else {
@@ -315,7 +348,7 @@ fn restore_children(
         });
         contents(&child, out);
         if matches!(child, Object::Vlan { .. }) {
-            restore_children(&child, live, out, contents);
+            restore_children(&child, live, deleted, out, contents);
         }
     }
 }
@@ -324,6 +357,37 @@ fn restore_children(
 /// planned against. Undoing a delete (or a replace) of a link recreates the link exactly as
 /// it was, MAC included, and then its addresses and routes, which the kernel dropped with it.
 pub fn inverse(step: &Step, live: &LiveState) -> Vec<Step> {
+    inverse_in(step, live, &Executed::default())
+}
+
+/// What the executed steps of a plan did to links, which changes how one of them is undone.
+#[derive(Debug, Default, Clone)]
+pub struct Executed {
+    /// Links deleted by their own delete step: they come back through their own undo, so
+    /// undoing a replaced parent does not bring them back a second time.
+    pub deleted: BTreeSet<LinkRef>,
+    /// Links replaced: undoing a parent's replace brings back everything that hung off the
+    /// old parent, so undoing the replace of something on it only removes the new one.
+    pub replaced: BTreeSet<LinkRef>,
+}
+
+impl Executed {
+    pub fn of<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Executed {
+        let mut e = Executed::default();
+        for s in steps {
+            match s {
+                Step::Delete { object } if object.is_link() => e.deleted.extend(object.link()),
+                Step::Replace { from, .. } if from.is_link() => e.replaced.extend(from.link()),
+                _ => {}
+            }
+        }
+        e
+    }
+}
+
+/// `inverse`, for a step of a plan whose executed steps did `done`.
+pub fn inverse_in(step: &Step, live: &LiveState, done: &Executed) -> Vec<Step> {
+    let deleted = &done.deleted;
     let restore_link_contents = |obj: &Object, out: &mut Vec<Step>| {
         let Some(at) = obj.link().filter(|_| obj.is_link()) else {
             return;
@@ -372,16 +436,42 @@ pub fn inverse(step: &Step, live: &LiveState) -> Vec<Step> {
             out
         }
         Step::Update { object, changes } => {
-            let changes: Vec<Change> = changes.iter().filter_map(Change::inverse).collect();
-            if changes.is_empty() {
+            let inverse: Vec<Change> = changes.iter().filter_map(Change::inverse).collect();
+            if inverse.is_empty() {
                 return vec![];
             }
-            vec![Step::Update {
+            let mut out = vec![Step::Update {
                 object: object.clone(),
-                changes,
-            }]
+                changes: inverse,
+            }];
+            // Lowering a link's MTU lowers its macvlans' and vlans' above it too (the
+            // drivers' NETDEV_CHANGEMTU handlers), silently: raising it back does not
+            // raise them, so they get their MTUs back one by one.
+            if let Some(lowered) = changes.iter().find_map(|c| match c {
+                Change::Mtu { from, to } if to < from => Some(*to),
+                _ => None,
+            }) && object.is_link()
+                && let Some(at) = object.link()
+            {
+                restore_clamped_mtus(&at, lowered, live, done, &mut out);
+            }
+            out
         }
         Step::Replace { from, to, reason } => {
+            let lower = match from {
+                Object::Macvlan(m) => Some(&m.parent),
+                Object::Vlan { link, .. } => Some(link),
+                _ => None,
+            };
+            if let Some(lower) = lower
+                && done.replaced.contains(&LinkRef {
+                    namespace: None,
+                    name: lower.clone(),
+                })
+            {
+                // The old one comes back with its old parent (see `Executed::replaced`).
+                return vec![Step::Delete { object: to.clone() }];
+            }
             let mut out = vec![Step::Replace {
                 from: to.clone(),
                 to: exact(from),
@@ -396,7 +486,7 @@ pub fn inverse(step: &Step, live: &LiveState) -> Vec<Step> {
                 from,
                 Object::Veth { .. } | Object::Dummy { .. } | Object::Vlan { .. }
             ) {
-                restore_children(from, live, &mut out, &restore_link_contents);
+                restore_children(from, live, deleted, &mut out, &restore_link_contents);
             }
             out
         }

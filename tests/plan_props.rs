@@ -571,6 +571,35 @@ proptest! {
         prop_assert_eq!(destroy(&b.name, &live), destroy(&b.name, &part));
     }
 
+    /// (2d) A plan from one topology's state to another's, failed at any call, is undone:
+    /// the state is exactly as it was found (apply::run with the fake's injected errno).
+    #[test]
+    fn a_failed_apply_leaves_the_state_as_found(
+        a in topo_spec(), b in topo_spec(), at in any::<prop::sample::Index>()
+    ) {
+        let (a, b) = (build(&a, 1), build(&b, 2));
+        let mut start = applied(&a, base())?.state;
+        start.normalize();
+        let plan = diff(&b, &start).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let verify = |after: &LiveState| diff(&b, after).map(|p| p.steps).unwrap_or_default();
+        let mut clean = FakeBackend::new(start.clone());
+        mvtopo::apply::run(&mut clean, &plan, &start, &verify)
+            .map_err(|e| TestCaseError::fail(format!("clean run: {e}")))?;
+        if clean.calls.is_empty() {
+            return Ok(());
+        }
+        let n = at.index(clean.calls.len());
+        let mut fake = FakeBackend::new(start.clone()).fail_at(n, libc::EINVAL);
+        let err = mvtopo::apply::run(&mut fake, &plan, &start, &verify);
+        let Err(mvtopo::apply::ApplyError::Step { undo, .. }) = err else {
+            return Err(TestCaseError::fail(format!("call {n} did not fail the apply: {err:?}")));
+        };
+        prop_assert!(undo.complete(), "undo failed: {:?}\nundone: {:?}\nfailing call {} of plan {:#?}", undo.failed, undo.undone, n, plan.steps);
+        let mut after = fake.state.clone();
+        after.normalize();
+        prop_assert_eq!(after, start, "failing at call {} of {:#?}", n, plan.steps);
+    }
+
     /// (3) The same input gives the same plan, whatever order the live state is listed in.
     #[test]
     fn plans_are_deterministic(a in topo_spec(), b in topo_spec(), junk in clutter()) {
