@@ -19,6 +19,11 @@ fn exercise(text: &str) {
             Ok(t) => assert!(!t.name.is_empty()),
             Err(e) => {
                 assert!(!e.is_empty(), "an error must carry at least one problem");
+                assert!(
+                    !e.codes().contains(&"mvtopo::check::internal"),
+                    "an entry was dropped without a reason:\n{}",
+                    render_plain(&e)
+                );
                 let out = render_plain(&e);
                 assert!(out.contains("mvtopo::check"));
             }
@@ -464,4 +469,123 @@ fn the_shipped_examples_are_valid() {
         }
     }
     assert!(n > 0, "no examples/*.toml found");
+}
+
+/// Picks each key's value from a pool of valid and invalid values (or leaves the key out),
+/// so the resolver's rules meet each other in every combination.
+fn pooled(pool: &'static [&'static str]) -> impl Strategy<Value = Option<&'static str>> {
+    prop::option::of(prop::sample::select(pool))
+}
+
+fn pooled_entry(keys: &'static [(&'static str, &'static [&'static str])]) -> BoxedStrategy<String> {
+    let parts: Vec<BoxedStrategy<String>> = keys
+        .iter()
+        .map(|(k, pool)| {
+            pooled(pool)
+                .prop_map(move |v| v.map_or(String::new(), |v| format!("{k} = {v}\n")))
+                .boxed()
+        })
+        .collect();
+    parts.prop_map(|lines| lines.concat()).boxed()
+}
+
+const PARENT_POOL: &[(&str, &[&str])] = &[
+    (
+        "create",
+        &["\"veth\"", "\"dummy\"", "\"vlan\"", "\"bond\"", "1"],
+    ),
+    (
+        "peer",
+        &["\"p0\"", "\"mv0\"", "\"way-too-long-peer\"", "\"eth1\""],
+    ),
+    ("peer-namespace", &["\"red\"", "\"nope\"", "\"a/b\""]),
+    ("link", &["\"eth1\"", "\"p1\"", "\"nope\"", "\"p2\""]),
+    ("vlan-id", &["10", "0", "5000", "\"10\""]),
+    ("mtu", &["1500", "9000", "10", "1400"]),
+];
+
+const MACVLAN_POOL: &[(&str, &[&str])] = &[
+    (
+        "name",
+        &[
+            "\"mv0\"", "\"mv1\"", "\"eth1\"", "\"p1\"", "\"a/b\"", "\"\"", "\"p0\"",
+        ],
+    ),
+    ("parent", &["\"eth1\"", "\"p1\"", "\"p2\"", "\"nope\"", "5"]),
+    ("namespace", &["\"red\"", "\"blue\"", "\"nope\"", "\"a/b\""]),
+    (
+        "mode",
+        &[
+            "\"vepa\"",
+            "\"bridge\"",
+            "\"passthru\"",
+            "\"source\"",
+            "\"brige\"",
+        ],
+    ),
+    (
+        "mac",
+        &[
+            "\"02:00:00:00:00:01\"",
+            "\"01:00:00:00:00:01\"",
+            "\"00:00:00:00:00:00\"",
+            "\"x\"",
+        ],
+    ),
+    ("mtu", &["1500", "9000", "1400", "10", "\"x\""]),
+    ("up", &["true", "false", "\"yes\""]),
+    (
+        "addresses",
+        &[
+            "[]",
+            "[\"10.0.0.2/24\"]",
+            "[\"10.0.0.2\"]",
+            "[\"fd00::2/64\", \"10.0.0.2/24\"]",
+            "[1]",
+        ],
+    ),
+    (
+        "routes",
+        &[
+            "[{ to = \"default\", via = \"10.0.0.1\" }]",
+            "[{ to = \"default\" }]",
+            "[{ to = \"10.1.0.0/16\" }, { to = \"10.1.0.0/16\" }]",
+            "[{ via = \"x\" }]",
+            "[{ to = \"10.1.2.0/16\", via = \"10.0.0.1\" }]",
+            "[{ to = \"10.1.0.0/16\", via = \"fd00::1\" }]",
+            "[{ to = \"default\", gateway = \"10.0.0.1\" }]",
+            "[\"x\"]",
+        ],
+    ),
+    (
+        "source-macs",
+        &[
+            "[]",
+            "[\"02:00:00:00:00:aa\"]",
+            "[\"02:00:00:00:00:aa\", \"02:00:00:00:00:AA\"]",
+            "[\"x\"]",
+        ],
+    ),
+    ("colour", &["1"]),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn pooled_files_never_panic_or_drop_entries(
+        name in pooled(&["\"lab\"", "\"my lab\"", "1"]),
+        parents in prop::collection::vec(pooled_entry(PARENT_POOL), 0..4),
+        macvlans in prop::collection::vec(pooled_entry(MACVLAN_POOL), 0..5),
+    ) {
+        let mut text = name.map_or(String::new(), |n| format!("name = {n}\n"));
+        text += "[namespace.red]\n[namespace.blue]\n[namespace.\"a/b\"]\n[parent.eth1]\n";
+        for (i, p) in parents.iter().enumerate() {
+            text += &format!("[parent.p{i}]\n{p}");
+        }
+        for m in &macvlans {
+            text += &format!("[[macvlan]]\n{m}");
+        }
+        exercise(&text);
+    }
 }

@@ -50,6 +50,28 @@ pub fn resolve(raw: &RawTopology, default_name: &str) -> Result<Topology, Vec<Pr
     r.per_parent_rules(&views);
     r.per_namespace_rules(&views);
 
+    if r.problems.is_empty() {
+        // Every entry that failed to build has said why; this guards the invariant so a
+        // slip can never drop an object from the topology silently.
+        let dropped = (parents.iter().zip(&raw.parents))
+            // A key with a wrong type or a typo was reported by the loader.
+            .filter(|(p, rp)| p.is_none() && rp.broken.is_empty())
+            .map(|(_, rp)| rp.span.clone())
+            .chain(
+                (macvlans.iter().zip(&raw.macvlans))
+                    .filter(|(m, rm)| m.is_none() && rm.broken.is_empty())
+                    .map(|(_, rm)| rm.span.clone()),
+            );
+        for span in dropped {
+            r.push(Problem::new(
+                "mvtopo::check::internal",
+                "this entry could not be resolved, but no rule said why".into(),
+                span,
+                "not resolved".into(),
+                Some("please report this as a bug in mvtopo, with this file".into()),
+            ));
+        }
+    }
     if !r.problems.is_empty() {
         return Err(r.problems);
     }
