@@ -257,65 +257,49 @@ impl<'r> Resolver<'r> {
     /// A reference to a `[namespace.*]` key; `None` if it is not declared (reported).
     fn ns_ref(&mut self, at: &At<String>, what: &str) -> Option<NsName> {
         if !self.namespace_spans.contains_key(at.value.as_str()) {
-            let declared: Vec<&str> = self
-                .raw
-                .namespaces
-                .iter()
-                .map(|n| n.name.value.as_str())
-                .collect();
-            let help = match did_you_mean(&at.value, declared.iter().copied()) {
-                Some(s) => format!("did you mean {s:?}?"),
-                None => format!(
-                    "declare it with a [namespace.{}] section{}",
-                    text::toml_key(&at.value),
-                    if declared.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", or use {}", one_of(declared.iter().copied()))
-                    }
-                ),
-            };
-            self.push(Problem::new(
-                "mvtopo::check::unknown-namespace",
-                format!("{what} {:?} is not a declared namespace", at.value),
-                at.span.clone(),
-                "no [namespace.*] with this name".into(),
-                Some(help),
-            ));
+            let raw = self.raw;
+            let declared = raw.namespaces.iter().map(|n| n.name.value.as_str());
+            self.unknown_ref(at, what, "namespace", declared.collect());
             return None;
         }
         // Declared: an invalid name was already reported at its declaration.
         NsName::new(&at.value).ok()
     }
 
+    /// Report a reference to an undeclared `[TABLE.*]` key, with a did-you-mean or the
+    /// declared keys to choose from.
+    fn unknown_ref(&mut self, at: &At<String>, what: &str, table: &str, declared: Vec<&str>) {
+        let help = match did_you_mean(&at.value, declared.iter().copied()) {
+            Some(s) => format!("did you mean {s:?}?"),
+            None => format!(
+                "declare it with a [{table}.{}] section{}",
+                text::toml_key(&at.value),
+                if declared.is_empty() {
+                    String::new()
+                } else {
+                    format!(", or use {}", one_of(declared.iter().copied()))
+                }
+            ),
+        };
+        self.push(Problem::new(
+            if table == "namespace" {
+                "mvtopo::check::unknown-namespace"
+            } else {
+                "mvtopo::check::unknown-parent"
+            },
+            format!("{what} {:?} is not a declared {table}", at.value),
+            at.span.clone(),
+            format!("no [{table}.*] with this name"),
+            Some(help),
+        ));
+    }
+
     /// A reference to a `[parent.*]` key; `None` if it is not declared (reported).
     fn parent_ref(&mut self, at: &At<String>, what: &str) -> Option<(usize, LinkName)> {
         let Some(&i) = self.parent_index.get(at.value.as_str()) else {
-            let declared: Vec<&str> = self
-                .raw
-                .parents
-                .iter()
-                .map(|p| p.name.value.as_str())
-                .collect();
-            let help = match did_you_mean(&at.value, declared.iter().copied()) {
-                Some(s) => format!("did you mean {s:?}?"),
-                None => format!(
-                    "declare it with a [parent.{}] section{}",
-                    text::toml_key(&at.value),
-                    if declared.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", or use {}", one_of(declared.iter().copied()))
-                    }
-                ),
-            };
-            self.push(Problem::new(
-                "mvtopo::check::unknown-parent",
-                format!("{what} {:?} is not a declared parent", at.value),
-                at.span.clone(),
-                "no [parent.*] with this name".into(),
-                Some(help),
-            ));
+            let raw = self.raw;
+            let declared = raw.parents.iter().map(|p| p.name.value.as_str());
+            self.unknown_ref(at, what, "parent", declared.collect());
             return None;
         };
         LinkName::new(&at.value).ok().map(|n| (i, n))
