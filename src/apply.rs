@@ -173,18 +173,15 @@ pub fn implied_deletes(steps: &[Step]) -> Vec<Option<usize>> {
     for (i, s) in steps.iter().enumerate() {
         let Step::Delete { object } = s else { continue };
         let Some(at) = object.link() else { continue };
-        let mut candidates = Vec::new();
-        if object.is_link() {
-            if let Some(p) = lower(object)
-                && let Some(&j) = link_delete.get(&p)
-            {
-                candidates.push(j);
-            }
-        } else if let Some(&j) = link_delete.get(&at) {
-            // An address or route goes with its link.
-            candidates.push(j);
-        }
-        by[i] = candidates.into_iter().filter(|&j| j > i).min();
+        // A link goes with its parent; an address or route with its link.
+        let carrier = if object.is_link() {
+            lower(object)
+        } else {
+            Some(at)
+        };
+        by[i] = carrier
+            .and_then(|c| link_delete.get(&c).copied())
+            .filter(|&j| j > i);
     }
     // Follow chains (a macvlan on a vlan on a deleted veth) to the step really executed.
     for i in 0..by.len() {

@@ -182,11 +182,10 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// A loaded file: the validated topology, and its text for late diagnostics.
+/// A loaded file: the validated topology and the name it is shown under.
 struct Loaded {
     topology: Topology,
     name: String,
-    text: String,
 }
 
 fn read_topology(path: &Path) -> Result<Loaded, Exit> {
@@ -219,11 +218,7 @@ fn read_topology(path: &Path) -> Result<Loaded, Exit> {
             report: Some(Report::new(e).with_source_code(NamedSource::new(&name, text))),
         });
     }
-    Ok(Loaded {
-        topology,
-        name,
-        text,
-    })
+    Ok(Loaded { topology, name })
 }
 
 fn cmd_check(file: &Path) -> Result<u8, Exit> {
@@ -239,7 +234,6 @@ fn cmd_check(file: &Path) -> Result<u8, Exit> {
         t.parents.len(),
         t.macvlans.len()
     );
-    let _ = l.text;
     Ok(EXIT_OK)
 }
 
