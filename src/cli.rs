@@ -369,7 +369,13 @@ fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
         // "pending" by keeping the original steps.
         Err(_) => plan.steps.clone(),
     };
-    let result = apply::run(&mut backend, &plan, &live, &check);
+    let result = apply::run(
+        &mut backend,
+        &plan,
+        &live,
+        &check,
+        apply::Control::default(),
+    );
     report_run(&plan, format, result, "apply")
 }
 
@@ -439,21 +445,18 @@ fn apply_error_text(e: &ApplyError, verb: &str) -> String {
             s.push_str("\n  nothing had been changed yet");
         } else {
             s.push_str(&format!(
-                "\n  undone: {} step(s), in reverse order",
+                "\n  undone: {} kernel request(s), in reverse order",
                 u.undone.len()
             ));
-            for st in &u.undone {
-                s.push_str(&format!("\n    {}", render::step_line(st)));
+            for r in &u.undone {
+                s.push_str(&format!("\n    {r}"));
             }
         }
         if u.complete() {
             s.push_str("\n  the system is as it was found");
         } else {
             for (st, err) in &u.failed {
-                s.push_str(&format!(
-                    "\n  could not undo: {} ({err})",
-                    render::step_line(st)
-                ));
+                s.push_str(&format!("\n  could not undo: {st} ({err})"));
             }
             s.push_str(
                 "\n  the system may be partly changed: run `mvtopo plan` to see what remains",
@@ -510,6 +513,12 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
         return Ok(EXIT_OK);
     }
     let check = |after: &LiveState| diff::destroy(&name, after).steps;
-    let result = apply::run(&mut backend, &plan, &live, &check);
+    let result = apply::run(
+        &mut backend,
+        &plan,
+        &live,
+        &check,
+        apply::Control::default(),
+    );
     report_run(&plan, format, result, "destroy")
 }

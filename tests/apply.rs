@@ -1,12 +1,13 @@
-//! The executor against the fake kernel: a plan that fails at any step, or whose result does
-//! not verify, leaves the state exactly as it was found; a plan in sync makes no calls.
+//! The executor against the fake kernel: a plan refused at any kernel request, interrupted,
+//! reverted, or whose result does not verify, leaves the state exactly as it was found; a
+//! plan in sync makes no requests.
 //!
 //! The scenarios are the golden plan cases (tests/cases/plan-*/): every one of their plans is
-//! failed at every step in turn.
+//! refused at every request in turn.
 
 use std::path::{Path, PathBuf};
 
-use mvtopo::apply::{self, ApplyError};
+use mvtopo::apply::{self, ApplyError, Request};
 use mvtopo::backend::{Backend, BackendError};
 use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
@@ -57,7 +58,7 @@ fn every_plan_applies_and_verifies() {
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         let mut fake = FakeBackend::new(live.clone());
-        let out = apply::run(&mut fake, &plan, &live, &verifier(&t))
+        let out = apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.executed, plan.steps.len(), "{name}");
         assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
@@ -65,26 +66,29 @@ fn every_plan_applies_and_verifies() {
 }
 
 #[test]
-fn a_failure_at_any_step_leaves_the_state_as_found() {
+fn a_failure_at_any_request_leaves_the_state_as_found() {
     let mut checked = 0;
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         // Some deletes are carried out by a later one (apply::implied_deletes) and make no
         // call of their own: fail at every call a clean run makes.
         let mut clean = FakeBackend::new(live.clone());
-        apply::run(&mut clean, &plan, &live, &verifier(&t)).unwrap();
+        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
         for n in 0..clean.calls.len() {
             let mut fake = FakeBackend::new(live.clone()).fail_at(n, libc::EINVAL);
-            let err = apply::run(&mut fake, &plan, &live, &verifier(&t))
+            let err = apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default())
                 .expect_err("an injected failure must fail the apply");
             match &err {
                 ApplyError::Step {
-                    index, error, undo, ..
+                    error,
+                    undo,
+                    request,
+                    ..
                 } => {
                     assert_eq!(
-                        plan.steps[*index - 1],
-                        clean.calls[n],
-                        "{name}: the failed step is the one the failing call made"
+                        request.as_deref(),
+                        Some(&clean.calls[n]),
+                        "{name}: the refused request is the one made at that point"
                     );
                     assert_eq!(error.errno, Some(libc::EINVAL), "{name}");
                     assert!(
@@ -116,7 +120,7 @@ fn in_sync_makes_no_calls() {
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         let mut fake = FakeBackend::new(live.clone());
-        apply::run(&mut fake, &plan, &live, &verifier(&t)).unwrap();
+        apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default()).unwrap();
         let settled = fake.state.clone();
         let again = diff(&t, &settled).unwrap();
         assert!(
@@ -125,7 +129,14 @@ fn in_sync_makes_no_calls() {
             again.steps
         );
         let mut fake = FakeBackend::new(settled.clone());
-        let out = apply::run(&mut fake, &again, &settled, &verifier(&t)).unwrap();
+        let out = apply::run(
+            &mut fake,
+            &again,
+            &settled,
+            &verifier(&t),
+            Default::default(),
+        )
+        .unwrap();
         assert_eq!(out.executed, 0, "{name}");
         assert!(
             fake.calls.is_empty(),
@@ -147,12 +158,12 @@ impl Backend for Liar {
     fn snapshot(&mut self) -> Result<LiveState, BackendError> {
         self.inner.snapshot()
     }
-    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError> {
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
         self.n += 1;
         if self.n - 1 == self.skip {
             return Ok(());
         }
-        self.inner.execute(step, owner)
+        self.inner.request(request, owner)
     }
 }
 
@@ -163,14 +174,16 @@ fn a_result_that_does_not_verify_is_undone() {
         .find(|(n, _, _)| n.contains("empty"))
         .expect("a plan case from an empty state");
     let plan = diff(&t, &live).unwrap();
-    // Skip the last step: everything before it ran, so there is something to undo.
-    let skip = plan.steps.len() - 1;
+    let mut clean = FakeBackend::new(live.clone());
+    apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
+    // Skip the last request: everything before it ran, so there is something to undo.
+    let skip = clean.calls.len() - 1;
     let mut liar = Liar {
         inner: FakeBackend::new(live.clone()),
         skip,
         n: 0,
     };
-    let err = apply::run(&mut liar, &plan, &live, &verifier(&t)).unwrap_err();
+    let err = apply::run(&mut liar, &plan, &live, &verifier(&t), Default::default()).unwrap_err();
     let ApplyError::Verify { remaining, undo } = err else {
         panic!("{name}: expected a verification failure");
     };
@@ -198,9 +211,13 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
         plan.steps
     );
     let mut fake = FakeBackend::new(live.clone());
-    let out = apply::run(&mut fake, &plan, &live, &|after: &LiveState| {
-        mvtopo::diff::destroy("lab", after).steps
-    })
+    let out = apply::run(
+        &mut fake,
+        &plan,
+        &live,
+        &|after: &LiveState| mvtopo::diff::destroy("lab", after).steps,
+        Default::default(),
+    )
     .unwrap();
     // Every step is accounted as executed, but the implied ones made no call.
     assert_eq!(out.executed, plan.steps.len());
