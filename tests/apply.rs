@@ -232,3 +232,128 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
         }
     }
 }
+
+/// Sets the stop flag (as a signal handler would) when request `at` has been made.
+struct Signaller<'a> {
+    inner: FakeBackend,
+    stop: &'a std::sync::atomic::AtomicI32,
+    at: usize,
+}
+
+impl Backend for Signaller<'_> {
+    fn snapshot(&mut self) -> Result<LiveState, BackendError> {
+        self.inner.snapshot()
+    }
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
+        let r = self.inner.request(request, owner);
+        if self.inner.calls.len() == self.at + 1 {
+            self.stop
+                .store(libc::SIGINT, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+}
+
+#[test]
+fn an_interrupt_at_any_request_undoes_everything() {
+    let mut checked = 0;
+    for (name, t, live) in cases() {
+        let plan = diff(&t, &live).unwrap();
+        let mut clean = FakeBackend::new(live.clone());
+        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
+        // The signal arrives during request n; the run stops before request n + 1.
+        for n in 0..clean.calls.len().saturating_sub(1) {
+            let stop = std::sync::atomic::AtomicI32::new(0);
+            let mut b = Signaller {
+                inner: FakeBackend::new(live.clone()),
+                stop: &stop,
+                at: n,
+            };
+            let control = apply::Control {
+                stop: &stop,
+                confirm: None,
+            };
+            let err = apply::run(&mut b, &plan, &live, &verifier(&t), control).unwrap_err();
+            let ApplyError::Interrupted { signal, undo } = err else {
+                panic!("{name}: request {n}: expected an interrupt, got {err}");
+            };
+            assert_eq!(signal, libc::SIGINT);
+            assert!(undo.complete(), "{name}: {:?}", undo.failed);
+            // The request in flight finished; nothing after it was made before the undo.
+            assert_eq!(b.inner.calls[..=n], clean.calls[..=n], "{name}");
+            let mut after = b.inner.state.clone();
+            after.normalize();
+            assert_eq!(after, live, "{name}: interrupted at request {n}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} interrupt points exercised");
+}
+
+#[test]
+fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
+    let (name, t, live) = cases()
+        .into_iter()
+        .find(|(n, _, _)| n.contains("empty"))
+        .expect("a plan case from an empty state");
+    let plan = diff(&t, &live).unwrap();
+    let mut fake = FakeBackend::new(live.clone());
+    let mut asked = 0;
+    let mut no = || {
+        asked += 1;
+        Err("the operator said no".to_owned())
+    };
+    let stop = std::sync::atomic::AtomicI32::new(0);
+    let control = apply::Control {
+        stop: &stop,
+        confirm: Some(&mut no),
+    };
+    let err = apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap_err();
+    let ApplyError::Reverted { reason, undo } = err else {
+        panic!("{name}: expected a revert, got {err}");
+    };
+    assert_eq!(reason, "the operator said no");
+    assert!(undo.complete() && !undo.undone.is_empty());
+    assert_eq!(asked, 1);
+    let mut after = fake.state.clone();
+    after.normalize();
+    assert_eq!(after, live, "{name}: a revert restores the state");
+
+    let mut fake = FakeBackend::new(live.clone());
+    let mut yes = || Ok(());
+    let control = apply::Control {
+        stop: &stop,
+        confirm: Some(&mut yes),
+    };
+    apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap();
+    assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
+}
+
+/// Lowering is the same whichever backend runs it: the requests of a golden plan on the
+/// fake are exactly `lower` of each step against the state reached, and a step made of
+/// several requests (a replace, an update of several fields) is refused between them.
+#[test]
+fn multi_request_steps_are_refused_partway_and_undone() {
+    let mut partway = 0;
+    for (name, t, live) in cases() {
+        let plan = diff(&t, &live).unwrap();
+        let mut state = live.clone();
+        let mut requests = Vec::new();
+        let implied = apply::implied_deletes(&plan.steps);
+        for (i, s) in plan.steps.iter().enumerate() {
+            if implied[i].is_some() {
+                continue;
+            }
+            let rs = apply::lower(s, &state).unwrap();
+            for r in &rs {
+                apply::state::apply(&mut state, r, &plan.topology);
+            }
+            partway += rs.len().saturating_sub(1);
+            requests.extend(rs);
+        }
+        let mut clean = FakeBackend::new(live.clone());
+        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
+        assert_eq!(clean.calls, requests, "{name}");
+    }
+    assert!(partway > 20, "only {partway} points inside a step");
+}
