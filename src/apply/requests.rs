@@ -89,6 +89,9 @@ pub struct NewLink {
     pub mac: Option<MacAddr>,
     /// `None`: the kernel's default (a macvlan's or vlan's parent's, 1500 for a veth).
     pub mtu: Option<u32>,
+    /// Undo makes the link again as it was: the backend gives it back the ifindex it had
+    /// when this backend deleted it (RTM_NEWLINK with ifi_index), where the kernel allows.
+    pub restore: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -316,6 +319,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 },
                 mac: *mac,
                 mtu: *mtu,
+                restore: false,
             }));
             out.push(Request::Claim {
                 at: host(name),
@@ -329,6 +333,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 kind: NewKind::Dummy,
                 mac: *mac,
                 mtu: *mtu,
+                restore: false,
             }));
             out.push(Request::Claim {
                 at: host(name),
@@ -350,6 +355,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 },
                 mac: *mac,
                 mtu: *mtu,
+                restore: false,
             }));
             out.push(Request::Claim {
                 at: host(name),
@@ -374,6 +380,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 },
                 mac: m.mac,
                 mtu: m.mtu,
+                restore: false,
             }));
             out.push(Request::Claim { at, up: m.up });
         }

@@ -109,6 +109,7 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
         // kernels, and it is the parent's anyway.
         mac: l.mac.filter(|_| l.mode != Some(Mode::Passthru)),
         mtu: Some(l.mtu),
+        restore: true,
     })
 }
 

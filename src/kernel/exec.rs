@@ -37,7 +37,17 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::CreateLink(n) => create_link(nl, n, op, &what),
         Request::Claim { at, up } => claim(nl, at, owner, *up),
-        Request::DeleteLink { at } => delete_link(nl, at.namespace.as_ref(), &at.name),
+        Request::DeleteLink { at } => {
+            // Noted first, so that undo can make the link again under the same ifindex.
+            // The first delete of a name is the link as it was before the run (a replace
+            // deletes it, and undo then deletes the new one before making it again).
+            if !nl.gone.contains_key(at)
+                && let Some(ids) = ifindexes(nl, at)
+            {
+                nl.gone.insert(at.clone(), ids);
+            }
+            delete_link(nl, at.namespace.as_ref(), &at.name)
+        }
         Request::SetMtu { at, mtu } => {
             let msg = LinkUnspec::new_with_name(at.name.as_str())
                 .mtu(*mtu)
@@ -141,9 +151,52 @@ fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
 // ---------------------------------------------------------------------------------------
 // Create: one RTM_NEWLINK; the claim (alias and up) is the next request.
 
+/// A link's ifindex and, for a veth, its peer's (IFLA_LINK); `None` when it cannot be read
+/// (the delete that follows then reports why).
+fn ifindexes(nl: &mut Netlink, at: &LinkRef) -> Option<(u32, Option<u32>)> {
+    use futures::TryStreamExt;
+    use netlink_packet_route::link::{LinkAttribute, LinkInfo};
+    let handle = nl.conn(at.namespace.as_ref()).ok()?.handle.clone();
+    let msg = nl
+        .rt
+        .block_on(
+            handle
+                .link()
+                .get()
+                .match_name(at.name.to_string())
+                .execute()
+                .try_next(),
+        )
+        .ok()??;
+    let is_veth = msg.attributes.iter().any(|a| {
+        matches!(a, LinkAttribute::LinkInfo(i) if i.iter().any(|x| matches!(x, LinkInfo::Kind(InfoKind::Veth))))
+    });
+    let peer = msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Link(i) if is_veth => Some(*i),
+        _ => None,
+    });
+    Some((msg.header.index, peer))
+}
+
+/// Create a link; undo's `restore` asks for the ifindex it had, and if that is taken
+/// meanwhile (EBUSY), the link is made under a new one.
 fn create_link(nl: &mut Netlink, n: &NewLink, op: &str, what: &str) -> Result<(), BackendError> {
+    let ids = n.restore.then(|| nl.gone.get(&n.at).copied()).flatten();
+    match (ids, create_link_as(nl, n, ids, op, what)) {
+        (Some(_), Err(e)) if e.errno == Some(libc::EBUSY) => create_link_as(nl, n, None, op, what),
+        (_, r) => r,
+    }
+}
+
+fn create_link_as(
+    nl: &mut Netlink,
+    n: &NewLink,
+    ids: Option<(u32, Option<u32>)>,
+    op: &str,
+    what: &str,
+) -> Result<(), BackendError> {
     let name = n.at.name.as_str();
-    let msg = match &n.kind {
+    let mut msg = match &n.kind {
         NewKind::Veth {
             peer,
             peer_mac,
@@ -163,8 +216,12 @@ fn create_link(nl: &mut Netlink, n: &NewLink, op: &str, what: &str) -> Result<()
                 let fd = nl.conn(Some(ns))?.ns.file.as_raw_fd();
                 peer_msg = peer_msg.setns_by_fd(fd);
             }
+            let mut peer_msg = peer_msg.build();
+            if let Some((_, Some(i))) = ids {
+                peer_msg.header.index = i;
+            }
             let mut msg = LinkVeth::new(name, peer.name.as_str())
-                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())));
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
             if let Some(m) = n.mtu {
                 msg = msg.mtu(m);
             }
@@ -224,6 +281,9 @@ fn create_link(nl: &mut Netlink, n: &NewLink, op: &str, what: &str) -> Result<()
             msg.build()
         }
     };
+    if let Some((i, _)) = ids {
+        msg.header.index = i;
+    }
     new_link(nl, None, op, what, msg)
 }
 
