@@ -363,11 +363,11 @@ fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
         let _ = std::io::stdout().flush();
     }
     let t = &l.topology;
-    let check = |after: &LiveState| match diff::diff(t, after) {
-        Ok(p) => p.steps,
-        // A blocker appearing after apply is itself a difference; report the plan error as
-        // "pending" by keeping the original steps.
-        Err(_) => plan.steps.clone(),
+    // A plan error here (a blocker that appeared meanwhile) fails the apply, by name.
+    let check = |after: &LiveState| {
+        diff::diff(t, after)
+            .map(|p| p.steps)
+            .map_err(|e| e.to_string())
     };
     let result = apply::run(
         &mut backend,
@@ -512,7 +512,7 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
     if dry_run {
         return Ok(EXIT_OK);
     }
-    let check = |after: &LiveState| diff::destroy(&name, after).steps;
+    let check = |after: &LiveState| Ok(diff::destroy(&name, after).steps);
     let result = apply::run(
         &mut backend,
         &plan,

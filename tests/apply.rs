@@ -49,8 +49,8 @@ fn cases() -> Vec<(String, Topology, LiveState)> {
         .collect()
 }
 
-fn verifier(t: &Topology) -> impl Fn(&LiveState) -> Vec<Step> + '_ {
-    move |after: &LiveState| diff(t, after).map(|p| p.steps).unwrap_or_default()
+fn verifier(t: &Topology) -> impl Fn(&LiveState) -> Result<Vec<Step>, String> + '_ {
+    move |after: &LiveState| diff(t, after).map(|p| p.steps).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
         &mut fake,
         &plan,
         &live,
-        &|after: &LiveState| mvtopo::diff::destroy("lab", after).steps,
+        &|after: &LiveState| Ok(mvtopo::diff::destroy("lab", after).steps),
         Default::default(),
     )
     .unwrap();

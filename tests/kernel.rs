@@ -1032,7 +1032,7 @@ fn run_one(
         nl,
         &plan,
         &LiveState::default(),
-        &|_| vec![],
+        &|_| Ok(vec![]),
         Default::default(),
     ) {
         Err(mvtopo::apply::ApplyError::Step { error, undo, .. }) => {
@@ -1113,8 +1113,8 @@ fn apply_undoes_on_kernel_refusal() {
         steps,
         notes: vec![],
     };
-    let err =
-        mvtopo::apply::run(&mut nl, &plan, &before, &|_| vec![], Default::default()).unwrap_err();
+    let err = mvtopo::apply::run(&mut nl, &plan, &before, &|_| Ok(vec![]), Default::default())
+        .unwrap_err();
     match &err {
         mvtopo::apply::ApplyError::Step {
             index, error, undo, ..
@@ -1222,9 +1222,9 @@ fn apply(nl: &mut mvtopo::kernel::Netlink, t: &mvtopo::model::Topology) -> usize
     let live = nl.snapshot().unwrap();
     let plan = mvtopo::diff::diff(t, &live).unwrap_or_else(|e| panic!("{e:?}"));
     let check = |after: &LiveState| {
-        mvtopo::diff::diff(t, after)
+        Ok(mvtopo::diff::diff(t, after)
             .map(|p| p.steps)
-            .unwrap_or_else(|e| panic!("{e:?}"))
+            .unwrap_or_else(|e| panic!("{e:?}")))
     };
     match mvtopo::apply::run(nl, &plan, &live, &check, Default::default()) {
         Ok(o) => o.executed,
@@ -1328,7 +1328,7 @@ source-macs = ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]
     // Destroy: everything the topology owns goes, namespaces included.
     let live = nl.snapshot().unwrap();
     let plan = mvtopo::diff::destroy(&owner, &live);
-    mvtopo::apply::run(&mut nl, &plan, &live, &|_| vec![], Default::default()).unwrap();
+    mvtopo::apply::run(&mut nl, &plan, &live, &|_| Ok(vec![]), Default::default()).unwrap();
     assert!(!lab.has_ns("red") && !lab.has_ns("blue"));
     assert!(!lab.has_link("host", "lab0"));
     assert!(!std::path::Path::new(&format!("/run/mvtopo/netns/{red}")).exists());

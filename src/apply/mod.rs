@@ -75,6 +75,10 @@ pub enum ApplyError {
         remaining: Vec<Step>,
         undo: UndoReport,
     },
+    /// Planning against the state after apply failed: something in the way appeared
+    /// meanwhile, or the planner met a state it believed impossible.
+    #[error("verification could not plan against the state after apply: {reason}")]
+    Unverifiable { reason: String, undo: UndoReport },
     #[error("interrupted by signal {signal}")]
     Interrupted { signal: i32, undo: UndoReport },
     #[error("reverted: {reason}")]
@@ -122,6 +126,7 @@ impl ApplyError {
             ApplyError::Snapshot(_) => None,
             ApplyError::Step { undo, .. }
             | ApplyError::Verify { undo, .. }
+            | ApplyError::Unverifiable { undo, .. }
             | ApplyError::Interrupted { undo, .. }
             | ApplyError::Reverted { undo, .. } => Some(undo),
         }
@@ -132,6 +137,9 @@ impl ApplyError {
             ApplyError::Snapshot(e) | ApplyError::Step { error: e, .. } => e.hint(),
             ApplyError::Verify { .. } => Some(
                 "something changed the system while mvtopo ran, or the kernel adjusted a value; run `mvtopo plan` to see what differs".to_owned(),
+            ),
+            ApplyError::Unverifiable { .. } => Some(
+                "run `mvtopo plan`: if it names something in the way, remove that; if it plans without complaint, this is a bug in mvtopo, please report it with the output of `mvtopo show --format json`".to_owned(),
             ),
             ApplyError::Interrupted { .. } | ApplyError::Reverted { .. } => None,
         }
@@ -145,13 +153,15 @@ impl ApplyError {
 const VERIFY_RETRIES: [u64; 3] = [10, 40, 150];
 
 /// Execute `plan` (made against `live`) through `backend`, then verify with `check`, which gets
-/// the fresh snapshot and returns the steps still pending (empty when the system matches).
+/// the fresh snapshot and returns the steps still pending (empty when the system matches),
+/// or why it could not plan against it at all (then everything is undone too: an apply
+/// that cannot be verified is not kept).
 /// On any failure, every accepted request is undone in reverse order.
 pub fn run(
     backend: &mut dyn Backend,
     plan: &Plan,
     live: &LiveState,
-    check: &dyn Fn(&LiveState) -> Vec<Step>,
+    check: &dyn Fn(&LiveState) -> Result<Vec<Step>, String>,
     mut control: Control<'_>,
 ) -> Result<Outcome, ApplyError> {
     // Nothing to do: the snapshot the plan was made from is the verification, and a
@@ -207,7 +217,11 @@ pub fn run(
         }
     }
     let remaining = match verify(backend, check) {
-        Ok(r) => r,
+        Ok(Ok(r)) => r,
+        Ok(Err(reason)) => {
+            let undo = undo::undo(backend, &journal, &mut now, owner);
+            return Err(ApplyError::Unverifiable { reason, undo });
+        }
         Err(e) => {
             undo::undo(backend, &journal, &mut now, owner);
             return Err(ApplyError::Snapshot(Box::new(e)));
@@ -231,13 +245,15 @@ pub fn run(
 
 /// Re-read the kernel and return what is still pending, re-reading a few times (briefly)
 /// while something is.
+type Checked = Result<Vec<Step>, String>;
+
 fn verify(
     backend: &mut dyn Backend,
-    check: &dyn Fn(&LiveState) -> Vec<Step>,
-) -> Result<Vec<Step>, BackendError> {
+    check: &dyn Fn(&LiveState) -> Checked,
+) -> Result<Checked, BackendError> {
     let mut remaining = check(&backend.snapshot()?);
     for ms in VERIFY_RETRIES {
-        if remaining.is_empty() {
+        if remaining.as_ref().is_ok_and(Vec::is_empty) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -302,17 +318,14 @@ pub fn implied_deletes(steps: &[Step]) -> Vec<Option<usize>> {
             .filter(|&j| j > i);
     }
     // Follow chains (a macvlan on a vlan on a deleted veth) to the step really executed.
-    for i in 0..by.len() {
-        let mut j = by[i];
-        let mut hops = 0;
-        while let Some(k) = j.and_then(|k| by[k]) {
-            j = Some(k);
-            hops += 1;
-            if hops > steps.len() {
-                break;
-            }
+    // Each hop goes to a later step (the filter above), so a chain ends. Walking backwards,
+    // every later carrier's own carrier is already final: one hop each.
+    for i in (0..by.len()).rev() {
+        if let Some(j) = by[i]
+            && let Some(k) = by[j]
+        {
+            by[i] = Some(k);
         }
-        by[i] = j;
     }
     by
 }
