@@ -193,7 +193,7 @@ impl FakeBackend {
                     return Err(err(op, what, libc::EADDRINUSE));
                 }
             }
-            Request::SetAlias { at, .. } | Request::DeleteLink { at } => {
+            Request::SetAlias { at, .. } | Request::DeleteLink { at, .. } => {
                 self.link(op, at)?;
             }
             Request::SetMtu { at, mtu } => {

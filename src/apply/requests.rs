@@ -32,10 +32,12 @@ pub enum Request {
         at: LinkRef,
         up: bool,
     },
-    /// RTM_DELLINK; the kernel takes along the link's addresses and routes, the links
-    /// stacked on it, and the other end of a veth.
+    /// RTM_DELLINK; the kernel takes along the link's addresses and routes, and `takes`:
+    /// the links stacked on it and the other end of a veth (as the state before says; the
+    /// backend notes their ifindexes too, for undo).
     DeleteLink {
         at: LinkRef,
+        takes: Vec<LinkRef>,
     },
     SetMtu {
         at: LinkRef,
@@ -134,7 +136,7 @@ impl Request {
             Request::CreateNamespace { .. } | Request::DeleteNamespace { .. } => None,
             Request::CreateLink(n) => Some(&n.at),
             Request::Claim { at, .. }
-            | Request::DeleteLink { at }
+            | Request::DeleteLink { at, .. }
             | Request::SetMtu { at, .. }
             | Request::SetMac { at, .. }
             | Request::SetUp { at, .. }
@@ -262,7 +264,7 @@ pub fn lower(step: &Step, state: &LiveState) -> Result<Vec<Request>, BackendErro
     let mut out = Vec::new();
     match step {
         Step::Create { object } => create(step, object, &mut out)?,
-        Step::Delete { object } => delete(step, object, &mut out)?,
+        Step::Delete { object } => delete(step, object, state, &mut out)?,
         Step::Update { object, changes } => update(step, object, changes, state, &mut out)?,
         Step::Replace { from, to, .. } => {
             match from.link().filter(|_| from.is_link()) {
@@ -277,10 +279,10 @@ pub fn lower(step: &Step, state: &LiveState) -> Result<Vec<Request>, BackendErro
                         ));
                     }
                     if state.link(at.namespace.as_ref(), &at.name).is_some() {
-                        out.push(Request::DeleteLink { at });
+                        out.push(delete_link(at, state));
                     }
                 }
-                None => delete(step, from, &mut out)?,
+                None => delete(step, from, state, &mut out)?,
             }
             create(step, to, &mut out)?;
         }
@@ -411,7 +413,18 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
     Ok(())
 }
 
-fn delete(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), BackendError> {
+/// A link delete, with what the kernel takes along according to `state`.
+pub fn delete_link(at: LinkRef, state: &LiveState) -> Request {
+    let takes = super::state::carried(state, &at);
+    Request::DeleteLink { at, takes }
+}
+
+fn delete(
+    step: &Step,
+    object: &Object,
+    state: &LiveState,
+    out: &mut Vec<Request>,
+) -> Result<(), BackendError> {
     match object {
         Object::Namespace { name } => out.push(Request::DeleteNamespace { name: name.clone() }),
         Object::Nic { .. } => {
@@ -446,7 +459,7 @@ fn delete(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
         }),
         link => {
             if let Some(at) = link.link() {
-                out.push(Request::DeleteLink { at });
+                out.push(delete_link(at, state));
             }
         }
     }

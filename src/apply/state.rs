@@ -68,6 +68,33 @@ fn remove_link(state: &mut LiveState, at: &LinkRef) -> Vec<LiveLink> {
     gone
 }
 
+/// The links the kernel deletes together with `at` (not `at` itself).
+pub fn carried(state: &LiveState, at: &LinkRef) -> Vec<LinkRef> {
+    let mut out: Vec<LinkRef> = Vec::new();
+    let mut todo = vec![at.clone()];
+    while let Some(x) = todo.pop() {
+        let Some(l) = get(state, &x) else { continue };
+        let mut next: Vec<LinkRef> = state
+            .links
+            .iter()
+            .filter(|c| c.parent.as_ref() == Some(&x))
+            .map(LiveLink::at)
+            .collect();
+        if l.kind == LinkKind::Veth
+            && let Some(p) = &l.peer
+        {
+            next.push(p.clone());
+        }
+        for n in next {
+            if n != *at && !out.contains(&n) {
+                out.push(n.clone());
+                todo.push(n);
+            }
+        }
+    }
+    out
+}
+
 fn blank(at: &LinkRef, kind: LinkKind, mtu: u32) -> LiveLink {
     LiveLink {
         namespace: at.namespace.clone(),
@@ -183,7 +210,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
         Request::SetAlias { at, owner } => {
             change(state, at, &mut prior, |l| l.owner = owner.clone())
         }
-        Request::DeleteLink { at } => prior.links = remove_link(state, at),
+        Request::DeleteLink { at, .. } => prior.links = remove_link(state, at),
         Request::SetMtu { at, mtu } => {
             change(state, at, &mut prior, |l| l.mtu = *mtu);
             // A lower device's MTU caps the links on it (the macvlan and vlan drivers'

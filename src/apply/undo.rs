@@ -200,7 +200,7 @@ pub fn inverse(
             gone.insert(p.clone());
         }
         if !carried {
-            out.push(Request::DeleteLink { at: at.clone() });
+            out.push(super::requests::delete_link(at.clone(), now));
         }
     }
     if let Some(ns) = &prior.namespace_added
@@ -229,7 +229,7 @@ pub fn inverse(
         let found = match get(now, &at) {
             Some(n) if !same(n) => {
                 if !made.contains(&at) {
-                    out.push(Request::DeleteLink { at: at.clone() });
+                    out.push(super::requests::delete_link(at.clone(), now));
                 }
                 None
             }

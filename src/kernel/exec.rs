@@ -37,14 +37,16 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::CreateLink(n) => create_link(nl, n, op, &what),
         Request::Claim { at, up } => claim(nl, at, owner, *up),
-        Request::DeleteLink { at } => {
-            // Noted first, so that undo can make the link again under the same ifindex.
-            // The first delete of a name is the link as it was before the run (a replace
+        Request::DeleteLink { at, takes } => {
+            // Noted first, so that undo can make them again under the same ifindexes. The
+            // first delete of a name is the link as it was before the run (a replace
             // deletes it, and undo then deletes the new one before making it again).
-            if !nl.gone.contains_key(at)
-                && let Some(ids) = ifindexes(nl, at)
-            {
-                nl.gone.insert(at.clone(), ids);
+            for x in std::iter::once(at).chain(takes) {
+                if !nl.gone.contains_key(x)
+                    && let Ok(i) = link_index(nl, x.namespace.as_ref(), &x.name)
+                {
+                    nl.gone.insert(x.clone(), i);
+                }
             }
             delete_link(nl, at.namespace.as_ref(), &at.name)
         }
@@ -151,37 +153,20 @@ fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
 // ---------------------------------------------------------------------------------------
 // Create: one RTM_NEWLINK; the claim (alias and up) is the next request.
 
-/// A link's ifindex and, for a veth, its peer's (IFLA_LINK); `None` when it cannot be read
-/// (the delete that follows then reports why).
-fn ifindexes(nl: &mut Netlink, at: &LinkRef) -> Option<(u32, Option<u32>)> {
-    use futures::TryStreamExt;
-    use netlink_packet_route::link::{LinkAttribute, LinkInfo};
-    let handle = nl.conn(at.namespace.as_ref()).ok()?.handle.clone();
-    let msg = nl
-        .rt
-        .block_on(
-            handle
-                .link()
-                .get()
-                .match_name(at.name.to_string())
-                .execute()
-                .try_next(),
-        )
-        .ok()??;
-    let is_veth = msg.attributes.iter().any(|a| {
-        matches!(a, LinkAttribute::LinkInfo(i) if i.iter().any(|x| matches!(x, LinkInfo::Kind(InfoKind::Veth))))
-    });
-    let peer = msg.attributes.iter().find_map(|a| match a {
-        LinkAttribute::Link(i) if is_veth => Some(*i),
-        _ => None,
-    });
-    Some((msg.header.index, peer))
-}
-
 /// Create a link; undo's `restore` asks for the ifindex it had, and if that is taken
 /// meanwhile (EBUSY), the link is made under a new one.
 fn create_link(nl: &mut Netlink, n: &NewLink, op: &str, what: &str) -> Result<(), BackendError> {
-    let ids = n.restore.then(|| nl.gone.get(&n.at).copied()).flatten();
+    let ids = n
+        .restore
+        .then(|| nl.gone.get(&n.at).copied())
+        .flatten()
+        .map(|i| {
+            let peer = match &n.kind {
+                NewKind::Veth { peer, .. } => nl.gone.get(peer).copied(),
+                _ => None,
+            };
+            (i, peer)
+        });
     match (ids, create_link_as(nl, n, ids, op, what)) {
         (Some(_), Err(e)) if e.errno == Some(libc::EBUSY) => create_link_as(nl, n, None, op, what),
         (_, r) => r,

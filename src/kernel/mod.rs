@@ -45,9 +45,9 @@ pub struct Netlink {
     /// socket keeps its namespace alive, and with it the interfaces of a namespace that
     /// somebody else deletes meanwhile.
     named: HashMap<NsName, Conn>,
-    /// The ifindexes of links this backend deleted (and of a deleted veth's peer), so that
-    /// undo can create them again under the same ifindex.
-    gone: HashMap<crate::live::LinkRef, (u32, Option<u32>)>,
+    /// The ifindexes of links this backend deleted, and of those their deletes took along,
+    /// so that undo can create them again under the same ifindexes.
+    gone: HashMap<crate::live::LinkRef, u32>,
     /// Test builds only: refuse request N (see `fail_at`).
     #[cfg(feature = "testing")]
     faults: Faults,
