@@ -503,7 +503,7 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
-    let plan = diff::destroy(&name, &live);
+    let plan = diff::destroy(&name, &live).map_err(|e| Exit::failure(Report::new(e)))?;
     match format {
         Format::Json if dry_run => println!("{}", render::plan_json(&plan)),
         Format::Json => {}
@@ -512,7 +512,11 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
     if dry_run {
         return Ok(EXIT_OK);
     }
-    let check = |after: &LiveState| Ok(diff::destroy(&name, after).steps);
+    let check = |after: &LiveState| {
+        diff::destroy(&name, after)
+            .map(|p| p.steps)
+            .map_err(|e| e.to_string())
+    };
     let result = apply::run(
         &mut backend,
         &plan,

@@ -7,8 +7,9 @@
 //! it picks. The rules, each checked on kernel 6.18 by `tests/conformance.rs`: a name taken
 //! is EEXIST, a missing namespace ENOENT, a missing link or parent ENODEV; a macvlan's MTU
 //! above its parent's is EINVAL, as is a passthru macvlan beside another on one parent or a
-//! mode change into or out of passthru; a macvlan brought up (or given a MAC while up) with
-//! a MAC that an up sibling or the parent has is EADDRINUSE (a down one may share it); an
+//! mode change into or out of passthru; a macvlan brought up, or given a MAC, that an up
+//! sibling or the parent has is EADDRINUSE (one created down may share it; a claim refused
+//! so has set the alias all the same: RTM_SETLINK is not atomic); an
 //! absent address is EADDRNOTAVAIL, an absent route ESRCH; a veth's MTU is per end; going
 //! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it.
 
@@ -205,7 +206,8 @@ impl FakeBackend {
             }
             Request::SetMac { at, mac } => {
                 let l = self.link(op, at)?;
-                if l.up && self.mac_busy(at, l, Some(*mac)) {
+                // macvlan_set_mac_address checks whether it is busy up or down.
+                if l.mac != Some(*mac) && self.mac_busy(at, l, Some(*mac)) {
                     return Err(err(op, what, libc::EADDRINUSE));
                 }
             }
@@ -303,7 +305,23 @@ impl Backend for FakeBackend {
         {
             return Err(err(request.op(), request.object(), errno));
         }
-        self.check(request)?;
+        if let Err(e) = self.check(request) {
+            // RTM_SETLINK is not atomic (do_setlink applies attribute after attribute): a
+            // claim whose bringing up is refused has already set the alias.
+            if let Request::Claim { at, .. } = request
+                && e.errno == Some(libc::EADDRINUSE)
+            {
+                state::apply(
+                    &mut self.state,
+                    &Request::SetAlias {
+                        at: at.clone(),
+                        owner: Some(owner.to_owned()),
+                    },
+                    owner,
+                );
+            }
+            return Err(e);
+        }
         state::apply(&mut self.state, request, owner);
         self.pick(request);
         for l in &self.state.links {

@@ -1327,7 +1327,7 @@ source-macs = ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]
 
     // Destroy: everything the topology owns goes, namespaces included.
     let live = nl.snapshot().unwrap();
-    let plan = mvtopo::diff::destroy(&owner, &live);
+    let plan = mvtopo::diff::destroy(&owner, &live).unwrap();
     mvtopo::apply::run(&mut nl, &plan, &live, &|_| Ok(vec![]), Default::default()).unwrap();
     assert!(!lab.has_ns("red") && !lab.has_ns("blue"));
     assert!(!lab.has_link("host", "lab0"));

@@ -518,7 +518,7 @@ proptest! {
         prop_assert!(again.in_sync, "not in sync after apply: {:#?}", again.steps);
         // And destroy takes it all away again, NICs aside.
         let mut fake = fake;
-        let gone = destroy(OWNER, &fake.state);
+        let gone = destroy(OWNER, &fake.state).unwrap();
         apply(&mut fake, &gone)?;
         prop_assert!(fake.state.namespaces.is_empty());
         prop_assert!(fake.state.links.iter().all(|l| l.kind == LinkKind::Device));
@@ -568,7 +568,7 @@ proptest! {
             (Err(x), Err(y)) => prop_assert_eq!(x.to_string(), y.to_string()),
             (x, y) => prop_assert!(false, "{x:?} vs {y:?}"),
         }
-        prop_assert_eq!(destroy(&b.name, &live), destroy(&b.name, &part));
+        prop_assert_eq!(destroy(&b.name, &live).unwrap(), destroy(&b.name, &part).unwrap());
     }
 
     /// (2d) A plan from one topology's state to another's, refused at any kernel request,
@@ -623,7 +623,7 @@ proptest! {
         match diff(&b, &live) {
             Ok(plan) => {
                 check_ownership(&b, &live, &plan)?;
-                check_ownership(&b, &live, &destroy(OWNER, &live))?;
+                check_ownership(&b, &live, &destroy(OWNER, &live).unwrap())?;
             }
             Err(PlanError::Foreign { .. }) => {}
             Err(PlanError::Blocked { problems, .. }) => {

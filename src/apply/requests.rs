@@ -28,6 +28,9 @@ pub enum Request {
     CreateLink(NewLink),
     /// Mark a link as owned (alias `mvtopo:OWNER`) and bring it up when `up`, in one
     /// RTM_SETLINK. The second half of every create: the kernel ignores an alias in a create.
+    /// The one request that can be half-done: do_setlink sets the alias before it brings the
+    /// link up, and a refused up (EADDRINUSE) leaves the alias. Harmless: a claim always
+    /// follows the create of its link, and undoing that create deletes the link.
     Claim {
         at: LinkRef,
         up: bool,
