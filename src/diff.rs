@@ -1205,8 +1205,8 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The delete order: dependents first, by the live relations between the objects.
-    fn delete_order(&self) -> Vec<Key> {
+    /// The deletes and their live relations; reversed, the delete order (dependents first).
+    fn delete_graph(&self) -> DepGraph {
         let mut edges = Vec::new();
         for (key, step) in &self.deletes {
             match step.object() {
@@ -1256,17 +1256,28 @@ impl<'a> Planner<'a> {
                 Object::Nic { .. } | Object::Veth { .. } | Object::Dummy { .. } => {}
             }
         }
-        DepGraph::from_edges(self.deletes.keys().cloned(), edges).reverse_order()
+        DepGraph::from_edges(self.deletes.keys().cloned(), edges)
     }
 
     fn finish(mut self, t: &Topology) -> Result<Plan, PlanError> {
         let mut steps = Vec::with_capacity(self.deletes.len() + self.steps.len());
-        for k in self.delete_order() {
+        let deletes = self.delete_graph();
+        if deletes.has_cycle() {
+            return Err(PlanError::Internal {
+                what: "the deletes' dependencies form a cycle".into(),
+            });
+        }
+        for k in deletes.reverse_order() {
             if let Some(s) = self.deletes.remove(&k) {
                 steps.push(s);
             }
         }
         let g = graph::build_with(t, std::mem::take(&mut self.extra_edges))?;
+        if g.has_cycle() {
+            return Err(PlanError::Internal {
+                what: "an ordering cycle is left among the creates, updates and replaces".into(),
+            });
+        }
         for k in g.order() {
             if let Some(s) = self.steps.remove(&k) {
                 steps.push(s);

@@ -93,10 +93,12 @@ pub enum Object {
         peer_namespace: Option<NsName>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
-        /// Only set when recreating a deleted link exactly as it was (undo).
+        /// Set on the live object a delete carries; a create from the file leaves it to
+        /// the kernel.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mac: Option<MacAddr>,
-        /// The peer end's MAC; like `mac`, only set by undo.
+        /// The peer end's MAC, when a step gives one (the planner leaves it to the kernel;
+        /// undo brings a deleted pair back with both MACs from the journal, not from here).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peer_mac: Option<MacAddr>,
     },
