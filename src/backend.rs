@@ -1,9 +1,12 @@
-//! The one seam between the pure pipeline and the kernel: what the planner needs from it.
+//! The one seam between the pure pipeline and the kernel: a snapshot, and one kernel
+//! request at a time.
 //!
-//! `kernel::Netlink` implements it with rtnetlink; `fake::FakeBackend` implements it over a
-//! `LiveState` in memory (records every call and can fail at step N), which is what makes
-//! rollback and fault tests cheap and exact.
+//! `kernel::Netlink` implements it with rtnetlink; `fake::FakeBackend` (test builds only)
+//! implements it over a `LiveState` in memory with the kernel's rules, records every
+//! request and can refuse any of them, which is what makes rollback and fault tests cheap
+//! and exact.
 
+use crate::apply::{Request, lower};
 use crate::live::LiveState;
 use crate::plan::Step;
 
@@ -12,10 +15,24 @@ pub trait Backend {
     /// routes) of the tool's own namespace and of every named namespace.
     fn snapshot(&mut self) -> Result<LiveState, BackendError>;
 
-    /// Carry out one step. `owner` is the topology name stamped on whatever is created.
-    /// A failed step must leave nothing half-done behind (a link created but not yet
-    /// marked as owned is deleted again before the error is returned).
-    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError>;
+    /// Make one kernel request. `owner` is the topology name a claim writes into the alias.
+    /// The kernel accepts or refuses a request as a whole; undoing accepted ones is
+    /// `apply`'s business, not the backend's.
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError>;
+
+    /// Carry out one plan step outside `apply::run` (tests, benchmarks): its requests in
+    /// order, stopping at the first refusal, and undoing nothing. Creates and deletes lower
+    /// without looking at the state; other steps read a snapshot first.
+    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError> {
+        let live = match step {
+            Step::Create { .. } | Step::Delete { .. } => LiveState::default(),
+            _ => self.snapshot()?,
+        };
+        for r in lower(step, &live)? {
+            self.request(&r, owner)?;
+        }
+        Ok(())
+    }
 }
 
 /// A kernel operation that failed: which operation, on what, and the errno.

@@ -363,13 +363,19 @@ fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
         let _ = std::io::stdout().flush();
     }
     let t = &l.topology;
-    let check = |after: &LiveState| match diff::diff(t, after) {
-        Ok(p) => p.steps,
-        // A blocker appearing after apply is itself a difference; report the plan error as
-        // "pending" by keeping the original steps.
-        Err(_) => plan.steps.clone(),
+    // A plan error here (a blocker that appeared meanwhile) fails the apply, by name.
+    let check = |after: &LiveState| {
+        diff::diff(t, after)
+            .map(|p| p.steps)
+            .map_err(|e| e.to_string())
     };
-    let result = apply::run(&mut backend, &plan, &live, &check);
+    let result = apply::run(
+        &mut backend,
+        &plan,
+        &live,
+        &check,
+        apply::Control::default(),
+    );
     report_run(&plan, format, result, "apply")
 }
 
@@ -439,21 +445,18 @@ fn apply_error_text(e: &ApplyError, verb: &str) -> String {
             s.push_str("\n  nothing had been changed yet");
         } else {
             s.push_str(&format!(
-                "\n  undone: {} step(s), in reverse order",
+                "\n  undone: {} kernel request(s), in reverse order",
                 u.undone.len()
             ));
-            for st in &u.undone {
-                s.push_str(&format!("\n    {}", render::step_line(st)));
+            for r in &u.undone {
+                s.push_str(&format!("\n    {r}"));
             }
         }
         if u.complete() {
             s.push_str("\n  the system is as it was found");
         } else {
             for (st, err) in &u.failed {
-                s.push_str(&format!(
-                    "\n  could not undo: {} ({err})",
-                    render::step_line(st)
-                ));
+                s.push_str(&format!("\n  could not undo: {st} ({err})"));
             }
             s.push_str(
                 "\n  the system may be partly changed: run `mvtopo plan` to see what remains",
@@ -500,7 +503,7 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
-    let plan = diff::destroy(&name, &live);
+    let plan = diff::destroy(&name, &live).map_err(|e| Exit::failure(Report::new(e)))?;
     match format {
         Format::Json if dry_run => println!("{}", render::plan_json(&plan)),
         Format::Json => {}
@@ -509,7 +512,17 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
     if dry_run {
         return Ok(EXIT_OK);
     }
-    let check = |after: &LiveState| diff::destroy(&name, after).steps;
-    let result = apply::run(&mut backend, &plan, &live, &check);
+    let check = |after: &LiveState| {
+        diff::destroy(&name, after)
+            .map(|p| p.steps)
+            .map_err(|e| e.to_string())
+    };
+    let result = apply::run(
+        &mut backend,
+        &plan,
+        &live,
+        &check,
+        apply::Control::default(),
+    );
     report_run(&plan, format, result, "destroy")
 }

@@ -94,6 +94,17 @@ pub enum PlanError {
         #[related]
         problems: Vec<PlanError>,
     },
+
+    /// The planner met a state it believed impossible: it stops instead of carrying on in
+    /// some order.
+    #[error("internal error in the planner: {what}")]
+    #[diagnostic(
+        code(mvtopo::plan::internal),
+        help(
+            "nothing was changed; this is a bug in mvtopo: please report it with the topology file and the output of `mvtopo show --format json`"
+        )
+    )]
+    Internal { what: String },
 }
 
 /// The plan that turns `live` into what `t` describes.
@@ -101,7 +112,7 @@ pub fn diff(t: &Topology, live: &LiveState) -> Result<Plan, PlanError> {
     graph::check_vlan_cycles(t)?;
     let live = normalized(live);
     let mut p = Planner::new(t, &live);
-    p.run();
+    p.run()?;
     let mut problems = std::mem::take(&mut p.problems);
     match problems.len() {
         0 => p.finish(t),
@@ -116,7 +127,7 @@ pub fn diff(t: &Topology, live: &LiveState) -> Result<Plan, PlanError> {
 /// Delete everything `topology` owns in `live`, dependents first. Namespaces that hold
 /// interfaces the topology does not own are kept (with a note); existing NICs are never
 /// touched.
-pub fn destroy(topology: &str, live: &LiveState) -> Plan {
+pub fn destroy(topology: &str, live: &LiveState) -> Result<Plan, PlanError> {
     let empty = Topology {
         name: topology.to_owned(),
         namespaces: BTreeMap::new(),
@@ -125,14 +136,14 @@ pub fn destroy(topology: &str, live: &LiveState) -> Plan {
     };
     let live = normalized(live);
     let mut p = Planner::new(&empty, &live);
-    p.run();
+    p.run()?;
     // An empty topology asks for nothing, so nothing can be in its way and it has no
-    // cycle: the plan cannot fail.
-    p.finish(&empty).unwrap_or_else(|_| Plan {
-        topology: topology.to_owned(),
-        in_sync: true,
-        steps: vec![],
-        notes: vec![],
+    // cycle: a plan error here is a planner bug, and is reported as one.
+    p.finish(&empty).map_err(|e| match e {
+        e @ PlanError::Internal { .. } => e,
+        other => PlanError::Internal {
+            what: format!("the destroy plan failed: {other}"),
+        },
     })
 }
 
@@ -442,15 +453,16 @@ impl<'a> Planner<'a> {
         });
     }
 
-    fn run(&mut self) {
+    fn run(&mut self) -> Result<(), PlanError> {
         self.namespaces();
         self.parents();
         self.macvlans();
         self.prune_links();
         self.prune_namespaces();
         self.split_orphaned_replaces();
-        self.passthru_order();
+        self.passthru_order()?;
         self.keep_moved_macs();
+        Ok(())
     }
 
     /// A macvlan that moves to another namespace is deleted and made again there (a move
@@ -898,15 +910,26 @@ impl<'a> Planner<'a> {
     /// rotating them, two macvlans trading MACs). A cycle is broken by splitting one of its
     /// macvlans into a delete, which runs with the other deletes before anything is made,
     /// and a create.
-    fn passthru_order(&mut self) {
+    fn passthru_order(&mut self) -> Result<(), PlanError> {
         // Each split removes one replace or update, so this ends.
         loop {
             let edges = self.order_edges();
-            match first_cycle(&edges).and_then(|c| c.into_iter().min()) {
-                Some(key) if self.split(&key) => continue,
-                _ => {
+            match first_cycle(&edges) {
+                None => {
                     self.extra_edges.extend(edges);
-                    return;
+                    return Ok(());
+                }
+                Some(cycle) => {
+                    let key = cycle.iter().min().cloned();
+                    if !key.is_some_and(|k| self.split(&k)) {
+                        let keys: Vec<String> = cycle.iter().map(|k| format!("{k:?}")).collect();
+                        return Err(PlanError::Internal {
+                            what: format!(
+                                "an ordering cycle is left after splitting: {}",
+                                keys.join(" → ")
+                            ),
+                        });
+                    }
                 }
             }
         }
@@ -1182,8 +1205,8 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The delete order: dependents first, by the live relations between the objects.
-    fn delete_order(&self) -> Vec<Key> {
+    /// The deletes and their live relations; reversed, the delete order (dependents first).
+    fn delete_graph(&self) -> DepGraph {
         let mut edges = Vec::new();
         for (key, step) in &self.deletes {
             match step.object() {
@@ -1233,26 +1256,46 @@ impl<'a> Planner<'a> {
                 Object::Nic { .. } | Object::Veth { .. } | Object::Dummy { .. } => {}
             }
         }
-        DepGraph::from_edges(self.deletes.keys().cloned(), edges).reverse_order()
+        DepGraph::from_edges(self.deletes.keys().cloned(), edges)
     }
 
     fn finish(mut self, t: &Topology) -> Result<Plan, PlanError> {
         let mut steps = Vec::with_capacity(self.deletes.len() + self.steps.len());
-        for k in self.delete_order() {
+        let deletes = self.delete_graph();
+        if deletes.has_cycle() {
+            return Err(PlanError::Internal {
+                what: "the deletes' dependencies form a cycle".into(),
+            });
+        }
+        for k in deletes.reverse_order() {
             if let Some(s) = self.deletes.remove(&k) {
                 steps.push(s);
             }
         }
         let g = graph::build_with(t, std::mem::take(&mut self.extra_edges))?;
+        if g.has_cycle() {
+            return Err(PlanError::Internal {
+                what: "an ordering cycle is left among the creates, updates and replaces".into(),
+            });
+        }
         for k in g.order() {
             if let Some(s) = self.steps.remove(&k) {
                 steps.push(s);
             }
         }
-        // Every step has a key in its graph; anything left over would be a bug in this
-        // module, and is still better carried out than silently dropped.
-        steps.extend(std::mem::take(&mut self.deletes).into_values());
-        steps.extend(std::mem::take(&mut self.steps).into_values());
+        // Every step has a key in its graph; anything left over is a bug in this module,
+        // and carrying it out in some order could break undo's assumptions.
+        let left: Vec<String> = self
+            .deletes
+            .values()
+            .chain(self.steps.values())
+            .map(|s| format!("{} {:?}", s.action(), s.object().key()))
+            .collect();
+        if !left.is_empty() {
+            return Err(PlanError::Internal {
+                what: format!("steps left out of the order: {}", left.join(", ")),
+            });
+        }
         let steps = lower_mtus_last(steps);
         Ok(Plan {
             topology: t.name.clone(),
@@ -1804,7 +1847,7 @@ mod tests {
                 "namespace red is kept: deleting it would delete interface red/eth9, which topology lab does not own"
             ]
         );
-        assert_eq!(destroy("lab", &fake.state), p);
+        assert_eq!(destroy("lab", &fake.state).unwrap(), p);
         fake.apply_all(&p.steps, "lab").unwrap();
         // The NIC and the intruder are still there.
         assert_eq!(fake.state.links.len(), 2);
@@ -1878,13 +1921,13 @@ mod tests {
     #[test]
     fn destroy_never_touches_nics() {
         let fake = applied(&lab(), host_state());
-        let p = destroy("lab", &fake.state);
+        let p = destroy("lab", &fake.state).unwrap();
         assert!(
             p.steps
                 .iter()
                 .all(|s| !matches!(s.object(), Object::Nic { .. }))
         );
-        assert_eq!(destroy("other", &fake.state).steps, vec![]);
+        assert_eq!(destroy("other", &fake.state).unwrap().steps, vec![]);
         let mut fake = fake;
         fake.apply_all(&p.steps, "lab").unwrap();
         assert_eq!(fake.snapshot().unwrap(), host_state());

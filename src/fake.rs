@@ -1,27 +1,32 @@
-//! An in-memory kernel: a `Backend` that applies steps to a `LiveState` the way rtnetlink
-//! would, records every call, and can be told to fail at call N with a given errno.
+//! An in-memory kernel: a `Backend` that carries out the same requests as rtnetlink, one
+//! at a time, with the kernel's rules, records every request, and can be told to refuse
+//! request N with a given errno. Built only for tests (the `testing` feature).
 //!
-//! What it models (because the planner relies on it): the kernel picks a MAC when none is
-//! given and the MTU of the parent; a passthru macvlan takes its parent's MAC and must be
-//! the parent's only macvlan; deleting a link drops its addresses and routes and every link
-//! stacked on it; deleting either end of a veth deletes both; deleting a namespace deletes
-//! the links in it; lowering a parent's MTU lowers its macvlans'. A failed step changes
-//! nothing.
+//! The effect of an accepted request is `apply::state::apply`, the same function the
+//! executor tracks its state with; this module adds what the kernel refuses and the values
+//! it picks. The rules, each checked on kernel 6.18 by `tests/conformance.rs`: a name taken
+//! is EEXIST, a missing namespace ENOENT, a missing link or parent ENODEV; a macvlan's MTU
+//! above its parent's is EINVAL, as is a passthru macvlan beside another on one parent or a
+//! mode change into or out of passthru; a macvlan brought up, or given a MAC, that an up
+//! sibling or the parent has is EADDRINUSE (one created down may share it; a claim refused
+//! so has set the alias all the same: RTM_SETLINK is not atomic); an
+//! absent address is EADDRNOTAVAIL, an absent route ESRCH; a veth's MTU is per end; going
+//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it.
 
+use crate::apply::state::{self, get};
+use crate::apply::{NewKind, Request};
 use crate::backend::{Backend, BackendError};
-use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
-use crate::names::{MacAddr, Mode, NsName};
-use crate::plan::{Change, MacvlanLink, Object, Step};
+use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
+use crate::names::{MacAddr, Mode};
 
-/// The MTU the kernel gives a new veth or dummy.
-pub const DEFAULT_MTU: u32 = 1500;
+pub use crate::apply::state::DEFAULT_MTU;
 
 #[derive(Clone, Debug, Default)]
 pub struct FakeBackend {
-    /// The kernel's state, kept normalized after every call.
+    /// The kernel's state, kept normalized after every request.
     pub state: LiveState,
-    /// Every `execute` call in order, the failed ones included: `calls[n]` is call `n`.
-    pub calls: Vec<Step>,
+    /// Every request in order, the refused ones included: `calls[n]` is request `n`.
+    pub calls: Vec<Request>,
     fail_at: Option<(usize, i32)>,
     /// Source of kernel-picked MACs.
     next_mac: u32,
@@ -41,10 +46,6 @@ fn err(op: &str, object: impl Into<String>, errno: i32) -> BackendError {
         .unwrap_or_default()
         .to_lowercase();
     BackendError::new(op, object, Some(errno), message)
-}
-
-fn same_place(l: &LiveLink, at: &LinkRef) -> bool {
-    l.namespace == at.namespace && l.name == at.name
 }
 
 fn host(name: &crate::names::LinkName) -> LinkRef {
@@ -68,16 +69,19 @@ impl FakeBackend {
         }
     }
 
-    /// The `n`-th `execute` call (counting from 0) fails with `errno` and changes nothing.
+    /// The `n`-th request (counting from 0) is refused with `errno` and changes nothing.
     pub fn fail_at(mut self, n: usize, errno: i32) -> Self {
         self.fail_at = Some((n, errno));
         self
     }
 
-    /// Run every step of `steps` in order, stopping at the first failure.
-    pub fn apply_all(&mut self, steps: &[Step], owner: &str) -> Result<(), BackendError> {
+    /// Carry out every step in order (each lowered against the state it finds), stopping
+    /// at the first refusal and undoing nothing.
+    pub fn apply_all(&mut self, steps: &[crate::plan::Step], owner: &str) -> Res {
         for s in steps {
-            self.execute(s, owner)?;
+            for r in crate::apply::lower(s, &self.state)? {
+                self.request(&r, owner)?;
+            }
         }
         Ok(())
     }
@@ -95,475 +99,192 @@ impl FakeBackend {
         }
     }
 
-    fn index(&self, at: &LinkRef) -> Result<usize, usize> {
-        self.state.links.binary_search_by(|l| {
-            (l.namespace.as_ref(), &l.name).cmp(&(at.namespace.as_ref(), &at.name))
-        })
-    }
-
-    fn get(&self, at: &LinkRef) -> Option<&LiveLink> {
-        self.index(at).ok().map(|i| &self.state.links[i])
-    }
-
-    fn insert(&mut self, l: LiveLink) {
-        if let Some(mac) = l.mac {
-            self.seen_macs.insert(mac);
-        }
-        match self.index(&l.at()) {
-            Ok(i) => self.state.links[i] = l,
-            Err(i) => self.state.links.insert(i, l),
-        }
-    }
-
-    fn has_namespace(&self, ns: &Option<NsName>) -> bool {
-        ns.as_ref()
-            .is_none_or(|n| self.state.namespace(n).is_some())
-    }
-
-    /// Links stacked on `at` (macvlans, vlans).
-    fn children(&self, at: &LinkRef) -> impl Iterator<Item = &LiveLink> {
-        let at = at.clone();
-        self.state
-            .links
-            .iter()
-            .filter(move |l| l.parent.as_ref() == Some(&at))
-    }
-
-    /// Remove a link and everything that cannot outlive it.
-    fn remove_link(&mut self, at: &LinkRef) {
-        let mut todo = vec![at.clone()];
-        while let Some(at) = todo.pop() {
-            let Ok(i) = self.index(&at) else {
-                continue;
-            };
-            let l = self.state.links.remove(i);
-            if l.kind == LinkKind::Veth
-                && let Some(p) = l.peer
-            {
-                todo.push(p);
-            }
-            todo.extend(self.children(&at).map(LiveLink::at));
-        }
-    }
-
-    fn new_link(&self, at: LinkRef, kind: LinkKind, mtu: u32, owner: &str) -> LiveLink {
-        LiveLink {
-            namespace: at.namespace,
-            name: at.name,
-            kind,
-            parent: None,
-            peer: None,
-            mode: None,
-            vlan_id: None,
-            mac: None,
-            mtu,
-            up: true,
-            source_macs: vec![],
-            addresses: vec![],
-            routes: vec![],
-            owner: Some(owner.to_owned()),
-        }
-    }
-
-    fn check_free(&self, op: &str, at: &LinkRef) -> Res {
-        if !self.has_namespace(&at.namespace) {
+    fn link(&self, op: &str, at: &LinkRef) -> Res<&LiveLink> {
+        if let Some(ns) = &at.namespace
+            && self.state.namespace(ns).is_none()
+        {
             return Err(err(op, at.to_string(), libc::ENOENT));
         }
-        if self.get(at).is_some() {
+        get(&self.state, at).ok_or_else(|| err(op, at.to_string(), libc::ENODEV))
+    }
+
+    fn free(&self, op: &str, at: &LinkRef) -> Res {
+        if let Some(ns) = &at.namespace
+            && self.state.namespace(ns).is_none()
+        {
+            return Err(err(op, at.to_string(), libc::ENOENT));
+        }
+        if get(&self.state, at).is_some() {
             return Err(err(op, at.to_string(), libc::EEXIST));
         }
         Ok(())
     }
 
-    fn create(&mut self, object: &Object, owner: &str) -> Res {
-        match object {
-            Object::Namespace { name } => {
+    /// macvlan_addr_busy: an up macvlan may not have a MAC that its parent or an up
+    /// sibling has (a down one may: the check runs when it opens).
+    fn mac_busy(&self, at: &LinkRef, l: &LiveLink, mac: Option<MacAddr>) -> bool {
+        let (Some(mac), Some(p)) = (mac, l.parent.as_ref()) else {
+            return false;
+        };
+        if l.kind != LinkKind::Macvlan || l.mode == Some(Mode::Passthru) {
+            return false;
+        }
+        get(&self.state, p).is_some_and(|p| p.mac == Some(mac))
+            || self.state.links.iter().any(|s| {
+                s.parent.as_ref() == Some(p) && &s.at() != at && s.up && s.mac == Some(mac)
+            })
+    }
+
+    /// Whether the kernel accepts `request`; `Ok` means `state::apply` may run it.
+    fn check(&self, request: &Request) -> Res {
+        let op = request.op();
+        let what = request.object();
+        match request {
+            Request::CreateNamespace { name } => {
                 if self.state.namespace(name).is_some() {
-                    return Err(err("create namespace", name.to_string(), libc::EEXIST));
+                    return Err(err(op, what, libc::EEXIST));
                 }
-                let i = self
-                    .state
-                    .namespaces
-                    .binary_search_by(|n| n.name.cmp(name))
-                    .unwrap_or_else(|i| i);
-                self.state.namespaces.insert(
-                    i,
-                    LiveNamespace {
-                        name: name.clone(),
-                        owner: Some(owner.to_owned()),
-                    },
-                );
-                Ok(())
             }
-            Object::Nic { name, .. } => {
-                Err(err("create device", name.to_string(), libc::EOPNOTSUPP))
-            }
-            Object::Veth {
-                name,
-                peer,
-                peer_namespace,
-                mtu,
-                mac,
-                peer_mac,
-            } => {
-                let op = "create veth";
-                let here = host(name);
-                let there = LinkRef {
-                    namespace: peer_namespace.clone(),
-                    name: peer.clone(),
-                };
-                self.check_free(op, &here)?;
-                self.check_free(op, &there)?;
-                if here == there {
-                    return Err(err(op, here.to_string(), libc::EEXIST));
+            Request::DeleteNamespace { name } => {
+                if self.state.namespace(name).is_none() {
+                    return Err(err(op, what, libc::ENOENT));
                 }
-                let mtu = mtu.unwrap_or(DEFAULT_MTU);
-                let mut a = self.new_link(here.clone(), LinkKind::Veth, mtu, owner);
-                a.peer = Some(there.clone());
-                a.mac = Some(match mac {
-                    Some(m) => *m,
-                    None => self.pick_mac(),
-                });
-                let mut b = self.new_link(there, LinkKind::Veth, mtu, owner);
-                b.peer = Some(here);
-                b.mac = Some(match peer_mac {
-                    Some(m) => *m,
-                    None => self.pick_mac(),
-                });
-                self.insert(a);
-                self.insert(b);
-                Ok(())
             }
-            Object::Dummy { name, mtu, mac } => {
-                let here = host(name);
-                self.check_free("create dummy", &here)?;
-                let mut l = self.new_link(here, LinkKind::Dummy, mtu.unwrap_or(DEFAULT_MTU), owner);
-                l.mac = Some(match mac {
-                    Some(m) => *m,
-                    None => self.pick_mac(),
-                });
-                self.insert(l);
-                Ok(())
-            }
-            Object::Vlan {
-                name,
-                link,
-                vlan_id,
-                mtu,
-                mac,
-            } => {
-                let op = "create vlan";
-                let here = host(name);
-                self.check_free(op, &here)?;
-                let lower = self
-                    .get(&host(link))
-                    .ok_or_else(|| err(op, here.to_string(), libc::ENODEV))?;
-                let (lower_mtu, lower_mac) = (lower.mtu, lower.mac);
-                let mtu = mtu.unwrap_or(lower_mtu);
-                if mtu > lower_mtu {
-                    return Err(err(op, here.to_string(), libc::EINVAL));
-                }
-                let mut l = self.new_link(here, LinkKind::Vlan, mtu, owner);
-                l.parent = Some(host(link));
-                l.vlan_id = Some(*vlan_id);
-                l.mac = mac.or(lower_mac);
-                self.insert(l);
-                Ok(())
-            }
-            Object::Macvlan(m) => self.create_macvlan(m, owner),
-            Object::Address {
-                namespace,
-                link,
-                address,
-            } => {
-                let op = "add address";
-                let here = LinkRef {
-                    namespace: namespace.clone(),
-                    name: link.clone(),
-                };
-                let what = format!("{address} on {here}");
-                let i = self
-                    .index(&here)
-                    .map_err(|_| err(op, what.clone(), libc::ENODEV))?;
-                let l = &mut self.state.links[i];
-                match l.addresses.binary_search(address) {
-                    Ok(_) => Err(err(op, what, libc::EEXIST)),
-                    Err(j) => {
-                        l.addresses.insert(j, *address);
-                        Ok(())
+            Request::CreateLink(n) => {
+                self.free(op, &n.at)?;
+                match &n.kind {
+                    NewKind::Veth { peer, .. } => {
+                        self.free(op, peer)?;
+                        if *peer == n.at {
+                            return Err(err(op, what, libc::EEXIST));
+                        }
+                    }
+                    NewKind::Dummy => {}
+                    NewKind::Vlan { link, .. } => {
+                        let lower = self.link(op, &host(link))?;
+                        if n.mtu.is_some_and(|m| m > lower.mtu) {
+                            return Err(err(op, what, libc::EINVAL));
+                        }
+                    }
+                    NewKind::Macvlan { parent, mode, .. } => {
+                        let p = self.link(op, &host(parent))?;
+                        if n.mtu.is_some_and(|m| m > p.mtu || m < 68) {
+                            return Err(err(op, what, libc::EINVAL));
+                        }
+                        let mut siblings = self.state.links.iter().filter(|s| {
+                            s.kind == LinkKind::Macvlan && s.parent.as_ref() == Some(&host(parent))
+                        });
+                        let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
+                        let any = siblings.clone().next().is_some();
+                        if siblings.any(passthru) || (*mode == Mode::Passthru && any) {
+                            return Err(err(op, what, libc::EINVAL));
+                        }
                     }
                 }
             }
-            Object::Route {
-                namespace,
-                link,
-                to,
-                via,
+            Request::Claim { at, up } => {
+                let l = self.link(op, at)?;
+                if *up && !l.up && self.mac_busy(at, l, l.mac) {
+                    return Err(err(op, what, libc::EADDRINUSE));
+                }
+            }
+            Request::SetUp { at, up } => {
+                let l = self.link(op, at)?;
+                if *up && !l.up && self.mac_busy(at, l, l.mac) {
+                    return Err(err(op, what, libc::EADDRINUSE));
+                }
+            }
+            Request::SetAlias { at, .. } | Request::DeleteLink { at, .. } => {
+                self.link(op, at)?;
+            }
+            Request::SetMtu { at, mtu } => {
+                let l = self.link(op, at)?;
+                let parent = l.parent.as_ref().and_then(|p| get(&self.state, p));
+                if *mtu < 68 || parent.is_some_and(|p| *mtu > p.mtu) {
+                    return Err(err(op, what, libc::EINVAL));
+                }
+            }
+            Request::SetMac { at, mac } => {
+                let l = self.link(op, at)?;
+                // macvlan_set_mac_address checks whether it is busy up or down.
+                if l.mac != Some(*mac) && self.mac_busy(at, l, Some(*mac)) {
+                    return Err(err(op, what, libc::EADDRINUSE));
+                }
+            }
+            Request::SetMacvlan {
+                at,
+                mode,
+                source_macs,
             } => {
-                let op = "add route";
-                let here = LinkRef {
-                    namespace: namespace.clone(),
-                    name: link.clone(),
-                };
-                let what = format!("{to} on {here}");
-                let i = self
-                    .index(&here)
-                    .map_err(|_| err(op, what.clone(), libc::ENODEV))?;
-                if let Some(gw) = via
-                    && !self.state.links[i].addresses.iter().any(|a| a.contains(gw))
+                let l = self.link(op, at)?;
+                if l.kind != LinkKind::Macvlan {
+                    return Err(err(op, what, libc::EOPNOTSUPP));
+                }
+                let from = l.mode.unwrap_or_default();
+                if let Some(to) = mode
+                    && (from == Mode::Passthru) != (*to == Mode::Passthru)
+                {
+                    return Err(err(op, what, libc::EINVAL));
+                }
+                if source_macs.is_some() && mode.unwrap_or(from) != Mode::Source {
+                    return Err(err(op, what, libc::EINVAL));
+                }
+            }
+            Request::AddAddress { at, address } => {
+                let l = self.link(op, at)?;
+                if l.addresses.contains(address) {
+                    return Err(err(op, what, libc::EEXIST));
+                }
+            }
+            Request::DeleteAddress { at, address } => {
+                let l = self.link(op, at)?;
+                if !l.addresses.contains(address) {
+                    return Err(err(op, what, libc::EADDRNOTAVAIL));
+                }
+            }
+            Request::AddRoute { at, route } => {
+                let l = self.link(op, at)?;
+                if let Some(gw) = route.via
+                    && !l.addresses.iter().any(|a| a.contains(&gw))
                 {
                     return Err(err(op, what, libc::ENETUNREACH));
                 }
                 // One main table per namespace: the same destination twice is EEXIST
                 // whichever link the first one goes out of.
-                if self
-                    .state
-                    .links
-                    .iter()
-                    .any(|l| &l.namespace == namespace && l.routes.iter().any(|r| r.to == *to))
-                {
+                if self.state.links.iter().any(|o| {
+                    o.namespace == at.namespace && o.routes.iter().any(|r| r.to == route.to)
+                }) {
                     return Err(err(op, what, libc::EEXIST));
                 }
-                let route = crate::model::Route { to: *to, via: *via };
-                let l = &mut self.state.links[i];
-                let j = l.routes.binary_search(&route).unwrap_or_else(|j| j);
-                l.routes.insert(j, route);
-                Ok(())
             }
-        }
-    }
-
-    fn create_macvlan(&mut self, m: &MacvlanLink, owner: &str) -> Res {
-        let op = "create macvlan";
-        let here = LinkRef {
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
-        };
-        self.check_free(op, &here)?;
-        let parent_at = host(&m.parent);
-        let parent = self
-            .get(&parent_at)
-            .ok_or_else(|| err(op, here.to_string(), libc::ENODEV))?;
-        let (parent_mtu, parent_mac) = (parent.mtu, parent.mac);
-        let mut siblings = self
-            .children(&parent_at)
-            .filter(|l| l.kind == LinkKind::Macvlan)
-            .peekable();
-        let has_siblings = siblings.peek().is_some();
-        let mut sibling_passthru = false;
-        let mut mac_taken = false;
-        for s in siblings {
-            sibling_passthru |= s.mode == Some(Mode::Passthru);
-            mac_taken |= m.mac.is_some() && s.mac == m.mac;
-        }
-        if sibling_passthru || (m.mode == Mode::Passthru && has_siblings) {
-            return Err(err(op, here.to_string(), libc::EINVAL));
-        }
-        if mac_taken {
-            return Err(err(op, here.to_string(), libc::EADDRINUSE));
-        }
-        let mtu = m.mtu.unwrap_or(parent_mtu);
-        if mtu > parent_mtu {
-            return Err(err(op, here.to_string(), libc::EINVAL));
-        }
-        let mac = match (m.mac, m.mode) {
-            (Some(mac), _) => Some(mac),
-            (None, Mode::Passthru) => parent_mac,
-            (None, _) => Some(self.pick_mac()),
-        };
-        let mut l = self.new_link(here, LinkKind::Macvlan, mtu, owner);
-        l.parent = Some(parent_at);
-        l.mode = Some(m.mode);
-        l.mac = mac;
-        l.up = m.up;
-        if m.mode == Mode::Source {
-            l.source_macs = m.source_macs.clone();
-            l.source_macs.sort();
-            l.source_macs.dedup();
-        }
-        self.insert(l);
-        Ok(())
-    }
-
-    fn delete(&mut self, object: &Object) -> Res {
-        match object {
-            Object::Namespace { name } => {
-                let i = self
-                    .state
-                    .namespaces
-                    .binary_search_by(|n| n.name.cmp(name))
-                    .map_err(|_| err("delete namespace", name.to_string(), libc::ENOENT))?;
-                self.state.namespaces.remove(i);
-                let inside: Vec<LinkRef> =
-                    self.state.links_in(Some(name)).map(LiveLink::at).collect();
-                for at in inside {
-                    self.remove_link(&at);
-                }
-                Ok(())
-            }
-            Object::Nic { name, .. } => {
-                Err(err("delete device", name.to_string(), libc::EOPNOTSUPP))
-            }
-            Object::Address {
-                namespace,
-                link,
-                address,
-            } => {
-                let op = "delete address";
-                let here = LinkRef {
-                    namespace: namespace.clone(),
-                    name: link.clone(),
-                };
-                let what = format!("{address} on {here}");
-                let i = self
-                    .index(&here)
-                    .map_err(|_| err(op, what.clone(), libc::ENODEV))?;
-                let l = &mut self.state.links[i];
-                let j = l
-                    .addresses
-                    .binary_search(address)
-                    .map_err(|_| err(op, what, libc::ENOENT))?;
-                l.addresses.remove(j);
-                // The kernel flushes routes whose gateway no remaining prefix reaches.
-                let addresses = l.addresses.clone();
-                l.routes.retain(|r| {
-                    r.via
-                        .is_none_or(|gw| addresses.iter().any(|a| a.contains(&gw)))
-                });
-                Ok(())
-            }
-            Object::Route {
-                namespace,
-                link,
-                to,
-                via,
-            } => {
-                let op = "delete route";
-                let here = LinkRef {
-                    namespace: namespace.clone(),
-                    name: link.clone(),
-                };
-                let what = format!("{to} on {here}");
-                let i = self
-                    .index(&here)
-                    .map_err(|_| err(op, what.clone(), libc::ENODEV))?;
-                let route = crate::model::Route { to: *to, via: *via };
-                let l = &mut self.state.links[i];
-                let j = l
-                    .routes
-                    .binary_search(&route)
-                    .map_err(|_| err(op, what, libc::ENOENT))?;
-                l.routes.remove(j);
-                Ok(())
-            }
-            link => {
-                let Some(at) = link.link() else {
-                    return Err(err("delete", format!("{link:?}"), libc::EINVAL));
-                };
-                if self.get(&at).is_none() {
-                    return Err(err(
-                        &format!("delete {}", link.kind()),
-                        at.to_string(),
-                        libc::ENOENT,
-                    ));
-                }
-                self.remove_link(&at);
-                Ok(())
-            }
-        }
-    }
-
-    fn update(&mut self, object: &Object, changes: &[Change]) -> Res {
-        let Some(at) = object.link().filter(|_| object.is_link()) else {
-            return Err(err("update", format!("{:?}", object.key()), libc::EINVAL));
-        };
-        let op = format!("update {}", object.kind());
-        let what = at.to_string();
-        let i = self
-            .index(&at)
-            .map_err(|_| err(&op, what.clone(), libc::ENODEV))?;
-        let mut l = self.state.links[i].clone();
-        let parent = l.parent.as_ref().and_then(|p| self.get(p));
-        let parent_mtu = parent.map(|p| p.mtu);
-        for c in changes {
-            match c {
-                Change::Mtu { to, .. } => {
-                    if *to < 68 || parent_mtu.is_some_and(|p| *to > p) {
-                        return Err(err("set mtu", what, libc::EINVAL));
-                    }
-                    l.mtu = *to;
-                }
-                Change::Mac { to, .. } => {
-                    let taken = l.kind == LinkKind::Macvlan
-                        && l.parent.as_ref().is_some_and(|p| {
-                            self.children(p)
-                                .any(|s| !same_place(s, &at) && s.mac == Some(*to))
-                        });
-                    if taken {
-                        return Err(err("set mac", what, libc::EADDRINUSE));
-                    }
-                    l.mac = Some(*to);
-                }
-                Change::Up { to, .. } => l.up = *to,
-                Change::Mode { to, .. } => {
-                    let from = l.mode.unwrap_or_default();
-                    if l.kind != LinkKind::Macvlan
-                        || (from == Mode::Passthru) != (*to == Mode::Passthru)
-                    {
-                        return Err(err("set mode", what, libc::EINVAL));
-                    }
-                    l.mode = Some(*to);
-                }
-                Change::SourceMacs { to, .. } => {
-                    if l.kind != LinkKind::Macvlan {
-                        return Err(err("set source macs", what, libc::EINVAL));
-                    }
-                    l.source_macs = to.clone();
-                    l.source_macs.sort();
-                    l.source_macs.dedup();
+            Request::DeleteRoute { at, route } => {
+                let l = self.link(op, at)?;
+                if !l.routes.contains(route) {
+                    return Err(err(op, what, libc::ESRCH));
                 }
             }
-        }
-        let new_mtu = l.mtu;
-        self.state.links[i] = l;
-        // A lower device's MTU caps the links on it.
-        for c in self
-            .state
-            .links
-            .iter_mut()
-            .filter(|c| c.parent.as_ref() == Some(&at))
-        {
-            c.mtu = c.mtu.min(new_mtu);
         }
         Ok(())
     }
 
-    fn run(&mut self, step: &Step, owner: &str) -> Res {
-        match step {
-            Step::Create { object } => self.create(object, owner),
-            Step::Delete { object } => self.delete(object),
-            Step::Update { object, changes } => self.update(object, changes),
-            Step::Replace { from, to, .. } => {
-                // Tried on a copy so that a failed create leaves the old link in place.
-                let mut scratch = FakeBackend {
-                    state: self.state.clone(),
-                    calls: Vec::new(),
-                    fail_at: None,
-                    next_mac: self.next_mac,
-                    seen_macs: self.seen_macs.clone(),
-                };
-                if let Some(at) = from.link().filter(|_| from.is_link()) {
-                    // The old link may already be gone: a replaced (or deleted) parent
-                    // takes its macvlans along, and a deleted namespace its links.
-                    scratch.remove_link(&at);
-                } else {
-                    scratch.delete(from)?;
+    /// What the kernel picks for a link just created: MACs not given.
+    fn pick(&mut self, request: &Request) {
+        let Request::CreateLink(n) = request else {
+            return;
+        };
+        let mut at = vec![n.at.clone()];
+        if let NewKind::Veth { peer, .. } = &n.kind {
+            at.push(peer.clone());
+        }
+        for a in at {
+            let missing = get(&self.state, &a).is_some_and(|l| l.mac.is_none());
+            if missing {
+                let mac = self.pick_mac();
+                if let Ok(i) = self.state.links.binary_search_by(|l| {
+                    (l.namespace.as_ref(), &l.name).cmp(&(a.namespace.as_ref(), &a.name))
+                }) {
+                    self.state.links[i].mac = Some(mac);
                 }
-                scratch.create(to, owner)?;
-                self.state = scratch.state;
-                self.next_mac = scratch.next_mac;
-                self.seen_macs = scratch.seen_macs;
-                Ok(())
             }
         }
     }
@@ -576,30 +297,47 @@ impl Backend for FakeBackend {
         Ok(s)
     }
 
-    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError> {
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
         let n = self.calls.len();
-        self.calls.push(step.clone());
+        self.calls.push(request.clone());
         if let Some((at, errno)) = self.fail_at
             && at == n
         {
-            let what = step
-                .object()
-                .link()
-                .map_or_else(|| format!("{:?}", step.object().key()), |l| l.to_string());
-            return Err(err(
-                &format!("{} {}", step.action(), step.object().kind()),
-                what,
-                errno,
-            ));
+            return Err(err(request.op(), request.object(), errno));
         }
-        self.run(step, owner)
+        if let Err(e) = self.check(request) {
+            // RTM_SETLINK is not atomic (do_setlink applies attribute after attribute): a
+            // claim whose bringing up is refused has already set the alias.
+            if let Request::Claim { at, .. } = request
+                && e.errno == Some(libc::EADDRINUSE)
+            {
+                state::apply(
+                    &mut self.state,
+                    &Request::SetAlias {
+                        at: at.clone(),
+                        owner: Some(owner.to_owned()),
+                    },
+                    owner,
+                );
+            }
+            return Err(e);
+        }
+        state::apply(&mut self.state, request, owner);
+        self.pick(request);
+        for l in &self.state.links {
+            if let Some(m) = l.mac {
+                self.seen_macs.insert(m);
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::LinkName;
+    use crate::names::{LinkName, NsName};
+    use crate::plan::{Change, MacvlanLink, Object, Step};
 
     fn ln(s: &str) -> LinkName {
         LinkName::new(s).unwrap()
@@ -653,7 +391,8 @@ mod tests {
         assert_eq!(l.owner.as_deref(), Some("lab"));
         assert_eq!(l.mac.unwrap().to_string(), "02:6d:76:00:00:01");
         assert_eq!(f.state.namespaces[0].owner.as_deref(), Some("lab"));
-        assert_eq!(f.calls.len(), 2);
+        // The namespace, then the link's create and its claim.
+        assert_eq!(f.calls.len(), 3);
     }
 
     #[test]
@@ -667,7 +406,7 @@ mod tests {
         let gone = Step::Delete {
             object: mv(None, "mv9", "eth1", Mode::Bridge),
         };
-        assert_eq!(errno(f.execute(&gone, "lab")), Some(libc::ENOENT));
+        assert_eq!(errno(f.execute(&gone, "lab")), Some(libc::ENODEV));
         let too_big = Step::Update {
             object: mv(None, "mv0", "eth1", Mode::Bridge),
             changes: vec![Change::Mtu {
@@ -734,8 +473,9 @@ mod tests {
     }
 
     #[test]
-    fn fail_at_fails_exactly_that_call_and_changes_nothing() {
-        let mut f = fake().fail_at(1, libc::EBUSY);
+    fn fail_at_fails_exactly_that_request_and_changes_nothing() {
+        // Requests 0 and 1 create and claim "a"; request 2 is the create of "b".
+        let mut f = fake().fail_at(2, libc::EBUSY);
         f.execute(&create(mv(None, "a", "eth1", Mode::Bridge)), "lab")
             .unwrap();
         let e = f
@@ -747,7 +487,7 @@ mod tests {
         assert!(f.state.link(None, &ln("b")).is_none());
         f.execute(&create(mv(None, "c", "eth1", Mode::Bridge)), "lab")
             .unwrap();
-        assert_eq!(f.calls.len(), 3);
+        assert_eq!(f.calls.len(), 5);
     }
 
     #[test]

@@ -129,6 +129,12 @@ impl DepGraph {
         v
     }
 
+    /// Whether the edges form a cycle: the orders below then fall back to taking the
+    /// smallest remaining key, which a planner must treat as an internal error.
+    pub fn has_cycle(&self) -> bool {
+        petgraph::algo::is_cyclic_directed(&self.graph)
+    }
+
     /// Every key, dependencies before dependents; among the keys that are ready at the same
     /// time the smallest `Key` goes first, so the order depends on nothing but the graph.
     pub fn order(&self) -> Vec<Key> {

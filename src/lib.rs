@@ -7,6 +7,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diff;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod graph;
 pub mod kernel;

@@ -2,15 +2,14 @@
 //!
 //! A `Plan` is produced by `diff::diff` and serialized as-is by `plan --format json`;
 //! `render` only formats it. Each step carries complete objects (the desired one for a
-//! create, the live one for a delete), so a step can be executed, and undone, without
-//! looking anything up.
+//! create, the live one for a delete). How a step becomes kernel requests, and how those
+//! are undone, is `apply`'s business.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::live::{LinkRef, LiveState};
+use crate::live::LinkRef;
 use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 
@@ -94,10 +93,12 @@ pub enum Object {
         peer_namespace: Option<NsName>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
-        /// Only set when recreating a deleted link exactly as it was (undo).
+        /// Set on the live object a delete carries; a create from the file leaves it to
+        /// the kernel.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mac: Option<MacAddr>,
-        /// The peer end's MAC; like `mac`, only set by undo.
+        /// The peer end's MAC, when a step gives one (the planner leaves it to the kernel;
+        /// undo brings a deleted pair back with both MACs from the journal, not from here).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peer_mac: Option<MacAddr>,
     },
@@ -180,22 +181,6 @@ pub enum Change {
         from: Vec<MacAddr>,
         to: Vec<MacAddr>,
     },
-}
-
-impl Change {
-    /// The change that undoes this one.
-    pub fn inverse(&self) -> Option<Change> {
-        Some(match self.clone() {
-            Change::Mtu { from, to } => Change::Mtu { from: to, to: from },
-            Change::Mac { from, to } => Change::Mac {
-                from: Some(to),
-                to: from?,
-            },
-            Change::Up { from, to } => Change::Up { from: to, to: from },
-            Change::Mode { from, to } => Change::Mode { from: to, to: from },
-            Change::SourceMacs { from, to } => Change::SourceMacs { from: to, to: from },
-        })
-    }
 }
 
 /// The identity of an object, ordered so that sorting by key gives namespaces, then parents,
@@ -295,204 +280,6 @@ impl Route {
     }
 }
 
-/// Updates that give back their MTUs to the links on `at` (and, transitively, on those)
-/// that the kernel lowered to `mtu` when `at`'s MTU was lowered.
-fn restore_clamped_mtus(
-    at: &LinkRef,
-    mtu: u32,
-    live: &LiveState,
-    done: &Executed,
-    out: &mut Vec<Step>,
-) {
-    for l in &live.links {
-        if l.parent.as_ref() != Some(at) || l.mtu <= mtu {
-            continue;
-        }
-        // Deleted or replaced by the plan: their own undo makes them again, MTU included.
-        if done.deleted.contains(&l.at()) || done.replaced.contains(&l.at()) {
-            continue;
-        }
-        let Some(object) = crate::diff::live_object(l) else {
-            continue;
-        };
-        out.push(Step::Update {
-            object,
-            changes: vec![Change::Mtu {
-                from: mtu,
-                to: l.mtu,
-            }],
-        });
-        restore_clamped_mtus(&l.at(), mtu, live, done, out);
-    }
-}
-
-/// Recreate, as they were live, the links whose parent is `parent` (a link in the tool's own
-/// namespace), then their addresses and routes, recursing through vlans stacked on them.
-fn restore_children(
-    parent: &Object,
-    live: &LiveState,
-    deleted: &BTreeSet<LinkRef>,
-    out: &mut Vec<Step>,
-    contents: &dyn Fn(&Object, &mut Vec<Step>),
-) {
-    let Some(at) = parent.link() else { return };
-    for l in &live.links {
-        if l.parent.as_ref() != Some(&at) || deleted.contains(&l.at()) {
-            continue;
-        }
-        let Some(child) = crate::diff::live_object(l) else {
-            continue;
-        };
-        out.push(Step::Create {
-            object: child.clone(),
-        });
-        contents(&child, out);
-        if matches!(child, Object::Vlan { .. }) {
-            restore_children(&child, live, deleted, out, contents);
-        }
-    }
-}
-
-/// The steps that undo `step` once it has been carried out, given the live state it was
-/// planned against. Undoing a delete (or a replace) of a link recreates the link exactly as
-/// it was, MAC included, and then its addresses and routes, which the kernel dropped with it.
-pub fn inverse(step: &Step, live: &LiveState) -> Vec<Step> {
-    inverse_in(step, live, &Executed::default())
-}
-
-/// What the executed steps of a plan did to links, which changes how one of them is undone.
-#[derive(Debug, Default, Clone)]
-pub struct Executed {
-    /// Links deleted by their own delete step: they come back through their own undo, so
-    /// undoing a replaced parent does not bring them back a second time.
-    pub deleted: BTreeSet<LinkRef>,
-    /// Links replaced: undoing a parent's replace brings back everything that hung off the
-    /// old parent, so undoing the replace of something on it only removes the new one.
-    pub replaced: BTreeSet<LinkRef>,
-}
-
-impl Executed {
-    pub fn of<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Executed {
-        let mut e = Executed::default();
-        for s in steps {
-            match s {
-                Step::Delete { object } if object.is_link() => e.deleted.extend(object.link()),
-                Step::Replace { from, .. } if from.is_link() => e.replaced.extend(from.link()),
-                _ => {}
-            }
-        }
-        e
-    }
-}
-
-/// `inverse`, for a step of a plan whose executed steps did `done`.
-pub fn inverse_in(step: &Step, live: &LiveState, done: &Executed) -> Vec<Step> {
-    let deleted = &done.deleted;
-    let restore_link_contents = |obj: &Object, out: &mut Vec<Step>| {
-        let Some(at) = obj.link().filter(|_| obj.is_link()) else {
-            return;
-        };
-        if let Some(l) = live.link(at.namespace.as_ref(), &at.name) {
-            for a in &l.addresses {
-                out.push(Step::Create {
-                    object: Object::Address {
-                        namespace: at.namespace.clone(),
-                        link: at.name.clone(),
-                        address: *a,
-                    },
-                });
-            }
-            for r in &l.routes {
-                out.push(Step::Create {
-                    object: r.object(&at.namespace, &at.name),
-                });
-            }
-        }
-    };
-    // A veth comes back with both ends' MACs as they were, not only the parent end's.
-    let exact = |obj: &Object| -> Object {
-        let mut obj = obj.clone();
-        if let Object::Veth {
-            peer,
-            peer_namespace,
-            peer_mac,
-            ..
-        } = &mut obj
-            && peer_mac.is_none()
-        {
-            *peer_mac = live.link(peer_namespace.as_ref(), peer).and_then(|l| l.mac);
-        }
-        obj
-    };
-    match step {
-        Step::Create { object } => vec![Step::Delete {
-            object: object.clone(),
-        }],
-        Step::Delete { object } => {
-            let mut out = vec![Step::Create {
-                object: exact(object),
-            }];
-            restore_link_contents(object, &mut out);
-            out
-        }
-        Step::Update { object, changes } => {
-            let inverse: Vec<Change> = changes.iter().filter_map(Change::inverse).collect();
-            if inverse.is_empty() {
-                return vec![];
-            }
-            let mut out = vec![Step::Update {
-                object: object.clone(),
-                changes: inverse,
-            }];
-            // Lowering a link's MTU lowers its macvlans' and vlans' above it too (the
-            // drivers' NETDEV_CHANGEMTU handlers), silently: raising it back does not
-            // raise them, so they get their MTUs back one by one.
-            if let Some(lowered) = changes.iter().find_map(|c| match c {
-                Change::Mtu { from, to } if to < from => Some(*to),
-                _ => None,
-            }) && object.is_link()
-                && let Some(at) = object.link()
-            {
-                restore_clamped_mtus(&at, lowered, live, done, &mut out);
-            }
-            out
-        }
-        Step::Replace { from, to, reason } => {
-            let lower = match from {
-                Object::Macvlan(m) => Some(&m.parent),
-                Object::Vlan { link, .. } => Some(link),
-                _ => None,
-            };
-            if let Some(lower) = lower
-                && done.replaced.contains(&LinkRef {
-                    namespace: None,
-                    name: lower.clone(),
-                })
-            {
-                // The old one comes back with its old parent (see `Executed::replaced`).
-                return vec![Step::Delete { object: to.clone() }];
-            }
-            let mut out = vec![Step::Replace {
-                from: to.clone(),
-                to: exact(from),
-                reason: format!("undo: {reason}"),
-            }];
-            restore_link_contents(from, &mut out);
-            // Replacing a parent back deletes the new parent, and with it every link that
-            // was (re)created on it while the apply went on; those links were undone before
-            // this step (undo runs in reverse), onto the parent that is about to go. So bring
-            // back every link that hung off the old parent, as it was, with its contents.
-            if matches!(
-                from,
-                Object::Veth { .. } | Object::Dummy { .. } | Object::Vlan { .. }
-            ) {
-                restore_children(from, live, deleted, &mut out, &restore_link_contents);
-            }
-            out
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,19 +329,5 @@ mod tests {
         };
         assert!(ns < p);
         assert!(p < mv().key());
-    }
-
-    #[test]
-    fn inverse_of_delete_restores_addresses() {
-        let live: LiveState = serde_json::from_str(
-            r#"{"links":[{"namespace":"red","name":"eth0","kind":"macvlan","mtu":1400,"up":true,
-            "addresses":["10.0.0.2/24"],"routes":[{"to":"0.0.0.0/0","via":"10.0.0.1"}]}]}"#,
-        )
-        .unwrap();
-        let inv = inverse(&Step::Delete { object: mv() }, &live);
-        assert_eq!(inv.len(), 3);
-        assert_eq!(inv[0], Step::Create { object: mv() });
-        assert!(matches!(inv[1].object(), Object::Address { .. }));
-        assert!(matches!(inv[2].object(), Object::Route { .. }));
     }
 }

@@ -1,12 +1,13 @@
-//! The executor against the fake kernel: a plan that fails at any step, or whose result does
-//! not verify, leaves the state exactly as it was found; a plan in sync makes no calls.
+//! The executor against the fake kernel: a plan refused at any kernel request, interrupted,
+//! reverted, or whose result does not verify, leaves the state exactly as it was found; a
+//! plan in sync makes no requests.
 //!
 //! The scenarios are the golden plan cases (tests/cases/plan-*/): every one of their plans is
-//! failed at every step in turn.
+//! refused at every request in turn.
 
 use std::path::{Path, PathBuf};
 
-use mvtopo::apply::{self, ApplyError};
+use mvtopo::apply::{self, ApplyError, Request};
 use mvtopo::backend::{Backend, BackendError};
 use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
@@ -48,8 +49,8 @@ fn cases() -> Vec<(String, Topology, LiveState)> {
         .collect()
 }
 
-fn verifier(t: &Topology) -> impl Fn(&LiveState) -> Vec<Step> + '_ {
-    move |after: &LiveState| diff(t, after).map(|p| p.steps).unwrap_or_default()
+fn verifier(t: &Topology) -> impl Fn(&LiveState) -> Result<Vec<Step>, String> + '_ {
+    move |after: &LiveState| diff(t, after).map(|p| p.steps).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -57,7 +58,7 @@ fn every_plan_applies_and_verifies() {
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         let mut fake = FakeBackend::new(live.clone());
-        let out = apply::run(&mut fake, &plan, &live, &verifier(&t))
+        let out = apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.executed, plan.steps.len(), "{name}");
         assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
@@ -65,26 +66,29 @@ fn every_plan_applies_and_verifies() {
 }
 
 #[test]
-fn a_failure_at_any_step_leaves_the_state_as_found() {
+fn a_failure_at_any_request_leaves_the_state_as_found() {
     let mut checked = 0;
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         // Some deletes are carried out by a later one (apply::implied_deletes) and make no
         // call of their own: fail at every call a clean run makes.
         let mut clean = FakeBackend::new(live.clone());
-        apply::run(&mut clean, &plan, &live, &verifier(&t)).unwrap();
+        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
         for n in 0..clean.calls.len() {
             let mut fake = FakeBackend::new(live.clone()).fail_at(n, libc::EINVAL);
-            let err = apply::run(&mut fake, &plan, &live, &verifier(&t))
+            let err = apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default())
                 .expect_err("an injected failure must fail the apply");
             match &err {
                 ApplyError::Step {
-                    index, error, undo, ..
+                    error,
+                    undo,
+                    request,
+                    ..
                 } => {
                     assert_eq!(
-                        plan.steps[*index - 1],
-                        clean.calls[n],
-                        "{name}: the failed step is the one the failing call made"
+                        request.as_deref(),
+                        Some(&clean.calls[n]),
+                        "{name}: the refused request is the one made at that point"
                     );
                     assert_eq!(error.errno, Some(libc::EINVAL), "{name}");
                     assert!(
@@ -116,7 +120,7 @@ fn in_sync_makes_no_calls() {
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         let mut fake = FakeBackend::new(live.clone());
-        apply::run(&mut fake, &plan, &live, &verifier(&t)).unwrap();
+        apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default()).unwrap();
         let settled = fake.state.clone();
         let again = diff(&t, &settled).unwrap();
         assert!(
@@ -125,7 +129,14 @@ fn in_sync_makes_no_calls() {
             again.steps
         );
         let mut fake = FakeBackend::new(settled.clone());
-        let out = apply::run(&mut fake, &again, &settled, &verifier(&t)).unwrap();
+        let out = apply::run(
+            &mut fake,
+            &again,
+            &settled,
+            &verifier(&t),
+            Default::default(),
+        )
+        .unwrap();
         assert_eq!(out.executed, 0, "{name}");
         assert!(
             fake.calls.is_empty(),
@@ -147,12 +158,12 @@ impl Backend for Liar {
     fn snapshot(&mut self) -> Result<LiveState, BackendError> {
         self.inner.snapshot()
     }
-    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError> {
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
         self.n += 1;
         if self.n - 1 == self.skip {
             return Ok(());
         }
-        self.inner.execute(step, owner)
+        self.inner.request(request, owner)
     }
 }
 
@@ -163,14 +174,16 @@ fn a_result_that_does_not_verify_is_undone() {
         .find(|(n, _, _)| n.contains("empty"))
         .expect("a plan case from an empty state");
     let plan = diff(&t, &live).unwrap();
-    // Skip the last step: everything before it ran, so there is something to undo.
-    let skip = plan.steps.len() - 1;
+    let mut clean = FakeBackend::new(live.clone());
+    apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
+    // Skip the last request: everything before it ran, so there is something to undo.
+    let skip = clean.calls.len() - 1;
     let mut liar = Liar {
         inner: FakeBackend::new(live.clone()),
         skip,
         n: 0,
     };
-    let err = apply::run(&mut liar, &plan, &live, &verifier(&t)).unwrap_err();
+    let err = apply::run(&mut liar, &plan, &live, &verifier(&t), Default::default()).unwrap_err();
     let ApplyError::Verify { remaining, undo } = err else {
         panic!("{name}: expected a verification failure");
     };
@@ -190,7 +203,7 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
         .into_iter()
         .find(|(n, _, _)| n.contains("prune-all"))
         .expect("the prune-all case");
-    let plan = mvtopo::diff::destroy("lab", &live);
+    let plan = mvtopo::diff::destroy("lab", &live).unwrap();
     let implied = apply::implied_deletes(&plan.steps);
     assert!(
         implied.iter().any(Option::is_some),
@@ -198,9 +211,17 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
         plan.steps
     );
     let mut fake = FakeBackend::new(live.clone());
-    let out = apply::run(&mut fake, &plan, &live, &|after: &LiveState| {
-        mvtopo::diff::destroy("lab", after).steps
-    })
+    let out = apply::run(
+        &mut fake,
+        &plan,
+        &live,
+        &|after: &LiveState| {
+            mvtopo::diff::destroy("lab", after)
+                .map(|p| p.steps)
+                .map_err(|e| e.to_string())
+        },
+        Default::default(),
+    )
     .unwrap();
     // Every step is accounted as executed, but the implied ones made no call.
     assert_eq!(out.executed, plan.steps.len());
@@ -214,4 +235,129 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
             assert!(matches!(plan.steps[*j], Step::Delete { .. }));
         }
     }
+}
+
+/// Sets the stop flag (as a signal handler would) when request `at` has been made.
+struct Signaller<'a> {
+    inner: FakeBackend,
+    stop: &'a std::sync::atomic::AtomicI32,
+    at: usize,
+}
+
+impl Backend for Signaller<'_> {
+    fn snapshot(&mut self) -> Result<LiveState, BackendError> {
+        self.inner.snapshot()
+    }
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
+        let r = self.inner.request(request, owner);
+        if self.inner.calls.len() == self.at + 1 {
+            self.stop
+                .store(libc::SIGINT, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+}
+
+#[test]
+fn an_interrupt_at_any_request_undoes_everything() {
+    let mut checked = 0;
+    for (name, t, live) in cases() {
+        let plan = diff(&t, &live).unwrap();
+        let mut clean = FakeBackend::new(live.clone());
+        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
+        // The signal arrives during request n; the run stops before request n + 1.
+        for n in 0..clean.calls.len().saturating_sub(1) {
+            let stop = std::sync::atomic::AtomicI32::new(0);
+            let mut b = Signaller {
+                inner: FakeBackend::new(live.clone()),
+                stop: &stop,
+                at: n,
+            };
+            let control = apply::Control {
+                stop: &stop,
+                confirm: None,
+            };
+            let err = apply::run(&mut b, &plan, &live, &verifier(&t), control).unwrap_err();
+            let ApplyError::Interrupted { signal, undo } = err else {
+                panic!("{name}: request {n}: expected an interrupt, got {err}");
+            };
+            assert_eq!(signal, libc::SIGINT);
+            assert!(undo.complete(), "{name}: {:?}", undo.failed);
+            // The request in flight finished; nothing after it was made before the undo.
+            assert_eq!(b.inner.calls[..=n], clean.calls[..=n], "{name}");
+            let mut after = b.inner.state.clone();
+            after.normalize();
+            assert_eq!(after, live, "{name}: interrupted at request {n}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} interrupt points exercised");
+}
+
+#[test]
+fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
+    let (name, t, live) = cases()
+        .into_iter()
+        .find(|(n, _, _)| n.contains("empty"))
+        .expect("a plan case from an empty state");
+    let plan = diff(&t, &live).unwrap();
+    let mut fake = FakeBackend::new(live.clone());
+    let mut asked = 0;
+    let mut no = || {
+        asked += 1;
+        Err("the operator said no".to_owned())
+    };
+    let stop = std::sync::atomic::AtomicI32::new(0);
+    let control = apply::Control {
+        stop: &stop,
+        confirm: Some(&mut no),
+    };
+    let err = apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap_err();
+    let ApplyError::Reverted { reason, undo } = err else {
+        panic!("{name}: expected a revert, got {err}");
+    };
+    assert_eq!(reason, "the operator said no");
+    assert!(undo.complete() && !undo.undone.is_empty());
+    assert_eq!(asked, 1);
+    let mut after = fake.state.clone();
+    after.normalize();
+    assert_eq!(after, live, "{name}: a revert restores the state");
+
+    let mut fake = FakeBackend::new(live.clone());
+    let mut yes = || Ok(());
+    let control = apply::Control {
+        stop: &stop,
+        confirm: Some(&mut yes),
+    };
+    apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap();
+    assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
+}
+
+/// Lowering is the same whichever backend runs it: the requests of a golden plan on the
+/// fake are exactly `lower` of each step against the state reached, and a step made of
+/// several requests (a replace, an update of several fields) is refused between them.
+#[test]
+fn multi_request_steps_are_refused_partway_and_undone() {
+    let mut partway = 0;
+    for (name, t, live) in cases() {
+        let plan = diff(&t, &live).unwrap();
+        let mut state = live.clone();
+        let mut requests = Vec::new();
+        let implied = apply::implied_deletes(&plan.steps);
+        for (i, s) in plan.steps.iter().enumerate() {
+            if implied[i].is_some() {
+                continue;
+            }
+            let rs = apply::lower(s, &state).unwrap();
+            for r in &rs {
+                apply::state::apply(&mut state, r, &plan.topology);
+            }
+            partway += rs.len().saturating_sub(1);
+            requests.extend(rs);
+        }
+        let mut clean = FakeBackend::new(live.clone());
+        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
+        assert_eq!(clean.calls, requests, "{name}");
+    }
+    assert!(partway > 20, "only {partway} points inside a step");
 }

@@ -28,10 +28,10 @@ use rtnetlink::Handle;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use crate::apply::Request;
 use crate::backend::BackendError;
 use crate::live::LiveState;
 use crate::names::NsName;
-use crate::plan::Step;
 
 use netns::NsFile;
 pub use netns::{MARKER_DIR, NETNS_DIR};
@@ -45,8 +45,41 @@ pub struct Netlink {
     /// socket keeps its namespace alive, and with it the interfaces of a namespace that
     /// somebody else deletes meanwhile.
     named: HashMap<NsName, Conn>,
+    /// The ifindexes of links this backend deleted, and of those their deletes took along,
+    /// so that undo can create them again under the same ifindexes.
+    gone: HashMap<crate::live::LinkRef, u32>,
+    /// Test builds only: refuse request N (see `fail_at`).
+    #[cfg(feature = "testing")]
+    faults: Faults,
     /// Declared last so it is dropped after the connections it drives.
     rt: Runtime,
+}
+
+/// Fault injection for tests on the real kernel: compiled only with the `testing` feature,
+/// which the crate's own tests enable and `cargo build --release` never does.
+#[cfg(feature = "testing")]
+#[derive(Debug, Default, Clone, Copy)]
+struct Faults {
+    /// Requests made so far (refused ones included).
+    made: usize,
+    fail_at: Option<(usize, i32)>,
+}
+
+#[cfg(feature = "testing")]
+impl Netlink {
+    /// Refuse the `n`-th request from now on (counting from 0) with `errno`, without
+    /// sending it, as if the kernel had; `None` stops injecting. Resets the count.
+    pub fn fail_at(&mut self, fault: Option<(usize, i32)>) {
+        self.faults = Faults {
+            made: 0,
+            fail_at: fault,
+        };
+    }
+
+    /// Requests made since the last `fail_at`.
+    pub fn requests_made(&self) -> usize {
+        self.faults.made
+    }
 }
 
 /// One netlink connection into one namespace, and that namespace's open file (used for
@@ -85,6 +118,9 @@ impl Netlink {
         Ok(Netlink {
             root,
             named: HashMap::new(),
+            gone: HashMap::new(),
+            #[cfg(feature = "testing")]
+            faults: Faults::default(),
             rt,
         })
     }
@@ -171,8 +207,23 @@ impl crate::backend::Backend for Netlink {
         snapshot::snapshot(self)
     }
 
-    fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError> {
-        exec::execute(self, step, owner)
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
+        #[cfg(feature = "testing")]
+        {
+            let n = self.faults.made;
+            self.faults.made += 1;
+            if let Some((at, errno)) = self.faults.fail_at
+                && at == n
+            {
+                return Err(BackendError::new(
+                    request.op(),
+                    request.object(),
+                    Some(errno),
+                    format!("{} (injected)", errno_text(errno)),
+                ));
+            }
+        }
+        exec::request(self, request, owner)
     }
 }
 

@@ -1,0 +1,331 @@
+//! Carrying out a plan: lower each step into kernel requests and make them one at a time,
+//! journaling every accepted one with the state it changed; on the first refusal, an
+//! interrupt, a failed verification or a declined confirmation, undo exactly the accepted
+//! requests, last first. Then re-read the kernel and verify that nothing is left to do
+//! (nmstate's apply → re-retrieve → verify). Pure over the `Backend` seam, so every failure
+//! path is tested with the fake kernel.
+
+pub mod requests;
+pub mod state;
+pub mod undo;
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::backend::{Backend, BackendError};
+use crate::live::LiveState;
+use crate::plan::{Plan, Step};
+
+pub use requests::{NewKind, NewLink, Request, lower};
+pub use undo::{Accepted, UndoReport};
+
+/// What a successful run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Steps executed (0 when the system was already in sync).
+    pub executed: usize,
+    /// Kernel requests made.
+    pub requests: usize,
+}
+
+/// How a run is steered from outside: interrupts and a last confirmation.
+pub struct Control<'a> {
+    /// Polled before each kernel request. Non-zero (a signal number) stops the run: the
+    /// request in flight has finished; everything done so far is undone (a second signal
+    /// during undo is ignored: undo always runs to the end) and `run` returns
+    /// ApplyError::Interrupted { signal, undo }.
+    pub stop: &'a AtomicI32,
+    /// Called once after verification succeeded: Ok(()) keeps the change; Err(reason)
+    /// undoes everything and `run` returns ApplyError::Reverted { reason, undo }.
+    pub confirm: Option<&'a mut dyn FnMut() -> Result<(), String>>,
+}
+
+/// Never set: the stop flag of a run nobody interrupts.
+static NEVER: AtomicI32 = AtomicI32::new(0);
+
+impl Default for Control<'_> {
+    /// Not interruptible, nothing to confirm.
+    fn default() -> Self {
+        Control {
+            stop: &NEVER,
+            confirm: None,
+        }
+    }
+}
+
+/// Why an apply or destroy failed. In every case but `Internal` before any request, the
+/// requests already accepted were undone (in reverse), and `undo` says what that took.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("reading the kernel state failed: {0}")]
+    Snapshot(#[source] Box<BackendError>),
+    #[error("step {index} of {total} failed: {error}")]
+    Step {
+        /// 1-based, as printed in the plan.
+        index: usize,
+        total: usize,
+        step: Box<Step>,
+        /// The request the kernel refused (`None`: the step has no request the kernel
+        /// could carry out, refused before any was made).
+        request: Option<Box<Request>>,
+        error: Box<BackendError>,
+        undo: UndoReport,
+    },
+    #[error("verification failed: {} change(s) still pending after apply{}", remaining.len(), pending_summary(remaining))]
+    Verify {
+        remaining: Vec<Step>,
+        undo: UndoReport,
+    },
+    /// Planning against the state after apply failed: something in the way appeared
+    /// meanwhile, or the planner met a state it believed impossible.
+    #[error("verification could not plan against the state after apply: {reason}")]
+    Unverifiable { reason: String, undo: UndoReport },
+    #[error("interrupted by signal {signal}")]
+    Interrupted { signal: i32, undo: UndoReport },
+    #[error("reverted: {reason}")]
+    Reverted { reason: String, undo: UndoReport },
+}
+
+/// ": red/eth0 mtu, ..." — what verification still found off, by object and field.
+fn pending_summary(remaining: &[Step]) -> String {
+    let items: Vec<String> = remaining
+        .iter()
+        .take(5)
+        .map(|s| {
+            let what = s
+                .object()
+                .link()
+                .map_or_else(|| format!("{:?}", s.object().key()), |l| l.to_string());
+            match s {
+                Step::Update { changes, .. } => {
+                    let fields: Vec<String> = changes
+                        .iter()
+                        .map(|c| {
+                            serde_json::to_value(c)
+                                .ok()
+                                .and_then(|v| v["field"].as_str().map(str::to_owned))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    format!("{} {what} ({})", s.object().kind(), fields.join(", "))
+                }
+                _ => format!("{} {} {what}", s.action(), s.object().kind()),
+            }
+        })
+        .collect();
+    let more = remaining.len().saturating_sub(items.len());
+    let mut out = format!(": {}", items.join("; "));
+    if more > 0 {
+        out.push_str(&format!("; and {more} more"));
+    }
+    out
+}
+
+impl ApplyError {
+    pub fn undo(&self) -> Option<&UndoReport> {
+        match self {
+            ApplyError::Snapshot(_) => None,
+            ApplyError::Step { undo, .. }
+            | ApplyError::Verify { undo, .. }
+            | ApplyError::Unverifiable { undo, .. }
+            | ApplyError::Interrupted { undo, .. }
+            | ApplyError::Reverted { undo, .. } => Some(undo),
+        }
+    }
+    /// The kernel's hint for the failing step, if any.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ApplyError::Snapshot(e) | ApplyError::Step { error: e, .. } => e.hint(),
+            ApplyError::Verify { .. } => Some(
+                "something changed the system while mvtopo ran, or the kernel adjusted a value; run `mvtopo plan` to see what differs".to_owned(),
+            ),
+            ApplyError::Unverifiable { .. } => Some(
+                "run `mvtopo plan`: if it names something in the way, remove that; if it plans without complaint, this is a bug in mvtopo, please report it with the output of `mvtopo show --format json`".to_owned(),
+            ),
+            ApplyError::Interrupted { .. } | ApplyError::Reverted { .. } => None,
+        }
+    }
+}
+
+/// How often verification re-reads the kernel when something is still off, and how long
+/// it waits before each re-read: some state settles asynchronously (a namespace's links
+/// are torn down by a workqueue after `ip netns del` returns), so one read right after the
+/// last request can see a moment that is already over.
+const VERIFY_RETRIES: [u64; 3] = [10, 40, 150];
+
+/// Execute `plan` (made against `live`) through `backend`, then verify with `check`, which gets
+/// the fresh snapshot and returns the steps still pending (empty when the system matches),
+/// or why it could not plan against it at all (then everything is undone too: an apply
+/// that cannot be verified is not kept).
+/// On any failure, every accepted request is undone in reverse order.
+pub fn run(
+    backend: &mut dyn Backend,
+    plan: &Plan,
+    live: &LiveState,
+    check: &dyn Fn(&LiveState) -> Result<Vec<Step>, String>,
+    mut control: Control<'_>,
+) -> Result<Outcome, ApplyError> {
+    // Nothing to do: the snapshot the plan was made from is the verification, and a
+    // no-op apply makes no request at all, not even a second read.
+    if plan.steps.is_empty() {
+        return Ok(Outcome {
+            executed: 0,
+            requests: 0,
+        });
+    }
+    let owner = plan.topology.as_str();
+    let total = plan.steps.len();
+    let implied = implied_deletes(&plan.steps);
+    // The state the run has reached: the live snapshot with every accepted request applied.
+    let mut now = live.clone();
+    let mut journal: Vec<Accepted> = Vec::with_capacity(total * 2);
+    let stop = control.stop;
+    for (i, step) in plan.steps.iter().enumerate() {
+        if implied[i].is_some() {
+            // Carried out by a later delete (see `implied_deletes`).
+            continue;
+        }
+        let fail = |request: Option<Request>,
+                    error: BackendError,
+                    journal: &[Accepted],
+                    now: &mut LiveState,
+                    backend: &mut dyn Backend| {
+            let undo = undo::undo(backend, journal, now, owner);
+            ApplyError::Step {
+                index: i + 1,
+                total,
+                step: Box::new(step.clone()),
+                request: request.map(Box::new),
+                error: Box::new(error),
+                undo,
+            }
+        };
+        let requests = match lower(step, &now) {
+            Ok(r) => r,
+            Err(e) => return Err(fail(None, e, &journal, &mut now, backend)),
+        };
+        for request in requests {
+            let signal = stop.load(Ordering::SeqCst);
+            if signal != 0 {
+                let undo = undo::undo(backend, &journal, &mut now, owner);
+                return Err(ApplyError::Interrupted { signal, undo });
+            }
+            if let Err(e) = backend.request(&request, owner) {
+                return Err(fail(Some(request), e, &journal, &mut now, backend));
+            }
+            let prior = state::apply(&mut now, &request, owner);
+            journal.push(Accepted { request, prior });
+        }
+    }
+    let remaining = match verify(backend, check) {
+        Ok(Ok(r)) => r,
+        Ok(Err(reason)) => {
+            let undo = undo::undo(backend, &journal, &mut now, owner);
+            return Err(ApplyError::Unverifiable { reason, undo });
+        }
+        Err(e) => {
+            undo::undo(backend, &journal, &mut now, owner);
+            return Err(ApplyError::Snapshot(Box::new(e)));
+        }
+    };
+    if !remaining.is_empty() {
+        let undo = undo::undo(backend, &journal, &mut now, owner);
+        return Err(ApplyError::Verify { remaining, undo });
+    }
+    if let Some(confirm) = control.confirm.as_mut()
+        && let Err(reason) = confirm()
+    {
+        let undo = undo::undo(backend, &journal, &mut now, owner);
+        return Err(ApplyError::Reverted { reason, undo });
+    }
+    Ok(Outcome {
+        executed: total,
+        requests: journal.len(),
+    })
+}
+
+/// Re-read the kernel and return what is still pending, re-reading a few times (briefly)
+/// while something is.
+type Checked = Result<Vec<Step>, String>;
+
+fn verify(
+    backend: &mut dyn Backend,
+    check: &dyn Fn(&LiveState) -> Checked,
+) -> Result<Checked, BackendError> {
+    let mut remaining = check(&backend.snapshot()?);
+    for ms in VERIFY_RETRIES {
+        if remaining.as_ref().is_ok_and(Vec::is_empty) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        remaining = check(&backend.snapshot()?);
+    }
+    Ok(remaining)
+}
+
+/// For each step, the later step that carries it out implicitly, if any.
+///
+/// Deleting a link one request at a time costs a network-wide RCU grace period each
+/// (~20 ms here: 1000 macvlans took 20 s), while the kernel deletes every macvlan (and
+/// vlan) on a parent in one batch, in the same request, when the parent goes
+/// (macvlan_device_event, NETDEV_UNREGISTER → unregister_netdevice_many). So a delete of a
+/// link, or of its addresses and routes, whose parent is deleted later in the same plan is
+/// left to that later delete. The plan still lists it: it is what happens, only not a
+/// request of its own.
+///
+/// Deleting a namespace would batch its links too, but the kernel tears a namespace down
+/// asynchronously (cleanup_net, from a workqueue, after the last reference is gone): its
+/// links, and their MACs on a parent outside it, linger for a while after the request
+/// returns, and a create right after could collide with them. So namespaces carry nothing.
+pub fn implied_deletes(steps: &[Step]) -> Vec<Option<usize>> {
+    use std::collections::HashMap;
+
+    use crate::live::LinkRef;
+    use crate::plan::Object;
+
+    // The delete steps of links, by place.
+    let mut link_delete: HashMap<LinkRef, usize> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        if let Step::Delete { object } = s
+            && object.is_link()
+            && let Some(at) = object.link()
+        {
+            link_delete.insert(at, i);
+        }
+    }
+    let lower = |o: &Object| -> Option<LinkRef> {
+        let name = match o {
+            Object::Macvlan(m) => &m.parent,
+            Object::Vlan { link, .. } => link,
+            _ => return None,
+        };
+        Some(LinkRef {
+            namespace: None,
+            name: name.clone(),
+        })
+    };
+    let mut by: Vec<Option<usize>> = vec![None; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        let Step::Delete { object } = s else { continue };
+        let Some(at) = object.link() else { continue };
+        // A link goes with its parent; an address or route with its link.
+        let carrier = if object.is_link() {
+            lower(object)
+        } else {
+            Some(at)
+        };
+        by[i] = carrier
+            .and_then(|c| link_delete.get(&c).copied())
+            .filter(|&j| j > i);
+    }
+    // Follow chains (a macvlan on a vlan on a deleted veth) to the step really executed.
+    // Each hop goes to a later step (the filter above), so a chain ends. Walking backwards,
+    // every later carrier's own carrier is already final: one hop each.
+    for i in (0..by.len()).rev() {
+        if let Some(j) = by[i]
+            && let Some(k) = by[j]
+        {
+            by[i] = Some(k);
+        }
+    }
+    by
+}

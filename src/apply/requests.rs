@@ -1,0 +1,564 @@
+//! The unit of undo: one kernel request (`Request`), and the lowering of a plan step into
+//! the requests the kernel carries it out with, in order.
+//!
+//! Lowering is pure: it looks only at the step and at the state the earlier requests of the
+//! run left behind (`apply::state`), so the fake kernel and the real one receive exactly the
+//! same requests, one at a time, and either can refuse any of them.
+
+use std::fmt;
+
+use crate::backend::BackendError;
+use crate::live::{LinkKind, LinkRef, LiveState};
+use crate::model::Route;
+use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::plan::{Change, Object, Step};
+
+/// One request to the kernel: one rtnetlink message (or, for a namespace, one mount or
+/// unmount). Each is accepted or refused as a whole, which is what undo relies on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `ip netns add`, plus the ownership marker.
+    CreateNamespace {
+        name: NsName,
+    },
+    DeleteNamespace {
+        name: NsName,
+    },
+    /// RTM_NEWLINK with CREATE|EXCL: the link comes up down and without an alias.
+    CreateLink(NewLink),
+    /// Mark a link as owned (alias `mvtopo:OWNER`) and bring it up when `up`, in one
+    /// RTM_SETLINK. The second half of every create: the kernel ignores an alias in a create.
+    /// The one request that can be half-done: do_setlink sets the alias before it brings the
+    /// link up, and a refused up (EADDRINUSE) leaves the alias. Harmless: a claim always
+    /// follows the create of its link, and undoing that create deletes the link.
+    Claim {
+        at: LinkRef,
+        up: bool,
+    },
+    /// RTM_DELLINK; the kernel takes along the link's addresses and routes, and `takes`:
+    /// the links stacked on it and the other end of a veth (as the state before says; the
+    /// backend notes their ifindexes too, for undo).
+    DeleteLink {
+        at: LinkRef,
+        takes: Vec<LinkRef>,
+    },
+    SetMtu {
+        at: LinkRef,
+        mtu: u32,
+    },
+    SetMac {
+        at: LinkRef,
+        mac: MacAddr,
+    },
+    SetUp {
+        at: LinkRef,
+        up: bool,
+    },
+    /// Mode and/or source list of a macvlan, in one request carrying IFLA_INFO_KIND (so the
+    /// kernel calls macvlan_changelink; it sets the mode before it reads the list).
+    SetMacvlan {
+        at: LinkRef,
+        mode: Option<Mode>,
+        source_macs: Option<Vec<MacAddr>>,
+    },
+    /// Set (`Some`) or clear (`None`) the owner alias; undo uses it to give a link back
+    /// the alias it had.
+    SetAlias {
+        at: LinkRef,
+        owner: Option<String>,
+    },
+    AddAddress {
+        at: LinkRef,
+        address: Cidr,
+    },
+    DeleteAddress {
+        at: LinkRef,
+        address: Cidr,
+    },
+    AddRoute {
+        at: LinkRef,
+        route: Route,
+    },
+    DeleteRoute {
+        at: LinkRef,
+        route: Route,
+    },
+}
+
+/// A link to create, with everything a create can carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLink {
+    pub at: LinkRef,
+    pub kind: NewKind,
+    /// `None`: the kernel picks one (a passthru macvlan takes its parent's).
+    pub mac: Option<MacAddr>,
+    /// `None`: the kernel's default (a macvlan's or vlan's parent's, 1500 for a veth).
+    pub mtu: Option<u32>,
+    /// Undo makes the link again as it was: the backend gives it back the ifindex it had
+    /// when this backend deleted it (RTM_NEWLINK with ifi_index), where the kernel allows.
+    pub restore: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewKind {
+    /// On `parent`, in the tool's own namespace; the link itself goes straight into
+    /// `at.namespace`.
+    Macvlan {
+        parent: LinkName,
+        mode: Mode,
+        source_macs: Vec<MacAddr>,
+    },
+    /// Both ends in one request; the peer goes straight into its namespace.
+    Veth {
+        peer: LinkRef,
+        peer_mac: Option<MacAddr>,
+        peer_mtu: Option<u32>,
+    },
+    Dummy,
+    Vlan {
+        link: LinkName,
+        vlan_id: u16,
+    },
+}
+
+impl NewKind {
+    pub fn kind(&self) -> LinkKind {
+        match self {
+            NewKind::Macvlan { .. } => LinkKind::Macvlan,
+            NewKind::Veth { .. } => LinkKind::Veth,
+            NewKind::Dummy => LinkKind::Dummy,
+            NewKind::Vlan { .. } => LinkKind::Vlan,
+        }
+    }
+}
+
+impl Request {
+    /// The link the request is about (`None` for a namespace).
+    pub fn link(&self) -> Option<&LinkRef> {
+        match self {
+            Request::CreateNamespace { .. } | Request::DeleteNamespace { .. } => None,
+            Request::CreateLink(n) => Some(&n.at),
+            Request::Claim { at, .. }
+            | Request::DeleteLink { at, .. }
+            | Request::SetMtu { at, .. }
+            | Request::SetMac { at, .. }
+            | Request::SetUp { at, .. }
+            | Request::SetMacvlan { at, .. }
+            | Request::SetAlias { at, .. }
+            | Request::AddAddress { at, .. }
+            | Request::DeleteAddress { at, .. }
+            | Request::AddRoute { at, .. }
+            | Request::DeleteRoute { at, .. } => Some(at),
+        }
+    }
+
+    /// What the request does, lowercase, as error messages name the operation.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::CreateNamespace { .. } => "create namespace",
+            Request::DeleteNamespace { .. } => "delete namespace",
+            Request::CreateLink(n) => match n.kind {
+                NewKind::Macvlan { .. } => "create macvlan",
+                NewKind::Veth { .. } => "create veth",
+                NewKind::Dummy => "create dummy",
+                NewKind::Vlan { .. } => "create vlan",
+            },
+            Request::Claim { .. } => "set owner",
+            Request::DeleteLink { .. } => "delete link",
+            Request::SetMtu { .. } => "set mtu",
+            Request::SetMac { .. } => "set mac",
+            Request::SetUp { up: true, .. } => "set up",
+            Request::SetUp { up: false, .. } => "set down",
+            Request::SetMacvlan { mode: Some(_), .. } => "set mode",
+            Request::SetMacvlan { .. } => "set source macs",
+            Request::SetAlias { .. } => "set alias",
+            Request::AddAddress { .. } => "add address",
+            Request::DeleteAddress { .. } => "delete address",
+            Request::AddRoute { .. } => "add route",
+            Request::DeleteRoute { .. } => "delete route",
+        }
+    }
+
+    /// The object, as the user names it: "red/eth0", "namespace red", "10.0.0.2/24 on red/eth0".
+    pub fn object(&self) -> String {
+        match self {
+            Request::CreateNamespace { name } | Request::DeleteNamespace { name } => {
+                format!("namespace {name}")
+            }
+            Request::AddAddress { at, address } | Request::DeleteAddress { at, address } => {
+                format!("{address} on {at}")
+            }
+            Request::AddRoute { at, route } | Request::DeleteRoute { at, route } => {
+                let mut s = if route.to.is_default() {
+                    "route default".to_owned()
+                } else {
+                    format!("route {}", route.to)
+                };
+                if let Some(v) = route.via {
+                    s.push_str(&format!(" via {v}"));
+                }
+                format!("{s} on {at}")
+            }
+            other => other.link().map(ToString::to_string).unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.op(), self.object())?;
+        match self {
+            Request::SetMtu { mtu, .. } => write!(f, " {mtu}"),
+            Request::SetMac { mac, .. } => write!(f, " {mac}"),
+            Request::SetMacvlan {
+                mode, source_macs, ..
+            } => {
+                if let Some(m) = mode {
+                    write!(f, " {m}")?;
+                }
+                if let Some(list) = source_macs {
+                    let l: Vec<String> = list.iter().map(ToString::to_string).collect();
+                    write!(f, " [{}]", l.join(", "))?;
+                }
+                Ok(())
+            }
+            Request::SetAlias { owner, .. } => match owner {
+                Some(o) => write!(f, " mvtopo:{o}"),
+                None => write!(f, " (none)"),
+            },
+            Request::CreateLink(n) => {
+                if let Some(m) = n.mac {
+                    write!(f, " mac {m}")?;
+                }
+                if let Some(m) = n.mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn host(name: &LinkName) -> LinkRef {
+    LinkRef {
+        namespace: None,
+        name: name.clone(),
+    }
+}
+
+fn refused(step: &Step, object: &Object, message: &str) -> BackendError {
+    BackendError::new(
+        format!("{} {}", step.action(), object.kind()),
+        object
+            .link()
+            .map_or_else(|| format!("{:?}", object.key()), |l| l.to_string()),
+        Some(libc::EOPNOTSUPP),
+        message,
+    )
+}
+
+/// The requests that carry out `step`, in order, given the state the run has reached
+/// (`state`: the live snapshot with every earlier accepted request applied).
+///
+/// A step the kernel has no request for (creating or deleting an existing NIC, updating
+/// something that is not a link) is refused here, before any request is made.
+pub fn lower(step: &Step, state: &LiveState) -> Result<Vec<Request>, BackendError> {
+    let mut out = Vec::new();
+    match step {
+        Step::Create { object } => create(step, object, &mut out)?,
+        Step::Delete { object } => delete(step, object, state, &mut out)?,
+        Step::Update { object, changes } => update(step, object, changes, state, &mut out)?,
+        Step::Replace { from, to, .. } => {
+            match from.link().filter(|_| from.is_link()) {
+                // The old link may already be gone: a replaced (or deleted) parent takes
+                // its macvlans along, and a deleted namespace its links.
+                Some(at) => {
+                    if matches!(from, Object::Nic { .. }) {
+                        return Err(refused(
+                            step,
+                            from,
+                            "an existing interface is never deleted",
+                        ));
+                    }
+                    if state.link(at.namespace.as_ref(), &at.name).is_some() {
+                        out.push(delete_link(at, state));
+                    }
+                }
+                None => delete(step, from, state, &mut out)?,
+            }
+            create(step, to, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), BackendError> {
+    match object {
+        Object::Namespace { name } => out.push(Request::CreateNamespace { name: name.clone() }),
+        Object::Nic { .. } => {
+            return Err(refused(
+                step,
+                object,
+                "an existing interface is used as it is, never created",
+            ));
+        }
+        Object::Veth {
+            name,
+            peer,
+            peer_namespace,
+            mtu,
+            mac,
+            peer_mac,
+        } => {
+            let peer = LinkRef {
+                namespace: peer_namespace.clone(),
+                name: peer.clone(),
+            };
+            out.push(Request::CreateLink(NewLink {
+                at: host(name),
+                kind: NewKind::Veth {
+                    peer: peer.clone(),
+                    peer_mac: *peer_mac,
+                    peer_mtu: *mtu,
+                },
+                mac: *mac,
+                mtu: *mtu,
+                restore: false,
+            }));
+            out.push(Request::Claim {
+                at: host(name),
+                up: true,
+            });
+            out.push(Request::Claim { at: peer, up: true });
+        }
+        Object::Dummy { name, mtu, mac } => {
+            out.push(Request::CreateLink(NewLink {
+                at: host(name),
+                kind: NewKind::Dummy,
+                mac: *mac,
+                mtu: *mtu,
+                restore: false,
+            }));
+            out.push(Request::Claim {
+                at: host(name),
+                up: true,
+            });
+        }
+        Object::Vlan {
+            name,
+            link,
+            vlan_id,
+            mtu,
+            mac,
+        } => {
+            out.push(Request::CreateLink(NewLink {
+                at: host(name),
+                kind: NewKind::Vlan {
+                    link: link.clone(),
+                    vlan_id: *vlan_id,
+                },
+                mac: *mac,
+                mtu: *mtu,
+                restore: false,
+            }));
+            out.push(Request::Claim {
+                at: host(name),
+                up: true,
+            });
+        }
+        Object::Macvlan(m) => {
+            let at = LinkRef {
+                namespace: m.namespace.clone(),
+                name: m.name.clone(),
+            };
+            out.push(Request::CreateLink(NewLink {
+                at: at.clone(),
+                kind: NewKind::Macvlan {
+                    parent: m.parent.clone(),
+                    mode: m.mode,
+                    source_macs: if m.mode == Mode::Source {
+                        m.source_macs.clone()
+                    } else {
+                        Vec::new()
+                    },
+                },
+                mac: m.mac,
+                mtu: m.mtu,
+                restore: false,
+            }));
+            out.push(Request::Claim { at, up: m.up });
+        }
+        Object::Address {
+            namespace,
+            link,
+            address,
+        } => out.push(Request::AddAddress {
+            at: LinkRef {
+                namespace: namespace.clone(),
+                name: link.clone(),
+            },
+            address: *address,
+        }),
+        Object::Route {
+            namespace,
+            link,
+            to,
+            via,
+        } => out.push(Request::AddRoute {
+            at: LinkRef {
+                namespace: namespace.clone(),
+                name: link.clone(),
+            },
+            route: Route { to: *to, via: *via },
+        }),
+    }
+    Ok(())
+}
+
+/// A link delete, with what the kernel takes along according to `state`.
+pub fn delete_link(at: LinkRef, state: &LiveState) -> Request {
+    let takes = super::state::carried(state, &at);
+    Request::DeleteLink { at, takes }
+}
+
+fn delete(
+    step: &Step,
+    object: &Object,
+    state: &LiveState,
+    out: &mut Vec<Request>,
+) -> Result<(), BackendError> {
+    match object {
+        Object::Namespace { name } => out.push(Request::DeleteNamespace { name: name.clone() }),
+        Object::Nic { .. } => {
+            return Err(refused(
+                step,
+                object,
+                "an existing interface is never deleted",
+            ));
+        }
+        Object::Address {
+            namespace,
+            link,
+            address,
+        } => out.push(Request::DeleteAddress {
+            at: LinkRef {
+                namespace: namespace.clone(),
+                name: link.clone(),
+            },
+            address: *address,
+        }),
+        Object::Route {
+            namespace,
+            link,
+            to,
+            via,
+        } => out.push(Request::DeleteRoute {
+            at: LinkRef {
+                namespace: namespace.clone(),
+                name: link.clone(),
+            },
+            route: Route { to: *to, via: *via },
+        }),
+        link => {
+            if let Some(at) = link.link() {
+                out.push(delete_link(at, state));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn update(
+    step: &Step,
+    object: &Object,
+    changes: &[Change],
+    state: &LiveState,
+    out: &mut Vec<Request>,
+) -> Result<(), BackendError> {
+    let Some(at) = object.link().filter(|_| object.is_link()) else {
+        return Err(refused(
+            step,
+            object,
+            "this object has nothing to change in place",
+        ));
+    };
+    // Mode and source list go in one request (see `Request::SetMacvlan`).
+    let mode = changes.iter().find_map(|c| match c {
+        Change::Mode { to, .. } => Some(*to),
+        _ => None,
+    });
+    let macs = changes.iter().find_map(|c| match c {
+        Change::SourceMacs { to, .. } => Some(to),
+        _ => None,
+    });
+    // Leaving source mode makes the kernel flush the list itself, and any list request on
+    // a macvlan that is not (or no longer) in source mode is EINVAL: the list goes along
+    // only when the link ends up in source mode.
+    let ends_source = match (mode, object) {
+        (Some(m), _) => m == Mode::Source,
+        (None, Object::Macvlan(m)) => m.mode == Mode::Source,
+        (None, _) => true,
+    };
+    let macs = macs.filter(|_| ends_source).cloned();
+    if mode.is_some() || macs.is_some() {
+        out.push(Request::SetMacvlan {
+            at: at.clone(),
+            mode,
+            source_macs: macs,
+        });
+    }
+    for c in changes {
+        match c {
+            Change::Mtu { to, .. } => {
+                out.push(Request::SetMtu {
+                    at: at.clone(),
+                    mtu: *to,
+                });
+                // The kernel keeps one MTU per end (checked on 6.18: setting one end
+                // leaves the other as it was); the file gives one for the pair.
+                if let Object::Veth {
+                    peer,
+                    peer_namespace,
+                    ..
+                } = object
+                {
+                    out.push(Request::SetMtu {
+                        at: LinkRef {
+                            namespace: peer_namespace.clone(),
+                            name: peer.clone(),
+                        },
+                        mtu: *to,
+                    });
+                }
+            }
+            Change::Mac { to, .. } => out.push(Request::SetMac {
+                at: at.clone(),
+                mac: *to,
+            }),
+            Change::Up { to, .. } => {
+                out.push(Request::SetUp {
+                    at: at.clone(),
+                    up: *to,
+                });
+                // The kernel drops a link's IPv6 addresses when it goes down (sysctl
+                // net.ipv6.conf.*.keep_addr_on_down, 0 by default) while IPv4 ones stay. A
+                // down macvlan may carry addresses (one created down keeps those added to
+                // it), so its IPv6 addresses are added back.
+                if !*to
+                    && matches!(object, Object::Macvlan(_))
+                    && let Some(l) = state.link(at.namespace.as_ref(), &at.name)
+                {
+                    for a in l.addresses.iter().filter(|a| a.addr.is_ipv6()) {
+                        out.push(Request::AddAddress {
+                            at: at.clone(),
+                            address: *a,
+                        });
+                    }
+                }
+            }
+            Change::Mode { .. } | Change::SourceMacs { .. } => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! What one accepted request does to the state, as the kernel does it: the state the run
+//! has reached, and the prior state of everything a request changed (what undo gives back).
+//!
+//! This is the effect only, never a judgement: the real kernel decides whether a request
+//! is accepted, and `fake` adds the kernel's rules (errnos) on top of the same effects, so
+//! the two cannot drift apart. Values the kernel picks (a MAC not given) stay unknown
+//! (`None`) here.
+
+use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
+use crate::names::{Mode, NsName};
+
+use super::requests::{NewKind, Request};
+
+/// The MTU the kernel gives a new veth or dummy.
+pub const DEFAULT_MTU: u32 = 1500;
+
+/// The state before one request, for everything the request changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Prior {
+    /// Links changed or removed, as they were.
+    pub links: Vec<LiveLink>,
+    /// Links the request created.
+    pub added: Vec<LinkRef>,
+    pub namespace_added: Option<NsName>,
+    pub namespace_removed: Option<LiveNamespace>,
+}
+
+fn index(state: &LiveState, at: &LinkRef) -> Result<usize, usize> {
+    state.links.binary_search_by(|l| {
+        (l.namespace.as_ref(), &l.name).cmp(&(at.namespace.as_ref(), &at.name))
+    })
+}
+
+pub(crate) fn get<'a>(state: &'a LiveState, at: &LinkRef) -> Option<&'a LiveLink> {
+    index(state, at).ok().map(|i| &state.links[i])
+}
+
+/// Insert or replace a link, keeping the state sorted.
+pub(crate) fn put(state: &mut LiveState, l: LiveLink) {
+    match index(state, &l.at()) {
+        Ok(i) => state.links[i] = l,
+        Err(i) => state.links.insert(i, l),
+    }
+}
+
+/// Remove a link and everything the kernel removes with it (the other end of a veth, the
+/// links stacked on it), returning them as they were.
+fn remove_link(state: &mut LiveState, at: &LinkRef) -> Vec<LiveLink> {
+    let mut gone = Vec::new();
+    let mut todo = vec![at.clone()];
+    while let Some(at) = todo.pop() {
+        let Ok(i) = index(state, &at) else { continue };
+        let l = state.links.remove(i);
+        if l.kind == LinkKind::Veth
+            && let Some(p) = &l.peer
+        {
+            todo.push(p.clone());
+        }
+        todo.extend(
+            state
+                .links
+                .iter()
+                .filter(|c| c.parent.as_ref() == Some(&at))
+                .map(LiveLink::at),
+        );
+        gone.push(l);
+    }
+    gone
+}
+
+/// The links the kernel deletes together with `at` (not `at` itself).
+pub fn carried(state: &LiveState, at: &LinkRef) -> Vec<LinkRef> {
+    let mut out: Vec<LinkRef> = Vec::new();
+    let mut todo = vec![at.clone()];
+    while let Some(x) = todo.pop() {
+        let Some(l) = get(state, &x) else { continue };
+        let mut next: Vec<LinkRef> = state
+            .links
+            .iter()
+            .filter(|c| c.parent.as_ref() == Some(&x))
+            .map(LiveLink::at)
+            .collect();
+        if l.kind == LinkKind::Veth
+            && let Some(p) = &l.peer
+        {
+            next.push(p.clone());
+        }
+        for n in next {
+            if n != *at && !out.contains(&n) {
+                out.push(n.clone());
+                todo.push(n);
+            }
+        }
+    }
+    out
+}
+
+fn blank(at: &LinkRef, kind: LinkKind, mtu: u32) -> LiveLink {
+    LiveLink {
+        namespace: at.namespace.clone(),
+        name: at.name.clone(),
+        kind,
+        parent: None,
+        peer: None,
+        mode: None,
+        vlan_id: None,
+        mac: None,
+        mtu,
+        // RTM_NEWLINK without IFF_UP: the link starts down (the claim brings it up).
+        up: false,
+        source_macs: vec![],
+        addresses: vec![],
+        routes: vec![],
+        owner: None,
+    }
+}
+
+/// Change one link in place, recording it as it was.
+fn change(state: &mut LiveState, at: &LinkRef, prior: &mut Prior, f: impl FnOnce(&mut LiveLink)) {
+    if let Ok(i) = index(state, at) {
+        prior.links.push(state.links[i].clone());
+        f(&mut state.links[i]);
+    }
+}
+
+/// Apply `request`, accepted by the kernel, to `state`. `owner` is the topology whose alias
+/// a claim writes.
+pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
+    let mut prior = Prior::default();
+    match request {
+        Request::CreateNamespace { name } => {
+            let i = state
+                .namespaces
+                .binary_search_by(|n| n.name.cmp(name))
+                .unwrap_or_else(|i| i);
+            state.namespaces.insert(
+                i,
+                LiveNamespace {
+                    name: name.clone(),
+                    owner: Some(owner.to_owned()),
+                },
+            );
+            prior.namespace_added = Some(name.clone());
+        }
+        Request::DeleteNamespace { name } => {
+            if let Ok(i) = state.namespaces.binary_search_by(|n| n.name.cmp(name)) {
+                prior.namespace_removed = Some(state.namespaces.remove(i));
+            }
+            let inside: Vec<LinkRef> = state.links_in(Some(name)).map(LiveLink::at).collect();
+            for at in inside {
+                prior.links.extend(remove_link(state, &at));
+            }
+        }
+        Request::CreateLink(n) => {
+            let parent_of = |link: &crate::names::LinkName| LinkRef {
+                namespace: None,
+                name: link.clone(),
+            };
+            let lower = match &n.kind {
+                NewKind::Macvlan { parent, .. } => Some(parent_of(parent)),
+                NewKind::Vlan { link, .. } => Some(parent_of(link)),
+                _ => None,
+            };
+            let lower_link = lower.as_ref().and_then(|p| get(state, p));
+            let (lower_mtu, lower_mac) =
+                (lower_link.map(|p| p.mtu), lower_link.and_then(|p| p.mac));
+            let mtu = n.mtu.or(lower_mtu).unwrap_or(DEFAULT_MTU);
+            let mut l = blank(&n.at, n.kind.kind(), mtu);
+            l.parent = lower;
+            l.mac = n.mac;
+            match &n.kind {
+                NewKind::Macvlan {
+                    mode, source_macs, ..
+                } => {
+                    l.mode = Some(*mode);
+                    if *mode == Mode::Passthru && n.mac.is_none() {
+                        l.mac = lower_mac;
+                    }
+                    if *mode == Mode::Source {
+                        l.source_macs = source_macs.clone();
+                        l.source_macs.sort();
+                        l.source_macs.dedup();
+                    }
+                }
+                NewKind::Vlan { vlan_id, .. } => {
+                    l.vlan_id = Some(*vlan_id);
+                    l.mac = n.mac.or(lower_mac);
+                }
+                NewKind::Veth {
+                    peer,
+                    peer_mac,
+                    peer_mtu,
+                } => {
+                    l.peer = Some(peer.clone());
+                    let mut p = blank(peer, LinkKind::Veth, peer_mtu.unwrap_or(DEFAULT_MTU));
+                    p.peer = Some(n.at.clone());
+                    p.mac = *peer_mac;
+                    prior.added.push(peer.clone());
+                    put(state, p);
+                }
+                NewKind::Dummy => {}
+            }
+            prior.added.insert(0, n.at.clone());
+            put(state, l);
+        }
+        Request::Claim { at, up } => change(state, at, &mut prior, |l| {
+            l.owner = Some(owner.to_owned());
+            l.up |= *up;
+        }),
+        Request::SetAlias { at, owner } => {
+            change(state, at, &mut prior, |l| l.owner = owner.clone())
+        }
+        Request::DeleteLink { at, .. } => prior.links = remove_link(state, at),
+        Request::SetMtu { at, mtu } => {
+            change(state, at, &mut prior, |l| l.mtu = *mtu);
+            // A lower device's MTU caps the links on it (the macvlan and vlan drivers'
+            // NETDEV_CHANGEMTU handlers lower theirs); raising it raises nothing.
+            let capped: Vec<LinkRef> = state
+                .links
+                .iter()
+                .filter(|c| c.parent.as_ref() == Some(at) && c.mtu > *mtu)
+                .map(LiveLink::at)
+                .collect();
+            for c in capped {
+                change(state, &c, &mut prior, |l| l.mtu = *mtu);
+            }
+        }
+        Request::SetMac { at, mac } => change(state, at, &mut prior, |l| l.mac = Some(*mac)),
+        Request::SetUp { at, up } => change(state, at, &mut prior, |l| {
+            l.up = *up;
+            if !*up {
+                // Going down, the kernel drops the link's IPv6 addresses (keep_addr_on_down
+                // is 0 by default) and every route out of it; IPv4 addresses stay.
+                l.addresses.retain(|a| a.addr.is_ipv4());
+                l.routes.clear();
+            }
+        }),
+        Request::SetMacvlan {
+            at,
+            mode,
+            source_macs,
+        } => change(state, at, &mut prior, |l| {
+            if let Some(m) = mode {
+                if *m != Mode::Source {
+                    // Leaving source mode flushes the list.
+                    l.source_macs.clear();
+                }
+                l.mode = Some(*m);
+            }
+            if let Some(list) = source_macs {
+                l.source_macs = list.clone();
+                l.source_macs.sort();
+                l.source_macs.dedup();
+            }
+        }),
+        Request::AddAddress { at, address } => change(state, at, &mut prior, |l| {
+            if let Err(j) = l.addresses.binary_search(address) {
+                l.addresses.insert(j, *address);
+            }
+        }),
+        Request::DeleteAddress { at, address } => change(state, at, &mut prior, |l| {
+            l.addresses.retain(|a| a != address);
+            // The kernel flushes routes whose gateway no remaining prefix reaches.
+            let addresses = l.addresses.clone();
+            l.routes.retain(|r| {
+                r.via
+                    .is_none_or(|gw| addresses.iter().any(|a| a.contains(&gw)))
+            });
+        }),
+        Request::AddRoute { at, route } => change(state, at, &mut prior, |l| {
+            if let Err(j) = l.routes.binary_search(route) {
+                l.routes.insert(j, route.clone());
+            }
+        }),
+        Request::DeleteRoute { at, route } => {
+            change(state, at, &mut prior, |l| l.routes.retain(|r| r != route))
+        }
+    }
+    prior
+}
