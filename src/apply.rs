@@ -2,9 +2,23 @@
 //! re-read the kernel and verify that nothing is left to do (nmstate's apply → re-retrieve →
 //! verify). Pure over the `Backend` seam, so every failure path is tested with the fake.
 
+use std::sync::atomic::{AtomicI32, Ordering};
+
 use crate::backend::{Backend, BackendError};
 use crate::live::LiveState;
 use crate::plan::{Executed, Plan, Step, inverse_in};
+
+/// How a run is steered from outside: stopped by a signal, and kept only when confirmed.
+pub struct Control<'a> {
+    /// Polled before each kernel request. Non-zero (a signal number) stops the run: the
+    /// request in flight has finished; everything done so far is undone (a second signal
+    /// during undo is ignored: undo always runs to the end) and `run` returns
+    /// ApplyError::Interrupted { signal, undo }.
+    pub stop: &'a AtomicI32,
+    /// Called once after verification succeeded: Ok(()) keeps the change; Err(reason)
+    /// undoes everything and `run` returns ApplyError::Reverted { reason, undo }.
+    pub confirm: Option<&'a mut dyn FnMut() -> Result<(), String>>,
+}
 
 /// What a successful run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +47,17 @@ pub enum ApplyError {
         remaining: Vec<Step>,
         undo: UndoReport,
     },
+    #[error("interrupted by {}", signal_name(*signal))]
+    Interrupted { signal: i32, undo: UndoReport },
+    #[error("not confirmed: {reason}")]
+    Reverted { reason: String, undo: UndoReport },
+}
+
+/// "SIGINT" for 2; the number for a signal nix does not know.
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|_| format!("signal {signal}"))
 }
 
 /// What undoing the executed steps did.
@@ -52,7 +77,10 @@ impl ApplyError {
     pub fn undo(&self) -> Option<&UndoReport> {
         match self {
             ApplyError::Snapshot(_) => None,
-            ApplyError::Step { undo, .. } | ApplyError::Verify { undo, .. } => Some(undo),
+            ApplyError::Step { undo, .. }
+            | ApplyError::Verify { undo, .. }
+            | ApplyError::Interrupted { undo, .. }
+            | ApplyError::Reverted { undo, .. } => Some(undo),
         }
     }
     /// The kernel's hint for the failing step, if any.
@@ -62,19 +90,28 @@ impl ApplyError {
             ApplyError::Verify { .. } => Some(
                 "something changed the system while mvtopo ran, or the kernel adjusted a value; run `mvtopo plan` to see what differs".to_owned(),
             ),
+            ApplyError::Interrupted { .. } | ApplyError::Reverted { .. } => None,
         }
     }
 }
 
 /// Execute `plan` (made against `live`) through `backend`, then verify with `check`, which gets
 /// the fresh snapshot and returns the steps still pending (empty when the system matches).
-/// On any failure, every executed step is undone in reverse order.
+/// On any failure, every executed step is undone in reverse order; so it is when `control`
+/// says stop (polled before each step, before verifying and after) or the change is not
+/// confirmed.
 pub fn run(
     backend: &mut dyn Backend,
     plan: &Plan,
     live: &LiveState,
     check: &dyn Fn(&LiveState) -> Vec<Step>,
+    control: Control<'_>,
 ) -> Result<Outcome, ApplyError> {
+    let Control { stop, confirm } = control;
+    let stopped = || match stop.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    };
     // Nothing to do: the snapshot the plan was made from is the verification, and a
     // no-op apply makes no request at all, not even a second read.
     if plan.steps.is_empty() {
@@ -96,6 +133,12 @@ pub fn run(
             // when that one has run.
             continue;
         }
+        // Steps are the unit here: a step the kernel carries out in several requests is
+        // finished before the signal is looked at.
+        if let Some(signal) = stopped() {
+            let undo = undo(backend, &done, live, owner);
+            return Err(ApplyError::Interrupted { signal, undo });
+        }
         if let Err(error) = backend.execute(step, owner) {
             let undo = undo(backend, &done, live, owner);
             return Err(ApplyError::Step {
@@ -111,6 +154,10 @@ pub fn run(
         done.extend(carried[i].iter().map(|&k| &plan.steps[k]));
         done.push(step);
     }
+    if let Some(signal) = stopped() {
+        let undo = undo(backend, &done, live, owner);
+        return Err(ApplyError::Interrupted { signal, undo });
+    }
     let after = match backend.snapshot() {
         Ok(s) => s,
         Err(e) => {
@@ -122,6 +169,18 @@ pub fn run(
     if !remaining.is_empty() {
         let undo = undo(backend, &done, live, owner);
         return Err(ApplyError::Verify { remaining, undo });
+    }
+    // A signal that came while verifying still stops the run: the caller asked for it
+    // before the change was complete.
+    if let Some(signal) = stopped() {
+        let undo = undo(backend, &done, live, owner);
+        return Err(ApplyError::Interrupted { signal, undo });
+    }
+    if let Some(confirm) = confirm
+        && let Err(reason) = confirm()
+    {
+        let undo = undo(backend, &done, live, owner);
+        return Err(ApplyError::Reverted { reason, undo });
     }
     Ok(Outcome {
         executed: done.len(),

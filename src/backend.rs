@@ -5,7 +5,7 @@
 //! rollback and fault tests cheap and exact.
 
 use crate::live::LiveState;
-use crate::plan::Step;
+use crate::plan::{Object, Step};
 
 pub trait Backend {
     /// Read everything the diff needs: named namespaces, and the links (with addresses and
@@ -16,6 +16,11 @@ pub trait Backend {
     /// A failed step must leave nothing half-done behind (a link created but not yet
     /// marked as owned is deleted again before the error is returned).
     fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError>;
+
+    /// Mark an existing object as owned by `owner` (`mvtopo adopt`), changing nothing else:
+    /// a link gets the alias `mvtopo:OWNER`, a namespace a marker. Existing NICs, addresses
+    /// and routes are never owned: EINVAL.
+    fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError>;
 }
 
 /// A kernel operation that failed: which operation, on what, and the errno.

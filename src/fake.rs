@@ -594,6 +594,36 @@ impl Backend for FakeBackend {
         }
         self.run(step, owner)
     }
+
+    fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError> {
+        match object {
+            Object::Namespace { name } => {
+                let i = self
+                    .state
+                    .namespaces
+                    .binary_search_by(|n| n.name.cmp(name))
+                    .map_err(|_| err("claim namespace", name.as_str(), libc::ENOENT))?;
+                self.state.namespaces[i].owner = Some(owner.to_owned());
+                Ok(())
+            }
+            Object::Veth { .. }
+            | Object::Dummy { .. }
+            | Object::Vlan { .. }
+            | Object::Macvlan(_) => {
+                let at = object
+                    .link()
+                    .ok_or_else(|| err("claim", object.kind(), libc::EINVAL))?;
+                let i = self
+                    .index(&at)
+                    .map_err(|_| err("set owner", at.to_string(), libc::ENODEV))?;
+                self.state.links[i].owner = Some(owner.to_owned());
+                Ok(())
+            }
+            Object::Nic { .. } | Object::Address { .. } | Object::Route { .. } => {
+                Err(err("claim", object.kind(), libc::EINVAL))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -57,8 +57,17 @@ fn every_plan_applies_and_verifies() {
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         let mut fake = FakeBackend::new(live.clone());
-        let out = apply::run(&mut fake, &plan, &live, &verifier(&t))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = apply::run(
+            &mut fake,
+            &plan,
+            &live,
+            &verifier(&t),
+            mvtopo::apply::Control {
+                stop: &std::sync::atomic::AtomicI32::new(0),
+                confirm: None,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.executed, plan.steps.len(), "{name}");
         assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
     }
@@ -72,11 +81,30 @@ fn a_failure_at_any_step_leaves_the_state_as_found() {
         // Some deletes are carried out by a later one (apply::implied_deletes) and make no
         // call of their own: fail at every call a clean run makes.
         let mut clean = FakeBackend::new(live.clone());
-        apply::run(&mut clean, &plan, &live, &verifier(&t)).unwrap();
+        apply::run(
+            &mut clean,
+            &plan,
+            &live,
+            &verifier(&t),
+            mvtopo::apply::Control {
+                stop: &std::sync::atomic::AtomicI32::new(0),
+                confirm: None,
+            },
+        )
+        .unwrap();
         for n in 0..clean.calls.len() {
             let mut fake = FakeBackend::new(live.clone()).fail_at(n, libc::EINVAL);
-            let err = apply::run(&mut fake, &plan, &live, &verifier(&t))
-                .expect_err("an injected failure must fail the apply");
+            let err = apply::run(
+                &mut fake,
+                &plan,
+                &live,
+                &verifier(&t),
+                mvtopo::apply::Control {
+                    stop: &std::sync::atomic::AtomicI32::new(0),
+                    confirm: None,
+                },
+            )
+            .expect_err("an injected failure must fail the apply");
             match &err {
                 ApplyError::Step {
                     index, error, undo, ..
@@ -116,7 +144,17 @@ fn in_sync_makes_no_calls() {
     for (name, t, live) in cases() {
         let plan = diff(&t, &live).unwrap();
         let mut fake = FakeBackend::new(live.clone());
-        apply::run(&mut fake, &plan, &live, &verifier(&t)).unwrap();
+        apply::run(
+            &mut fake,
+            &plan,
+            &live,
+            &verifier(&t),
+            mvtopo::apply::Control {
+                stop: &std::sync::atomic::AtomicI32::new(0),
+                confirm: None,
+            },
+        )
+        .unwrap();
         let settled = fake.state.clone();
         let again = diff(&t, &settled).unwrap();
         assert!(
@@ -125,7 +163,17 @@ fn in_sync_makes_no_calls() {
             again.steps
         );
         let mut fake = FakeBackend::new(settled.clone());
-        let out = apply::run(&mut fake, &again, &settled, &verifier(&t)).unwrap();
+        let out = apply::run(
+            &mut fake,
+            &again,
+            &settled,
+            &verifier(&t),
+            mvtopo::apply::Control {
+                stop: &std::sync::atomic::AtomicI32::new(0),
+                confirm: None,
+            },
+        )
+        .unwrap();
         assert_eq!(out.executed, 0, "{name}");
         assert!(
             fake.calls.is_empty(),
@@ -154,6 +202,9 @@ impl Backend for Liar {
         }
         self.inner.execute(step, owner)
     }
+    fn claim(&mut self, object: &mvtopo::plan::Object, owner: &str) -> Result<(), BackendError> {
+        self.inner.claim(object, owner)
+    }
 }
 
 #[test]
@@ -170,7 +221,17 @@ fn a_result_that_does_not_verify_is_undone() {
         skip,
         n: 0,
     };
-    let err = apply::run(&mut liar, &plan, &live, &verifier(&t)).unwrap_err();
+    let err = apply::run(
+        &mut liar,
+        &plan,
+        &live,
+        &verifier(&t),
+        mvtopo::apply::Control {
+            stop: &std::sync::atomic::AtomicI32::new(0),
+            confirm: None,
+        },
+    )
+    .unwrap_err();
     let ApplyError::Verify { remaining, undo } = err else {
         panic!("{name}: expected a verification failure");
     };
@@ -198,9 +259,16 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
         plan.steps
     );
     let mut fake = FakeBackend::new(live.clone());
-    let out = apply::run(&mut fake, &plan, &live, &|after: &LiveState| {
-        mvtopo::diff::destroy("lab", after).steps
-    })
+    let out = apply::run(
+        &mut fake,
+        &plan,
+        &live,
+        &|after: &LiveState| mvtopo::diff::destroy("lab", after).steps,
+        mvtopo::apply::Control {
+            stop: &std::sync::atomic::AtomicI32::new(0),
+            confirm: None,
+        },
+    )
     .unwrap();
     // Every step is accounted as executed, but the implied ones made no call.
     assert_eq!(out.executed, plan.steps.len());

@@ -1089,7 +1089,17 @@ fn apply_undoes_on_kernel_refusal() {
         steps,
         notes: vec![],
     };
-    let err = mvtopo::apply::run(&mut nl, &plan, &before, &|_| vec![]).unwrap_err();
+    let err = mvtopo::apply::run(
+        &mut nl,
+        &plan,
+        &before,
+        &|_| vec![],
+        mvtopo::apply::Control {
+            stop: &std::sync::atomic::AtomicI32::new(0),
+            confirm: None,
+        },
+    )
+    .unwrap_err();
     match &err {
         mvtopo::apply::ApplyError::Step {
             index, error, undo, ..
@@ -1200,7 +1210,16 @@ fn apply(nl: &mut mvtopo::kernel::Netlink, t: &mvtopo::model::Topology) -> usize
             .map(|p| p.steps)
             .unwrap_or_else(|e| panic!("{e:?}"))
     };
-    match mvtopo::apply::run(nl, &plan, &live, &check) {
+    match mvtopo::apply::run(
+        nl,
+        &plan,
+        &live,
+        &check,
+        mvtopo::apply::Control {
+            stop: &std::sync::atomic::AtomicI32::new(0),
+            confirm: None,
+        },
+    ) {
         Ok(o) => o.executed,
         Err(e) => panic!("apply failed: {e}\nplan: {plan:#?}\nerror: {e:?}"),
     }
@@ -1302,7 +1321,17 @@ source-macs = ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]
     // Destroy: everything the topology owns goes, namespaces included.
     let live = nl.snapshot().unwrap();
     let plan = mvtopo::diff::destroy(&owner, &live);
-    mvtopo::apply::run(&mut nl, &plan, &live, &|_| vec![]).unwrap();
+    mvtopo::apply::run(
+        &mut nl,
+        &plan,
+        &live,
+        &|_| vec![],
+        mvtopo::apply::Control {
+            stop: &std::sync::atomic::AtomicI32::new(0),
+            confirm: None,
+        },
+    )
+    .unwrap();
     assert!(!lab.has_ns("red") && !lab.has_ns("blue"));
     assert!(!lab.has_link("host", "lab0"));
     assert!(!std::path::Path::new(&format!("/run/mvtopo/netns/{red}")).exists());

@@ -583,14 +583,14 @@ proptest! {
         let plan = diff(&b, &start).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let verify = |after: &LiveState| diff(&b, after).map(|p| p.steps).unwrap_or_default();
         let mut clean = FakeBackend::new(start.clone());
-        mvtopo::apply::run(&mut clean, &plan, &start, &verify)
+        mvtopo::apply::run(&mut clean, &plan, &start, &verify, mvtopo::apply::Control { stop: &std::sync::atomic::AtomicI32::new(0), confirm: None })
             .map_err(|e| TestCaseError::fail(format!("clean run: {e}")))?;
         if clean.calls.is_empty() {
             return Ok(());
         }
         let n = at.index(clean.calls.len());
         let mut fake = FakeBackend::new(start.clone()).fail_at(n, libc::EINVAL);
-        let err = mvtopo::apply::run(&mut fake, &plan, &start, &verify);
+        let err = mvtopo::apply::run(&mut fake, &plan, &start, &verify, mvtopo::apply::Control { stop: &std::sync::atomic::AtomicI32::new(0), confirm: None });
         let Err(mvtopo::apply::ApplyError::Step { undo, .. }) = err else {
             return Err(TestCaseError::fail(format!("call {n} did not fail the apply: {err:?}")));
         };

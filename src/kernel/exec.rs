@@ -268,7 +268,7 @@ fn new_link(
 /// direction: mvtopo never touches an interface it does not own, so the leftover is reported
 /// by name as "in the way" instead of being silently adopted. The link is created down, so
 /// nothing flows through it before it is claimed.
-fn claim(
+pub(super) fn claim(
     nl: &mut Netlink,
     ns: Option<&NsName>,
     name: &LinkName,

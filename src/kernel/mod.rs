@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use crate::backend::BackendError;
 use crate::live::LiveState;
 use crate::names::NsName;
-use crate::plan::Step;
+use crate::plan::{Object, Step};
 
 use netns::NsFile;
 pub use netns::{MARKER_DIR, NETNS_DIR};
@@ -174,6 +174,36 @@ impl crate::backend::Backend for Netlink {
     fn execute(&mut self, step: &Step, owner: &str) -> Result<(), BackendError> {
         exec::execute(self, step, owner)
     }
+
+    fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError> {
+        match object {
+            Object::Namespace { name } => netns::claim(name, owner)
+                .map_err(|e| io_err("claim namespace", format!("namespace {name}"), &e)),
+            Object::Veth { .. }
+            | Object::Dummy { .. }
+            | Object::Vlan { .. }
+            | Object::Macvlan(_) => {
+                let Some(at) = object.link() else {
+                    return Err(not_claimable(object));
+                };
+                // Only the alias: the up state is left as found (`up = false`).
+                exec::claim(self, at.namespace.as_ref(), &at.name, owner, false)
+            }
+            Object::Nic { .. } | Object::Address { .. } | Object::Route { .. } => {
+                Err(not_claimable(object))
+            }
+        }
+    }
+}
+
+/// Existing NICs are used, never owned; addresses and routes belong to their link.
+fn not_claimable(object: &Object) -> BackendError {
+    BackendError::new(
+        "claim",
+        format!("{:?}", object.key()),
+        Some(libc::EINVAL),
+        format!("a {} is never owned", object.kind()),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
