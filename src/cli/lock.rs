@@ -62,17 +62,17 @@ pub(super) fn acquire(timeout: Option<Duration>) -> Result<ApplyLock, Exit> {
 }
 
 fn wait(file: std::fs::File, timeout: Option<Duration>) -> Result<Flock<std::fs::File>, Exit> {
-    let who = holder(&file).map_or_else(String::new, |h| format!(" (held by {h})"));
+    let who = holder(&file).map_or_else(String::new, |h| format!(" ({h})"));
     let Some(limit) = timeout else {
         eprintln!(
-            "waiting for another mvtopo run to release {LOCK_PATH}{who}; --lock-timeout SECS limits the wait"
+            "waiting for the apply lock {LOCK_PATH}, held by another run{who}; --lock-timeout SECS limits the wait"
         );
         return Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, e)| Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}")));
     };
     if !limit.is_zero() {
         eprintln!(
-            "waiting up to {} s for another mvtopo run to release {LOCK_PATH}{who}",
+            "waiting up to {} s for the apply lock {LOCK_PATH}, held by another run{who}",
             limit.as_secs_f64()
         );
     }
@@ -81,10 +81,10 @@ fn wait(file: std::fs::File, timeout: Option<Duration>) -> Result<Flock<std::fs:
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            let who = holder(&file).map_or_else(String::new, |h| format!(" (held by {h})"));
+            let who = holder(&file).map_or_else(String::new, |h| format!(" ({h})"));
             return Err(Exit::failure(miette::miette!(
                 help = "wait for that run to finish, or give a longer --lock-timeout",
-                "another mvtopo run holds the lock {LOCK_PATH}{who}; gave up after {} s (--lock-timeout)",
+                "the apply lock {LOCK_PATH} is held by another run{who}; gave up after {} s (--lock-timeout), nothing changed",
                 limit.as_secs_f64()
             )));
         }

@@ -108,7 +108,7 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
         format!("run `kill -USR1 {pid}`")
     };
     eprintln!(
-        "try: to keep this change, {how} within {} s; otherwise, or on Ctrl-C, SIGTERM or SIGHUP, it is reverted",
+        "try: to keep this change, {how} within {} s\n     otherwise, or on Ctrl-C, SIGTERM or SIGHUP, it is reverted",
         secs(timeout)
     );
     let deadline = Instant::now() + timeout;
@@ -135,7 +135,9 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
             let whole = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             if shown != Some(whole) {
                 shown = Some(whole);
-                eprint!("\r\x1b[2Ktry: reverting in {whole} s unless confirmed ({how})");
+                // Short enough for one line of a narrow terminal: `\r` and erase-line only
+                // redraw the line the cursor is on.
+                eprint!("\r\x1b[2Ktry: reverting in {whole} s unless confirmed");
                 let _ = std::io::stderr().flush();
             }
         }
