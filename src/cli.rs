@@ -74,6 +74,7 @@ pub enum Command {
         detailed_exitcode: bool,
     },
     /// Execute the plan, then re-read the kernel and verify; undo everything on failure.
+    #[command(after_help = guarded::AFTER_HELP)]
     Apply {
         /// The topology file (TOML).
         file: PathBuf,
@@ -100,6 +101,7 @@ pub enum Command {
         format: ShowFormat,
     },
     /// Delete every object FILE's topology owns (never an existing NIC).
+    #[command(after_help = guarded::AFTER_HELP)]
     Destroy {
         /// The topology file (TOML) whose objects are deleted.
         file: PathBuf,

@@ -9,6 +9,12 @@ use crate::plan::{Plan, Step};
 
 use super::Exit;
 
+/// The signal exit statuses, for the help of the commands that change the system.
+pub(super) const AFTER_HELP: &str = "\
+SIGINT (Ctrl-C), SIGTERM or SIGHUP while the system is being changed: the step in flight \
+finishes, everything done is undone and listed, and the exit status is 130, 143 or 129. A \
+second signal does not stop the undo.";
+
 /// `apply::run` with SIGINT, SIGTERM and SIGHUP (and SIGUSR1 when `confirm` is given)
 /// turned into "stop and undo" (and "confirm") for its duration.
 pub(super) fn run(
