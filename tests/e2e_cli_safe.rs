@@ -676,3 +676,105 @@ fn lock_timeout_bounds_the_wait_and_names_the_holder() {
     assert_kernel_matches(&e.lab, &base());
     e.expect(0, &["destroy", "--lock-timeout", "30"], &f);
 }
+
+/// A tmux server of the test's own (`-L`), killed with everything in it on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.0)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p"]).stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// The seconds of the last "reverting in N s" on the screen.
+fn countdown(screen: &str) -> Option<u64> {
+    screen
+        .lines()
+        .filter_map(|l| {
+            l.split("reverting in ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .last()
+}
+
+/// On a terminal (a tmux pane): a countdown that counts, and Enter confirms.
+#[test]
+fn try_on_a_terminal_counts_down_and_enter_confirms() {
+    let Some(e) = E2e::new() else { return };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        common::skip("tmux is not installed: the terminal side of `try` cannot be tested");
+        return;
+    }
+    let f = e.write_topo("lab.toml", &base());
+    e.expect(0, &["apply"], &f);
+    let g = e.write_topo("changed.toml", &changed());
+    let status = e.dir.path().join("status");
+    let tmux = Tmux(format!("mvs{}-{}", std::process::id(), e.lab.prefix));
+    let line = format!(
+        "NO_COLOR=1 nsenter --net=/run/netns/{} {BIN} try {} --timeout 60; echo $? > {}; sleep 600",
+        e.lab.ns("host"),
+        g.display(),
+        status.display()
+    );
+    let out = tmux.cmd(&["new-session", "-d", "-x", "100", "-y", "40", &line]);
+    assert!(out.status.success(), "tmux: {out:?}");
+    let start = Instant::now();
+    let first = loop {
+        if let Some(n) = countdown(&tmux.screen()) {
+            break n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no countdown:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(2100));
+    let screen = tmux.screen();
+    let later = countdown(&screen).expect("countdown");
+    assert!(
+        later < first,
+        "the countdown counts: {first} then {later}\n{screen}"
+    );
+    assert!(screen.contains("press Enter here"), "{screen}");
+    assert_kernel_matches(&e.lab, &changed());
+    tmux.cmd(&["send-keys", "Enter"]);
+    let start = Instant::now();
+    while !status.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "try never ended:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let code = std::fs::read_to_string(&status).expect("status");
+    let screen = tmux.screen();
+    assert_eq!(code.trim(), "0", "{screen}");
+    assert!(
+        screen.contains("try: confirmed; the change is kept"),
+        "{screen}"
+    );
+    assert_kernel_matches(&e.lab, &changed());
+    e.expect(0, &["plan", "--detailed-exitcode"], &g);
+}
