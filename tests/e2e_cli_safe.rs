@@ -702,17 +702,14 @@ impl Drop for Tmux {
 
 /// The seconds of the last "reverting in N s" on the screen.
 fn countdown(screen: &str) -> Option<u64> {
-    screen
-        .lines()
-        .filter_map(|l| {
-            l.split("reverting in ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .last()
+    screen.lines().rev().find_map(|l| {
+        l.split("reverting in ")
+            .nth(1)?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    })
 }
 
 /// On a terminal (a tmux pane): a countdown that counts, and Enter confirms.
