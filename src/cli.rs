@@ -233,7 +233,9 @@ pub fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(Exit { code, report }) => {
             if let Some(r) = report {
-                eprintln!("{r:?}");
+                // Not eprintln!: it panics when stderr is gone (a run stopped by SIGHUP
+                // after its terminal closed), and the exit status must still say why.
+                let _ = writeln!(std::io::stderr(), "{r:?}");
             }
             code
         }

@@ -775,3 +775,60 @@ fn try_on_a_terminal_counts_down_and_enter_confirms() {
     assert_kernel_matches(&e.lab, &changed());
     e.expect(0, &["plan", "--detailed-exitcode"], &g);
 }
+
+/// The session that started `try` dies (tmux killed: the terminal is closed and its
+/// processes get SIGHUP, as when an SSH connection drops): the change is reverted, even
+/// though nothing can be written to the terminal any more.
+#[test]
+fn try_reverts_when_its_terminal_goes_away() {
+    let Some(e) = E2e::new() else { return };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        common::skip("tmux is not installed: the terminal side of `try` cannot be tested");
+        return;
+    }
+    let f = e.write_topo("lab.toml", &base());
+    e.expect(0, &["apply"], &f);
+    let before = canonical(&settled_dump(&e.lab));
+    let g = e.write_topo("changed.toml", &changed());
+    let tmux = Tmux(format!("mvs{}-{}", std::process::id(), e.lab.prefix));
+    // `exec` all the way down, so the pane's process is mvtopo itself.
+    let line = format!(
+        "exec env NO_COLOR=1 nsenter --net=/run/netns/{} {BIN} try {} --timeout 120",
+        e.lab.ns("host"),
+        g.display()
+    );
+    let out = tmux.cmd(&["new-session", "-d", "-x", "100", "-y", "40", &line]);
+    assert!(out.status.success(), "tmux: {out:?}");
+    let pid: i32 =
+        String::from_utf8_lossy(&tmux.cmd(&["display-message", "-p", "#{pane_pid}"]).stdout)
+            .trim()
+            .parse()
+            .expect("pane pid");
+    let start = Instant::now();
+    while countdown(&tmux.screen()).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no countdown:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_kernel_matches(&e.lab, &changed());
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "mvtopo", "the pane runs mvtopo itself");
+    tmux.cmd(&["kill-server"]);
+    let start = Instant::now();
+    // Gone, or a zombie nobody has reaped yet.
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "try never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_same_dump(
+        &before,
+        &canonical(&settled_dump(&e.lab)),
+        "terminal closed",
+    );
+    assert_kernel_matches(&e.lab, &base());
+}

@@ -1,6 +1,8 @@
 //! Running a plan with the signal handlers installed (`interrupt::Guard`) for exactly as
 //! long as it changes the system, and the exit status of a run a signal stopped.
 
+use std::io::Write;
+
 use crate::apply::{self, ApplyError, Control, Outcome};
 use crate::backend::Backend;
 use crate::interrupt::{self, Guard};
@@ -44,7 +46,8 @@ pub(super) fn run(
     if let (Ok(_), Some(signal)) = (&result, late) {
         // It came after the last look at the flag: the change was already complete and
         // verified, and it is kept.
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "mvtopo: {} came after the change was complete and verified: it is kept",
             apply::signal_name(signal)
         );

@@ -62,14 +62,20 @@ pub(super) fn run(
     };
     let steps = plan.steps.len();
     let mut confirm = || {
-        println!("try: {steps} step(s) executed and verified");
+        // Never println!/eprintln! from here on: they panic when the terminal is gone (the
+        // SSH session died, which is what SIGHUP says), and a panic here would skip the
+        // revert.
+        let _ = writeln!(
+            std::io::stdout(),
+            "try: {steps} step(s) executed and verified"
+        );
         let _ = std::io::stdout().flush();
         wait_for_confirmation(timeout)
     };
     let result = guarded::run(&mut backend, &plan, &live, &check, Some(&mut confirm))?;
     match result {
         Ok(_) => {
-            println!("try: confirmed; the change is kept");
+            let _ = writeln!(std::io::stdout(), "try: confirmed; the change is kept");
             Ok(EXIT_OK)
         }
         Err(e @ ApplyError::Reverted { .. }) => {
@@ -91,7 +97,8 @@ pub(super) fn run(
 fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
     let pid = std::process::id();
     if interrupt::CONFIRM.swap(false, Ordering::SeqCst) {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "try: a SIGUSR1 sent before the change was verified does not confirm it; send it again"
         );
     }
@@ -107,7 +114,8 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
     } else {
         format!("run `kill -USR1 {pid}`")
     };
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "try: to keep this change, {how} within {} s\n     otherwise, or on Ctrl-C, SIGTERM or SIGHUP, it is reverted",
         secs(timeout)
     );
@@ -115,7 +123,7 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
     let mut shown = None;
     let end = |result: Result<(), String>| {
         if countdown {
-            eprintln!();
+            let _ = writeln!(std::io::stderr());
         }
         result
     };
@@ -137,7 +145,10 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
                 shown = Some(whole);
                 // Short enough for one line of a narrow terminal: `\r` and erase-line only
                 // redraw the line the cursor is on.
-                eprint!("\r\x1b[2Ktry: reverting in {whole} s unless confirmed");
+                let _ = write!(
+                    std::io::stderr(),
+                    "\r\x1b[2Ktry: reverting in {whole} s unless confirmed"
+                );
                 let _ = std::io::stderr().flush();
             }
         }
