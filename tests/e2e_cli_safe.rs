@@ -23,6 +23,10 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------
 // A run of the binary in the background, to be signalled.
 
+/// How long a wait for the binary may take: it may first wait for the machine-wide apply
+/// lock while other processes' runs (other test suites) hold it.
+const PATIENCE: Duration = Duration::from_secs(600);
+
 struct Running {
     child: Child,
     stdout: Arc<Mutex<String>>,
@@ -247,7 +251,7 @@ enum Moment {
 }
 
 fn wait_for(run: &mut Running, e: &E2e, m: Moment) {
-    let limit = Duration::from_secs(120);
+    let limit = PATIENCE;
     match m {
         Moment::Namespaces => run.when("a namespace is made", limit, |_| {
             e.lab.all_namespaces().iter().any(|n| n.contains("-n"))
@@ -344,7 +348,7 @@ fn a_second_sigint_does_not_stop_the_undo() {
     let mut run = start(&e, &["apply", f.to_str().expect("utf-8 path")]);
     wait_for(&mut run, &e, Moment::Addresses);
     run.signal(libc::SIGINT);
-    run.when("the undo starts", Duration::from_secs(60), |r| {
+    run.when("the undo starts", PATIENCE, |r| {
         r.stderr().contains("finishing the request in flight")
     });
     run.signal(libc::SIGINT);
@@ -374,7 +378,7 @@ fn interrupted_destroy(sig: i32, moments: &[DestroyMoment]) {
     let before = canonical(&settled_dump(&e.lab));
     for &m in moments {
         let mut run = start(&e, &["destroy", file]);
-        let limit = Duration::from_secs(120);
+        let limit = PATIENCE;
         match m {
             DestroyMoment::Parents => run.when("a parent is deleted", limit, |_| {
                 count(&e, "host", &["link", "show", "type", "veth"]) < 8
@@ -445,7 +449,7 @@ fn trying(e: &E2e, timeout: &str) -> (Running, Dump, std::path::PathBuf) {
         e,
         &["try", g.to_str().expect("utf-8 path"), "--timeout", timeout],
     );
-    run.when("try waits", Duration::from_secs(60), |r| {
+    run.when("try waits", PATIENCE, |r| {
         r.stderr().contains("to keep this change")
     });
     // It is applied while it waits.
@@ -739,7 +743,7 @@ fn try_on_a_terminal_counts_down_and_enter_confirms() {
             break n;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < PATIENCE,
             "no countdown:\n{}",
             tmux.screen()
         );
@@ -758,7 +762,7 @@ fn try_on_a_terminal_counts_down_and_enter_confirms() {
     let start = Instant::now();
     while !status.exists() {
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < PATIENCE,
             "try never ended:\n{}",
             tmux.screen()
         );
@@ -807,7 +811,7 @@ fn try_reverts_when_its_terminal_goes_away() {
     let start = Instant::now();
     while countdown(&tmux.screen()).is_none() {
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < PATIENCE,
             "no countdown:\n{}",
             tmux.screen()
         );
@@ -822,7 +826,7 @@ fn try_reverts_when_its_terminal_goes_away() {
     while std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| !s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
     {
-        assert!(start.elapsed() < Duration::from_secs(60), "try never ended");
+        assert!(start.elapsed() < PATIENCE, "try never ended");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_same_dump(
