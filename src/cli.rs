@@ -194,7 +194,6 @@ pub fn run(cli: Cli) -> u8 {
             state,
             format,
             detailed_exitcode,
-            ..
         } => cmd_plan(&file, state.as_deref(), format, detailed_exitcode),
         Command::Apply {
             file,

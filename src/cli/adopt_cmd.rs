@@ -1,6 +1,7 @@
 //! `mvtopo adopt FILE`: claim for FILE's topology the existing, unowned objects that match
 //! the file exactly (`crate::adopt` decides), and say what is claimed and what is not.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,6 +52,29 @@ pub(super) fn run(file: &Path, dry_run: bool, lock_timeout: Option<Duration>) ->
                     failed += 1;
                     let hint = e.hint().map_or_else(String::new, |h| format!(" ({h})"));
                     eprintln!("adopt: claiming {what} failed: {e}{hint}");
+                }
+            }
+        }
+        // Read back, as apply verifies: each claim must now show as this topology's.
+        if claimed > 0 {
+            let after = backend.snapshot().map_err(|e| {
+                Exit::failure(backend_report(
+                    &e,
+                    Some("reading the kernel state after adopt"),
+                ))
+            })?;
+            let now = adopt::adopt(&l.topology, &after);
+            for (what, _) in adoption.claims() {
+                let owned = now
+                    .entries
+                    .iter()
+                    .any(|e| e.what == what && e.verdict == adopt::Verdict::Owned);
+                if !owned {
+                    failed += 1;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "adopt: {what} was claimed but does not read back as owned by {owner}"
+                    );
                 }
             }
         }
