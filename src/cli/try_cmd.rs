@@ -103,12 +103,17 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
         );
     }
     let stdin = std::io::stdin();
-    let mut watch_stdin = stdin.is_terminal();
+    // Only a terminal whose foreground this process is: reading it (or flushing its input)
+    // from the background stops the process with SIGTTIN/SIGTTOU, and a stopped `try`
+    // would never reach its timeout and revert.
+    let mut watch_stdin = stdin.is_terminal() && foreground(&stdin);
     if watch_stdin {
         // Enter pressed while the change was being made must not confirm it unseen.
         let _ = nix::sys::termios::tcflush(stdin.as_fd(), nix::sys::termios::FlushArg::TCIFLUSH);
     }
-    let countdown = std::io::stderr().is_terminal();
+    let stderr = std::io::stderr();
+    let countdown = stderr.is_terminal()
+        && nix::unistd::tcgetpgrp(stderr.as_fd()).is_ok_and(|p| p == nix::unistd::getpgrp());
     let how = if watch_stdin {
         format!("press Enter here, or run `kill -USR1 {pid}`")
     } else {
@@ -153,7 +158,7 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
             }
         }
         let slice = left.min(Duration::from_millis(200));
-        if watch_stdin {
+        if watch_stdin && foreground(&stdin) {
             let mut fds = [nix::poll::PollFd::new(
                 stdin.as_fd(),
                 nix::poll::PollFlags::POLLIN,
@@ -173,6 +178,11 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
             std::thread::sleep(slice);
         }
     }
+}
+
+/// This process is in the foreground process group of the terminal `stdin` is.
+fn foreground(stdin: &std::io::Stdin) -> bool {
+    nix::unistd::tcgetpgrp(stdin.as_fd()).is_ok_and(|p| p == nix::unistd::getpgrp())
 }
 
 fn secs(d: Duration) -> String {
