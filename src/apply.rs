@@ -10,8 +10,9 @@ use crate::plan::{Executed, Plan, Step, inverse_in};
 
 /// How a run is steered from outside: stopped by a signal, and kept only when confirmed.
 pub struct Control<'a> {
-    /// Polled before each kernel request. Non-zero (a signal number) stops the run: the
-    /// request in flight has finished; everything done so far is undone (a second signal
+    /// Polled before each step (here the unit of execution and undo: a step's requests
+    /// all finish before the flag is looked at), before verifying and after. Non-zero (a
+    /// signal number) stops the run: everything done so far is undone (a second signal
     /// during undo is ignored: undo always runs to the end) and `run` returns
     /// ApplyError::Interrupted { signal, undo }.
     pub stop: &'a AtomicI32,
@@ -133,8 +134,6 @@ pub fn run(
             // when that one has run.
             continue;
         }
-        // Steps are the unit here: a step the kernel carries out in several requests is
-        // finished before the signal is looked at.
         if let Some(signal) = stopped() {
             let undo = undo(backend, &done, live, owner);
             return Err(ApplyError::Interrupted { signal, undo });
