@@ -836,3 +836,57 @@ fn try_reverts_when_its_terminal_goes_away() {
     );
     assert_kernel_matches(&e.lab, &base());
 }
+
+// ---------------------------------------------------------------------------------------
+// 5. Without a kernel: arguments and help.
+
+fn bin(args: &[&str]) -> Out {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mvtopo");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn help_documents_the_exit_statuses_and_bad_seconds_are_usage_errors() {
+    let help = bin(&["try", "--help"]);
+    assert_eq!(help.code, 0, "{help}");
+    for needle in [
+        "3    reverted",
+        "129",
+        "130",
+        "143",
+        "SIGUSR1",
+        "[default: 120]",
+    ] {
+        assert!(help.stdout.contains(needle), "{needle}: {help}");
+    }
+    for cmd in ["apply", "destroy"] {
+        let h = bin(&[cmd, "--help"]);
+        assert!(h.stdout.contains("130, 143 or 129"), "{cmd}: {h}");
+        assert!(h.stdout.contains("--lock-timeout <SECS>"), "{cmd}: {h}");
+    }
+    assert!(bin(&["adopt", "--help"]).stdout.contains("--dry-run"));
+    for args in [
+        ["apply", "x.toml", "--lock-timeout", "soon"],
+        ["try", "x.toml", "--timeout", "-1"],
+        ["adopt", "x.toml", "--lock-timeout", "-2"],
+    ] {
+        let out = bin(&args);
+        assert_eq!(out.code, 64, "{args:?}: {out}");
+    }
+    // Invalid input is found before any lock or kernel access.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, "[[macvlan]]\nname = \"mv%d\"\n").expect("write");
+    for cmd in ["try", "adopt"] {
+        let out = bin(&[cmd, f.to_str().expect("utf-8 path"), "--lock-timeout", "0"]);
+        assert_eq!(out.code, 65, "{cmd}: {out}");
+    }
+}
