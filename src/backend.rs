@@ -8,7 +8,7 @@
 
 use crate::apply::{Request, lower};
 use crate::live::LiveState;
-use crate::plan::Step;
+use crate::plan::{Object, Step};
 
 pub trait Backend {
     /// Read everything the diff needs: named namespaces, and the links (with addresses and
@@ -33,6 +33,11 @@ pub trait Backend {
         }
         Ok(())
     }
+
+    /// Mark an existing object as owned by `owner` (`mvtopo adopt`), changing nothing else:
+    /// a link gets the alias `mvtopo:OWNER`, a namespace a marker. Existing NICs, addresses
+    /// and routes are never owned: EINVAL.
+    fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError>;
 }
 
 /// A kernel operation that failed: which operation, on what, and the errno.

@@ -3,8 +3,14 @@
 //! Exit codes follow spec/TOPOLOGY.md: 0 ok, 1 failure, 2 changes pending (only with
 //! `--detailed-exitcode`), 64 usage error, 65 invalid input (nothing changed).
 
+mod adopt_cmd;
+mod guarded;
+mod lock;
+mod try_cmd;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use miette::{NamedSource, Report};
@@ -68,6 +74,7 @@ pub enum Command {
         detailed_exitcode: bool,
     },
     /// Execute the plan, then re-read the kernel and verify; undo everything on failure.
+    #[command(after_help = guarded::AFTER_HELP)]
     Apply {
         /// The topology file (TOML).
         file: PathBuf,
@@ -82,6 +89,9 @@ pub enum Command {
         /// With --dry-run: exit 0 when in sync, 2 when changes are pending.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Wait at most SECS for another run's lock (0: fail at once); default: wait.
+        #[arg(long, value_name = "SECS", value_parser = lock::parse_secs)]
+        lock_timeout: Option<Duration>,
     },
     /// Print the live state in the topology format (all macvlans, or those FILE owns).
     Show {
@@ -91,6 +101,7 @@ pub enum Command {
         format: ShowFormat,
     },
     /// Delete every object FILE's topology owns (never an existing NIC).
+    #[command(after_help = guarded::AFTER_HELP)]
     Destroy {
         /// The topology file (TOML) whose objects are deleted.
         file: PathBuf,
@@ -99,11 +110,40 @@ pub enum Command {
         dry_run: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Wait at most SECS for another run's lock (0: fail at once); default: wait.
+        #[arg(long, value_name = "SECS", value_parser = lock::parse_secs)]
+        lock_timeout: Option<Duration>,
     },
     /// Print the dependency graph as Graphviz DOT (`mvtopo graph lab.toml | dot -Tsvg`).
     Graph {
         /// The topology file (TOML).
         file: PathBuf,
+    },
+    /// Apply FILE, then keep the change only if confirmed (Enter, or SIGUSR1); otherwise
+    /// revert to exactly the state found.
+    #[command(after_help = try_cmd::AFTER_HELP)]
+    Try {
+        /// The topology file (TOML).
+        file: PathBuf,
+        /// Seconds to wait for the confirmation before reverting.
+        #[arg(long, value_name = "SECS", default_value = "120", value_parser = lock::parse_secs)]
+        timeout: Duration,
+        /// Wait at most SECS for another run's lock (0: fail at once); default: wait.
+        #[arg(long, value_name = "SECS", value_parser = lock::parse_secs)]
+        lock_timeout: Option<Duration>,
+    },
+    /// Claim existing, unowned objects that match FILE exactly for its topology (never
+    /// what differs); print what is claimed and what is not, and why.
+    #[command(after_help = adopt_cmd::AFTER_HELP)]
+    Adopt {
+        /// The topology file (TOML).
+        file: PathBuf,
+        /// Print what would be claimed and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Wait at most SECS for another run's lock (0: fail at once); default: wait.
+        #[arg(long, value_name = "SECS", value_parser = lock::parse_secs)]
+        lock_timeout: Option<Duration>,
     },
 }
 
@@ -161,21 +201,40 @@ pub fn run(cli: Cli) -> u8 {
             state,
             format,
             detailed_exitcode,
+            ..
         } => cmd_plan(&file, state.as_deref(), format, detailed_exitcode),
-        Command::Apply { file, format, .. } => cmd_apply(&file, format),
+        Command::Apply {
+            file,
+            format,
+            lock_timeout,
+            ..
+        } => cmd_apply(&file, format, lock_timeout),
         Command::Show { file, format } => cmd_show(file.as_deref(), format),
         Command::Destroy {
             file,
             dry_run,
             format,
-        } => cmd_destroy(&file, dry_run, format),
+            lock_timeout,
+        } => cmd_destroy(&file, dry_run, format, lock_timeout),
         Command::Graph { file } => cmd_graph(&file),
+        Command::Try {
+            file,
+            timeout,
+            lock_timeout,
+        } => try_cmd::run(&file, timeout, lock_timeout),
+        Command::Adopt {
+            file,
+            dry_run,
+            lock_timeout,
+        } => adopt_cmd::run(&file, dry_run, lock_timeout),
     };
     match result {
         Ok(code) => code,
         Err(Exit { code, report }) => {
             if let Some(r) = report {
-                eprintln!("{r:?}");
+                // Not eprintln!: it panics when stderr is gone (a run stopped by SIGHUP
+                // after its terminal closed), and the exit status must still say why.
+                let _ = writeln!(std::io::stderr(), "{r:?}");
             }
             code
         }
@@ -311,45 +370,9 @@ fn cmd_plan(file: &Path, state: Option<&Path>, format: Format, detailed: bool) -
     })
 }
 
-/// Held while a command changes the system: two applies at once would each plan against a
-/// state the other is changing. One lock for all topologies, since they share namespaces
-/// and parents. `flock` locks are released by the kernel when the process ends, however
-/// it ends, so a crashed run never leaves a stale lock.
-struct ApplyLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
-
-const LOCK_PATH: &str = "/run/mvtopo/lock";
-
-fn lock() -> Result<ApplyLock, Exit> {
-    use nix::fcntl::{Flock, FlockArg};
-    let open = || {
-        std::fs::create_dir_all("/run/mvtopo")?;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(LOCK_PATH)
-    };
-    let file = open().map_err(|e| {
-        Exit::failure(miette::miette!(
-            help = "run as root",
-            "opening the lock file {LOCK_PATH}: {e}"
-        ))
-    })?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(ApplyLock(l)),
-        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
-            eprintln!("waiting for another mvtopo apply or destroy to finish ({LOCK_PATH})");
-            Flock::lock(file, FlockArg::LockExclusive)
-                .map(ApplyLock)
-                .map_err(|(_, e)| Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}")))
-        }
-        Err((_, e)) => Err(Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}"))),
-    }
-}
-
-fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
+fn cmd_apply(file: &Path, format: Format, lock_timeout: Option<Duration>) -> Result<u8, Exit> {
     let l = read_topology(file)?;
-    let _lock = lock()?;
+    let _lock = lock::acquire(lock_timeout)?;
     let mut backend = netlink()?;
     let live = backend
         .snapshot()
@@ -369,13 +392,7 @@ fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
             .map(|p| p.steps)
             .map_err(|e| e.to_string())
     };
-    let result = apply::run(
-        &mut backend,
-        &plan,
-        &live,
-        &check,
-        apply::Control::default(),
-    );
+    let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
     report_run(&plan, format, result, "apply")
 }
 
@@ -418,17 +435,21 @@ fn report_run(
                 });
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             }
-            Err(Exit::failure(miette::miette!(
-                "{}",
-                apply_error_text(&e, verb)
-            )))
+            Err(Exit {
+                code: guarded::exit_code(&e),
+                report: Some(miette::miette!("{}", apply_error_text(&e, verb))),
+            })
         }
     }
 }
 
 /// The whole story of a failed apply, for a person: what failed, why, what was undone.
 fn apply_error_text(e: &ApplyError, verb: &str) -> String {
-    let mut s = format!("{verb} failed: {e}");
+    let mut s = match e {
+        ApplyError::Interrupted { .. } => format!("{verb} {e}: undoing what it had done"),
+        ApplyError::Reverted { .. } => format!("{verb}: reverted, {e}"),
+        _ => format!("{verb} failed: {e}"),
+    };
     if let ApplyError::Step { step, .. } = e {
         s.push_str(&format!("\n  failed step: {}", render::step_line(step)));
     }
@@ -495,10 +516,19 @@ fn cmd_show(file: Option<&Path>, format: ShowFormat) -> Result<u8, Exit> {
     Ok(EXIT_OK)
 }
 
-fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
+fn cmd_destroy(
+    file: &Path,
+    dry_run: bool,
+    format: Format,
+    lock_timeout: Option<Duration>,
+) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let name = l.topology.name.clone();
-    let _lock = if dry_run { None } else { Some(lock()?) };
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(lock::acquire(lock_timeout)?)
+    };
     let mut backend = netlink()?;
     let live = backend
         .snapshot()
@@ -517,12 +547,6 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
             .map(|p| p.steps)
             .map_err(|e| e.to_string())
     };
-    let result = apply::run(
-        &mut backend,
-        &plan,
-        &live,
-        &check,
-        apply::Control::default(),
-    );
+    let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
     report_run(&plan, format, result, "destroy")
 }

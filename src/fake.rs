@@ -18,6 +18,7 @@ use crate::apply::{NewKind, Request};
 use crate::backend::{Backend, BackendError};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::names::{MacAddr, Mode};
+use crate::plan::Object;
 
 pub use crate::apply::state::DEFAULT_MTU;
 
@@ -330,6 +331,36 @@ impl Backend for FakeBackend {
             }
         }
         Ok(())
+    }
+
+    fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError> {
+        match object {
+            Object::Namespace { name } => {
+                let i = self
+                    .state
+                    .namespaces
+                    .binary_search_by(|n| n.name.cmp(name))
+                    .map_err(|_| err("claim namespace", name.as_str(), libc::ENOENT))?;
+                self.state.namespaces[i].owner = Some(owner.to_owned());
+                Ok(())
+            }
+            Object::Veth { .. }
+            | Object::Dummy { .. }
+            | Object::Vlan { .. }
+            | Object::Macvlan(_) => {
+                let at = object
+                    .link()
+                    .ok_or_else(|| err("claim", object.kind(), libc::EINVAL))?;
+                let alias = Request::SetAlias {
+                    at,
+                    owner: Some(owner.to_owned()),
+                };
+                self.request(&alias, owner)
+            }
+            Object::Nic { .. } | Object::Address { .. } | Object::Route { .. } => {
+                Err(err("claim", object.kind(), libc::EINVAL))
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! The pipeline is `load → resolve → graph → diff → plan → execute → verify`. Every stage but
 //! the kernel backend (`kernel`) is a pure function over plain values, tested without root.
 
+pub mod adopt;
 pub mod apply;
 pub mod backend;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod diff;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod graph;
+pub mod interrupt;
 pub mod kernel;
 pub mod live;
 pub mod load;

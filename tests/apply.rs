@@ -165,6 +165,9 @@ impl Backend for Liar {
         }
         self.inner.request(request, owner)
     }
+    fn claim(&mut self, object: &mvtopo::plan::Object, owner: &str) -> Result<(), BackendError> {
+        self.inner.claim(object, owner)
+    }
 }
 
 #[test]
@@ -255,6 +258,9 @@ impl Backend for Signaller<'_> {
                 .store(libc::SIGINT, std::sync::atomic::Ordering::SeqCst);
         }
         r
+    }
+    fn claim(&mut self, object: &mvtopo::plan::Object, owner: &str) -> Result<(), BackendError> {
+        self.inner.claim(object, owner)
     }
 }
 

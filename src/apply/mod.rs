@@ -18,6 +18,13 @@ use crate::plan::{Plan, Step};
 pub use requests::{NewKind, NewLink, Request, lower};
 pub use undo::{Accepted, UndoReport};
 
+/// "SIGINT" for 2; the number for a signal nix does not know.
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|_| format!("signal {signal}"))
+}
+
 /// What a successful run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -79,7 +86,7 @@ pub enum ApplyError {
     /// meanwhile, or the planner met a state it believed impossible.
     #[error("verification could not plan against the state after apply: {reason}")]
     Unverifiable { reason: String, undo: UndoReport },
-    #[error("interrupted by signal {signal}")]
+    #[error("interrupted by {}", signal_name(*signal))]
     Interrupted { signal: i32, undo: UndoReport },
     #[error("reverted: {reason}")]
     Reverted { reason: String, undo: UndoReport },

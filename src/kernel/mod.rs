@@ -32,6 +32,7 @@ use crate::apply::Request;
 use crate::backend::BackendError;
 use crate::live::LiveState;
 use crate::names::NsName;
+use crate::plan::Object;
 
 use netns::NsFile;
 pub use netns::{MARKER_DIR, NETNS_DIR};
@@ -225,6 +226,40 @@ impl crate::backend::Backend for Netlink {
         }
         exec::request(self, request, owner)
     }
+
+    fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError> {
+        match object {
+            Object::Namespace { name } => netns::claim(name, owner)
+                .map_err(|e| io_err("claim namespace", format!("namespace {name}"), &e)),
+            Object::Veth { .. }
+            | Object::Dummy { .. }
+            | Object::Vlan { .. }
+            | Object::Macvlan(_) => {
+                let Some(at) = object.link() else {
+                    return Err(not_claimable(object));
+                };
+                // Only the alias: the up state and everything else is left as found.
+                let alias = Request::SetAlias {
+                    at,
+                    owner: Some(owner.to_owned()),
+                };
+                crate::backend::Backend::request(self, &alias, owner)
+            }
+            Object::Nic { .. } | Object::Address { .. } | Object::Route { .. } => {
+                Err(not_claimable(object))
+            }
+        }
+    }
+}
+
+/// Existing NICs are used, never owned; addresses and routes belong to their link.
+fn not_claimable(object: &Object) -> BackendError {
+    BackendError::new(
+        "claim",
+        format!("{:?}", object.key()),
+        Some(libc::EINVAL),
+        format!("a {} is never owned", object.kind()),
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -107,6 +107,13 @@ fn write_marker(name: &NsName, owner: &str, id: NsId) -> io::Result<()> {
     fs::rename(&tmp, &path)
 }
 
+/// Mark the namespace now mounted at /run/netns/NAME as owned by `owner` (`mvtopo adopt`):
+/// the same marker `create` writes, with the identity of the namespace found there.
+pub fn claim(name: &NsName, owner: &str) -> io::Result<()> {
+    let id = id_of(name)?;
+    write_marker(name, owner, id)
+}
+
 /// Serializes the "is /run/netns a shared mount point" fix-up within this process (tests
 /// create namespaces from many threads at once).
 static MOUNT_SETUP: Mutex<()> = Mutex::new(());
