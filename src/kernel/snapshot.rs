@@ -19,7 +19,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::Handle;
 
 use super::netns::{self, NsFile};
-use super::{Conn, Netlink, connect, dump, io_err, nl_err, nsid_of};
+use super::{Conn, Netlink, connect, denied, dump, io_err, nl_err, nsid_of};
 use crate::backend::BackendError;
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias};
 use crate::model::Route;
@@ -60,15 +60,19 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     // it) is skipped; so is the own namespace when it also has a name (rooted_at a
     // /run/netns file, or run under `nsenter --net=/run/netns/X`): its links are reported
     // once, as the own namespace's.
+    // A namespace this user may not enter (not root) is listed in `nl.unreadable` and
+    // reported without its links.
+    nl.unreadable.clear();
     let mut files: Vec<(NsName, NsFile)> = Vec::new();
+    let mut ids: HashSet<netns::NsId> = HashSet::from([nl.root.ns.id]);
     for name in names {
         match NsFile::open(&netns::path_of(&name)) {
-            Ok(f) if f.id == nl.root.ns.id => {}
             // The same namespace bound under a second name (`ip netns attach`, a bind
             // mount made twice) is reported once, under its first name.
-            Ok(f) if files.iter().any(|(_, g)| g.id == f.id) => {}
+            Ok(f) if !ids.insert(f.id) => {}
             Ok(f) => files.push((name, f)),
             Err(e) if vanished(&e) => {}
+            Err(e) if denied(&e) => nl.unreadable.push(name),
             Err(e) => return Err(io_err("open namespace", format!("namespace {name}"), &e)),
         }
     }
@@ -95,6 +99,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
         match conn {
             Ok(c) => temporary.push((name, c)),
             Err(e) if vanished(&e) => {}
+            Err(e) if denied(&e) => nl.unreadable.push(name),
             Err(e) => {
                 close(nl, temporary);
                 return Err(io_err(
@@ -145,6 +150,16 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
             });
         }
         convert(place, raw, &places, &raws, &mut live.links);
+    }
+    nl.unreadable.sort();
+    for name in &nl.unreadable {
+        let owner = netns::id_of(name)
+            .ok()
+            .and_then(|id| netns::owner(name, id));
+        live.namespaces.push(LiveNamespace {
+            name: name.clone(),
+            owner,
+        });
     }
     live.normalize();
     Ok(live)
