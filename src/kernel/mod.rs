@@ -7,6 +7,7 @@
 //! socket stays in the namespace it was created in and `setns` on a runtime thread would
 //! move whatever task runs there next.
 
+mod batch;
 mod exec;
 mod netns;
 mod snapshot;
