@@ -19,7 +19,7 @@ MVTOPO=${MVTOPO:-$PWD/target/release/mvtopo}
 P=w2$$
 WORK=$(mktemp -d)
 del_namespaces() {
-  for n in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$n" 2>/dev/null || true; done
+  for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$n" 2>/dev/null || true; done
   rm -f /run/mvtopo/netns/"$P"-* 2>/dev/null || true
 }
 trap 'del_namespaces; rm -rf "$WORK"' EXIT
@@ -48,12 +48,13 @@ lab() {
 
 now() { date +%s%N; }
 ms() { echo $(( ($2 - $1) / 1000000 )); }
-# timed CMD...: runs CMD under /usr/bin/time, prints "wall_ms peak_rss_kib"
+# timed CMD...: runs CMD under /usr/bin/time, prints "wall_ms peak_rss_kib cpu_ms" (user +
+# system: on a shared machine the wall time also counts waiting for a core)
 timed() {
   local t0 t1; t0=$(now)
-  /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out" >&2; return 1; }
+  /usr/bin/time -f '%M %U %S' -o "$WORK/rss" "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out" >&2; return 1; }
   t1=$(now)
-  echo "$(ms "$t0" "$t1") $(cat "$WORK/rss")"
+  echo "$(ms "$t0" "$t1") $(awk '{ printf "%d %d", $1, ($2 + $3) * 1000 }' "$WORK/rss")"
 }
 
 # The iproute2 equivalent: namespaces, links created in their namespace from the lab, then
@@ -94,7 +95,7 @@ for r in $(seq 1 "$ROUNDS"); do
   R[noop]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
   grep -q "no changes" "$WORK/out" || { echo "bench: re-apply was not a no-op:"; cat "$WORK/out"; exit 1; }
   R[destroy]+="$(timed $L "$MVTOPO" destroy "$WORK/w2.toml")"$'\n'
-  left=$(ip netns list | grep -c "^$P-n" || true)
+  left=$(ip netns list 2>/dev/null | grep -c "^$P-n" || true)
   [ "$left" = 0 ] || { echo "bench: destroy left $left namespaces"; exit 1; }
   del_namespaces
 
@@ -106,9 +107,10 @@ done
 
 val() { printf '%s' "${R[$1]}" | best; }
 row() {
-  local v b; v=$(val "$1"); b=$(val "$3")
-  printf '%-30s %8s ms %8s KiB   | %-26s %8s ms %8s KiB   %5s\n' "$2" "${v% *}" "${v#* }" "$4" "${b% *}" "${b#* }" \
-    "$(awk -v a="${v% *}" -v b="${b% *}" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')"
+  local v b; v=($(val "$1")); b=($(val "$3"))
+  printf '%-28s %7s ms (cpu %6s) %7s KiB | %-31s %7s ms (cpu %6s) %7s KiB  %5s\n' \
+    "$2" "${v[0]}" "${v[2]}" "${v[1]}" "$4" "${b[0]}" "${b[2]}" "${b[1]}" \
+    "$(awk -v a="${v[0]}" -v b="${b[0]}" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')"
 }
 echo "W2: $PARENTS existing veth parents, $NS namespaces, $((NS * PER)) bridge macvlans, 1 IPv4 each; best of $ROUNDS round(s)"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"

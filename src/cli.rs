@@ -396,14 +396,50 @@ fn lock() -> Result<ApplyLock, Exit> {
     }
 }
 
+/// The apply lock if nobody holds it now; `None` when another apply or destroy does.
+fn try_lock() -> Result<Option<ApplyLock>, Exit> {
+    use nix::fcntl::{Flock, FlockArg};
+    let file = std::fs::create_dir_all("/run/mvtopo")
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(LOCK_PATH)
+        })
+        .map_err(|e| {
+            Exit::failure(miette::miette!(
+                help = "run as root",
+                "opening the lock file {LOCK_PATH}: {e}"
+            ))
+        })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(Some(ApplyLock(l))),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}"))),
+    }
+}
+
 fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
     let l = read_topology(file)?;
-    let _lock = lock()?;
+    let mut held = try_lock()?;
     let mut backend = netlink()?;
-    let live = backend
-        .snapshot()
-        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
-    let plan = make_plan(&l.topology, &live)?;
+    let read = |backend: &mut kernel::Netlink| {
+        backend
+            .snapshot()
+            .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))
+    };
+    let mut live = read(&mut backend)?;
+    let mut plan = make_plan(&l.topology, &live)?;
+    // Another apply or destroy holds the lock: a file the kernel already matches needs no
+    // change, so it is reported without waiting; otherwise wait, and plan again on what
+    // the kernel holds then.
+    if held.is_none() && !plan.in_sync {
+        held = Some(lock()?);
+        live = read(&mut backend)?;
+        plan = make_plan(&l.topology, &live)?;
+    }
+    let _lock = held;
     if format == Format::Text {
         print!(
             "{}",
