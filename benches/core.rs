@@ -1,6 +1,11 @@
 //! Timings of the pure pipeline on a large topology: 10,000 macvlans in 500 namespaces over
 //! 4 veth parents, one address each. `cargo bench --bench core` prints a table in ms.
 //! Everything here should be well under a second.
+//!
+//! Then the scale cases, through the binary (`plan --state`, one existing parent, one
+//! namespace): churn (the state holds N owned macvlans, the file wants N others) at 10k and
+//! 80k with the growth ratio (8 is linear), and 200k macvlans in sync, with `check`'s peak
+//! RSS. `cargo bench --bench core -- --no-scale` leaves them out.
 
 use std::time::{Duration, Instant};
 
@@ -58,6 +63,152 @@ fn time<T>(mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
 
 fn ms(d: Duration) -> String {
     format!("{:>9.2}", d.as_secs_f64() * 1e3)
+}
+
+// ---------------------------------------------------------------------------------------
+// Scale: the churn and in-sync cases (one existing parent, one namespace), at growing N.
+
+/// A file of `n` macvlans a0.. in namespace ns0 on the existing parent eth1, each with a
+/// MAC and one IPv4 address; and a live state of `n` owned macvlans: the same ones (`sync`)
+/// or `n` others (b0.., other MACs and addresses: the churn case).
+fn scale_case(n: usize, sync: bool) -> (String, LiveState) {
+    let mac = |i: usize| {
+        format!(
+            "02:00:{:02x}:{:02x}:{:02x}:{:02x}",
+            (i >> 24) & 255,
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        )
+    };
+    let addr = |i: usize| format!("10.{}.{}.{}/8", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    let mut s = String::with_capacity(n * 140);
+    s.push_str("name = \"b\"\n[namespace.ns0]\n[parent.eth1]\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "[[macvlan]]\nname = \"a{i}\"\nparent = \"eth1\"\nnamespace = \"ns0\"\nmode = \"bridge\"\nmac = \"{}\"\naddresses = [\"{}\"]\n",
+            mac(i),
+            addr(i + 1)
+        ));
+    }
+    let mut json = String::with_capacity(n * 220);
+    json.push_str(r#"{"namespaces":[{"name":"ns0","owner":"b"}],"links":[{"name":"eth1","kind":"device","mtu":1500,"up":true}"#);
+    let off = if sync { 0 } else { n };
+    for i in 0..n {
+        let name = if sync {
+            format!("a{i}")
+        } else {
+            format!("b{i}")
+        };
+        json.push_str(&format!(
+            r#",{{"namespace":"ns0","name":"{name}","kind":"macvlan","parent":{{"name":"eth1"}},"mode":"bridge","mac":"{}","mtu":1500,"up":true,"addresses":["{}"],"owner":"b"}}"#,
+            mac(i + off),
+            addr(i + off + 1)
+        ));
+    }
+    json.push_str("]}");
+    let mut live: LiveState = match serde_json::from_str(&json) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("the generated state does not parse: {e}");
+            std::process::exit(1);
+        }
+    };
+    live.normalize();
+    (s, live)
+}
+
+/// Run the binary with `args`; wall time, exit code and the child's peak RSS in KiB.
+fn run_measured(args: &[std::ffi::OsString]) -> (Duration, Option<i32>, i64) {
+    let start = Instant::now();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mvtopo"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        return (start.elapsed(), None, 0);
+    };
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for the child we spawned (and reaps
+    // it, so std's Child must not wait again: it is dropped without).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    let code = (r == pid && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status));
+    (elapsed, code, usage.ru_maxrss)
+}
+
+/// The scale cases: rows of (case, best, median, note), best/median of `runs`.
+fn scale_rows(dir: &std::path::Path, runs: usize) -> Vec<(String, Duration, Duration, String)> {
+    let mut rows = Vec::new();
+    let mut churn_best = Vec::new();
+    for (n, sync) in [(10_000, false), (80_000, false), (200_000, true)] {
+        let (text, live) = scale_case(n, sync);
+        let file = dir.join(format!("scale{n}.toml"));
+        let state = dir.join(format!("scale{n}.json"));
+        let written = serde_json::to_string(&live)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&state, json))
+            .and_then(|()| std::fs::write(&file, &text));
+        if let Err(e) = written {
+            eprintln!("writing the scale case {n}: {e}");
+            std::process::exit(1);
+        }
+        drop((text, live));
+        let plan: Vec<std::ffi::OsString> = vec![
+            "plan".into(),
+            file.clone().into(),
+            "--state".into(),
+            state.clone().into(),
+        ];
+        let mut times = Vec::new();
+        let mut rss = 0;
+        let mut code = None;
+        for _ in 0..runs {
+            let (t, c, r) = run_measured(&plan);
+            times.push(t);
+            rss = rss.max(r);
+            code = c;
+        }
+        times.sort();
+        let name = if sync {
+            format!("in sync {}k: plan --state", n / 1000)
+        } else {
+            churn_best.push(times[0]);
+            format!("churn {}k: plan --state", n / 1000)
+        };
+        rows.push((
+            name,
+            times[0],
+            times[runs / 2],
+            format!("exit {code:?}, peak RSS {} MB", rss / 1024),
+        ));
+        if sync {
+            let (t, c, r) = run_measured(&["check".into(), file.clone().into()]);
+            rows.push((
+                format!("in sync {}k: check", n / 1000),
+                t,
+                t,
+                format!("exit {c:?}, peak RSS {} MB", r / 1024),
+            ));
+        }
+        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(&state);
+    }
+    if let [small, large] = churn_best[..] {
+        rows.push((
+            "churn 80k / 10k (8 is linear)".to_owned(),
+            Duration::ZERO,
+            Duration::ZERO,
+            format!(
+                "{:.1}x",
+                large.as_secs_f64() / small.as_secs_f64().max(1e-9)
+            ),
+        ));
+    }
+    rows
 }
 
 fn main() {
@@ -180,6 +331,11 @@ fn main() {
         let (best, median, status) = time(|| cli(&a));
         rows.push((name, best, median, format!("exit {status:?}")));
     }
+    let scale = if std::env::args().any(|a| a == "--no-scale") {
+        Vec::new()
+    } else {
+        scale_rows(&dir, 3)
+    };
     let _ = std::fs::remove_dir_all(&dir);
 
     println!(
@@ -189,5 +345,13 @@ fn main() {
     println!("{:<32} {:>9} {:>9}  note", "stage", "best ms", "median ms");
     for (name, best, median, note) in rows {
         println!("{name:<32} {} {}  {note}", ms(best), ms(median));
+    }
+    if !scale.is_empty() {
+        println!(
+            "\nscale: one existing parent, one namespace, through the binary; best/median of 3"
+        );
+        for (name, best, median, note) in scale {
+            println!("{name:<32} {} {}  {note}", ms(best), ms(median));
+        }
     }
 }

@@ -270,8 +270,9 @@ fn read_topology(path: &Path) -> Result<Loaded, Exit> {
         code: EXIT_DATAERR,
         report: Some(Report::new(e)),
     })?;
-    // The graph is part of validation: a cycle through vlan links is invalid input.
-    if let Err(e) = graph::build(&topology) {
+    // The graph is part of validation: a cycle through vlan links is invalid input (the
+    // only cycle a file can make; checked without building the whole graph).
+    if let Err(e) = graph::check_vlan_cycles(&topology) {
         return Err(Exit {
             code: EXIT_DATAERR,
             report: Some(Report::new(e).with_source_code(NamedSource::new(&name, text))),
@@ -317,7 +318,11 @@ fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
     miette::miette!("{msg}")
 }
 
-fn live_state(state: Option<&Path>) -> Result<LiveState, Exit> {
+/// The live state from `state` (a saved JSON file) or the kernel. Reading the kernel
+/// needs no root for the namespace mvtopo runs in; a named namespace that cannot be
+/// entered (no root) is an error only when `topology` names it or owns it (with no
+/// topology, `show` of everything: a note on stderr).
+fn live_state(state: Option<&Path>, topology: Option<&Topology>) -> Result<LiveState, Exit> {
     match state {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| Exit {
@@ -338,10 +343,54 @@ fn live_state(state: Option<&Path>) -> Result<LiveState, Exit> {
             s.normalize();
             Ok(s)
         }
-        None => netlink()?
-            .snapshot()
-            .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state")))),
+        None => {
+            let mut nl = netlink()?;
+            let live = nl
+                .snapshot()
+                .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+            unreadable_namespaces(nl.unreadable(), &live, topology)?;
+            Ok(live)
+        }
     }
+}
+
+fn unreadable_namespaces(
+    unreadable: &[crate::names::NsName],
+    live: &LiveState,
+    topology: Option<&Topology>,
+) -> Result<(), Exit> {
+    let list = |names: &[&crate::names::NsName]| {
+        names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(t) = topology else {
+        if !unreadable.is_empty() {
+            let all: Vec<_> = unreadable.iter().collect();
+            eprintln!(
+                "note: named namespace(s) {} could not be entered (that needs root): their interfaces are not shown",
+                list(&all)
+            );
+        }
+        return Ok(());
+    };
+    let needed: Vec<_> = unreadable
+        .iter()
+        .filter(|n| {
+            t.namespaces.contains_key(*n) || live.namespace(n).is_some_and(|x| x.owned_by(&t.name))
+        })
+        .collect();
+    if needed.is_empty() {
+        return Ok(());
+    }
+    Err(Exit::failure(miette::miette!(
+        help = "run as root, or plan against a saved state: `mvtopo show --format json FILE > state.json` as root, then `mvtopo plan FILE --state state.json` as anyone",
+        "cannot read namespace(s) {} that topology {} names or owns: entering a named namespace needs root (permission denied)",
+        list(&needed),
+        t.name
+    )))
 }
 
 fn make_plan(t: &Topology, live: &LiveState) -> Result<Plan, Exit> {
@@ -354,7 +403,7 @@ fn color_stdout() -> bool {
 
 fn cmd_plan(file: &Path, state: Option<&Path>, format: Format, detailed: bool) -> Result<u8, Exit> {
     let l = read_topology(file)?;
-    let live = live_state(state)?;
+    let live = live_state(state, Some(&l.topology))?;
     let plan = make_plan(&l.topology, &live)?;
     match format {
         Format::Json => println!("{}", render::plan_json(&plan)),
@@ -492,7 +541,7 @@ fn cmd_show(file: Option<&Path>, format: ShowFormat) -> Result<u8, Exit> {
         Some(f) => Some(read_topology(f)?.topology),
         None => None,
     };
-    let live = live_state(None)?;
+    let live = live_state(None, topology.as_ref())?;
     match format {
         ShowFormat::Json => {
             // With FILE: everything its plans depend on, so `plan --state` on this output

@@ -7,7 +7,8 @@
 //! a `PlanError`, found before anything is changed.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cell::{Cell, OnceCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use miette::SourceSpan;
 
@@ -405,6 +406,56 @@ struct Planner<'a> {
     extra_edges: Vec<(Key, Key)>,
     /// The MACs the file gives explicitly, and to which macvlans.
     wanted_macs: HashMap<MacAddr, Vec<&'a Macvlan>>,
+    /// Live links by the link they sit on (IFLA_LINK), each list in `live.links` order;
+    /// built on the first casualty search, so that each search costs what it finds rather
+    /// than a scan of every live link (a churn of N owned links was N such scans).
+    children: OnceCell<HashMap<&'a LinkRef, Vec<&'a LiveLink>>>,
+    /// Links and candidates looked at by the searches that once grew quadratically
+    /// (casualties, ordering conflicts): the tests hold it linear in the input.
+    visits: Cell<u64>,
+    /// The file's macvlans by parent, for the ordering conflicts; built once.
+    on_parent: OnceCell<OnParent<'a>>,
+}
+
+/// The file's macvlans on each parent, as indexes into `Topology::macvlans` in file
+/// order: all of them, the passthru ones, and those given each MAC. Lets the ordering
+/// conflicts of one step cost the conflicts found rather than a scan of the parent.
+struct OnParent<'a> {
+    all: HashMap<&'a LinkName, Vec<usize>>,
+    passthru: HashMap<&'a LinkName, Vec<usize>>,
+    by_mac: HashMap<(&'a LinkName, MacAddr), Vec<usize>>,
+}
+
+impl<'a> OnParent<'a> {
+    fn new(t: &'a Topology) -> Self {
+        let mut index = OnParent {
+            all: HashMap::new(),
+            passthru: HashMap::new(),
+            by_mac: HashMap::new(),
+        };
+        for (i, m) in t.macvlans.iter().enumerate() {
+            index.all.entry(&m.parent).or_default().push(i);
+            if m.mode == Mode::Passthru {
+                index.passthru.entry(&m.parent).or_default().push(i);
+            }
+            if let Some(mac) = m.mac {
+                index.by_mac.entry((&m.parent, mac)).or_default().push(i);
+            }
+        }
+        index
+    }
+
+    fn all(&self, parent: &LinkName) -> &[usize] {
+        self.all.get(parent).map_or(&[], Vec::as_slice)
+    }
+
+    fn passthru(&self, parent: &LinkName) -> &[usize] {
+        self.passthru.get(parent).map_or(&[], Vec::as_slice)
+    }
+
+    fn with_mac(&self, parent: &'a LinkName, mac: MacAddr) -> &[usize] {
+        self.by_mac.get(&(parent, mac)).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl<'a> Planner<'a> {
@@ -426,7 +477,28 @@ impl<'a> Planner<'a> {
                 }
                 map
             }),
+            children: OnceCell::new(),
+            visits: Cell::new(0),
+            on_parent: OnceCell::new(),
         }
+    }
+
+    fn visit(&self, n: usize) {
+        self.visits.set(self.visits.get() + n as u64);
+    }
+
+    fn children_of(&self, at: &LinkRef) -> &[&'a LiveLink] {
+        let live = self.live;
+        let map = self.children.get_or_init(|| {
+            let mut map: HashMap<&'a LinkRef, Vec<&'a LiveLink>> = HashMap::new();
+            for l in &live.links {
+                if let Some(p) = &l.parent {
+                    map.entry(p).or_default().push(l);
+                }
+            }
+            map
+        });
+        map.get(at).map_or(&[], Vec::as_slice)
     }
 
     fn link(&self, r: &LinkRef) -> Option<&'a LiveLink> {
@@ -1021,15 +1093,21 @@ impl<'a> Planner<'a> {
 
     fn order_edges(&self) -> Vec<(Key, Key)> {
         let t = self.topology;
-        let mut on_parent: BTreeMap<&LinkName, Vec<&Macvlan>> = BTreeMap::new();
-        for m in &t.macvlans {
-            on_parent.entry(&m.parent).or_default().push(m);
-        }
+        let index = || self.on_parent.get_or_init(|| OnParent::new(t));
         let mut edges = Vec::new();
+        let mut edge = |key: &Key, x: &Macvlan| {
+            edges.push((
+                key.clone(),
+                Key::Macvlan {
+                    at: at(&x.namespace, &x.name),
+                },
+            ));
+        };
         for (key, step) in &self.steps {
             let Key::Macvlan { at: y } = key else {
                 continue;
             };
+            let other = |x: &&Macvlan| x.namespace != y.namespace || x.name != y.name;
             match step {
                 // The old MAC is free only once the update has run.
                 Step::Update { changes, .. } => {
@@ -1044,28 +1122,32 @@ impl<'a> Planner<'a> {
                     let Some(m) = t.macvlan(y.namespace.as_ref(), &y.name) else {
                         continue;
                     };
-                    for x in on_parent.get(&m.parent).into_iter().flatten() {
-                        let xat = at(&x.namespace, &x.name);
-                        if &xat != y && x.mac == Some(old) {
-                            edges.push((key.clone(), Key::Macvlan { at: xat }));
-                        }
+                    let found = index().with_mac(&m.parent, old);
+                    self.visit(found.len());
+                    for x in found.iter().map(|&i| &t.macvlans[i]).filter(other) {
+                        edge(key, x);
                     }
                 }
                 Step::Replace { from, .. } => {
                     let Object::Macvlan(old) = from else {
                         continue;
                     };
-                    for x in on_parent.get(&old.parent).into_iter().flatten() {
-                        let xat = at(&x.namespace, &x.name);
-                        if &xat == y {
-                            continue;
+                    // In the file's order: every macvlan on the old parent when the old
+                    // link was passthru; else the passthru ones and those wanting its MAC.
+                    let found: Vec<usize> = if old.mode == Mode::Passthru {
+                        index().all(&old.parent).to_vec()
+                    } else {
+                        let mut v = index().passthru(&old.parent).to_vec();
+                        if let Some(mac) = old.mac {
+                            v.extend_from_slice(index().with_mac(&old.parent, mac));
                         }
-                        let conflict = old.mode == Mode::Passthru
-                            || x.mode == Mode::Passthru
-                            || (x.mac.is_some() && x.mac == old.mac);
-                        if conflict {
-                            edges.push((key.clone(), Key::Macvlan { at: xat }));
-                        }
+                        v.sort_unstable();
+                        v.dedup();
+                        v
+                    };
+                    self.visit(found.len());
+                    for x in found.iter().map(|&i| &t.macvlans[i]).filter(other) {
+                        edge(key, x);
                     }
                 }
                 _ => {}
@@ -1128,20 +1210,25 @@ impl<'a> Planner<'a> {
     /// the other end of each veth, and whatever sits on any of those, transitively.
     fn casualties(&self, start: Vec<LinkRef>) -> Vec<LinkRef> {
         let live = self.live;
+        let mut seen: HashSet<LinkRef> = start.iter().cloned().collect();
         let mut doomed: Vec<LinkRef> = start;
         let mut i = 0;
         while i < doomed.len() {
             let at = doomed[i].clone();
+            self.visit(1);
             if let Some(l) = self.link(&at)
                 && l.kind == LinkKind::Veth
                 && let Some(peer) = &l.peer
-                && !doomed.contains(peer)
+                && seen.insert(peer.clone())
             {
                 doomed.push(peer.clone());
             }
-            for child in &live.links {
-                if child.parent.as_ref() == Some(&at) && !doomed.contains(&child.at()) {
-                    doomed.push(child.at());
+            let children = self.children_of(&at);
+            self.visit(children.len());
+            for child in children {
+                let c = child.at();
+                if seen.insert(c.clone()) {
+                    doomed.push(c);
                 }
             }
             i += 1;
@@ -1272,15 +1359,19 @@ impl<'a> Planner<'a> {
                 steps.push(s);
             }
         }
-        let g = graph::build_with(t, std::mem::take(&mut self.extra_edges))?;
-        if g.has_cycle() {
-            return Err(PlanError::Internal {
-                what: "an ordering cycle is left among the creates, updates and replaces".into(),
-            });
-        }
-        for k in g.order() {
-            if let Some(s) = self.steps.remove(&k) {
-                steps.push(s);
+        // Nothing to create, update or replace (in sync, or a destroy): no order to find.
+        if !self.steps.is_empty() {
+            let g = graph::build_with(t, std::mem::take(&mut self.extra_edges))?;
+            if g.has_cycle() {
+                return Err(PlanError::Internal {
+                    what: "an ordering cycle is left among the creates, updates and replaces"
+                        .into(),
+                });
+            }
+            for k in g.order() {
+                if let Some(s) = self.steps.remove(&k) {
+                    steps.push(s);
+                }
             }
         }
         // Every step has a key in its graph; anything left over is a bug in this module,
@@ -1950,5 +2041,122 @@ mod tests {
             },
         );
         assert!(matches!(diff(&t, &host_state()), Err(PlanError::Cycle(_))));
+    }
+
+    // -------------------------------------------------------------------------------------
+    // Searches that once grew quadratically, held linear by counting what they look at.
+
+    fn mac_n(i: usize) -> MacAddr {
+        let b = (i as u32).to_be_bytes();
+        MacAddr([2, 0, b[0], b[1], b[2], b[3]])
+    }
+
+    fn owned_macvlan(namespace: &str, name: &str, parent: &str, mac: MacAddr) -> LiveLink {
+        LiveLink {
+            namespace: Some(ns(namespace)),
+            name: ln(name),
+            kind: LinkKind::Macvlan,
+            parent: Some(host(&ln(parent))),
+            peer: None,
+            mode: Some(Mode::Bridge),
+            vlan_id: None,
+            mac: Some(mac),
+            mtu: 1500,
+            up: true,
+            source_macs: vec![],
+            addresses: vec![],
+            routes: vec![],
+            owner: Some("lab".into()),
+        }
+    }
+
+    /// Run the planner and return its plan size and visit count.
+    fn visits(t: &Topology, live: &LiveState) -> (usize, u64) {
+        let live = normalized(live);
+        let mut p = Planner::new(t, &live);
+        p.run().expect("the planner runs");
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        let v = p.visits.get();
+        (p.finish(t).unwrap().steps.len(), v)
+    }
+
+    /// The live state holds `n` owned macvlans, the file wants `n` others on the same parent
+    /// in the same namespace (and the state's namespace `old` with `n` more is pruned): each
+    /// pruned link's casualty search looks at that link alone, not at every live link.
+    fn churn(n: usize) -> (usize, u64) {
+        let wanted: Vec<Macvlan> = (0..n)
+            .map(|i| mv(Some("ns0"), &format!("a{i}"), "eth1"))
+            .collect();
+        let t = topo(&["ns0"], vec![("eth1", ParentKind::Existing)], wanted);
+        let mut live = host_state();
+        for (space, prefix) in [("ns0", "b"), ("old", "c")] {
+            live.namespaces.push(LiveNamespace {
+                name: ns(space),
+                owner: Some("lab".into()),
+            });
+            for i in 0..n {
+                live.links.push(owned_macvlan(
+                    space,
+                    &format!("{prefix}{i}"),
+                    "eth1",
+                    mac_n(i),
+                ));
+            }
+        }
+        live.normalize();
+        visits(&t, &live)
+    }
+
+    #[test]
+    fn churn_planning_visits_grow_linearly() {
+        let (steps, small) = churn(500);
+        assert_eq!(
+            steps,
+            500 + 500 + 500 + 1,
+            "creates, deletes, pruned namespace links and namespace"
+        );
+        let (_, large) = churn(4000);
+        // One visit per pruned link (2n: both namespaces') and per link of the pruned
+        // namespace (n). A scan of every live link per search (the old way) made it 4n²
+        // (500: a million).
+        assert_eq!(small, 3 * 500);
+        assert_eq!(large, 3 * 4000);
+    }
+
+    /// `n` kept macvlans on one parent whose MACs rotate (a_i takes a_(i+1)'s): every MAC
+    /// change orders one update before the one that wants its old MAC. Finding that one
+    /// costs the macvlans given that MAC, not a scan of the parent.
+    fn mac_rotation(n: usize) -> (usize, u64) {
+        let wanted: Vec<Macvlan> = (0..n)
+            .map(|i| {
+                let mut m = mv(Some("ns0"), &format!("a{i:05}"), "eth1");
+                m.mac = Some(mac_n((i + 1) % n));
+                m
+            })
+            .collect();
+        let t = topo(&["ns0"], vec![("eth1", ParentKind::Existing)], wanted);
+        let mut live = host_state();
+        live.namespaces.push(LiveNamespace {
+            name: ns("ns0"),
+            owner: Some("lab".into()),
+        });
+        for i in 0..n {
+            live.links
+                .push(owned_macvlan("ns0", &format!("a{i:05}"), "eth1", mac_n(i)));
+        }
+        live.normalize();
+        visits(&t, &live)
+    }
+
+    #[test]
+    fn mac_conflict_ordering_visits_grow_linearly() {
+        // The rotation is one cycle: split once (a delete and a create), then ordered.
+        let (steps, small) = mac_rotation(300);
+        assert_eq!(steps, 300 + 1);
+        let (_, large) = mac_rotation(2400);
+        // Two passes over the steps (before and after the split), each finding one macvlan
+        // per MAC change. A scan of the parent per change was n² per pass (300: 180,000).
+        assert!(small <= 2 * 300, "{small}");
+        assert!(large <= 2 * 2400, "{large}");
     }
 }

@@ -7,6 +7,7 @@
 //! socket stays in the namespace it was created in and `setns` on a runtime thread would
 //! move whatever task runs there next.
 
+mod batch;
 mod exec;
 mod netns;
 mod snapshot;
@@ -14,7 +15,7 @@ mod snapshot;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::path::Path;
 
 use futures::StreamExt;
@@ -52,6 +53,9 @@ pub struct Netlink {
     /// Test builds only: refuse request N (see `fail_at`).
     #[cfg(feature = "testing")]
     faults: Faults,
+    /// Named namespaces the last snapshot could not enter (no permission: entering one
+    /// needs CAP_SYS_ADMIN). It lists them, without their links.
+    unreadable: Vec<NsName>,
     /// Declared last so it is dropped after the connections it drives.
     rt: Runtime,
 }
@@ -98,19 +102,43 @@ struct Conn {
 impl Netlink {
     /// Backend rooted in the namespace the process runs in (the calling thread's, to be
     /// exact).
+    ///
+    /// Its socket is made on the calling thread, without `setns` (which needs
+    /// CAP_SYS_ADMIN even into the namespace one is already in): so any user can read the
+    /// own namespace, and `plan` and `show` work without root as far as they need nothing
+    /// else (see `unreadable`).
     pub fn new() -> Result<Netlink, BackendError> {
-        Netlink::rooted_at(Path::new("/proc/thread-self/ns/net"))
+        let path = Path::new("/proc/thread-self/ns/net");
+        let object = "own namespace";
+        let rt = runtime().map_err(|e| io_err("start runtime", object, &e))?;
+        let ns = NsFile::open(path).map_err(|e| io_err("open namespace", object, &e))?;
+        let root = socket_here()
+            .and_then(|sock| wrap(&rt, ns, sock))
+            .map_err(|e| io_err("open netlink socket", object, &e))?;
+        Ok(Netlink {
+            root,
+            named: HashMap::new(),
+            gone: HashMap::new(),
+            #[cfg(feature = "testing")]
+            faults: Faults::default(),
+            unreadable: Vec::new(),
+            rt,
+        })
+    }
+
+    /// The named namespaces that the last `snapshot` could not enter for lack of
+    /// permission (a normal user's `plan` or `show`). The snapshot lists them as
+    /// namespaces, with their ownership markers, but holds none of their links: a plan
+    /// that depends on one must not be trusted.
+    pub fn unreadable(&self) -> &[NsName] {
+        &self.unreadable
     }
 
     /// Backend whose own namespace is the netns file at `path` (e.g. /run/netns/NAME)
     /// instead of the process's. Tests use this to run hermetically in-process.
     pub fn rooted_at(path: &Path) -> Result<Netlink, BackendError> {
         let object = format!("namespace {}", path.display());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| io_err("start runtime", &object, &e))?;
+        let rt = runtime().map_err(|e| io_err("start runtime", &object, &e))?;
         let ns = NsFile::open(path).map_err(|e| io_err("open namespace", &object, &e))?;
         let root = connect(&rt, vec![ns])
             .pop()
@@ -122,6 +150,7 @@ impl Netlink {
             gone: HashMap::new(),
             #[cfg(feature = "testing")]
             faults: Faults::default(),
+            unreadable: Vec::new(),
             rt,
         })
     }
@@ -170,37 +199,56 @@ impl Netlink {
     }
 }
 
+fn runtime() -> io::Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+}
+
 /// Open a connection into each namespace (sockets made on one helper thread), each driven
 /// by a task on `rt`.
 fn connect(rt: &Runtime, namespaces: Vec<NsFile>) -> Vec<io::Result<Conn>> {
     let files: Vec<&std::fs::File> = namespaces.iter().map(|n| &n.file).collect();
     let sockets = netns::sockets_in(&files);
-    // AsyncFd registration needs the runtime's reactor: enter its context.
-    let _guard = rt.enter();
     namespaces
         .into_iter()
         .zip(sockets)
-        .map(|(ns, sock)| {
-            let sock: OwnedFd = sock?;
-            let ctl = sock.try_clone()?;
-            // SAFETY: the descriptor is a valid, owned, non-blocking netlink socket.
-            // (`from_raw_fd` panics only if the reactor cannot register the fd, i.e. epoll
-            // itself fails; netlink-sys offers no fallible constructor from an fd.)
-            let sock = unsafe {
-                <netlink_sys::TokioSocket as std::os::fd::FromRawFd>::from_raw_fd(
-                    sock.into_raw_fd(),
-                )
-            };
-            let (connection, handle, _) = rtnetlink::from_socket(sock);
-            let task = rt.spawn(connection);
-            Ok(Conn {
-                ns,
-                handle,
-                ctl,
-                task,
-            })
-        })
+        .map(|(ns, sock)| wrap(rt, ns, sock?))
         .collect()
+}
+
+/// A connection over `sock`, a netlink socket in namespace `ns`, driven by a task on `rt`.
+fn wrap(rt: &Runtime, ns: NsFile, sock: OwnedFd) -> io::Result<Conn> {
+    // AsyncFd registration needs the runtime's reactor: enter its context.
+    let _guard = rt.enter();
+    let ctl = sock.try_clone()?;
+    // SAFETY: the descriptor is a valid, owned, non-blocking netlink socket.
+    // (`from_raw_fd` panics only if the reactor cannot register the fd, i.e. epoll
+    // itself fails; netlink-sys offers no fallible constructor from an fd.)
+    let sock = unsafe { netlink_sys::TokioSocket::from_raw_fd(sock.into_raw_fd()) };
+    let (connection, handle, _) = rtnetlink::from_socket(sock);
+    let task = rt.spawn(connection);
+    Ok(Conn {
+        ns,
+        handle,
+        ctl,
+        task,
+    })
+}
+
+/// A non-blocking NETLINK_ROUTE socket in the calling thread's namespace.
+fn socket_here() -> io::Result<OwnedFd> {
+    let sock = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+    // Non-blocking before tokio's AsyncFd takes it over.
+    sock.set_non_blocking(true)?;
+    // SAFETY: `into_raw_fd` gives up ownership of a valid, open descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(sock.into_raw_fd()) })
+}
+
+/// Entering (or opening) a namespace was refused for lack of privilege.
+fn denied(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
 }
 
 impl crate::backend::Backend for Netlink {
