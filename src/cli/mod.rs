@@ -1,0 +1,820 @@
+//! The command line: argument parsing, wiring the stages together, output and exit codes.
+//!
+//! Exit codes: 0 ok, 1 failure, 2 changes pending (only with `--detailed-exitcode`), 64
+//! usage error, 65 invalid input (nothing changed); `ui::EXIT_STATUS` lists them for users.
+
+mod docs;
+mod input;
+pub mod json;
+mod saved;
+pub mod ui;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use miette::{NamedSource, Report};
+use serde_json::json;
+
+use crate::apply::{self, ApplyError};
+use crate::backend::{Backend, BackendError};
+use crate::live::LiveState;
+use crate::model::Topology;
+use crate::plan::Plan;
+use crate::{diff, graph, kernel, load, render};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
+pub const EXIT_USAGE: u8 = 64;
+pub const EXIT_DATAERR: u8 = 65;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mvtopo",
+    version,
+    about = "Declarative macvlan topologies for Linux: check, plan, apply, verify",
+    after_help = ui::EXIT_STATUS
+)]
+pub struct Cli {
+    /// Color the output: auto (a terminal and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ui::ColorChoice::Auto)]
+    pub color: ui::ColorChoice,
+    /// Print errors only (JSON and what a command exists to print, such as `show`'s state,
+    /// are still written).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The clap definition, with the exit status after every command's help.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|s| s.after_help(ui::EXIT_STATUS))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Toml,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate FILE (no kernel access, no root).
+    Check {
+        /// The topology file (TOML); `-` reads standard input.
+        file: PathBuf,
+        /// `json`: one object; on failure every diagnostic with its code, severity, message,
+        /// help and labelled spans (byte offset, length, line, column).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show the diff of live vs desired and the ordered steps; changes nothing.
+    Plan {
+        /// The topology file (TOML); `-` reads standard input.
+        file: PathBuf,
+        /// Plan against a saved live state (JSON from `mvtopo show --format json`) instead of
+        /// the kernel: no root, no kernel access.
+        #[arg(long, value_name = "STATE.json")]
+        state: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Exit 0 when in sync, 2 when changes are pending.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Also save the plan, with the live state it depends on, for `apply --plan`.
+        #[arg(long, value_name = "PLAN.json")]
+        out: Option<PathBuf>,
+    },
+    /// Execute the plan, then re-read the kernel and verify; undo everything on failure.
+    Apply {
+        /// The topology file (TOML); `-` reads standard input.
+        #[arg(required_unless_present = "plan")]
+        file: Option<PathBuf>,
+        /// Execute exactly this saved plan (`plan --out`); refused, changing nothing, when
+        /// the live state it depends on has changed since it was made.
+        #[arg(long, value_name = "PLAN.json", conflicts_with = "file")]
+        plan: Option<PathBuf>,
+        /// Print the plan (as `plan` does) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: plan against a saved live state instead of the kernel.
+        #[arg(long, value_name = "STATE.json", requires = "dry_run")]
+        state: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// With --dry-run: exit 0 when in sync, 2 when changes are pending.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Print the live state in the topology format (all macvlans, or those FILE owns).
+    Show {
+        /// Show only what this topology file's topology owns (`-`: standard input).
+        file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
+        format: ShowFormat,
+    },
+    /// Delete every object FILE's topology owns (never an existing NIC).
+    Destroy {
+        /// The topology file (TOML) whose objects are deleted; `-` reads standard input.
+        file: PathBuf,
+        /// Print what would be deleted and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the dependency graph as Graphviz DOT (`mvtopo graph lab.toml | dot -Tsvg`).
+    Graph {
+        /// The topology file (TOML); `-` reads standard input.
+        file: PathBuf,
+    },
+    /// Rewrite FILE in the canonical layout, comments kept (`-`: standard input to stdout).
+    #[command(long_about = crate::fmt::CANONICAL)]
+    Fmt {
+        /// The topology file (TOML); `-` reads standard input and writes standard output.
+        file: PathBuf,
+        /// Change nothing; exit 1 when FILE is not in the canonical layout.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the JSON Schema (draft 2020-12) of the topology file, for editors (taplo).
+    Schema,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page, mvtopo(1), as roff.
+    Man,
+}
+
+/// Parse the process arguments and run; returns the exit code.
+pub fn main() -> u8 {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // clap prints its help and errors before `--color` is parsed: find it first.
+    let color = match ui::ColorChoice::from_args(args.iter().skip(1).cloned()) {
+        ui::ColorChoice::Auto => clap::ColorChoice::Auto,
+        ui::ColorChoice::Always => clap::ColorChoice::Always,
+        ui::ColorChoice::Never => clap::ColorChoice::Never,
+    };
+    let parsed = command()
+        .color(color)
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    run(cli)
+}
+
+/// A failure that ends the command: what to print and the exit code.
+struct Exit {
+    code: u8,
+    report: Option<Report>,
+    /// With `--format json`: members the failure object carries besides `"error"` (a failed
+    /// apply's steps and what was undone).
+    json: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Exit {
+    fn new(code: u8, report: impl Into<Report>) -> Exit {
+        Exit {
+            code,
+            report: Some(report.into()),
+            json: None,
+        }
+    }
+
+    fn failure(report: impl Into<Report>) -> Exit {
+        Exit::new(EXIT_FAILURE, report)
+    }
+}
+
+/// Whether the command was asked for JSON: then its failure is JSON on stdout too.
+fn wants_json(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Check {
+            format: Format::Json,
+            ..
+        } | Command::Plan {
+            format: Format::Json,
+            ..
+        } | Command::Apply {
+            format: Format::Json,
+            ..
+        } | Command::Destroy {
+            format: Format::Json,
+            ..
+        } | Command::Show {
+            format: ShowFormat::Json,
+            ..
+        }
+    )
+}
+
+pub fn run(cli: Cli) -> u8 {
+    ui::init(cli.color, cli.quiet);
+    let json = wants_json(&cli.command);
+    let result = match cli.command {
+        Command::Check { file, format } => cmd_check(&file, format),
+        Command::Plan {
+            file,
+            state,
+            format,
+            detailed_exitcode,
+            out,
+        } => cmd_plan(
+            &file,
+            state.as_deref(),
+            format,
+            detailed_exitcode,
+            out.as_deref(),
+        ),
+        Command::Apply {
+            plan: Some(plan),
+            dry_run,
+            state,
+            format,
+            detailed_exitcode,
+            ..
+        } => cmd_apply_saved(&plan, dry_run, state.as_deref(), format, detailed_exitcode),
+        Command::Apply { file: None, .. } => Err(Exit::new(
+            EXIT_USAGE,
+            miette::miette!("apply needs a topology FILE or --plan PLAN.json"),
+        )),
+        Command::Apply {
+            file: Some(file),
+            dry_run: true,
+            state,
+            format,
+            detailed_exitcode,
+            ..
+        } => cmd_plan(&file, state.as_deref(), format, detailed_exitcode, None),
+        Command::Apply {
+            file: Some(file),
+            format,
+            ..
+        } => cmd_apply(&file, format),
+        Command::Show { file, format } => cmd_show(file.as_deref(), format),
+        Command::Destroy {
+            file,
+            dry_run,
+            format,
+        } => cmd_destroy(&file, dry_run, format),
+        Command::Graph { file } => cmd_graph(&file),
+        Command::Fmt { file, check } => cmd_fmt(&file, check),
+        Command::Schema => {
+            println!("{}", json::pretty(&crate::schema::schema()));
+            Ok(EXIT_OK)
+        }
+        Command::Completions { shell } => {
+            docs::completions(shell, &mut std::io::stdout().lock());
+            Ok(EXIT_OK)
+        }
+        Command::Man => docs::man(&mut std::io::stdout().lock())
+            .map(|()| EXIT_OK)
+            .map_err(|e| Exit::failure(miette::miette!("writing the man page: {e}"))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Exit {
+            code,
+            report,
+            json: extra,
+        }) => {
+            if json {
+                let mut v = serde_json::Map::new();
+                v.insert("format_version".into(), json::FORMAT_VERSION.into());
+                v.extend(extra.unwrap_or_default());
+                v.insert("error".into(), json::error(code, report.as_ref()));
+                println!("{}", json::pretty(&v));
+            }
+            if let Some(r) = report {
+                eprintln!("{r:?}");
+            }
+            code
+        }
+    }
+}
+
+/// A loaded file: the validated topology, the name it is shown under, and its text.
+struct Loaded {
+    topology: Topology,
+    name: String,
+    text: String,
+}
+
+/// Reads a file (or standard input for `-`) as the command line names it.
+fn read_file(path: &Path) -> Result<input::Text, Exit> {
+    input::read_text(path).map_err(|e| {
+        let (code, msg) = match e {
+            input::ReadError::NotFound(m) => (EXIT_USAGE, m),
+            input::ReadError::NotText(m) => (EXIT_DATAERR, m),
+            input::ReadError::Other(m) => (EXIT_FAILURE, m),
+        };
+        Exit::new(
+            code,
+            miette::miette!(help = "a topology file is UTF-8 TOML text", "{msg}"),
+        )
+    })
+}
+
+fn read_topology(path: &Path) -> Result<Loaded, Exit> {
+    let input::Text { text, name, stem } = read_file(path)?;
+    load_topology(text, name, &stem)
+}
+
+fn load_topology(text: String, name: String, stem: &str) -> Result<Loaded, Exit> {
+    let topology = load::load_str(&name, &text, stem).map_err(|e| Exit::new(EXIT_DATAERR, e))?;
+    // The graph is part of validation: a cycle through vlan links is invalid input.
+    if let Err(e) = graph::build(&topology) {
+        return Err(Exit::new(
+            EXIT_DATAERR,
+            Report::new(e).with_source_code(NamedSource::new(&name, text)),
+        ));
+    }
+    Ok(Loaded {
+        topology,
+        name,
+        text,
+    })
+}
+
+fn cmd_check(file: &Path, format: Format) -> Result<u8, Exit> {
+    let l = read_topology(file)?;
+    let t = &l.topology;
+    match format {
+        Format::Json => println!(
+            "{}",
+            json::pretty(&json!({
+                "format_version": json::FORMAT_VERSION,
+                "file": l.name,
+                "valid": true,
+                "topology": t.name,
+                "namespaces": t.namespaces.len(),
+                "parents": t.parents.len(),
+                "macvlans": t.macvlans.len(),
+            }))
+        ),
+        Format::Text => ui::say(&format!(
+            "{}: valid (topology {:?}: {} namespace(s), {} parent(s), {} macvlan(s))",
+            l.name,
+            t.name,
+            t.namespaces.len(),
+            t.parents.len(),
+            t.macvlans.len()
+        )),
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_graph(file: &Path) -> Result<u8, Exit> {
+    let l = read_topology(file)?;
+    print!("{}", graph::to_dot(&l.topology));
+    Ok(EXIT_OK)
+}
+
+fn netlink() -> Result<kernel::Netlink, Exit> {
+    kernel::Netlink::new().map_err(|e| Exit::failure(backend_report(&e, None)))
+}
+
+fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
+    let mut msg = match context {
+        Some(c) => format!("{c}: {e}"),
+        None => e.to_string(),
+    };
+    if let Some(h) = e.hint() {
+        msg.push_str(&format!("\n  hint: {h}"));
+    }
+    miette::miette!("{msg}")
+}
+
+/// A JSON document mvtopo wrote (a live state, a saved plan), or invalid input pointing
+/// into it.
+fn read_json<T: serde::de::DeserializeOwned>(
+    p: &Path,
+    what: &'static str,
+    help: &str,
+) -> Result<T, Exit> {
+    let file = read_file(p)?;
+    input::parse_json(&file.name, &file.text, what, help).map_err(|e| Exit::new(EXIT_DATAERR, *e))
+}
+
+fn live_state(state: Option<&Path>) -> Result<LiveState, Exit> {
+    match state {
+        Some(p) => {
+            let mut s: LiveState = read_json(
+                p,
+                "a live state",
+                "a live state is the JSON that `mvtopo show --format json` writes",
+            )?;
+            s.normalize();
+            Ok(s)
+        }
+        None => netlink()?
+            .snapshot()
+            .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state")))),
+    }
+}
+
+fn make_plan(t: &Topology, live: &LiveState) -> Result<Plan, Exit> {
+    diff::diff(t, live).map_err(|e| Exit::failure(Report::new(e)))
+}
+
+fn color_stdout() -> bool {
+    ui::color_stdout()
+}
+
+fn cmd_plan(
+    file: &Path,
+    state: Option<&Path>,
+    format: Format,
+    detailed: bool,
+    out: Option<&Path>,
+) -> Result<u8, Exit> {
+    let l = read_topology(file)?;
+    let live = live_state(state)?;
+    let plan = make_plan(&l.topology, &live)?;
+    if let Some(out) = out {
+        let saved = saved::SavedPlan::new(&plan, &l.topology, &live, &l.name, &l.text);
+        std::fs::write(out, json::pretty(&json::versioned(&saved)) + "\n").map_err(|e| {
+            Exit::failure(miette::miette!(
+                "writing the plan to {}: {e}",
+                out.display()
+            ))
+        })?;
+    }
+    print_plan(&plan, &l, &live, format);
+    Ok(if detailed && !plan.in_sync {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Held while a command changes the system: two applies at once would each plan against a
+/// state the other is changing. One lock for all topologies, since they share namespaces
+/// and parents. `flock` locks are released by the kernel when the process ends, however
+/// it ends, so a crashed run never leaves a stale lock.
+struct ApplyLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
+const LOCK_PATH: &str = "/run/mvtopo/lock";
+
+fn lock() -> Result<ApplyLock, Exit> {
+    use nix::fcntl::{Flock, FlockArg};
+    let open = || {
+        std::fs::create_dir_all("/run/mvtopo")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK_PATH)
+    };
+    let file = open().map_err(|e| {
+        Exit::failure(miette::miette!(
+            help = "run as root",
+            "opening the lock file {LOCK_PATH}: {e}"
+        ))
+    })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(ApplyLock(l)),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+            ui::notice(&format!(
+                "waiting for another mvtopo apply or destroy to finish ({LOCK_PATH})"
+            ));
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map(ApplyLock)
+                .map_err(|(_, e)| Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}")))
+        }
+        Err((_, e)) => Err(Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}"))),
+    }
+}
+
+fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
+    let l = read_topology(file)?;
+    let _lock = lock()?;
+    let mut backend = netlink()?;
+    let live = backend
+        .snapshot()
+        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let plan = make_plan(&l.topology, &live)?;
+    if format == Format::Text {
+        print_plan(&plan, &l, &live, format);
+        let _ = std::io::stdout().flush();
+    }
+    let t = &l.topology;
+    let check = |after: &LiveState| match diff::diff(t, after) {
+        Ok(p) => p.steps,
+        // A blocker appearing after apply is itself a difference; report the plan error as
+        // "pending" by keeping the original steps.
+        Err(_) => plan.steps.clone(),
+    };
+    let result = apply::run(&mut backend, &plan, &live, &check);
+    report_run(&plan, format, result, "apply")
+}
+
+fn report_run(
+    plan: &Plan,
+    format: Format,
+    result: Result<apply::Outcome, ApplyError>,
+    verb: &str,
+) -> Result<u8, Exit> {
+    match result {
+        Ok(outcome) => {
+            match format {
+                Format::Json => {
+                    let v = serde_json::json!({
+                        "format_version": json::FORMAT_VERSION,
+                        "in_sync": plan.in_sync,
+                        "steps": plan.steps,
+                        "notes": plan.notes,
+                        "executed": outcome.executed,
+                        "verified": true,
+                    });
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                }
+                Format::Text if outcome.executed == 0 => {}
+                Format::Text => ui::say(&format!(
+                    "{verb}: done, {} step(s) executed and verified",
+                    outcome.executed
+                )),
+            }
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            // With --format json, `run` writes these beside the "error" member.
+            let v = serde_json::json!({
+                "in_sync": plan.in_sync,
+                "steps": plan.steps,
+                "verified": false,
+                "undone": e.undo().map(|u| u.undone.len()).unwrap_or(0),
+                "undo_failed": e.undo().map(|u| u.failed.len()).unwrap_or(0),
+            });
+            let mut exit = Exit::failure(miette::miette!("{}", apply_error_text(&e, verb)));
+            exit.json = v.as_object().cloned();
+            Err(exit)
+        }
+    }
+}
+
+/// The whole story of a failed apply, for a person: what failed, why, what was undone.
+fn apply_error_text(e: &ApplyError, verb: &str) -> String {
+    let mut s = format!("{verb} failed: {e}");
+    if let ApplyError::Step { step, .. } = e {
+        s.push_str(&format!("\n  failed step: {}", render::step_line(step)));
+    }
+    if let ApplyError::Verify { remaining, .. } = e {
+        for st in remaining {
+            s.push_str(&format!("\n  still pending: {}", render::step_line(st)));
+        }
+    }
+    if let Some(h) = e.hint() {
+        s.push_str(&format!("\n  hint: {h}"));
+    }
+    if let Some(u) = e.undo() {
+        if u.undone.is_empty() && u.failed.is_empty() {
+            s.push_str("\n  nothing had been changed yet");
+        } else {
+            s.push_str(&format!(
+                "\n  undone: {} step(s), in reverse order",
+                u.undone.len()
+            ));
+            for st in &u.undone {
+                s.push_str(&format!("\n    {}", render::step_line(st)));
+            }
+        }
+        if u.complete() {
+            s.push_str("\n  the system is as it was found");
+        } else {
+            for (st, err) in &u.failed {
+                s.push_str(&format!(
+                    "\n  could not undo: {} ({err})",
+                    render::step_line(st)
+                ));
+            }
+            s.push_str(
+                "\n  the system may be partly changed: run `mvtopo plan` to see what remains",
+            );
+        }
+    }
+    s
+}
+
+fn cmd_show(file: Option<&Path>, format: ShowFormat) -> Result<u8, Exit> {
+    let topology = match file {
+        Some(f) => Some(read_topology(f)?.topology),
+        None => None,
+    };
+    let live = live_state(None)?;
+    match format {
+        ShowFormat::Json => {
+            // With FILE: everything its plans depend on, so `plan --state` on this output
+            // gives the same plan as against the kernel.
+            let live = match &topology {
+                Some(t) => diff::relevant(t, &live),
+                None => live,
+            };
+            println!("{}", json::pretty(&json::versioned(&live)));
+        }
+        ShowFormat::Toml => print!(
+            "{}",
+            render::show_toml(&live, topology.as_ref().map(|t| t.name.as_str()))
+        ),
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
+    let l = read_topology(file)?;
+    let name = l.topology.name.clone();
+    let _lock = if dry_run { None } else { Some(lock()?) };
+    let mut backend = netlink()?;
+    let live = backend
+        .snapshot()
+        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let plan = diff::destroy(&name, &live);
+    match format {
+        Format::Json if dry_run => println!("{}", json::pretty(&json::versioned(&plan))),
+        Format::Json => {}
+        Format::Text if ui::quiet() => {}
+        Format::Text => print!("{}", render::steps_text(&plan, color_stdout())),
+    }
+    if dry_run {
+        return Ok(EXIT_OK);
+    }
+    let check = |after: &LiveState| diff::destroy(&name, after).steps;
+    let result = apply::run(&mut backend, &plan, &live, &check);
+    report_run(&plan, format, result, "destroy")
+}
+
+/// `plan`'s output: the plan as JSON, or the diff, steps and summary for a person (left out
+/// with `-q`: the exit status and `--detailed-exitcode` still tell).
+fn print_plan(plan: &Plan, l: &Loaded, live: &LiveState, format: Format) {
+    match format {
+        Format::Json => println!("{}", json::pretty(&json::versioned(plan))),
+        Format::Text if ui::quiet() => {}
+        Format::Text => print!(
+            "{}",
+            render::plan_text(plan, &l.topology, live, &l.name, color_stdout())
+        ),
+    }
+}
+
+/// `apply --plan PLAN.json`: executes exactly the saved steps, or refuses, changing nothing,
+/// when the live state they depend on is not what it was when the plan was made. With
+/// `--dry-run` (and `--state`) it only says whether the plan still holds.
+fn cmd_apply_saved(
+    path: &Path,
+    dry_run: bool,
+    state: Option<&Path>,
+    format: Format,
+    detailed: bool,
+) -> Result<u8, Exit> {
+    let saved: saved::SavedPlan = read_json(
+        path,
+        "a saved plan",
+        "a saved plan is the file that `mvtopo plan FILE --out PLAN.json` writes",
+    )?;
+    let damaged = |why: String| {
+        Exit::new(
+            EXIT_DATAERR,
+            miette::miette!(
+                help = "make the plan again with `mvtopo plan FILE --out PLAN.json`",
+                "{} is damaged: {why}",
+                path.display()
+            ),
+        )
+    };
+    saved.intact().map_err(damaged)?;
+    let against = &saved.planned_against;
+    // The topology is loaded again from the saved text: verification after the steps is
+    // the same as `apply FILE`'s, and the file need not exist here.
+    let l = load_topology(
+        against.source.clone(),
+        against.file.clone(),
+        &saved.topology,
+    )
+    .map_err(|e| damaged(format!("its topology text does not load ({:?})", e.report)))?;
+    if l.topology.name != saved.topology {
+        return Err(damaged(format!(
+            "it is for topology {:?}, its text names {:?}",
+            saved.topology, l.topology.name
+        )));
+    }
+    let _lock = if dry_run { None } else { Some(lock()?) };
+    let mut backend = match (dry_run, state) {
+        (true, Some(_)) => None,
+        _ => Some(netlink()?),
+    };
+    let live = match &mut backend {
+        Some(b) => b
+            .snapshot()
+            .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?,
+        None => live_state(state)?,
+    };
+    let now = diff::relevant(&l.topology, &live);
+    let changed = saved::changes(&against.state, &now);
+    if !changed.is_empty() {
+        let mut msg = format!(
+            "{} was planned against a live state that has changed since; nothing was changed",
+            path.display()
+        );
+        for c in &changed {
+            msg.push_str(&format!("\n  {c}"));
+        }
+        let mut exit = Exit::failure(miette::miette!(
+            help = "review a fresh plan: `mvtopo plan FILE --out PLAN.json`",
+            "{msg}"
+        ));
+        exit.json = json!({"refused": true, "changed": changed})
+            .as_object()
+            .cloned();
+        return Err(exit);
+    }
+    let plan = saved.plan();
+    // Same input, same plan (plans are deterministic): anything else means the file's steps
+    // were edited, or were planned by a different mvtopo. Either way they are not what was
+    // reviewed against this state, so they are not run.
+    if make_plan(&l.topology, &live)? != plan {
+        let mut exit = Exit::failure(miette::miette!(
+            help = "make the plan again with this mvtopo: `mvtopo plan FILE --out PLAN.json`",
+            "{}: its steps are not what its topology plans against this state (edited, or made by another version of mvtopo); nothing was changed",
+            path.display()
+        ));
+        exit.json = json!({"refused": true}).as_object().cloned();
+        return Err(exit);
+    }
+    let Some(mut backend) = backend.filter(|_| !dry_run) else {
+        print_plan(&plan, &l, &live, format);
+        return Ok(if detailed && !plan.in_sync {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        });
+    };
+    if format == Format::Text {
+        print_plan(&plan, &l, &live, format);
+        let _ = std::io::stdout().flush();
+    }
+    let t = &l.topology;
+    let check = |after: &LiveState| match diff::diff(t, after) {
+        Ok(p) => p.steps,
+        Err(_) => plan.steps.clone(),
+    };
+    let result = apply::run(&mut backend, &plan, &live, &check);
+    report_run(&plan, format, result, "apply")
+}
+
+/// `fmt FILE [--check]`.
+fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
+    let l = read_topology(file)?;
+    let formatted = crate::fmt::format(&l.text).map_err(|e| {
+        Exit::new(
+            EXIT_DATAERR,
+            miette::miette!("{}: cannot be formatted: {e}", l.name),
+        )
+    })?;
+    // The layout may change, the topology may not: formatting that would change what the
+    // file means (a bug) writes nothing.
+    let same = load::load_str(&l.name, &formatted, &l.topology.name)
+        .is_ok_and(|t| render::topology_toml(&t) == render::topology_toml(&l.topology));
+    if !same {
+        return Err(Exit::failure(miette::miette!(
+            help = "please report this as a bug in mvtopo, with the file",
+            "{}: the canonical layout would change what the file means; nothing was written",
+            l.name
+        )));
+    }
+    let stdin = file == Path::new("-");
+    let canonical = formatted == l.text;
+    if check {
+        if canonical {
+            return Ok(EXIT_OK);
+        }
+        return Err(Exit::failure(miette::miette!(
+            help = format!("run `mvtopo fmt {}`", if stdin { "-" } else { &l.name }),
+            "{} is not in the canonical layout",
+            l.name
+        )));
+    }
+    if stdin {
+        print!("{formatted}");
+    } else if !canonical {
+        // In place (as rustfmt does): the file keeps its owner, mode and links.
+        std::fs::write(file, &formatted)
+            .map_err(|e| Exit::failure(miette::miette!("writing {}: {e}", l.name)))?;
+        ui::say(&format!("{}: reformatted", l.name));
+    }
+    Ok(EXIT_OK)
+}
