@@ -27,8 +27,9 @@ allows it, else in double quotes (\"eth1.10\");
 \"10.0.0.1\" }); an array holding comments is written one entry per line instead;
   - one blank line before each header (but none between [namespace.*] headers that follow \
 each other), none inside a table, one newline at the end;
-  - comments stay with what follows them (a header, a key, an array entry); a comment after \
-a value stays after it, with the spacing written. A comment inside an inline table moves \
+  - comments stay with what follows them (a header, a key, an array entry), a blank line \
+after a comment or between two comments is kept; a comment after a value stays after it, \
+with the spacing written. A comment inside an inline table moves \
 to the line before the key.
 `--check` changes nothing and exits 1 when FILE is not canonical; `mvtopo fmt -` reads \
 standard input and writes the result to standard output.";
@@ -185,11 +186,12 @@ fn decor_suffix(d: &toml_edit::Decor) -> &str {
 }
 
 /// The comment lines in decor text, trimmed, with one empty string where a blank line
-/// separated two comments (a paragraph break kept).
+/// separated two comments (a paragraph break kept) or a comment from what follows it (a
+/// comment that stands apart, such as a file's header, stays apart).
 fn comment_lines(decor: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut blank = false;
-    for line in decor.lines() {
+    for line in decor.split('\n') {
         let t = line.trim();
         if t.starts_with('#') {
             if blank && !out.is_empty() {
@@ -197,9 +199,17 @@ fn comment_lines(decor: &str) -> Vec<String> {
             }
             blank = false;
             out.push(t.to_owned());
-        } else if t.is_empty() {
+        } else if t.is_empty() && !out.is_empty() {
             blank = true;
         }
+    }
+    // A blank line between the last comment and what follows: the end of the comment's
+    // line, then at least one more newline.
+    let apart = decor
+        .rfind('#')
+        .is_some_and(|i| decor[i..].matches('\n').count() >= 2);
+    if apart && !out.is_empty() {
+        out.push(String::new());
     }
     out
 }
@@ -242,8 +252,12 @@ struct Writer {
 
 impl Writer {
     fn comments(&mut self, decor: &str) {
-        for c in comment_lines(decor) {
-            self.out.push_str(&c);
+        self.lines(&comment_lines(decor));
+    }
+
+    fn lines(&mut self, lines: &[String]) {
+        for c in lines {
+            self.out.push_str(c);
             self.out.push('\n');
         }
     }
