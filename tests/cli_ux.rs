@@ -162,7 +162,9 @@ fn help_lists_the_exit_codes() {
 // ---------------------------------------------------------------------------------------
 // schema
 
-fn schema_validator() -> jsonschema::Validator {
+/// The schema as draft 2020-12 (what it declares) and as draft 7: it uses no keyword that
+/// draft 7 lacks, so editors whose validator stops at draft 7 (taplo's) read it the same.
+fn schema_validators() -> Vec<(&'static str, jsonschema::Validator)> {
     let o = mvtopo(&["schema"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let schema: Value = serde_json::from_str(&stdout(&o)).expect("the schema is JSON");
@@ -170,10 +172,15 @@ fn schema_validator() -> jsonschema::Validator {
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
     );
-    jsonschema::draft202012::options()
-        .should_validate_formats(true)
+    let v2020 = jsonschema::draft202012::options()
         .build(&schema)
-        .expect("a valid draft 2020-12 schema")
+        .expect("a valid draft 2020-12 schema");
+    let mut as7 = schema.clone();
+    as7["$schema"] = "http://json-schema.org/draft-07/schema#".into();
+    let v7 = jsonschema::draft7::options()
+        .build(&as7)
+        .expect("a valid draft 7 schema");
+    vec![("2020-12", v2020), ("draft 7", v7)]
 }
 
 /// The file as the JSON value an editor's TOML support validates, or `None` when the TOML
@@ -186,7 +193,7 @@ fn toml_as_json(path: &Path) -> Option<Value> {
 
 #[test]
 fn every_example_and_valid_case_validates_against_the_schema() {
-    let v = schema_validator();
+    let validators = schema_validators();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -201,8 +208,10 @@ fn every_example_and_valid_case_validates_against_the_schema() {
     assert!(files.len() >= 5, "{files:?}");
     for f in &files {
         let doc = toml_as_json(f).unwrap_or_else(|| panic!("{} is not TOML", f.display()));
-        let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{}: {errors:?}", f.display());
+        for (draft, v) in &validators {
+            let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{draft}: {}: {errors:?}", f.display());
+        }
     }
 }
 
@@ -230,11 +239,16 @@ const SCHEMA_CATCHES: [&str; 17] = [
 
 #[test]
 fn invalid_cases_the_schema_can_express_do_not_validate() {
-    let v = schema_validator();
+    let validators = schema_validators();
     for name in SCHEMA_CATCHES {
         let f = root().join("tests/cases").join(name).join("topology.toml");
         let doc = toml_as_json(&f).unwrap_or_else(|| panic!("{name} is not TOML"));
-        assert!(!v.is_valid(&doc), "{name} validates but check rejects it");
+        for (draft, v) in &validators {
+            assert!(
+                !v.is_valid(&doc),
+                "{draft}: {name} validates but check rejects it"
+            );
+        }
         // ... and check does reject it.
         assert_eq!(code(&mvtopo(&["check", &f.display().to_string()])), 65);
     }
@@ -255,14 +269,18 @@ fn invalid_cases_the_schema_can_express_do_not_validate() {
         "routes = [{ via = \"10.0.0.1\" }]\n",
     ];
     let good = toml::from_str::<toml::Table>(base).unwrap();
-    assert!(v.is_valid(&serde_json::to_value(&good).unwrap()));
+    for (draft, v) in &validators {
+        assert!(v.is_valid(&serde_json::to_value(&good).unwrap()), "{draft}");
+    }
     for extra in bad {
         let text = format!("{base}{extra}");
         let t: toml::Table = toml::from_str(&text).unwrap();
-        assert!(
-            !v.is_valid(&serde_json::to_value(&t).unwrap()),
-            "schema accepts {extra:?}"
-        );
+        for (draft, v) in &validators {
+            assert!(
+                !v.is_valid(&serde_json::to_value(&t).unwrap()),
+                "{draft}: schema accepts {extra:?}"
+            );
+        }
         let (_d, p) = tmp("t.toml", &text);
         assert_eq!(code(&mvtopo(&["check", &p])), 65, "check accepts {extra:?}");
     }
@@ -392,6 +410,10 @@ fn every_failure_with_format_json_is_one_error_object() {
         // The person reading stderr still gets the report.
         assert!(!stderr(&o).is_empty(), "{args:?}");
     }
+    // A usage error too, as far as the command line says JSON was wanted.
+    let o = mvtopo(&["plan", &bad, "--format", "json", "--bogus"]);
+    assert_eq!(code(&o), 64);
+    assert_eq!(one_object(&o)["error"]["exit_code"], 64);
     // The blocked plan names its blocker in the JSON too.
     let o = mvtopo(&[
         "plan",

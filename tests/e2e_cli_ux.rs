@@ -32,7 +32,10 @@ fn a_saved_plan_is_applied_exactly_or_refused_after_a_change_by_hand() {
     std::fs::remove_file(&f).expect("remove the topology file");
     let out = e.mvtopo(&["apply", "--plan", &p0]);
     assert_eq!(out.code, 0, "{out}");
-    assert!(out.stdout.contains("step(s) executed and verified"), "{out}");
+    assert!(
+        out.stdout.contains("step(s) executed and verified"),
+        "{out}"
+    );
     assert_kernel_matches(&e.lab, &t);
 
     // A plan to change the MTU, saved; then the MTU is changed by hand before it is applied.
@@ -60,7 +63,10 @@ fn a_saved_plan_is_applied_exactly_or_refused_after_a_change_by_hand() {
 
     // A change the plan does not depend on does not block it: a foreign link elsewhere.
     e.lab.add_ns("other");
-    e.lab.ip("other", &["link", "add", "d0", "type", "veth", "peer", "d1"]);
+    e.lab.ip(
+        "other",
+        &["link", "add", "d0", "type", "veth", "peer", "d1"],
+    );
 
     // A fresh plan, saved and applied: exactly what the file says.
     let p2 = plan("p2.json");

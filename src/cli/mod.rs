@@ -162,6 +162,7 @@ pub fn main() -> u8 {
         ui::ColorChoice::Always => clap::ColorChoice::Always,
         ui::ColorChoice::Never => clap::ColorChoice::Never,
     };
+    let args_for_json = args.clone();
     let parsed = command()
         .color(color)
         .try_get_matches_from(args)
@@ -170,11 +171,32 @@ pub fn main() -> u8 {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            if code == EXIT_USAGE && json_in_args(&args_for_json) {
+                // The promise of --format json holds for usage errors too.
+                let v = json!({
+                    "format_version": json::FORMAT_VERSION,
+                    "error": {
+                        "code": "mvtopo::usage",
+                        "message": e.to_string().lines().next().unwrap_or("usage error")
+                            .trim_start_matches("error: "),
+                        "exit_code": code,
+                        "diagnostics": [],
+                    },
+                });
+                println!("{}", json::pretty(&v));
+            }
             let _ = e.print();
             return code;
         }
     };
     run(cli)
+}
+
+/// `--format json` somewhere on a command line clap could not parse.
+fn json_in_args(args: &[std::ffi::OsString]) -> bool {
+    args.windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json")
 }
 
 /// A failure that ends the command: what to print and the exit code.
