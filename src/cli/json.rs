@@ -97,8 +97,13 @@ pub fn diagnostic(d: &dyn Diagnostic, source: Option<&dyn SourceCode>) -> Value 
             v
         })
         .collect();
+    // The file the spans are in, as the command line named it (`<stdin>` for `-`).
+    let file = source
+        .and_then(|s| s.read_span(&(0, 0).into(), 0, 0).ok())
+        .and_then(|c| c.name().map(str::to_owned));
     json!({
         "code": d.code().map(|c| c.to_string()),
+        "file": file,
         "severity": severity(d),
         "message": d.to_string(),
         "help": d.help().map(|h| h.to_string()),
@@ -178,6 +183,7 @@ mod tests {
         assert_eq!(d.len(), n);
         assert_eq!(d[0]["code"], "mvtopo::check::type");
         assert_eq!(d[0]["severity"], "error");
+        assert_eq!(d[0]["file"], "t.toml");
         assert_eq!(d[0]["labels"][0]["offset"], 7);
         assert_eq!(d[0]["labels"][0]["line"], 1);
         assert_eq!(d[0]["labels"][0]["column"], 8);

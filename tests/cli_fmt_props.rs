@@ -1,0 +1,88 @@
+//! Properties of `mvtopo fmt` over generated valid topologies: the canonical layout is the
+//! one mvtopo itself writes (`render::topology_toml`), and any restyling of it (keys
+//! shuffled within their tables, other spacing, single quotes, blank lines, indentation)
+//! formats back to exactly that, meaning the same topology.
+
+mod render_support;
+
+use mvtopo::{fmt, load, render};
+use proptest::prelude::*;
+use render_support::arb_topology;
+
+/// A small deterministic generator, so one proptest seed drives every choice of a restyling.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+        options[(self.next() % options.len() as u64) as usize]
+    }
+}
+
+/// The same TOML in another style: within each table its `key = value` lines in another
+/// order, with other spacing around `=`, indentation, blank lines, and single-quoted strings
+/// where a literal string can say the same.
+fn restyle(text: &str, seed: u64) -> String {
+    let mut rng = Rng(seed | 1);
+    let mut out = String::new();
+    let mut keys: Vec<String> = Vec::new();
+    let flush = |keys: &mut Vec<String>, out: &mut String, rng: &mut Rng| {
+        // Fisher-Yates.
+        for i in (1..keys.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            keys.swap(i, j);
+        }
+        for k in keys.drain(..) {
+            out.push_str(&k);
+            out.push_str(rng.pick(&["\n", "\n", "\n\n"]));
+        }
+    };
+    for line in text.lines() {
+        if line.starts_with('[') {
+            flush(&mut keys, &mut out, &mut rng);
+            out.push_str(rng.pick(&["", "  "]));
+            out.push_str(line);
+            out.push_str(rng.pick(&["\n", "\n\n", "   \n"]));
+        } else if let Some((k, v)) = line.split_once(" = ") {
+            let v = if v.starts_with('"')
+                && !v.contains('\'')
+                && !v.contains('\\')
+                && !v[1..v.len() - 1].contains('"')
+            {
+                format!("'{}'", &v[1..v.len() - 1])
+            } else {
+                v.replace(", ", rng.pick(&[",", ", ", " ,  "]))
+            };
+            let eq = rng.pick(&["=", " = ", "   =  "]);
+            let indent = rng.pick(&["", "    ", "\t"]);
+            keys.push(format!("{indent}{k}{eq}{v}"));
+        } else if !line.trim().is_empty() {
+            keys.push(line.to_owned());
+        }
+    }
+    flush(&mut keys, &mut out, &mut rng);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_canonical_layout_is_the_one_mvtopo_writes(t in arb_topology(), seed in any::<u64>()) {
+        let canonical = render::topology_toml(&t);
+        prop_assert_eq!(fmt::format(&canonical).map_err(TestCaseError::fail)?, canonical.clone());
+
+        let styled = restyle(&canonical, seed);
+        let back = load::load_str("styled.toml", &styled, "lab")
+            .map_err(|e| TestCaseError::fail(format!("{e:?}\n{styled}")))?;
+        prop_assert_eq!(&back, &t, "restyling changed the topology:\n{}", styled);
+        let formatted = fmt::format(&styled).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&formatted, &canonical, "from:\n{}", styled);
+    }
+}
