@@ -337,23 +337,21 @@ struct Loaded {
     text: String,
 }
 
-/// Reads a file (or standard input for `-`) as the command line names it.
-fn read_file(path: &Path) -> Result<input::Text, Exit> {
+/// Reads a file (or standard input for `-`) as the command line names it; `help` says what
+/// the file should be.
+fn read_file(path: &Path, help: &str) -> Result<input::Text, Exit> {
     input::read_text(path).map_err(|e| {
         let (code, msg) = match e {
             input::ReadError::NotFound(m) => (EXIT_USAGE, m),
             input::ReadError::NotText(m) => (EXIT_DATAERR, m),
             input::ReadError::Other(m) => (EXIT_FAILURE, m),
         };
-        Exit::new(
-            code,
-            miette::miette!(help = "a topology file is UTF-8 TOML text", "{msg}"),
-        )
+        Exit::new(code, miette::miette!(help = help.to_owned(), "{msg}"))
     })
 }
 
 fn read_topology(path: &Path) -> Result<Loaded, Exit> {
-    let input::Text { text, name, stem } = read_file(path)?;
+    let input::Text { text, name, stem } = read_file(path, "a topology file is UTF-8 TOML text")?;
     load_topology(text, name, &stem)
 }
 
@@ -429,7 +427,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
     what: &'static str,
     help: &str,
 ) -> Result<T, Exit> {
-    let file = read_file(p)?;
+    let file = read_file(p, help)?;
     input::parse_json(&file.name, &file.text, what, help).map_err(|e| Exit::new(EXIT_DATAERR, *e))
 }
 
@@ -722,12 +720,17 @@ fn cmd_apply_saved(
     let against = &saved.planned_against;
     // The topology is loaded again from the saved text: verification after the steps is
     // the same as `apply FILE`'s, and the file need not exist here.
+    // Its diagnostics, if it no longer passes check (another version of mvtopo), point
+    // into the text as saved.
     let l = load_topology(
         against.source.clone(),
-        against.file.clone(),
+        format!("{} (planned_against.source)", path.display()),
         &saved.topology,
-    )
-    .map_err(|e| damaged(format!("its topology text does not load ({:?})", e.report)))?;
+    )?;
+    let l = Loaded {
+        name: against.file.clone(),
+        ..l
+    };
     if l.topology.name != saved.topology {
         return Err(damaged(format!(
             "it is for topology {:?}, its text names {:?}",
