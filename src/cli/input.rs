@@ -212,7 +212,11 @@ fn error_span(text: &str, line: usize, column: usize) -> SourceSpan {
         .take(line.saturating_sub(1))
         .map(str::len)
         .sum();
-    let end = (line_start + column).min(text.len());
+    let mut end = (line_start + column).min(text.len());
+    // serde_json counts columns in bytes; miette slices the text at the span's ends.
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
     let bytes = text.as_bytes();
     if end == 0 {
         return (0, text.len().min(1)).into();
@@ -366,10 +370,40 @@ mod tests {
         let text = "{\"links\": [";
         let e = state(text).err().unwrap();
         assert!(e.span.offset() + e.span.len() <= text.len());
-        for text in ["", "[]", "{\"links\": [{\"namé\": 1}]}", "\"\\\"\"", "nul"] {
+        for text in [
+            "",
+            "[]",
+            "{\"links\": [{\"namé\": 1}]}",
+            "\"\\\"\"",
+            "nul",
+            "{\"links\": é}",
+            "{\"links\": [{\"name\": \"é\", \"kind\": 1}]}",
+            "{\"é\u{301}\": 1}",
+        ] {
             let e = state(text).err().unwrap();
             assert!(e.span.offset() + e.span.len() <= text.len(), "{text}");
             assert!(text.is_char_boundary(e.span.offset()), "{text}");
+            assert!(
+                text.is_char_boundary(e.span.offset() + e.span.len()),
+                "{text}"
+            );
+            // And the report renders.
+            let _ = format!("{:?}", miette::Report::new(*e));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_text_panics_and_every_span_is_in_the_text(
+            text in "\\PC*|\\{[\"a-z_: 0-9.,é\\[\\]{}-]{0,60}\\}?"
+        ) {
+            if let Err(e) = state(&text) {
+                let end = e.span.offset() + e.span.len();
+                proptest::prop_assert!(end <= text.len());
+                proptest::prop_assert!(text.is_char_boundary(e.span.offset()));
+                proptest::prop_assert!(text.is_char_boundary(end));
+                let _ = format!("{:?}", miette::Report::new(*e));
+            }
         }
     }
 }
