@@ -44,7 +44,8 @@ fn a_saved_plan_is_applied_exactly_or_refused_after_a_change_by_hand() {
     let p1 = plan("p1.json");
     e.expect(0, &["plan", "--out", &p1], &f);
     e.lab.ip("red", &["link", "set", "mv0", "mtu", "1350"]);
-    let before = dump(&e.lab);
+    // Settled first: the link watcher updates operstate for a moment after links come up.
+    let before = settled_dump(&e.lab);
     let out = e.mvtopo(&["apply", "--plan", &p1]);
     assert_eq!(out.code, 1, "{out}");
     let err = out.err();
