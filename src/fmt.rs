@@ -368,6 +368,12 @@ fn value(v: &Value, order: &[&str], hoisted: &mut Vec<String>) -> String {
 
 fn inline(body: &Body, order: &[&str], hoisted: &mut Vec<String>) -> String {
     hoisted.extend(body.comments.iter().cloned());
+    // `[[macvlan.routes]] # ...`: the header's own comment, now that there is no header.
+    hoisted.extend(
+        body.header_comment
+            .iter()
+            .map(|c| c.trim_start().to_owned()),
+    );
     if body.entries.is_empty() {
         return "{}".into();
     }
@@ -411,11 +417,11 @@ fn array(a: &toml_edit::Array, order: &[&str], hoisted: &mut Vec<String>) -> Str
     }
     // One entry per line, each with the comments before it; a comment written after an
     // entry's comma stays on that entry's line.
+    // The comment on the line of `[` (`addresses = [ # ...`) stays there.
     let mut out = String::from("[");
-    let mut prev_line_open = false;
     for v in a.iter() {
         let (same, rest) = same_line_comment(decor_prefix(v.decor()));
-        if let Some(c) = same.filter(|_| prev_line_open) {
+        if let Some(c) = same {
             out.push_str(&c);
         }
         out.push('\n');
@@ -430,10 +436,9 @@ fn array(a: &toml_edit::Array, order: &[&str], hoisted: &mut Vec<String>) -> Str
         if let Some(c) = trailing_comment(decor_suffix(v.decor())) {
             out.push_str(&c);
         }
-        prev_line_open = true;
     }
     let (same, rest) = same_line_comment(raw(a.trailing()));
-    if let Some(c) = same.filter(|_| prev_line_open) {
+    if let Some(c) = same {
         out.push_str(&c);
     }
     out.push('\n');
@@ -490,6 +495,15 @@ mod tests {
         assert_eq!(
             fmt(text),
             "[parent.eth1]\n\n[[macvlan]]\nname = \"a\"\nparent = \"eth1\"\nmode = \"source\"\nsource-macs = [\n    \"02:00:00:00:00:aa\", # printer\n    # the NAS\n    \"02:00:00:00:00:bb\",\n]\n"
+        );
+    }
+
+    #[test]
+    fn comments_on_brackets_and_nested_headers_are_kept() {
+        let text = "[parent.eth1]\n[[macvlan]]\nname = \"a\"\nparent = \"eth1\"\naddresses = [ # first\n  \"10.0.0.2/24\",\n]\n[[macvlan.routes]] # the route\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.3\"  # its gateway\n";
+        assert_eq!(
+            fmt(text),
+            "[parent.eth1]\n\n[[macvlan]]\nname = \"a\"\nparent = \"eth1\"\naddresses = [ # first\n    \"10.0.0.2/24\",\n]\n# the route\n# its gateway\nroutes = [{ to = \"10.9.0.0/16\", via = \"10.0.0.3\" }]\n"
         );
     }
 

@@ -70,6 +70,35 @@ fn restyle(text: &str, seed: u64) -> String {
     out
 }
 
+/// `text` with comments added: a numbered line before some headers and keys, a numbered
+/// comment after some values, and a blank line after some comments.
+fn with_comments(text: &str, seed: u64) -> (String, Vec<String>) {
+    let mut rng = Rng(seed | 1);
+    let mut out = String::new();
+    let mut comments = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if rng.next() % 3 == 0 {
+            let c = format!("# before {i}");
+            out.push_str(&c);
+            out.push_str(rng.pick(&["\n", "\n", "\n\n"]));
+            comments.push(c);
+        }
+        out.push_str(line);
+        if line.contains(" = ") && rng.next() % 3 == 0 {
+            let c = format!("# after {i}");
+            out.push_str(rng.pick(&[" ", "   "]));
+            out.push_str(&c);
+            comments.push(c);
+        }
+        out.push('\n');
+    }
+    if rng.next() % 2 == 0 {
+        out.push_str("\n# the end\n");
+        comments.push("# the end".into());
+    }
+    (out, comments)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -84,5 +113,21 @@ proptest! {
         prop_assert_eq!(&back, &t, "restyling changed the topology:\n{}", styled);
         let formatted = fmt::format(&styled).map_err(TestCaseError::fail)?;
         prop_assert_eq!(&formatted, &canonical, "from:\n{}", styled);
+    }
+
+    #[test]
+    fn comments_are_kept_and_formatting_twice_changes_nothing(
+        t in arb_topology(),
+        seed in any::<u64>(),
+    ) {
+        let (commented, comments) = with_comments(&render::topology_toml(&t), seed);
+        let once = fmt::format(&commented).map_err(TestCaseError::fail)?;
+        for c in &comments {
+            prop_assert!(once.contains(c.as_str()), "lost {:?}:\n{}\n----\n{}", c, commented, once);
+        }
+        prop_assert_eq!(fmt::format(&once).map_err(TestCaseError::fail)?, once.clone());
+        let back = load::load_str("commented.toml", &once, "lab")
+            .map_err(|e| TestCaseError::fail(format!("{e:?}\n{once}")))?;
+        prop_assert_eq!(&back, &t, "{}", once);
     }
 }
