@@ -6,6 +6,8 @@ use miette::{Diagnostic, Report, Severity, SourceCode, SourceSpan};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::{Command, Format, ShowFormat};
+
 /// The version of every JSON document mvtopo writes (plans, saved plans, live states,
 /// results, errors). Readers accept documents without it (written before it existed).
 pub const FORMAT_VERSION: u32 = 1;
@@ -145,6 +147,64 @@ pub fn error(exit_code: u8, report: Option<&Report>) -> Value {
             "diagnostics": [],
         }),
     }
+}
+
+/// The object a failed command writes with `--format json`: `"error"`, and `extra` (what
+/// the command adds, such as a failed apply's steps).
+pub fn failure(
+    exit_code: u8,
+    report: Option<&Report>,
+    extra: Option<serde_json::Map<String, Value>>,
+) -> String {
+    let mut v = serde_json::Map::new();
+    v.insert("format_version".into(), FORMAT_VERSION.into());
+    v.extend(extra.unwrap_or_default());
+    v.insert("error".into(), error(exit_code, report));
+    pretty(&v)
+}
+
+/// The object for a command line clap rejected.
+pub fn usage_error(e: &clap::Error, exit_code: u8) -> String {
+    let text = e.to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("usage error")
+        .trim_start_matches("error: ");
+    pretty(&json!({
+        "format_version": FORMAT_VERSION,
+        "error": {"code": "mvtopo::usage", "message": message, "exit_code": exit_code, "diagnostics": []},
+    }))
+}
+
+/// `--format json` somewhere on a command line clap could not parse.
+pub fn in_args(args: &[std::ffi::OsString]) -> bool {
+    args.windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json")
+}
+
+/// Whether the command was asked for JSON: then its failure is JSON on stdout too.
+pub fn wanted(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Check {
+            format: Format::Json,
+            ..
+        } | Command::Plan {
+            format: Format::Json,
+            ..
+        } | Command::Apply {
+            format: Format::Json,
+            ..
+        } | Command::Destroy {
+            format: Format::Json,
+            ..
+        } | Command::Show {
+            format: ShowFormat::Json,
+            ..
+        }
+    )
 }
 
 #[cfg(test)]

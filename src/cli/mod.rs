@@ -4,6 +4,7 @@
 //! usage error, 65 invalid input (nothing changed); `ui::EXIT_STATUS` lists them for users.
 
 mod docs;
+mod format;
 mod input;
 pub mod json;
 mod saved;
@@ -171,32 +172,15 @@ pub fn main() -> u8 {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-            if code == EXIT_USAGE && json_in_args(&args_for_json) {
+            if code == EXIT_USAGE && json::in_args(&args_for_json) {
                 // The promise of --format json holds for usage errors too.
-                let v = json!({
-                    "format_version": json::FORMAT_VERSION,
-                    "error": {
-                        "code": "mvtopo::usage",
-                        "message": e.to_string().lines().next().unwrap_or("usage error")
-                            .trim_start_matches("error: "),
-                        "exit_code": code,
-                        "diagnostics": [],
-                    },
-                });
-                println!("{}", json::pretty(&v));
+                println!("{}", json::usage_error(&e, code));
             }
             let _ = e.print();
             return code;
         }
     };
     run(cli)
-}
-
-/// `--format json` somewhere on a command line clap could not parse.
-fn json_in_args(args: &[std::ffi::OsString]) -> bool {
-    args.windows(2)
-        .any(|w| w[0] == "--format" && w[1] == "json")
-        || args.iter().any(|a| a == "--format=json")
 }
 
 /// A failure that ends the command: what to print and the exit code.
@@ -222,32 +206,9 @@ impl Exit {
     }
 }
 
-/// Whether the command was asked for JSON: then its failure is JSON on stdout too.
-fn wants_json(c: &Command) -> bool {
-    matches!(
-        c,
-        Command::Check {
-            format: Format::Json,
-            ..
-        } | Command::Plan {
-            format: Format::Json,
-            ..
-        } | Command::Apply {
-            format: Format::Json,
-            ..
-        } | Command::Destroy {
-            format: Format::Json,
-            ..
-        } | Command::Show {
-            format: ShowFormat::Json,
-            ..
-        }
-    )
-}
-
 pub fn run(cli: Cli) -> u8 {
     ui::init(cli.color, cli.quiet);
-    let json = wants_json(&cli.command);
+    let json = json::wanted(&cli.command);
     let result = match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
         Command::Plan {
@@ -270,7 +231,7 @@ pub fn run(cli: Cli) -> u8 {
             format,
             detailed_exitcode,
             ..
-        } => cmd_apply_saved(&plan, dry_run, state.as_deref(), format, detailed_exitcode),
+        } => saved::cmd_apply_saved(&plan, dry_run, state.as_deref(), format, detailed_exitcode),
         Command::Apply { file: None, .. } => Err(Exit::new(
             EXIT_USAGE,
             miette::miette!("apply needs a topology FILE or --plan PLAN.json"),
@@ -295,7 +256,7 @@ pub fn run(cli: Cli) -> u8 {
             format,
         } => cmd_destroy(&file, dry_run, format),
         Command::Graph { file } => cmd_graph(&file),
-        Command::Fmt { file, check } => cmd_fmt(&file, check),
+        Command::Fmt { file, check } => format::cmd_fmt(&file, check),
         Command::Schema => {
             println!("{}", json::pretty(&crate::schema::schema()));
             Ok(EXIT_OK)
@@ -316,11 +277,7 @@ pub fn run(cli: Cli) -> u8 {
             json: extra,
         }) => {
             if json {
-                let mut v = serde_json::Map::new();
-                v.insert("format_version".into(), json::FORMAT_VERSION.into());
-                v.extend(extra.unwrap_or_default());
-                v.insert("error".into(), json::error(code, report.as_ref()));
-                println!("{}", json::pretty(&v));
+                println!("{}", json::failure(code, report.as_ref(), extra));
             }
             if let Some(r) = report {
                 eprintln!("{r:?}");
@@ -689,157 +646,4 @@ fn print_plan(plan: &Plan, l: &Loaded, live: &LiveState, format: Format) {
             render::plan_text(plan, &l.topology, live, &l.name, color_stdout())
         ),
     }
-}
-
-/// `apply --plan PLAN.json`: executes exactly the saved steps, or refuses, changing nothing,
-/// when the live state they depend on is not what it was when the plan was made. With
-/// `--dry-run` (and `--state`) it only says whether the plan still holds.
-fn cmd_apply_saved(
-    path: &Path,
-    dry_run: bool,
-    state: Option<&Path>,
-    format: Format,
-    detailed: bool,
-) -> Result<u8, Exit> {
-    let saved: saved::SavedPlan = read_json(
-        path,
-        "a saved plan",
-        "a saved plan is the file that `mvtopo plan FILE --out PLAN.json` writes",
-    )?;
-    let damaged = |why: String| {
-        Exit::new(
-            EXIT_DATAERR,
-            miette::miette!(
-                help = "make the plan again with `mvtopo plan FILE --out PLAN.json`",
-                "{} is damaged: {why}",
-                path.display()
-            ),
-        )
-    };
-    saved.intact().map_err(damaged)?;
-    let against = &saved.planned_against;
-    // The topology is loaded again from the saved text: verification after the steps is
-    // the same as `apply FILE`'s, and the file need not exist here.
-    // Its diagnostics, if it no longer passes check (another version of mvtopo), point
-    // into the text as saved.
-    let l = load_topology(
-        against.source.clone(),
-        format!("{} (planned_against.source)", path.display()),
-        &saved.topology,
-    )?;
-    let l = Loaded {
-        name: against.file.clone(),
-        ..l
-    };
-    if l.topology.name != saved.topology {
-        return Err(damaged(format!(
-            "it is for topology {:?}, its text names {:?}",
-            saved.topology, l.topology.name
-        )));
-    }
-    let _lock = if dry_run { None } else { Some(lock()?) };
-    let mut backend = match (dry_run, state) {
-        (true, Some(_)) => None,
-        _ => Some(netlink()?),
-    };
-    let live = match &mut backend {
-        Some(b) => b
-            .snapshot()
-            .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?,
-        None => live_state(state)?,
-    };
-    let now = diff::relevant(&l.topology, &live);
-    let changed = saved::changes(&against.state, &now);
-    if !changed.is_empty() {
-        let mut msg = format!(
-            "{} was planned against a live state that has changed since; nothing was changed",
-            path.display()
-        );
-        for c in &changed {
-            msg.push_str(&format!("\n  {c}"));
-        }
-        let mut exit = Exit::failure(miette::miette!(
-            help = "review a fresh plan: `mvtopo plan FILE --out PLAN.json`",
-            "{msg}"
-        ));
-        exit.json = json!({"refused": true, "changed": changed})
-            .as_object()
-            .cloned();
-        return Err(exit);
-    }
-    let plan = saved.plan();
-    // Same input, same plan (plans are deterministic): anything else means the file's steps
-    // were edited, or were planned by a different mvtopo. Either way they are not what was
-    // reviewed against this state, so they are not run.
-    if make_plan(&l.topology, &live)? != plan {
-        let mut exit = Exit::failure(miette::miette!(
-            help = "make the plan again with this mvtopo: `mvtopo plan FILE --out PLAN.json`",
-            "{}: its steps are not what its topology plans against this state (edited, or made by another version of mvtopo); nothing was changed",
-            path.display()
-        ));
-        exit.json = json!({"refused": true}).as_object().cloned();
-        return Err(exit);
-    }
-    let Some(mut backend) = backend.filter(|_| !dry_run) else {
-        print_plan(&plan, &l, &live, format);
-        return Ok(if detailed && !plan.in_sync {
-            EXIT_CHANGES
-        } else {
-            EXIT_OK
-        });
-    };
-    if format == Format::Text {
-        print_plan(&plan, &l, &live, format);
-        let _ = std::io::stdout().flush();
-    }
-    let t = &l.topology;
-    let check = |after: &LiveState| match diff::diff(t, after) {
-        Ok(p) => p.steps,
-        Err(_) => plan.steps.clone(),
-    };
-    let result = apply::run(&mut backend, &plan, &live, &check);
-    report_run(&plan, format, result, "apply")
-}
-
-/// `fmt FILE [--check]`.
-fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
-    let l = read_topology(file)?;
-    let formatted = crate::fmt::format(&l.text).map_err(|e| {
-        Exit::new(
-            EXIT_DATAERR,
-            miette::miette!("{}: cannot be formatted: {e}", l.name),
-        )
-    })?;
-    // The layout may change, the topology may not: formatting that would change what the
-    // file means (a bug) writes nothing.
-    let same = load::load_str(&l.name, &formatted, &l.topology.name)
-        .is_ok_and(|t| render::topology_toml(&t) == render::topology_toml(&l.topology));
-    if !same {
-        return Err(Exit::failure(miette::miette!(
-            help = "please report this as a bug in mvtopo, with the file",
-            "{}: the canonical layout would change what the file means; nothing was written",
-            l.name
-        )));
-    }
-    let stdin = file == Path::new("-");
-    let canonical = formatted == l.text;
-    if check {
-        if canonical {
-            return Ok(EXIT_OK);
-        }
-        return Err(Exit::failure(miette::miette!(
-            help = format!("run `mvtopo fmt {}`", if stdin { "-" } else { &l.name }),
-            "{} is not in the canonical layout",
-            l.name
-        )));
-    }
-    if stdin {
-        print!("{formatted}");
-    } else if !canonical {
-        // In place (as rustfmt does): the file keeps its owner, mode and links.
-        std::fs::write(file, &formatted)
-            .map_err(|e| Exit::failure(miette::miette!("writing {}: {e}", l.name)))?;
-        ui::say(&format!("{}: reformatted", l.name));
-    }
-    Ok(EXIT_OK)
 }

@@ -3,11 +3,19 @@
 //! steps: the file is intact, and the live state the plan depends on is what it was.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::{
+    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, backend_report, live_state,
+    load_topology, lock, make_plan, netlink, print_plan, read_json, report_run,
+};
+use crate::apply;
+use crate::backend::Backend;
 use crate::diff;
 use crate::live::LiveState;
 use crate::model::Topology;
@@ -155,6 +163,116 @@ fn compare(
     for id in now.keys().filter(|id| !then.contains_key(*id)) {
         out.push(format!("{what} {id}: appeared"));
     }
+}
+
+/// `apply --plan PLAN.json`: executes exactly the saved steps, or refuses, changing nothing,
+/// when the live state they depend on is not what it was when the plan was made. With
+/// `--dry-run` (and `--state`) it only says whether the plan still holds.
+pub(super) fn cmd_apply_saved(
+    path: &Path,
+    dry_run: bool,
+    state: Option<&Path>,
+    format: Format,
+    detailed: bool,
+) -> Result<u8, Exit> {
+    let saved: SavedPlan = read_json(
+        path,
+        "a saved plan",
+        "a saved plan is the file that `mvtopo plan FILE --out PLAN.json` writes",
+    )?;
+    let damaged = |why: String| {
+        Exit::new(
+            EXIT_DATAERR,
+            miette::miette!(
+                help = "make the plan again with `mvtopo plan FILE --out PLAN.json`",
+                "{} is damaged: {why}",
+                path.display()
+            ),
+        )
+    };
+    saved.intact().map_err(damaged)?;
+    let against = &saved.planned_against;
+    // The topology is loaded again from the saved text: verification after the steps is
+    // the same as `apply FILE`'s, and the file need not exist here.
+    // Its diagnostics, if it no longer passes check (another version of mvtopo), point
+    // into the text as saved.
+    let l = load_topology(
+        against.source.clone(),
+        format!("{} (planned_against.source)", path.display()),
+        &saved.topology,
+    )?;
+    let l = Loaded {
+        name: against.file.clone(),
+        ..l
+    };
+    if l.topology.name != saved.topology {
+        return Err(damaged(format!(
+            "it is for topology {:?}, its text names {:?}",
+            saved.topology, l.topology.name
+        )));
+    }
+    let _lock = if dry_run { None } else { Some(lock()?) };
+    let mut backend = match (dry_run, state) {
+        (true, Some(_)) => None,
+        _ => Some(netlink()?),
+    };
+    let live = match &mut backend {
+        Some(b) => b
+            .snapshot()
+            .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?,
+        None => live_state(state)?,
+    };
+    let now = diff::relevant(&l.topology, &live);
+    let changed = changes(&against.state, &now);
+    if !changed.is_empty() {
+        let mut msg = format!(
+            "{} was planned against a live state that has changed since; nothing was changed",
+            path.display()
+        );
+        for c in &changed {
+            msg.push_str(&format!("\n  {c}"));
+        }
+        let mut exit = Exit::failure(miette::miette!(
+            help = "review a fresh plan: `mvtopo plan FILE --out PLAN.json`",
+            "{msg}"
+        ));
+        exit.json = json!({"refused": true, "changed": changed})
+            .as_object()
+            .cloned();
+        return Err(exit);
+    }
+    let plan = saved.plan();
+    // Same input, same plan (plans are deterministic): anything else means the file's steps
+    // were edited, or were planned by a different mvtopo. Either way they are not what was
+    // reviewed against this state, so they are not run.
+    if make_plan(&l.topology, &live)? != plan {
+        let mut exit = Exit::failure(miette::miette!(
+            help = "make the plan again with this mvtopo: `mvtopo plan FILE --out PLAN.json`",
+            "{}: its steps are not what its topology plans against this state (edited, or made by another version of mvtopo); nothing was changed",
+            path.display()
+        ));
+        exit.json = json!({"refused": true}).as_object().cloned();
+        return Err(exit);
+    }
+    let Some(mut backend) = backend.filter(|_| !dry_run) else {
+        print_plan(&plan, &l, &live, format);
+        return Ok(if detailed && !plan.in_sync {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        });
+    };
+    if format == Format::Text {
+        print_plan(&plan, &l, &live, format);
+        let _ = std::io::stdout().flush();
+    }
+    let t = &l.topology;
+    let check = |after: &LiveState| match diff::diff(t, after) {
+        Ok(p) => p.steps,
+        Err(_) => plan.steps.clone(),
+    };
+    let result = apply::run(&mut backend, &plan, &live, &check);
+    report_run(&plan, format, result, "apply")
 }
 
 #[cfg(test)]
