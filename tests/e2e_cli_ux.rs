@@ -72,8 +72,12 @@ fn a_saved_plan_is_applied_exactly_or_refused_after_a_change_by_hand() {
     // A fresh plan, saved and applied: exactly what the file says.
     let p2 = plan("p2.json");
     e.expect(0, &["plan", "--out", &p2], &f);
-    let out = e.mvtopo(&["apply", "--plan", &p2]);
+    let out = e.mvtopo(&["apply", "--plan", &p2, "--format", "json"]);
     assert_eq!(out.code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON object");
+    assert_eq!(v["format_version"], 1, "{v}");
+    assert_eq!(v["verified"], true, "{v}");
+    assert!(v["executed"].as_u64().is_some_and(|n| n > 0), "{v}");
     assert_kernel_matches(&e.lab, &t2);
     e.expect(0, &["plan", "--detailed-exitcode"], &f);
 

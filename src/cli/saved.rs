@@ -1,6 +1,6 @@
 //! Saved plans: what `plan FILE --out PLAN.json` writes (the plan and what it was planned
-//! against) and the checks `apply --plan PLAN.json` makes before it executes exactly those
-//! steps: the file is intact, and the live state the plan depends on is what it was.
+//! against), and `apply --plan PLAN.json`, which executes exactly those steps once it has
+//! checked that the file is intact and the live state the plan depends on is what it was.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -193,9 +193,8 @@ pub(super) fn cmd_apply_saved(
     saved.intact().map_err(damaged)?;
     let against = &saved.planned_against;
     // The topology is loaded again from the saved text: verification after the steps is
-    // the same as `apply FILE`'s, and the file need not exist here.
-    // Its diagnostics, if it no longer passes check (another version of mvtopo), point
-    // into the text as saved.
+    // the same as `apply FILE`'s, and the file need not exist here. Should the text no
+    // longer pass check (another version of mvtopo), the diagnostics point into it.
     let l = load_topology(
         against.source.clone(),
         format!("{} (planned_against.source)", path.display()),
