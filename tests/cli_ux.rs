@@ -373,10 +373,11 @@ fn check_json_carries_every_diagnostic_with_its_spans() {
 fn every_failure_with_format_json_is_one_error_object() {
     let (_d, bad) = tmp("bad.toml", "name = 7\n");
     let state = case("plan-empty-live", "live.json");
-    let failures: Vec<(Vec<String>, i32)> = vec![
+    let failures: Vec<(Vec<String>, i32, &str)> = vec![
         (
             vec!["plan".into(), bad.clone(), "--state".into(), state.clone()],
             65,
+            "mvtopo::check",
         ),
         (
             vec![
@@ -386,15 +387,24 @@ fn every_failure_with_format_json_is_one_error_object() {
                 case("plan-foreign-one-blocker", "live.json"),
             ],
             1,
+            "mvtopo::plan::foreign_object",
         ),
-        (vec!["plan".into(), "/nonexistent.toml".into()], 64),
-        (vec!["apply".into(), bad.clone()], 65),
-        (vec!["apply".into(), "--plan".into(), bad.clone()], 65),
-        (vec!["destroy".into(), bad.clone()], 65),
-        (vec!["show".into(), bad.clone()], 65),
-        (vec!["check".into(), bad.clone()], 65),
+        (
+            vec!["plan".into(), "/nonexistent.toml".into()],
+            64,
+            "mvtopo::input::read",
+        ),
+        (vec!["apply".into(), bad.clone()], 65, "mvtopo::check"),
+        (
+            vec!["apply".into(), "--plan".into(), bad.clone()],
+            65,
+            "mvtopo::input::json",
+        ),
+        (vec!["destroy".into(), bad.clone()], 65, "mvtopo::check"),
+        (vec!["show".into(), bad.clone()], 65, "mvtopo::check"),
+        (vec!["check".into(), bad.clone()], 65, "mvtopo::check"),
     ];
-    for (args, expected) in failures {
+    for (args, expected, error_code) in failures {
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
         args.extend(["--format", "json"]);
         if args[0] == "show" {
@@ -405,6 +415,7 @@ fn every_failure_with_format_json_is_one_error_object() {
         assert_eq!(code(&o), expected, "{args:?}: {}", stderr(&o));
         let v = one_object(&o);
         assert_eq!(v["error"]["exit_code"], expected, "{args:?}: {v}");
+        assert_eq!(v["error"]["code"], error_code, "{args:?}: {v}");
         assert!(v["error"]["message"].is_string(), "{args:?}");
         assert!(v["error"]["diagnostics"].is_array(), "{args:?}");
         // The person reading stderr still gets the report.
@@ -595,6 +606,7 @@ fn a_saved_plan_is_refused_when_what_it_depends_on_changed() {
     assert_eq!(code(&o), 1);
     let v = one_object(&o);
     assert_eq!(v["refused"], true);
+    assert_eq!(v["error"]["code"], "mvtopo::saved-plan::state-changed");
     assert_eq!(v["changed"].as_array().unwrap().len(), 1, "{v}");
 
     // Something the plan does not depend on may change.
@@ -629,7 +641,11 @@ fn a_damaged_or_edited_saved_plan_is_refused() {
     let (_d1, p) = tmp("bad.json", &bad.to_string());
     let o = mvtopo(&["apply", "--plan", &p, "--dry-run", "--state", &live]);
     assert_eq!(code(&o), 65, "{}", stderr(&o));
-    assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("mvtopo::saved-plan::damaged"),
+        "{}",
+        stderr(&o)
+    );
 
     // Steps edited by hand: not what was planned.
     let mut edited = saved.clone();
@@ -638,7 +654,8 @@ fn a_damaged_or_edited_saved_plan_is_refused() {
     let o = mvtopo(&["apply", "--plan", &p, "--dry-run", "--state", &live]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("not what its topology plans"),
+        stderr(&o).contains("not what its topology plans")
+            && stderr(&o).contains("mvtopo::saved-plan::steps-differ"),
         "{}",
         stderr(&o)
     );
@@ -820,7 +837,8 @@ fn fmt_rewrites_in_place_and_check_changes_nothing() {
     let o = mvtopo(&["fmt", "--check", &p]);
     assert_eq!(code(&o), 1);
     assert!(
-        stderr(&o).contains("not in the canonical layout"),
+        stderr(&o).contains("not in the canonical layout")
+            && stderr(&o).contains("mvtopo::fmt::not-canonical"),
         "{}",
         stderr(&o)
     );

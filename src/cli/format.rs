@@ -12,7 +12,11 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
     let formatted = crate::fmt::format(&l.text).map_err(|e| {
         Exit::new(
             EXIT_DATAERR,
-            miette::miette!("{}: cannot be formatted: {e}", l.name),
+            miette::miette!(
+                code = "mvtopo::fmt::unreadable",
+                "{}: cannot be formatted: {e}",
+                l.name
+            ),
         )
     })?;
     // The layout may change, the topology may not: formatting that would change what the
@@ -21,6 +25,7 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
         .is_ok_and(|t| render::topology_toml(&t) == render::topology_toml(&l.topology));
     if !same {
         return Err(Exit::failure(miette::miette!(
+            code = "mvtopo::fmt::internal",
             help = "please report this as a bug in mvtopo, with the file",
             "{}: the canonical layout would change what the file means; nothing was written",
             l.name
@@ -33,6 +38,7 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
             return Ok(EXIT_OK);
         }
         return Err(Exit::failure(miette::miette!(
+            code = "mvtopo::fmt::not-canonical",
             help = format!("run `mvtopo fmt {}`", if stdin { "-" } else { &l.name }),
             "{} is not in the canonical layout",
             l.name
@@ -42,8 +48,13 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
         print!("{formatted}");
     } else if !canonical {
         // In place (as rustfmt does): the file keeps its owner, mode and links.
-        std::fs::write(file, &formatted)
-            .map_err(|e| Exit::failure(miette::miette!("writing {}: {e}", l.name)))?;
+        std::fs::write(file, &formatted).map_err(|e| {
+            Exit::failure(miette::miette!(
+                code = "mvtopo::io",
+                "writing {}: {e}",
+                l.name
+            ))
+        })?;
         ui::say(&format!("{}: reformatted", l.name));
     }
     Ok(EXIT_OK)

@@ -234,7 +234,10 @@ pub fn run(cli: Cli) -> u8 {
         } => saved::cmd_apply_saved(&plan, dry_run, state.as_deref(), format, detailed_exitcode),
         Command::Apply { file: None, .. } => Err(Exit::new(
             EXIT_USAGE,
-            miette::miette!("apply needs a topology FILE or --plan PLAN.json"),
+            miette::miette!(
+                code = "mvtopo::usage",
+                "apply needs a topology FILE or --plan PLAN.json"
+            ),
         )),
         Command::Apply {
             file: Some(file),
@@ -267,7 +270,12 @@ pub fn run(cli: Cli) -> u8 {
         }
         Command::Man => docs::man(&mut std::io::stdout().lock())
             .map(|()| EXIT_OK)
-            .map_err(|e| Exit::failure(miette::miette!("writing the man page: {e}"))),
+            .map_err(|e| {
+                Exit::failure(miette::miette!(
+                    code = "mvtopo::io",
+                    "writing the man page: {e}"
+                ))
+            }),
     };
     match result {
         Ok(code) => code,
@@ -303,7 +311,14 @@ fn read_file(path: &Path, help: &str) -> Result<input::Text, Exit> {
             input::ReadError::NotText(m) => (EXIT_DATAERR, m),
             input::ReadError::Other(m) => (EXIT_FAILURE, m),
         };
-        Exit::new(code, miette::miette!(help = help.to_owned(), "{msg}"))
+        Exit::new(
+            code,
+            miette::miette!(
+                code = "mvtopo::input::read",
+                help = help.to_owned(),
+                "{msg}"
+            ),
+        )
     })
 }
 
@@ -374,7 +389,7 @@ fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
     if let Some(h) = e.hint() {
         msg.push_str(&format!("\n  hint: {h}"));
     }
-    miette::miette!("{msg}")
+    miette::miette!(code = "mvtopo::kernel", "{msg}")
 }
 
 /// A JSON document mvtopo wrote (a live state, a saved plan), or invalid input pointing
@@ -427,6 +442,7 @@ fn cmd_plan(
         let saved = saved::SavedPlan::new(&plan, &l.topology, &live, &l.name, &l.text);
         std::fs::write(out, json::pretty(&json::versioned(&saved)) + "\n").map_err(|e| {
             Exit::failure(miette::miette!(
+                code = "mvtopo::io",
                 "writing the plan to {}: {e}",
                 out.display()
             ))
@@ -460,6 +476,7 @@ fn lock() -> Result<ApplyLock, Exit> {
     };
     let file = open().map_err(|e| {
         Exit::failure(miette::miette!(
+            code = "mvtopo::lock",
             help = "run as root",
             "opening the lock file {LOCK_PATH}: {e}"
         ))
@@ -472,9 +489,17 @@ fn lock() -> Result<ApplyLock, Exit> {
             ));
             Flock::lock(file, FlockArg::LockExclusive)
                 .map(ApplyLock)
-                .map_err(|(_, e)| Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}")))
+                .map_err(|(_, e)| {
+                    Exit::failure(miette::miette!(
+                        code = "mvtopo::lock",
+                        "locking {LOCK_PATH}: {e}"
+                    ))
+                })
         }
-        Err((_, e)) => Err(Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}"))),
+        Err((_, e)) => Err(Exit::failure(miette::miette!(
+            code = "mvtopo::lock",
+            "locking {LOCK_PATH}: {e}"
+        ))),
     }
 }
 
@@ -538,7 +563,11 @@ fn report_run(
                 "undone": e.undo().map(|u| u.undone.len()).unwrap_or(0),
                 "undo_failed": e.undo().map(|u| u.failed.len()).unwrap_or(0),
             });
-            let mut exit = Exit::failure(miette::miette!("{}", apply_error_text(&e, verb)));
+            let mut exit = Exit::failure(miette::miette!(
+                code = format!("mvtopo::{verb}::failed"),
+                "{}",
+                apply_error_text(&e, verb)
+            ));
             exit.json = v.as_object().cloned();
             Err(exit)
         }

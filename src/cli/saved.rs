@@ -184,6 +184,7 @@ pub(super) fn cmd_apply_saved(
         Exit::new(
             EXIT_DATAERR,
             miette::miette!(
+                code = "mvtopo::saved-plan::damaged",
                 help = "make the plan again with `mvtopo plan FILE --out PLAN.json`",
                 "{} is damaged: {why}",
                 path.display()
@@ -232,6 +233,7 @@ pub(super) fn cmd_apply_saved(
             msg.push_str(&format!("\n  {c}"));
         }
         let mut exit = Exit::failure(miette::miette!(
+            code = "mvtopo::saved-plan::state-changed",
             help = "review a fresh plan: `mvtopo plan FILE --out PLAN.json`",
             "{msg}"
         ));
@@ -246,6 +248,7 @@ pub(super) fn cmd_apply_saved(
     // reviewed against this state, so they are not run.
     if make_plan(&l.topology, &live)? != plan {
         let mut exit = Exit::failure(miette::miette!(
+            code = "mvtopo::saved-plan::steps-differ",
             help = "make the plan again with this mvtopo: `mvtopo plan FILE --out PLAN.json`",
             "{}: its steps are not what its topology plans against this state (edited, or made by another version of mvtopo); nothing was changed",
             path.display()
