@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diff;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
+pub mod fmt;
 pub mod graph;
 pub mod interrupt;
 pub mod kernel;
@@ -20,3 +21,4 @@ pub mod names;
 pub mod plan;
 pub mod render;
 pub mod resolve;
+pub mod schema;

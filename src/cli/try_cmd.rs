@@ -86,7 +86,7 @@ pub(super) fn run(
                 signal => interrupt::exit_code(signal),
             };
             match report_run(&plan, Format::Text, Err(e), "try") {
-                Err(Exit { report, .. }) => Err(Exit { code, report }),
+                Err(Exit { report, json, .. }) => Err(Exit { code, report, json }),
                 Ok(_) => Ok(code),
             }
         }

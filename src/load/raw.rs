@@ -88,9 +88,9 @@ pub struct RawRoute {
     pub broken: Vec<&'static str>,
 }
 
-const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
-const PARENT_KEYS: [&str; 6] = ["create", "peer", "peer-namespace", "link", "vlan-id", "mtu"];
-const MACVLAN_KEYS: [&str; 10] = [
+pub const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
+pub const PARENT_KEYS: [&str; 6] = ["create", "peer", "peer-namespace", "link", "vlan-id", "mtu"];
+pub const MACVLAN_KEYS: [&str; 10] = [
     "name",
     "parent",
     "namespace",
@@ -102,7 +102,7 @@ const MACVLAN_KEYS: [&str; 10] = [
     "routes",
     "source-macs",
 ];
-const ROUTE_KEYS: [&str; 2] = ["to", "via"];
+pub const ROUTE_KEYS: [&str; 2] = ["to", "via"];
 
 /// Names other tools use for our keys, which edit distance would not find.
 fn alias(key: &str) -> Option<&'static str> {

@@ -14,6 +14,7 @@ use crate::live::LiveState;
 use crate::model::Topology;
 use crate::plan::Plan;
 
+pub(crate) use doc::{key as toml_key, string as toml_string};
 pub use steps::step_line;
 
 const RESET: &str = "\x1b[0m";

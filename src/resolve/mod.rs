@@ -21,7 +21,7 @@ const MTU_MAX: i64 = 65535;
 const DEFAULT_MTU: u32 = 1500;
 const TOPOLOGY_NAME_MAX: usize = 64;
 
-const CREATE_KINDS: [&str; 3] = ["veth", "dummy", "vlan"];
+pub const CREATE_KINDS: [&str; 3] = ["veth", "dummy", "vlan"];
 
 /// Validates the file as written and builds the topology, or returns every problem found.
 /// `default_name` is the topology name when the file has none (the file's stem).

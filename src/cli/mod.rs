@@ -1,19 +1,26 @@
 //! The command line: argument parsing, wiring the stages together, output and exit codes.
 //!
-//! Exit codes follow spec/TOPOLOGY.md: 0 ok, 1 failure, 2 changes pending (only with
-//! `--detailed-exitcode`), 64 usage error, 65 invalid input (nothing changed).
+//! Exit codes: 0 ok, 1 failure, 2 changes pending (only with `--detailed-exitcode`), 64
+//! usage error, 65 invalid input (nothing changed); `ui::EXIT_STATUS` lists them for users.
 
 mod adopt_cmd;
+mod docs;
+mod format;
 mod guarded;
+mod input;
+pub mod json;
 mod lock;
+mod saved;
 mod try_cmd;
+pub mod ui;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use miette::{NamedSource, Report};
+use serde_json::json;
 
 use crate::apply::{self, ApplyError};
 use crate::backend::{Backend, BackendError};
@@ -33,11 +40,23 @@ pub const EXIT_DATAERR: u8 = 65;
     name = "mvtopo",
     version,
     about = "Declarative macvlan topologies for Linux: check, plan, apply, verify",
-    after_help = "The file format and every command are described in docs/TOPOLOGY.md and README.md."
+    after_help = ui::EXIT_STATUS
 )]
 pub struct Cli {
+    /// Color the output: auto (a terminal and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ui::ColorChoice::Auto)]
+    pub color: ui::ColorChoice,
+    /// Print errors only (JSON and what a command exists to print, such as `show`'s state,
+    /// are still written).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The clap definition, with the exit status after every command's help.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|s| s.after_help(ui::EXIT_STATUS))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,12 +75,16 @@ pub enum ShowFormat {
 pub enum Command {
     /// Parse and validate FILE (no kernel access, no root).
     Check {
-        /// The topology file (TOML).
+        /// The topology file (TOML); `-` reads standard input.
         file: PathBuf,
+        /// `json`: one object; on failure every diagnostic with its code, severity, message,
+        /// help and labelled spans (byte offset, length, line, column).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Show the diff of live vs desired and the ordered steps; changes nothing.
     Plan {
-        /// The topology file (TOML).
+        /// The topology file (TOML); `-` reads standard input.
         file: PathBuf,
         /// Plan against a saved live state (JSON from `mvtopo show --format json`) instead of
         /// the kernel: no root, no kernel access.
@@ -72,12 +95,20 @@ pub enum Command {
         /// Exit 0 when in sync, 2 when changes are pending.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Also save the plan, with the live state it depends on, for `apply --plan`.
+        #[arg(long, value_name = "PLAN.json")]
+        out: Option<PathBuf>,
     },
     /// Execute the plan, then re-read the kernel and verify; undo everything on failure.
     #[command(after_help = guarded::AFTER_HELP)]
     Apply {
-        /// The topology file (TOML).
-        file: PathBuf,
+        /// The topology file (TOML); `-` reads standard input.
+        #[arg(required_unless_present = "plan")]
+        file: Option<PathBuf>,
+        /// Execute exactly this saved plan (`plan --out`); refused, changing nothing, when
+        /// the live state it depends on has changed since it was made.
+        #[arg(long, value_name = "PLAN.json", conflicts_with = "file")]
+        plan: Option<PathBuf>,
         /// Print the plan (as `plan` does) and change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -95,7 +126,7 @@ pub enum Command {
     },
     /// Print the live state in the topology format (all macvlans, or those FILE owns).
     Show {
-        /// Show only what this topology file's topology owns.
+        /// Show only what this topology file's topology owns (`-`: standard input).
         file: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
         format: ShowFormat,
@@ -103,7 +134,7 @@ pub enum Command {
     /// Delete every object FILE's topology owns (never an existing NIC).
     #[command(after_help = guarded::AFTER_HELP)]
     Destroy {
-        /// The topology file (TOML) whose objects are deleted.
+        /// The topology file (TOML) whose objects are deleted; `-` reads standard input.
         file: PathBuf,
         /// Print what would be deleted and change nothing.
         #[arg(long)]
@@ -116,7 +147,7 @@ pub enum Command {
     },
     /// Print the dependency graph as Graphviz DOT (`mvtopo graph lab.toml | dot -Tsvg`).
     Graph {
-        /// The topology file (TOML).
+        /// The topology file (TOML); `-` reads standard input.
         file: PathBuf,
     },
     /// Apply FILE, then keep the change only if confirmed (Enter, or SIGUSR1); otherwise
@@ -145,25 +176,45 @@ pub enum Command {
         #[arg(long, value_name = "SECS", value_parser = lock::parse_secs)]
         lock_timeout: Option<Duration>,
     },
+    /// Rewrite FILE in the canonical layout, comments kept (`-`: standard input to stdout).
+    #[command(long_about = crate::fmt::CANONICAL)]
+    Fmt {
+        /// The topology file (TOML); `-` reads standard input and writes standard output.
+        file: PathBuf,
+        /// Change nothing; exit 1 when FILE is not in the canonical layout.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the JSON Schema (draft 2020-12) of the topology file, for editors (taplo).
+    Schema,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page, mvtopo(1), as roff.
+    Man,
 }
 
 /// Parse the process arguments and run; returns the exit code.
 pub fn main() -> u8 {
-    // Diagnostics wrap to the terminal for a person; for a log or a script reading stderr,
-    // a name or an errno split across lines is harder to find, so nothing is wrapped there.
-    let tty = std::io::stderr().is_terminal();
-    let _ = miette::set_hook(Box::new(move |_| {
-        Box::new(
-            miette::MietteHandlerOpts::new()
-                .wrap_lines(tty)
-                .terminal_links(false)
-                .build(),
-        )
-    }));
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // clap prints its help and errors before `--color` is parsed: find it first.
+    let color = match ui::ColorChoice::from_args(args.iter().skip(1).cloned()) {
+        ui::ColorChoice::Auto => clap::ColorChoice::Auto,
+        ui::ColorChoice::Always => clap::ColorChoice::Always,
+        ui::ColorChoice::Never => clap::ColorChoice::Never,
+    };
+    let args_for_json = args.clone();
+    let parsed = command()
+        .color(color)
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            if code == EXIT_USAGE && json::in_args(&args_for_json) {
+                // The promise of --format json holds for usage errors too.
+                println!("{}", json::usage_error(&e, code));
+            }
             let _ = e.print();
             return code;
         }
@@ -175,36 +226,76 @@ pub fn main() -> u8 {
 struct Exit {
     code: u8,
     report: Option<Report>,
+    /// With `--format json`: members the failure object carries besides `"error"` (a failed
+    /// apply's steps and what was undone).
+    json: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Exit {
-    fn failure(report: impl Into<Report>) -> Exit {
+    fn new(code: u8, report: impl Into<Report>) -> Exit {
         Exit {
-            code: EXIT_FAILURE,
+            code,
             report: Some(report.into()),
+            json: None,
         }
+    }
+
+    fn failure(report: impl Into<Report>) -> Exit {
+        Exit::new(EXIT_FAILURE, report)
     }
 }
 
 pub fn run(cli: Cli) -> u8 {
+    ui::init(cli.color, cli.quiet);
+    let json = json::wanted(&cli.command);
     let result = match cli.command {
-        Command::Check { file } => cmd_check(&file),
+        Command::Check { file, format } => cmd_check(&file, format),
         Command::Plan {
             file,
             state,
             format,
             detailed_exitcode,
-        } => cmd_plan(&file, state.as_deref(), format, detailed_exitcode),
+            out,
+        } => cmd_plan(
+            &file,
+            state.as_deref(),
+            format,
+            detailed_exitcode,
+            out.as_deref(),
+        ),
         Command::Apply {
-            file,
+            plan: Some(plan),
+            dry_run,
+            state,
+            format,
+            detailed_exitcode,
+            lock_timeout,
+            ..
+        } => saved::cmd_apply_saved(
+            &plan,
+            dry_run,
+            state.as_deref(),
+            format,
+            detailed_exitcode,
+            lock_timeout,
+        ),
+        Command::Apply { file: None, .. } => Err(Exit::new(
+            EXIT_USAGE,
+            miette::miette!(
+                code = "mvtopo::usage",
+                "apply needs a topology FILE or --plan PLAN.json"
+            ),
+        )),
+        Command::Apply {
+            file: Some(file),
             dry_run: true,
             state,
             format,
             detailed_exitcode,
             ..
-        } => cmd_plan(&file, state.as_deref(), format, detailed_exitcode),
+        } => cmd_plan(&file, state.as_deref(), format, detailed_exitcode, None),
         Command::Apply {
-            file,
+            file: Some(file),
             format,
             lock_timeout,
             ..
@@ -227,10 +318,34 @@ pub fn run(cli: Cli) -> u8 {
             dry_run,
             lock_timeout,
         } => adopt_cmd::run(&file, dry_run, lock_timeout),
+        Command::Fmt { file, check } => format::cmd_fmt(&file, check),
+        Command::Schema => {
+            println!("{}", json::pretty(&crate::schema::schema()));
+            Ok(EXIT_OK)
+        }
+        Command::Completions { shell } => {
+            docs::completions(shell, &mut std::io::stdout().lock());
+            Ok(EXIT_OK)
+        }
+        Command::Man => docs::man(&mut std::io::stdout().lock())
+            .map(|()| EXIT_OK)
+            .map_err(|e| {
+                Exit::failure(miette::miette!(
+                    code = "mvtopo::io",
+                    "writing the man page: {e}"
+                ))
+            }),
     };
     match result {
         Ok(code) => code,
-        Err(Exit { code, report }) => {
+        Err(Exit {
+            code,
+            report,
+            json: extra,
+        }) => {
+            if json {
+                println!("{}", json::failure(code, report.as_ref(), extra));
+            }
             if let Some(r) = report {
                 // Not eprintln!: it panics when stderr is gone (a run stopped by SIGHUP
                 // after its terminal closed), and the exit status must still say why.
@@ -241,59 +356,80 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// A loaded file: the validated topology and the name it is shown under.
+/// A loaded file: the validated topology, the name it is shown under, and its text.
 struct Loaded {
     topology: Topology,
     name: String,
+    text: String,
+}
+
+/// Reads a file (or standard input for `-`) as the command line names it; `help` says what
+/// the file should be.
+fn read_file(path: &Path, help: &str) -> Result<input::Text, Exit> {
+    input::read_text(path).map_err(|e| {
+        let (code, msg) = match e {
+            input::ReadError::NotFound(m) => (EXIT_USAGE, m),
+            input::ReadError::NotText(m) => (EXIT_DATAERR, m),
+            input::ReadError::Other(m) => (EXIT_FAILURE, m),
+        };
+        Exit::new(
+            code,
+            miette::miette!(
+                code = "mvtopo::input::read",
+                help = help.to_owned(),
+                "{msg}"
+            ),
+        )
+    })
 }
 
 fn read_topology(path: &Path) -> Result<Loaded, Exit> {
-    let text = std::fs::read_to_string(path).map_err(|e| Exit {
-        code: match e.kind() {
-            std::io::ErrorKind::NotFound => EXIT_USAGE,
-            // Not UTF-8: the file is there but is not a TOML document.
-            std::io::ErrorKind::InvalidData => EXIT_DATAERR,
-            _ => EXIT_FAILURE,
-        },
-        report: Some(miette::miette!(
-            help = "a topology file is UTF-8 TOML text (spec/TOPOLOGY.md)",
-            "reading {}: {e}",
-            path.display()
-        )),
-    })?;
-    let name = path.display().to_string();
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let topology = load::load_str(&name, &text, &stem).map_err(|e| Exit {
-        code: EXIT_DATAERR,
-        report: Some(Report::new(e)),
-    })?;
+    let input::Text { text, name, stem } = read_file(path, "a topology file is UTF-8 TOML text")?;
+    load_topology(text, name, &stem)
+}
+
+fn load_topology(text: String, name: String, stem: &str) -> Result<Loaded, Exit> {
+    let topology = load::load_str(&name, &text, stem).map_err(|e| Exit::new(EXIT_DATAERR, e))?;
     // The graph is part of validation: a cycle through vlan links is invalid input (the
     // only cycle a file can make; checked without building the whole graph).
     if let Err(e) = graph::check_vlan_cycles(&topology) {
-        return Err(Exit {
-            code: EXIT_DATAERR,
-            report: Some(Report::new(e).with_source_code(NamedSource::new(&name, text))),
-        });
+        return Err(Exit::new(
+            EXIT_DATAERR,
+            Report::new(e).with_source_code(NamedSource::new(&name, text)),
+        ));
     }
-    Ok(Loaded { topology, name })
+    Ok(Loaded {
+        topology,
+        name,
+        text,
+    })
 }
 
-fn cmd_check(file: &Path) -> Result<u8, Exit> {
+fn cmd_check(file: &Path, format: Format) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let t = &l.topology;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{}: valid (topology {:?}: {} namespace(s), {} parent(s), {} macvlan(s))",
-        l.name,
-        t.name,
-        t.namespaces.len(),
-        t.parents.len(),
-        t.macvlans.len()
-    );
+    match format {
+        Format::Json => println!(
+            "{}",
+            json::pretty(&json!({
+                "format_version": json::FORMAT_VERSION,
+                "file": l.name,
+                "valid": true,
+                "topology": t.name,
+                "namespaces": t.namespaces.len(),
+                "parents": t.parents.len(),
+                "macvlans": t.macvlans.len(),
+            }))
+        ),
+        Format::Text => ui::say(&format!(
+            "{}: valid (topology {:?}: {} namespace(s), {} parent(s), {} macvlan(s))",
+            l.name,
+            t.name,
+            t.namespaces.len(),
+            t.parents.len(),
+            t.macvlans.len()
+        )),
+    }
     Ok(EXIT_OK)
 }
 
@@ -315,7 +451,18 @@ fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
     if let Some(h) = e.hint() {
         msg.push_str(&format!("\n  hint: {h}"));
     }
-    miette::miette!("{msg}")
+    miette::miette!(code = "mvtopo::kernel", "{msg}")
+}
+
+/// A JSON document mvtopo wrote (a live state, a saved plan), or invalid input pointing
+/// into it.
+fn read_json<T: serde::de::DeserializeOwned>(
+    p: &Path,
+    what: &'static str,
+    help: &str,
+) -> Result<T, Exit> {
+    let file = read_file(p, help)?;
+    input::parse_json(&file.name, &file.text, what, help).map_err(|e| Exit::new(EXIT_DATAERR, *e))
 }
 
 /// The live state from `state` (a saved JSON file) or the kernel. Reading the kernel
@@ -325,21 +472,11 @@ fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
 fn live_state(state: Option<&Path>, topology: Option<&Topology>) -> Result<LiveState, Exit> {
     match state {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Exit {
-                code: if e.kind() == std::io::ErrorKind::NotFound {
-                    EXIT_USAGE
-                } else {
-                    EXIT_FAILURE
-                },
-                report: Some(miette::miette!("reading {}: {e}", p.display())),
-            })?;
-            let mut s: LiveState = serde_json::from_str(&text).map_err(|e| Exit {
-                code: EXIT_DATAERR,
-                report: Some(miette::miette!(
-                    "{} is not a live state (the JSON of `mvtopo show --format json`): {e}",
-                    p.display()
-                )),
-            })?;
+            let mut s: LiveState = read_json(
+                p,
+                "a live state",
+                "a live state is the JSON that `mvtopo show --format json` writes",
+            )?;
             s.normalize();
             Ok(s)
         }
@@ -398,20 +535,30 @@ fn make_plan(t: &Topology, live: &LiveState) -> Result<Plan, Exit> {
 }
 
 fn color_stdout() -> bool {
-    render::use_color(std::io::stdout().is_terminal())
+    ui::color_stdout()
 }
 
-fn cmd_plan(file: &Path, state: Option<&Path>, format: Format, detailed: bool) -> Result<u8, Exit> {
+fn cmd_plan(
+    file: &Path,
+    state: Option<&Path>,
+    format: Format,
+    detailed: bool,
+    out: Option<&Path>,
+) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let live = live_state(state, Some(&l.topology))?;
     let plan = make_plan(&l.topology, &live)?;
-    match format {
-        Format::Json => println!("{}", render::plan_json(&plan)),
-        Format::Text => print!(
-            "{}",
-            render::plan_text(&plan, &l.topology, &live, &l.name, color_stdout())
-        ),
+    if let Some(out) = out {
+        let saved = saved::SavedPlan::new(&plan, &l.topology, &live, &l.name, &l.text);
+        std::fs::write(out, json::pretty(&json::versioned(&saved)) + "\n").map_err(|e| {
+            Exit::failure(miette::miette!(
+                code = "mvtopo::io",
+                "writing the plan to {}: {e}",
+                out.display()
+            ))
+        })?;
     }
+    print_plan(&plan, &l, &live, format);
     Ok(if detailed && !plan.in_sync {
         EXIT_CHANGES
     } else {
@@ -428,10 +575,7 @@ fn cmd_apply(file: &Path, format: Format, lock_timeout: Option<Duration>) -> Res
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
     let plan = make_plan(&l.topology, &live)?;
     if format == Format::Text {
-        print!(
-            "{}",
-            render::plan_text(&plan, &l.topology, &live, &l.name, color_stdout())
-        );
+        print_plan(&plan, &l, &live, format);
         let _ = std::io::stdout().flush();
     }
     let t = &l.topology;
@@ -456,6 +600,7 @@ fn report_run(
             match format {
                 Format::Json => {
                     let v = serde_json::json!({
+                        "format_version": json::FORMAT_VERSION,
                         "in_sync": plan.in_sync,
                         "steps": plan.steps,
                         "notes": plan.notes,
@@ -465,29 +610,32 @@ fn report_run(
                     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
                 Format::Text if outcome.executed == 0 => {}
-                Format::Text => println!(
+                Format::Text => ui::say(&format!(
                     "{verb}: done, {} step(s) executed and verified",
                     outcome.executed
-                ),
+                )),
             }
             Ok(EXIT_OK)
         }
         Err(e) => {
-            if format == Format::Json {
-                let v = serde_json::json!({
-                    "in_sync": plan.in_sync,
-                    "steps": plan.steps,
-                    "error": e.to_string(),
-                    "verified": false,
-                    "undone": e.undo().map(|u| u.undone.len()).unwrap_or(0),
-                    "undo_failed": e.undo().map(|u| u.failed.len()).unwrap_or(0),
-                });
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            }
-            Err(Exit {
-                code: guarded::exit_code(&e),
-                report: Some(miette::miette!("{}", apply_error_text(&e, verb))),
-            })
+            // With --format json, `run` writes these beside the "error" member.
+            let v = serde_json::json!({
+                "in_sync": plan.in_sync,
+                "steps": plan.steps,
+                "verified": false,
+                "undone": e.undo().map(|u| u.undone.len()).unwrap_or(0),
+                "undo_failed": e.undo().map(|u| u.failed.len()).unwrap_or(0),
+            });
+            let mut exit = Exit::new(
+                guarded::exit_code(&e),
+                miette::miette!(
+                    code = format!("mvtopo::{verb}::failed"),
+                    "{}",
+                    apply_error_text(&e, verb)
+                ),
+            );
+            exit.json = v.as_object().cloned();
+            Err(exit)
         }
     }
 }
@@ -550,12 +698,7 @@ fn cmd_show(file: Option<&Path>, format: ShowFormat) -> Result<u8, Exit> {
                 Some(t) => diff::relevant(t, &live),
                 None => live,
             };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&live).map_err(|e| Exit::failure(miette::miette!(
-                    "serializing the live state: {e}"
-                )))?
-            );
+            println!("{}", json::pretty(&json::versioned(&live)));
         }
         ShowFormat::Toml => print!(
             "{}",
@@ -584,8 +727,9 @@ fn cmd_destroy(
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
     let plan = diff::destroy(&name, &live).map_err(|e| Exit::failure(Report::new(e)))?;
     match format {
-        Format::Json if dry_run => println!("{}", render::plan_json(&plan)),
+        Format::Json if dry_run => println!("{}", json::pretty(&json::versioned(&plan))),
         Format::Json => {}
+        Format::Text if ui::quiet() => {}
         Format::Text => print!("{}", render::steps_text(&plan, color_stdout())),
     }
     if dry_run {
@@ -598,4 +742,17 @@ fn cmd_destroy(
     };
     let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
     report_run(&plan, format, result, "destroy")
+}
+
+/// `plan`'s output: the plan as JSON, or the diff, steps and summary for a person (left out
+/// with `-q`: the exit status and `--detailed-exitcode` still tell).
+fn print_plan(plan: &Plan, l: &Loaded, live: &LiveState, format: Format) {
+    match format {
+        Format::Json => println!("{}", json::pretty(&json::versioned(plan))),
+        Format::Text if ui::quiet() => {}
+        Format::Text => print!(
+            "{}",
+            render::plan_text(plan, &l.topology, live, &l.name, color_stdout())
+        ),
+    }
 }
