@@ -281,6 +281,21 @@ fn rename_live(live: &Value, lab: &Lab, owner: &str) -> LiveState {
     s
 }
 
+/// A snapshot of the lab. The snapshot reads every namespace on the machine, and gives up
+/// when one keeps changing under it (NLM_F_DUMP_INTR ten times: other tests' namespaces
+/// churn), so it is read again a few times.
+fn snapshot(lab: &Lab) -> LiveState {
+    let mut last = None;
+    for _ in 0..5 {
+        match lab.netlink().snapshot() {
+            Ok(s) => return s,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("snapshot: {last:?}")
+}
+
 fn depth(l: &LiveLink) -> u8 {
     match l.kind {
         LinkKind::Macvlan => 1,
@@ -405,20 +420,33 @@ fn sweep(
     let before = in_order(settled_dump(lab));
     let check = |after: &LiveState| diff(t, after).map(|p| p.steps).map_err(|e| e.to_string());
     let mut tried = 0;
-    for n in 0.. {
+    let mut unread = 0;
+    let mut n = 0;
+    loop {
         if !points(n) {
+            n += 1;
             continue;
         }
         let mut nl = lab.netlink();
         nl.fail_at(Some((n, INJECTED)));
-        match apply::run(&mut nl, &plan, live, &check, Default::default()) {
-            Ok(_) => return (n, tried),
+        let result = apply::run(&mut nl, &plan, live, &check, Default::default());
+        n += 1;
+        match result {
+            Ok(_) => return (n - 1, tried),
+            // Verification could not read the machine (see `snapshot`); everything was
+            // undone, so the same point is tried again.
+            Err(ApplyError::Snapshot(e)) if unread < 5 => {
+                unread += 1;
+                eprintln!("{what}: request {}: {e}; trying again", n - 1);
+                n -= 1;
+            }
             Err(ApplyError::Step {
                 error,
                 undo,
                 request,
                 ..
             }) => {
+                let n = n - 1;
                 assert_eq!(error.errno, Some(INJECTED), "{what}: request {n}: {error}");
                 assert!(
                     undo.complete(),
@@ -434,10 +462,9 @@ fn sweep(
                 );
                 tried += 1;
             }
-            Err(e) => panic!("{what}: request {n}: {e}"),
+            Err(e) => panic!("{what}: request {}: {e}", n - 1),
         }
     }
-    unreachable!()
 }
 
 #[test]
@@ -458,7 +485,7 @@ fn every_request_of_every_golden_plan_refused_leaves_the_kernel_as_found() {
         };
         let live = rename_live(&c.live, &lab, &owner);
         build(&lab, &live);
-        let now = lab.netlink().snapshot().unwrap();
+        let now = snapshot(&lab);
         // Plans that stop before any change (a foreign object in the way) or have nothing to
         // do make no request to refuse.
         match diff(&t, &now) {
@@ -508,7 +535,7 @@ fn a_w1_shaped_apply_refused_at_a_few_points_leaves_the_kernel_as_found() {
         }
     }
     let t = load_str("w1.toml", &toml, "w1").unwrap();
-    let live = lab.netlink().snapshot().unwrap();
+    let live = snapshot(&lab);
     // 50 namespaces, 4 veths (create + 2 claims), 1000 × (create, claim, address).
     let total = 50 + 4 * 3 + 1000 * 3;
     let points = [0, 30, 50 + 12 + 1501, total - 1];

@@ -190,9 +190,9 @@ impl Request {
             }
             Request::AddRoute { at, route } | Request::DeleteRoute { at, route } => {
                 let mut s = if route.to.is_default() {
-                    "route default".to_owned()
+                    "default".to_owned()
                 } else {
-                    format!("route {}", route.to)
+                    route.to.to_string()
                 };
                 if let Some(v) = route.via {
                     s.push_str(&format!(" via {v}"));
@@ -561,4 +561,125 @@ fn update(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::MacvlanLink;
+
+    fn ln(s: &str) -> LinkName {
+        LinkName::new(s).unwrap()
+    }
+
+    fn mv(mtu: Option<u32>) -> Object {
+        Object::Macvlan(MacvlanLink {
+            namespace: None,
+            name: ln("m0"),
+            parent: ln("p0"),
+            mode: Mode::Bridge,
+            mac: None,
+            mtu,
+            up: true,
+            source_macs: vec![],
+        })
+    }
+
+    fn at(s: &str) -> LinkRef {
+        host(&ln(s))
+    }
+
+    #[test]
+    fn an_update_is_one_request_per_field_in_the_kernels_order() {
+        let step = Step::Update {
+            object: mv(Some(9000)),
+            changes: vec![
+                Change::Mode {
+                    from: Mode::Bridge,
+                    to: Mode::Private,
+                },
+                Change::Mac {
+                    from: None,
+                    to: MacAddr([2, 0, 0, 0, 0, 1]),
+                },
+                Change::Mtu {
+                    from: 1500,
+                    to: 9000,
+                },
+            ],
+        };
+        let r = lower(&step, &LiveState::default()).unwrap();
+        let ops: Vec<&str> = r.iter().map(Request::op).collect();
+        assert_eq!(ops, ["set mode", "set mac", "set mtu"]);
+    }
+
+    #[test]
+    fn a_veth_mtu_is_set_on_both_ends() {
+        let step = Step::Update {
+            object: Object::Veth {
+                name: ln("v0"),
+                peer: ln("v0p"),
+                peer_namespace: None,
+                mtu: Some(1400),
+                mac: None,
+                peer_mac: None,
+            },
+            changes: vec![Change::Mtu {
+                from: 1500,
+                to: 1400,
+            }],
+        };
+        let r = lower(&step, &LiveState::default()).unwrap();
+        assert_eq!(
+            r,
+            [
+                Request::SetMtu {
+                    at: at("v0"),
+                    mtu: 1400
+                },
+                Request::SetMtu {
+                    at: at("v0p"),
+                    mtu: 1400
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replace_deletes_only_what_is_still_there_then_creates_and_claims() {
+        let step = Step::Replace {
+            from: mv(None),
+            to: mv(Some(1400)),
+            reason: "test".into(),
+        };
+        // Gone already (its parent took it along): create and claim only.
+        let r = lower(&step, &LiveState::default()).unwrap();
+        let ops: Vec<&str> = r.iter().map(Request::op).collect();
+        assert_eq!(ops, ["create macvlan", "set owner"]);
+        let live: LiveState = serde_json::from_str(
+            r#"{"links":[{"name":"m0","kind":"macvlan","parent":{"name":"p0"},"mtu":1500,"up":true}]}"#,
+        )
+        .unwrap();
+        let r = lower(&step, &live).unwrap();
+        let ops: Vec<&str> = r.iter().map(Request::op).collect();
+        assert_eq!(ops, ["delete link", "create macvlan", "set owner"]);
+    }
+
+    #[test]
+    fn an_existing_nic_is_never_created_or_deleted() {
+        let nic = Object::Nic {
+            name: ln("eth1"),
+            mtu: None,
+            up: true,
+        };
+        for step in [
+            Step::Create {
+                object: nic.clone(),
+            },
+            Step::Delete { object: nic },
+        ] {
+            let e = lower(&step, &LiveState::default()).unwrap_err();
+            assert_eq!(e.errno, Some(libc::EOPNOTSUPP));
+        }
+    }
 }

@@ -419,3 +419,83 @@ pub(crate) fn already_gone(e: &BackendError) -> bool {
         Some(libc::ENOENT | libc::ENODEV | libc::EADDRNOTAVAIL | libc::ESRCH)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::state::apply;
+
+    fn live() -> LiveState {
+        let mut s: LiveState = serde_json::from_str(
+            r#"{"namespaces":[{"name":"red","owner":"lab"}],"links":[
+            {"name":"p0","kind":"veth","peer":{"name":"p0p"},"mac":"02:00:00:00:00:01","mtu":1500,"up":true,"owner":"lab"},
+            {"name":"p0p","kind":"veth","peer":{"name":"p0"},"mac":"02:00:00:00:00:02","mtu":1400,"up":true,"owner":"lab"},
+            {"namespace":"red","name":"m0","kind":"macvlan","parent":{"name":"p0"},"mode":"bridge",
+             "mac":"02:00:00:00:00:03","mtu":1400,"up":true,"owner":"lab",
+             "addresses":["10.0.0.2/24"],"routes":[{"to":"10.1.0.0/16","via":"10.0.0.1"}]}]}"#,
+        )
+        .unwrap();
+        s.normalize();
+        s
+    }
+
+    fn at(ns: Option<&str>, name: &str) -> LinkRef {
+        LinkRef {
+            namespace: ns.map(|n| crate::names::NsName::new(n).unwrap()),
+            name: crate::names::LinkName::new(name).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_changed_field_is_set_back() {
+        let mut s = live();
+        let r = Request::SetMac {
+            at: at(Some("red"), "m0"),
+            mac: crate::names::MacAddr([2, 0, 0, 0, 0, 9]),
+        };
+        let prior = apply(&mut s, &r, "lab");
+        let (inv, problems) = inverse(&prior, &s, "lab", &|_| false, &|_| false);
+        assert!(problems.is_empty());
+        assert_eq!(
+            inv,
+            [Request::SetMac {
+                at: at(Some("red"), "m0"),
+                mac: crate::names::MacAddr([2, 0, 0, 0, 0, 3]),
+            }]
+        );
+        for r in &inv {
+            apply(&mut s, r, "lab");
+        }
+        assert_eq!(s, live());
+    }
+
+    #[test]
+    fn a_deleted_parent_comes_back_with_its_peer_macvlan_and_their_contents() {
+        let mut s = live();
+        let r = Request::DeleteLink {
+            at: at(None, "p0"),
+            takes: vec![],
+        };
+        let prior = apply(&mut s, &r, "lab");
+        assert!(s.links.is_empty());
+        let (inv, problems) = inverse(&prior, &s, "lab", &|_| false, &|_| false);
+        assert!(problems.is_empty());
+        let ops: Vec<String> = inv.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            ops,
+            [
+                "create veth p0 mac 02:00:00:00:00:01 mtu 1500",
+                "set owner p0",
+                "set owner p0p",
+                "create macvlan red/m0 mac 02:00:00:00:00:03 mtu 1400",
+                "set owner red/m0",
+                "add address 10.0.0.2/24 on red/m0",
+                "add route 10.1.0.0/16 via 10.0.0.1 on red/m0",
+            ]
+        );
+        for r in &inv {
+            apply(&mut s, r, "lab");
+        }
+        assert_eq!(s, live(), "the peer's own MTU and MAC come back too");
+    }
+}
