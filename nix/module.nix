@@ -194,7 +194,6 @@ let
     dropNulls (
       s
       // {
-        namespace = s.namespace;
         parent = lib.mapAttrs (_: dropNulls) s.parent;
         macvlan = map (
           m:
