@@ -439,6 +439,38 @@ let
         ];
       };
 
+    # The option documentation, as the NixOS manual renders it: every option (submodules'
+    # included) has a description, and its type, default and example render.
+    docs =
+      let
+        options =
+          (lib.evalModules {
+            modules = [
+              stubs.nixos
+              module
+            ];
+            specialArgs = {
+              inherit (stubs) pkgs utils;
+            };
+          }).options;
+        docs = lib.filter (o: o.visible && !o.internal) (lib.optionAttrSetToDocList options.services.mvtopo);
+        names = map (o: o.name) docs;
+      in
+      {
+        config.environment.etc = { };
+        problems = lib.concatLists [
+          (lib.concatMap (
+            o: lib.optional ((o.description or null) == null || o.description == "") "${o.name}: no description"
+          ) docs)
+          (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.mode")
+          (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.routes.*.metric")
+          (expectIn "documented options" names "services.mvtopo.topologies.<name>.destroyOnStop")
+          (expectIn "documented options" names "services.mvtopo.package")
+          # forces every type description, default and example to render
+          (expect "rendered" (builtins.stringLength (builtins.toJSON docs) > 0) true)
+        ];
+      };
+
     # The NixOS VM test (nix/vm-test.nix): each node's configuration evaluated through the
     # module, and every unit the test script waits for exists.
     vmTest =
