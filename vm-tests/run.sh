@@ -160,9 +160,12 @@ cleanup() {
         wait "$QPID" 2>/dev/null || true
     fi
     wire_stop
+    # Only this run's names, by their files: `ip netns list` opens every entry of /run/netns,
+    # and one that is not a namespace (another program's, such as a fifo) can block it.
     local n
-    for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" || true); do
-        ip netns del "$n" 2>/dev/null || true
+    for n in /run/netns/"$P"-*; do
+        [ -e "$n" ] || continue
+        ip netns del "${n##*/}" 2>/dev/null || true
     done
     rm -rf "$WORK"
     exit "$rc"
