@@ -397,11 +397,14 @@ in
           RestrictNamespaces = "net";
           # No IP traffic of its own.
           IPAddressDeny = "any";
+          # A plain native Rust program: no other personality or ABI, no JIT (no writable
+          # executable memory), no realtime scheduling, no setuid files to make.
           LockPersonality = true;
           MemoryDenyWriteExecute = true;
           RestrictRealtime = true;
           RestrictSUIDSGID = true;
           SystemCallArchitectures = "native";
+          # What it creates under /run (its lock, namespace markers) as when run by hand.
           UMask = "0022";
           # Deliberately absent: ProtectSystem, ProtectHome, PrivateTmp, PrivateDevices,
           # PrivateMounts, ProtectKernelTunables/Modules/Logs, ProtectControlGroups,
