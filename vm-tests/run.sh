@@ -194,7 +194,7 @@ for t in 0 1; do
     ns sw ip tuntap add dev "vtap$t" mode tap
     ns sw ip link set "vtap$t" master br0 up
 done
-# Outside hosts with fixed MACs (as shared/lab/mode-matrix.sh): source mode allows ext's only.
+# Outside hosts with fixed MACs: source mode allows ext's only.
 ns ext ip link add eth0 address 02:00:00:00:00:aa type veth peer name sw1 netns "$P-sw"
 ns ext2 ip link add eth0 address 02:00:00:00:00:bb type veth peer name sw2 netns "$P-sw"
 for i in 1 2; do ns sw ip link set "sw$i" master br0 up; done
