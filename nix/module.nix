@@ -274,13 +274,15 @@ let
     ) cfg.topologies
   );
 
-  # Two topologies that both create a namespace or a parent would race for its ownership at
-  # boot, and the loser's destroy could never remove it.
+  # Two topologies that both create a namespace, or an interface in the host's namespace
+  # (a parent, a veth's peer left there, a macvlan without a namespace), would race for it
+  # at boot: the second apply finds a foreign object in its way and fails. (An interface in
+  # a named namespace cannot collide: namespaces are not shared.)
   sharedAssertions =
     kind: created:
     let
       byObject = lib.foldl' (
-        acc: t: lib.foldl' (a: o: a // { ${o} = (a.${o} or [ ]) ++ [ t ]; }) acc (created t)
+        acc: t: lib.foldl' (a: o: a // { ${o} = (a.${o} or [ ]) ++ [ t ]; }) acc (lib.unique (created t))
       ) { } (lib.attrNames cfg.topologies);
     in
     lib.mapAttrsToList (o: ts: {
@@ -288,8 +290,22 @@ let
       message = "services.mvtopo.topologies: ${kind} \"${o}\" is created by more than one topology (${lib.concatStringsSep ", " ts}); declare it in one of them only.";
     }) byObject;
   namespacesOf = t: lib.attrNames cfg.topologies.${t}.settings.namespace;
-  createdParentsOf =
-    t: lib.attrNames (lib.filterAttrs (_: p: p.create != null) cfg.topologies.${t}.settings.parent);
+  hostInterfacesOf =
+    t:
+    let
+      s = cfg.topologies.${t}.settings;
+      created = lib.filterAttrs (_: p: p.create != null) s.parent;
+    in
+    lib.attrNames created
+    ++ lib.concatLists (
+      lib.mapAttrsToList (
+        name: p:
+        lib.optional (p.create == "veth" && p.peer-namespace == null) (
+          if p.peer != null then p.peer else "${name}p"
+        )
+      ) created
+    )
+    ++ map (m: m.name) (lib.filter (m: m.namespace == null) s.macvlan);
 in
 {
   imports = [
@@ -327,7 +343,7 @@ in
     assertions =
       referenceAssertions
       ++ sharedAssertions "namespace" namespacesOf
-      ++ sharedAssertions "parent" createdParentsOf;
+      ++ sharedAssertions "interface" hostInterfacesOf;
 
     environment.systemPackages = [ cfg.package ];
 

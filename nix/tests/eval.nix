@@ -327,8 +327,9 @@ let
         ];
       };
 
-    # Two topologies that create the same namespace, or the same parent, are refused; sharing
-    # an existing NIC is not.
+    # Two topologies that create the same namespace, or the same interface in the host's
+    # namespace (a parent, a veth's default-named peer, a macvlan), are refused; sharing an
+    # existing NIC is not, nor are equal names in different namespaces.
     shared =
       let
         c = eval [
@@ -338,19 +339,51 @@ let
               namespace.a = { };
               parent.eth1 = { };
               parent.lab0.create = "dummy";
+              macvlan = [
+                {
+                  name = "shim0";
+                  parent = "eth1";
+                }
+              ];
             };
-            third.settings.parent.lab0.create = "dummy";
+            third.settings = {
+              namespace.c = { };
+              parent.eth1 = { };
+              parent.lab0.create = "dummy";
+              parent.v0 = {
+                create = "veth";
+                peer-namespace = "c";
+              };
+              macvlan = [
+                {
+                  name = "shim0";
+                  parent = "eth1";
+                }
+                # the same name as lab's, in another namespace: no conflict
+                {
+                  name = "mva";
+                  parent = "eth1";
+                  namespace = "c";
+                }
+              ];
+            };
+            fourth.settings.parent.v0.create = "veth";
+            fifth.settings.parent.v0p.create = "dummy";
           })
         ];
         f = failed c;
+        shared = what: ts: ''services\.mvtopo\.topologies: ${what} is created by more than one topology \(${ts}\).*'';
       in
       {
         config = c;
         check = false;
         problems = lib.concatLists [
-          (expect "failed assertions" (builtins.length f) 2)
-          (expectMatches "shared namespace" ''services\.mvtopo\.topologies: namespace "a" is created by more than one topology \(lab, other\).*'' f)
-          (expectMatches "shared parent" ''services\.mvtopo\.topologies: parent "lab0" is created by more than one topology \(other, third\).*'' f)
+          (expect "failed assertions" (builtins.length f) 5)
+          (expectMatches "shared namespace" (shared ''namespace "a"'' "lab, other") f)
+          (expectMatches "shared created parent" (shared ''interface "lab0"'' "other, third") f)
+          (expectMatches "shared host macvlan" (shared ''interface "shim0"'' "other, third") f)
+          (expectMatches "shared veth" (shared ''interface "v0"'' "fourth, third") f)
+          (expectMatches "a veth's default peer name" (shared ''interface "v0p"'' "fifth, fourth") f)
         ];
       };
 
