@@ -8,6 +8,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v dot >/dev/null || need+=(graphviz)   # the guide's mode pictures (tests/guide.rs)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
