@@ -22,6 +22,7 @@ run cargo-test cargo test --locked
 run quickstart env SKIP_SETUP=1 examples/quickstart.sh
 if [ -x vm-tests/run.sh ]; then run vm-tests vm-tests/run.sh; fi
 if [ -x vm-tests/nix-check.sh ]; then run nix-check vm-tests/nix-check.sh; fi
+if [ -x nix/tests/eval.sh ]; then run nix-eval nix/tests/eval.sh; fi
 echo "=== summary"
 printf '%s\n' "${results[@]}"
 failed=$(printf '%s\n' "${results[@]}" | grep -c '^FAIL' || true)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Syntax check of every .nix file in the repository (flake.nix, nix/). Nix cannot fetch
-# nixpkgs on this project's machines, so nothing is evaluated or built: this catches parse
-# errors only. Installs Debian's nix-bin when nix-instantiate is missing.
+# nixpkgs on this project's machines, so nothing is built; the evaluation of the module, the
+# flake and the NixOS test with nixpkgs' lib is nix/tests/eval.sh. Installs Debian's nix-bin
+# when nix-instantiate is missing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -39,5 +40,5 @@ else
 fi
 
 [ $((ok + bad)) -gt 0 ] || { echo "nix-check: no .nix file found" >&2; exit 1; }
-echo "nix-check: $ok checks ok, $bad failed (parse only: neither the flake nor the NixOS test was evaluated)"
+echo "nix-check: $ok checks ok, $bad failed (parse only; nix/tests/eval.sh evaluates)"
 [ "$bad" -eq 0 ]

@@ -4,8 +4,8 @@
 #
 # Usage: vm-tests/run.sh [CASE...]        (as root; no argument = every case in cases.table)
 # Environment:
-#   VM_BREAK_MODES=1   rewrite every topology to bridge mode (self-check: the vepa, private,
-#                      source and passthru cases must then fail)
+#   VM_BREAK_MODES=1   swap the modes of every macvlan (bridge becomes vepa, every other mode
+#                      bridge): a self-check, every case whose mode shows must then fail
 #   VM_CASE_TIMEOUT=S  seconds a case may take before it is failed (default 150)
 #   MVTOPO_BIN=PATH    use this static mvtopo instead of building one
 #   VM_TABLE=FILE      the case table in vm-tests/ (default cases.table; oracle.table holds
@@ -45,6 +45,8 @@ have cpio || need_pkgs+=(cpio)
 have ip || need_pkgs+=(iproute2)
 have ping || need_pkgs+=(iputils-ping)
 have ldd || need_pkgs+=(libc-bin)
+# The wire-* checks capture on the switch port facing the guest.
+have tcpdump || need_pkgs+=(tcpdump)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "vm-tests: installing ${need_pkgs[*]}"
     apt-get update -qq
@@ -150,18 +152,31 @@ is_static "$MVTOPO" || die "$MVTOPO is not static"
 mkdir -p "$ROOT/target"
 WORK=$(mktemp -d "$ROOT/target/vm-run.XXXXXX")
 QPID=""
+WIRE_PIDS=()
 cleanup() {
     local rc=$?
     if [ -n "$QPID" ]; then
         kill "$QPID" 2>/dev/null || true
         wait "$QPID" 2>/dev/null || true
     fi
+    wire_stop
+    # Only this run's names, by their files: `ip netns list` opens every entry of /run/netns,
+    # and one that is not a namespace (another program's, such as a fifo) can block it.
     local n
-    for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" || true); do
-        ip netns del "$n" 2>/dev/null || true
+    for n in /run/netns/"$P"-*; do
+        [ -e "$n" ] || continue
+        ip netns del "${n##*/}" 2>/dev/null || true
     done
     rm -rf "$WORK"
     exit "$rc"
+}
+# The captures of the wire-* checks: they live in the switch namespace, and deleting a
+# namespace does not end the processes in it.
+wire_stop() {
+    local p
+    for p in "${WIRE_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    for p in "${WIRE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    WIRE_PIDS=()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -179,7 +194,7 @@ for t in 0 1; do
     ns sw ip tuntap add dev "vtap$t" mode tap
     ns sw ip link set "vtap$t" master br0 up
 done
-# Outside hosts with fixed MACs (as shared/lab/mode-matrix.sh): source mode allows ext's only.
+# Outside hosts with fixed MACs: source mode allows ext's only.
 ns ext ip link add eth0 address 02:00:00:00:00:aa type veth peer name sw1 netns "$P-sw"
 ns ext2 ip link add eth0 address 02:00:00:00:00:bb type veth peer name sw2 netns "$P-sw"
 for i in 1 2; do ns sw ip link set "sw$i" master br0 up; done
@@ -187,6 +202,9 @@ ns ext ip addr add 10.9.0.100/24 dev eth0
 # An untagged address in VLAN 10's subnet: it must not reach the guest's VLAN 10 macvlans.
 ns ext ip addr add 10.10.0.101/24 dev eth0
 ns ext2 ip addr add 10.9.0.101/24 dev eth0
+# IPv6 for the ipv6-* cases; no duplicate address detection, so they are usable at once.
+ns ext ip addr add fd09::100/64 dev eth0 nodad
+ns ext2 ip addr add fd09::101/64 dev eth0 nodad
 for n in ext ext2; do
     ns "$n" ip link set lo up
     ns "$n" ip link set eth0 up
@@ -226,8 +244,10 @@ build_case() {
     *.toml)
         echo toml >"$d/case/kind"
         if [ "$BREAK" = 1 ]; then
-            # Self-check: every macvlan becomes bridge mode (source-macs is only valid on source).
-            sed -e 's/^mode = ".*"/mode = "bridge"/' -e '/^source-macs/d' "$HERE/cases/$file" >"$d/case/topology.toml"
+            # Self-check: bridge becomes vepa, every other mode bridge (source-macs is only
+            # valid on source).
+            sed -e 's/^mode = "bridge"/mode = "vepa"/' -e t -e 's/^mode = ".*"/mode = "bridge"/' -e '/^source-macs/d' \
+                "$HERE/cases/$file" >"$d/case/topology.toml"
         else
             cp "$HERE/cases/$file" "$d/case/topology.toml"
         fi
@@ -236,7 +256,8 @@ build_case() {
         echo sh >"$d/case/kind"
         if [ "$BREAK" = 1 ]; then
             # The same self-check for the iproute2 cases (source mode loses its allow-list).
-            sed -e 's/ mode [a-z]*\( macaddr add [0-9a-f:]*\)\{0,1\}/ mode bridge/' "$HERE/cases/$file" >"$d/case/setup.sh"
+            sed -e 's/ mode bridge/ mode vepa/' -e t -e 's/ mode [a-z]*\( macaddr add [0-9a-f:]*\)\{0,1\}/ mode bridge/' \
+                "$HERE/cases/$file" >"$d/case/setup.sh"
         else
             cp "$HERE/cases/$file" "$d/case/setup.sh"
         fi
@@ -255,11 +276,13 @@ build_case() {
 ep_field() { awk -v n="$1" -v f="$2" '$1 == n { print $f; exit }' "$HERE/endpoints"; }
 now() { date +%s.%N; }
 
-# host_ping NAME: "X->Y" from outside host X's namespace to Y's address; prints yes/no
+# host_ping NAME EXPECTED: "X->Y" from outside host X's namespace to Y's address; prints
+# yes/no. Three tries for an expected "no", six for a "yes" (as the guest's ping_check).
 host_ping() {
-    local from=${1%%->*} to=${1#*->} addr i
+    local from=${1%%->*} to=${1#*->} addr i tries=3
     addr=$(ep_field "$to" 4)
-    for i in 1 2 3; do
+    [ "$2" = yes ] && tries=6
+    for i in $(seq 1 "$tries"); do
         if ns "$(ep_field "$from" 3)" ping -c 1 -W 2 "$addr" >/dev/null 2>&1; then
             echo yes
             return
@@ -268,10 +291,84 @@ host_ping() {
     echo no
 }
 
+# The wire-* checks: what macvlans a and b (their MACs and addresses: vm-tests/endpoints) send
+# each other, seen on the switch port facing the guest's eth0, entering the switch (in: the
+# guest sent it out of eth0) or leaving it towards the guest (out: the switch sent it back,
+# hairpin). "Each other" is a unicast frame between their MACs, or one's ARP request or IPv6
+# neighbour solicitation for the other's address (all a private macvlan ever sends for its
+# sibling, whose answer never comes).
+wire_start() {
+    local dir i
+    : >"$d/wire-in.log"
+    : >"$d/wire-out.log"
+    for dir in in out; do
+        # ip netns exec execs tcpdump: $! is tcpdump itself, which the INT in wire_stop ends
+        # (a subshell around it would wait for it first)
+        ip netns exec "$P-sw" tcpdump -i vtap0 -Q "$dir" -nn -U -w "$d/wire-$dir.pcap" \
+            "ether host $(ep_field a 5) or ether host $(ep_field b 5)" >"$d/wire-$dir.log" 2>&1 &
+        WIRE_PIDS+=($!)
+    done
+    # Only once both listen may the guest start (under load tcpdump takes a while).
+    for i in $(seq 1 150); do
+        if grep -q 'listening on' "$d/wire-in.log" && grep -q 'listening on' "$d/wire-out.log"; then return 0; fi
+        sleep 0.1
+    done
+    log "vm-tests: the captures on vtap0 did not start: $(cat "$d/wire-in.log" "$d/wire-out.log")"
+}
+# wire_result NAME DIR FILTER: "yes" when the DIR capture holds frames matching FILTER
+wire_result() {
+    local n
+    n=$(tcpdump -r "$d/wire-$2.pcap" -nn "$3" 2>/dev/null | wc -l)
+    echo "MVTOPO-RESULT name=$1 got=$([ "$n" -gt 0 ] && echo yes || echo no) frames=$n"
+}
+# The IPv6 solicited-node multicast group of an address whose 13th byte is 0, as the
+# endpoints' (fd09::2 -> ff02::1:ff00:2).
+solicited() { echo "ff02::1:ff00:${1##*:}"; }
+# for_peer X Y: the frames X sends for Y
+for_peer() {
+    local mx my
+    mx=$(ep_field "$1" 5)
+    my=$(ep_field "$2" 5)
+    echo "(ether src $mx and (ether dst $my or (arp and arp dst host $(ep_field "$2" 4))" \
+        "or ip6 dst host $(solicited "$(ep_field "$2"6 4)")))"
+}
+wire_results() {
+    local between
+    between="$(for_peer a b) or $(for_peer b a)"
+    [ -s "$d/wire-in.pcap" ] || return 0
+    wire_result wire-in in "$between"
+    wire_result wire-out out "$between"
+    # a's frames to the outside host must show, or the capture saw nothing at all
+    wire_result wire-live in "ether src $(ep_field a 5) and ether dst $(ep_field ext 5)"
+}
+
+# serve_asks: do what the guest asked for (console lines "MVTOPO-ASK WHAT") and not yet got,
+# then answer "DONE WHAT" on the control port. link-off / link-on: QEMU's set_link on the
+# guest's eth0 (netdev n0), through the monitor: the NIC loses or regains its carrier, as
+# when a cable is pulled and plugged back.
+serve_asks() {
+    local asks n what
+    asks=$(tr -d '\r' <"$CONSOLE" | { grep -a '^MVTOPO-ASK ' || true; })
+    [ -n "$asks" ] || return 0
+    n=$(printf '%s\n' "$asks" | wc -l)
+    while [ "$SERVED" -lt "$n" ]; do
+        SERVED=$((SERVED + 1))
+        what=$(printf '%s\n' "$asks" | sed -n "${SERVED}p" | awk '{ print $2 }')
+        case "$what" in
+        link-off) echo "set_link n0 off" >&6 ;;
+        link-on) echo "set_link n0 on" >&6 ;;
+        *) log "vm-tests: the guest asked for $what, which the harness does not know" ;;
+        esac
+        echo "DONE $what" >&8
+    done
+}
+
 # wait_for PATTERN DEADLINE: until the console shows PATTERN, qemu exits or time runs out
+# (serving the guest's requests meanwhile)
 wait_for() {
     local pat=$1 deadline=$2
     while :; do
+        serve_asks
         if grep -q -a "$pat" "$CONSOLE" 2>/dev/null; then return 0; fi
         if ! kill -0 "$QPID" 2>/dev/null; then
             grep -q -a "$pat" "$CONSOLE" 2>/dev/null && return 0
@@ -302,13 +399,16 @@ run_case() {
     ns sw ip link set br0 type bridge fdb_flush
     for n in ext ext2; do ns "$n" ip neigh flush all; done
 
-    mkfifo "$d/ctl.in" "$d/ctl.out"
+    case " $checks" in *' wire-'*) wire_start ;; esac
+    mkfifo "$d/ctl.in" "$d/ctl.out" "$d/mon.in" "$d/mon.out"
+    SERVED=0
     ip netns exec "$P-sw" qemu-system-x86_64 \
         -accel tcg -m 384 -smp 1 -nodefaults -display none -no-reboot \
         -kernel "$VMLINUZ" -initrd "$WORK/$name.img" \
         -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
         -serial "file:$CONSOLE" \
         -chardev "pipe,id=ctl,path=$d/ctl" -serial chardev:ctl \
+        -chardev "pipe,id=mon,path=$d/mon" -mon chardev=mon,mode=readline \
         -netdev tap,id=n0,ifname=vtap0,script=no,downscript=no \
         -device virtio-net-pci,netdev=n0,mac=52:54:00:00:00:10,romfile= \
         -netdev tap,id=n1,ifname=vtap1,script=no,downscript=no \
@@ -318,6 +418,9 @@ run_case() {
     # Keep the control fifo open read-write: never blocks, and qemu always has a reader.
     exec 9<>"$d/ctl.out"
     exec 8<>"$d/ctl.in"
+    # The monitor likewise (its replies, a few lines, are never read).
+    exec 7<>"$d/mon.out"
+    exec 6<>"$d/mon.in"
 
     deadline=$(($(date +%s) + CASE_TIMEOUT))
     local rc=0
@@ -329,7 +432,7 @@ run_case() {
             case "$want" in
             *'->'*)
                 if [ "$(ep_field "${want%%->*}" 2)" = host ]; then
-                    echo "MVTOPO-RESULT name=$want got=$(host_ping "$want")" >>"$d/host.results"
+                    echo "MVTOPO-RESULT name=$want got=$(host_ping "$want" "${chk##*=}")" >>"$d/host.results"
                 fi
                 ;;
             esac
@@ -354,7 +457,12 @@ run_case() {
     kill "$QPID" 2>/dev/null || true
     wait "$QPID" 2>/dev/null || true
     QPID=""
-    exec 8>&- 9>&-
+    exec 6>&- 7>&- 8>&- 9>&-
+    if [ ${#WIRE_PIDS[@]} -gt 0 ]; then
+        wire_stop
+        wire_results >>"$d/host.results"
+        cp "$d/host.results" "$LOGS/$name.host.log"
+    fi
 
     # Judge: every expected check must have exactly the expected answer.
     local all_checks=$checks
@@ -381,11 +489,11 @@ run_case() {
     cp "$CONSOLE" "$LOGS/$name.console.log"
     if [ ${#bad[@]} -eq 0 ]; then
         PASSED=$((PASSED + 1))
-        printf 'ok    %-16s %6s s  hairpin %-3s %s\n' "$name" "$secs" "$hairpin" "$file"
+        printf 'ok    %-18s %6s s  hairpin %-3s %s\n' "$name" "$secs" "$hairpin" "$file"
     else
         FAILED=$((FAILED + 1))
         FAILED_NAMES+=("$name")
-        printf 'FAIL  %-16s %6s s  hairpin %-3s %s\n' "$name" "$secs" "$hairpin" "$file"
+        printf 'FAIL  %-18s %6s s  hairpin %-3s %s\n' "$name" "$secs" "$hairpin" "$file"
         local b
         for b in "${bad[@]}"; do printf '      - %s\n' "$b"; done
         if [ "${VM_QUIET_FAILURES:-0}" != 1 ]; then
@@ -404,7 +512,7 @@ wanted() {
     for s in "${selected[@]}"; do [ "$s" = "$1" ] && return 0; done
     return 1
 }
-[ "$BREAK" = 1 ] && log "vm-tests: VM_BREAK_MODES=1: every topology is rewritten to bridge mode"
+[ "$BREAK" = 1 ] && log "vm-tests: VM_BREAK_MODES=1: every macvlan's mode is swapped (bridge -> vepa, others -> bridge)"
 log "vm-tests: kernel $KVER, lab namespaces $P-*"
 suite_start=$(now)
 ran=0
