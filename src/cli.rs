@@ -247,6 +247,21 @@ fn netlink() -> Result<kernel::Netlink, Exit> {
     kernel::Netlink::new().map_err(|e| Exit::failure(backend_report(&e, None)))
 }
 
+/// Settle what a run killed outright left half-made (under the lock, before the snapshot
+/// the plan is made from), saying what was removed.
+fn recover(backend: &mut kernel::Netlink) -> Result<(), Exit> {
+    let notes = backend.recover().map_err(|e| {
+        Exit::failure(backend_report(
+            &e,
+            Some("cleaning up after an interrupted run"),
+        ))
+    })?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    Ok(())
+}
+
 fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
     let mut msg = match context {
         Some(c) => format!("{c}: {e}"),
@@ -351,6 +366,7 @@ fn cmd_apply(file: &Path, format: Format) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let _lock = lock()?;
     let mut backend = netlink()?;
+    recover(&mut backend)?;
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
@@ -497,6 +513,9 @@ fn cmd_destroy(file: &Path, dry_run: bool, format: Format) -> Result<u8, Exit> {
     let name = l.topology.name.clone();
     let _lock = if dry_run { None } else { Some(lock()?) };
     let mut backend = netlink()?;
+    if !dry_run {
+        recover(&mut backend)?;
+    }
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;

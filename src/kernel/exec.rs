@@ -11,7 +11,8 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkMessage, MacVlanMacAddressMode, MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkMessage, MacVlanMacAddressMode,
+    MacVlanMode,
 };
 use netlink_packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{
@@ -20,7 +21,7 @@ use rtnetlink::{
 };
 
 use super::snapshot::{self, DUMP_ATTEMPTS};
-use super::{Netlink, ack, by_name, dump, ifindex, io_err, netns, nl_err};
+use super::{Netlink, ack, by_name, dump, ifindex, io_err, journal, netns, nl_err};
 use crate::backend::BackendError;
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
@@ -136,7 +137,8 @@ fn create(nl: &mut Netlink, object: &Object, owner: &str) -> Result<(), BackendE
             if let Some(m) = mac {
                 msg = msg.address(m.0.to_vec());
             }
-            new_link(nl, None, "create veth", &what, msg.build())?;
+            let made = [(None, name), (peer_namespace.as_ref(), peer)];
+            new_link(nl, None, "create veth", &what, msg.build(), &made)?;
             let both = [(None, name), (peer_namespace.as_ref(), peer)];
             for (ns, n) in both {
                 if let Err(e) = claim(nl, ns, n, owner, true) {
@@ -155,7 +157,14 @@ fn create(nl: &mut Netlink, object: &Object, owner: &str) -> Result<(), BackendE
             if let Some(m) = mac {
                 msg = msg.address(m.0.to_vec());
             }
-            new_link(nl, None, "create dummy", &what, msg.build())?;
+            new_link(
+                nl,
+                None,
+                "create dummy",
+                &what,
+                msg.build(),
+                &[(None, name)],
+            )?;
             claim_or_undo(nl, None, name, owner, true)
         }
         Object::Vlan {
@@ -173,7 +182,7 @@ fn create(nl: &mut Netlink, object: &Object, owner: &str) -> Result<(), BackendE
             if let Some(m) = mac {
                 msg = msg.address(m.0.to_vec());
             }
-            new_link(nl, None, "create vlan", &what, msg.build())?;
+            new_link(nl, None, "create vlan", &what, msg.build(), &[(None, name)])?;
             claim_or_undo(nl, None, name, owner, true)
         }
         Object::Macvlan(m) => create_macvlan(nl, m, owner, &what),
@@ -239,23 +248,28 @@ fn create_macvlan(
         let fd = nl.conn(Some(ns))?.ns.file.as_raw_fd();
         msg = msg.setns_by_fd(fd);
     }
-    new_link(nl, None, "create macvlan", what, msg.build())?;
+    let made = [(m.namespace.as_ref(), &m.name)];
+    new_link(nl, None, "create macvlan", what, msg.build(), &made)?;
     claim_or_undo(nl, m.namespace.as_ref(), &m.name, owner, m.up)
 }
 
 /// Send a RTM_NEWLINK create (CREATE|EXCL, so an existing name is EEXIST) through the
-/// socket of `ns`.
+/// socket of `ns`. `made` is where each link it makes ends up (both ends of a veth): the
+/// journal records them first, and they are made in the journal's reserved group until
+/// `claim` (see `journal`), so that a crash before the claim leaves nothing that blocks.
 fn new_link(
     nl: &mut Netlink,
     ns: Option<&NsName>,
     op: &str,
     what: &str,
-    msg: LinkMessage,
+    mut msg: LinkMessage,
+    made: &[(Option<&NsName>, &LinkName)],
 ) -> Result<(), BackendError> {
+    let intents = journal::before_create(nl, made, &mut msg)?;
     let handle = nl.conn(ns)?.handle.clone();
-    nl.rt
-        .block_on(handle.link().add(msg).execute())
-        .map_err(|e| nl_err(op, what, e))
+    let sent = nl.rt.block_on(handle.link().add(msg).execute());
+    journal::after_create(&intents, &sent);
+    sent.map_err(|e| nl_err(op, what, e))
 }
 
 /// Mark a freshly created link as ours (alias `mvtopo:<owner>`) and bring it up when asked,
@@ -263,10 +277,10 @@ fn new_link(
 ///
 /// IFLA_IFALIAS in the create request itself is silently ignored by the kernel (`ip` has the
 /// same problem), so this is a second request. Between the two the link exists without the
-/// alias: a snapshot taken by someone else in that window sees a foreign link, and if this
-/// process dies right there the link stays behind unowned. Both failure modes are the safe
-/// direction: mvtopo never touches an interface it does not own, so the leftover is reported
-/// by name as "in the way" instead of being silently adopted. The link is created down, so
+/// alias: a snapshot taken by someone else in that window sees a foreign link. If this
+/// process dies right there, the journal names the link and the next run's recovery deletes
+/// it; the same request puts it back from the journal's reserved group into group 0, so
+/// recovery can tell it from a claimed link or someone else's. The link is created down, so
 /// nothing flows through it before it is claimed.
 fn claim(
     nl: &mut Netlink,
@@ -275,15 +289,18 @@ fn claim(
     owner: &str,
     up: bool,
 ) -> Result<(), BackendError> {
-    let mut msg =
-        LinkUnspec::new_with_name(name.as_str()).alias(format!("{OWNER_ALIAS_PREFIX}{owner}"));
+    let mut msg = LinkUnspec::new_with_name(name.as_str())
+        .alias(format!("{OWNER_ALIAS_PREFIX}{owner}"))
+        .append_extra_attribute(LinkAttribute::Group(0));
     if up {
         msg = msg.up();
     }
     let handle = nl.conn(ns)?.handle.clone();
     nl.rt
         .block_on(handle.link().change(msg.build()).execute())
-        .map_err(|e| nl_err("set owner", at_str(ns, name), e))
+        .map_err(|e| nl_err("set owner", at_str(ns, name), e))?;
+    journal::claimed(nl, ns, name);
+    Ok(())
 }
 
 /// `claim`, deleting the link again when that fails: a failed step leaves nothing behind,

@@ -41,6 +41,8 @@ struct Place {
     name: Option<NsName>,
     handle: Handle,
     fd: RawFd,
+    /// The namespace's cookie, to check its ownership marker against.
+    cookie: u64,
 }
 
 /// The raw dumps of one namespace.
@@ -62,7 +64,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     // once, as the own namespace's.
     let mut files: Vec<(NsName, NsFile)> = Vec::new();
     for name in names {
-        match NsFile::open(&netns::path_of(&name)) {
+        match NsFile::named(&name) {
             Ok(f) if f.id == nl.root.ns.id => {}
             // The same namespace bound under a second name (`ip netns attach`, a bind
             // mount made twice) is reported once, under its first name.
@@ -110,6 +112,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
         name: None,
         handle: nl.root.handle.clone(),
         fd: nl.root.ns.file.as_raw_fd(),
+        cookie: nl.root.cookie,
     }];
     for (name, _) in &cached {
         if let Some(c) = nl.named.get(name) {
@@ -117,6 +120,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
                 name: Some(name.clone()),
                 handle: c.handle.clone(),
                 fd: c.ns.file.as_raw_fd(),
+                cookie: c.cookie,
             });
         }
     }
@@ -125,6 +129,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
             name: Some(name.clone()),
             handle: c.handle.clone(),
             fd: c.ns.file.as_raw_fd(),
+            cookie: c.cookie,
         });
     }
     places.sort_by(|a, b| a.name.cmp(&b.name));
@@ -136,9 +141,15 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     let mut live = LiveState::default();
     for (place, raw) in places.iter().zip(&raws) {
         if let Some(name) = &place.name {
-            let owner = netns::id_of(name)
-                .ok()
-                .and_then(|id| netns::owner(name, id));
+            // Owned only when the marker records this very namespace: its cookie (never
+            // reused while the system is up, unlike the inode) and this boot.
+            let owner = netns::boot_id().ok().and_then(|boot| {
+                let id = netns::Identity {
+                    cookie: place.cookie,
+                    boot: boot.to_owned(),
+                };
+                netns::owner(name, &id)
+            });
             live.namespaces.push(LiveNamespace {
                 name: name.clone(),
                 owner,
@@ -150,8 +161,13 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     Ok(live)
 }
 
+/// The namespace went away between listing and opening it, or what is there now is not a
+/// namespace (InvalidInput: replaced meanwhile by something else): skipped, like any name
+/// that is not a namespace.
 fn vanished(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EINVAL)
+    e.kind() == io::ErrorKind::NotFound
+        || e.kind() == io::ErrorKind::InvalidInput
+        || e.raw_os_error() == Some(libc::EINVAL)
 }
 
 /// Close snapshot-only sockets now, so they stop holding their namespaces alive.
@@ -163,6 +179,7 @@ fn close(nl: &Netlink, temporary: Vec<(NsName, Conn)>) {
             handle,
             ctl,
             task,
+            ..
         },
     ) in temporary
     {
