@@ -50,6 +50,13 @@ fn spawn(e: &E2e, args: &[&str], env: &[(&str, String)]) -> std::process::Child 
     c.spawn().expect("spawn nsenter mvtopo")
 }
 
+fn is_mounted(path: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path))
+}
+
 /// Whether the process ended by SIGKILL.
 fn killed(status: std::process::ExitStatus) -> bool {
     use std::os::unix::process::ExitStatusExt;
@@ -151,8 +158,9 @@ fn sigkill_at_any_moment_of_a_large_apply_never_blocks_the_next_run() {
     assert_nothing_left(&e, &pids, "after the first destroy");
 
     // Killed right after the N-th link create, before its claim: the one moment that leaves
-    // an unmarked link (1: the veth; 2: the first macvlan; 120: one in the third namespace).
-    // The hook exists in test (debug) builds only.
+    // an unmarked link (1: the veth; 2: the first macvlan; 120: one in the third namespace);
+    // and before a namespace is mounted on its placeholder. The hooks exist in test (debug)
+    // builds only.
     let mut kills: Vec<Kill> = Vec::new();
     if cfg!(debug_assertions) {
         for n in [1, 2, 120] {
@@ -162,6 +170,12 @@ fn sigkill_at_any_moment_of_a_large_apply_never_blocks_the_next_run() {
                 None,
             ));
         }
+        // Between a namespace's placeholder (and marker) and its mount.
+        kills.push((
+            "killed before the mount of namespace 3".into(),
+            vec![("MVTOPO_TEST_CRASH_BEFORE_MOUNT", "3".into())],
+            None,
+        ));
     } else {
         common::skip("the kill-after-create hook is compiled into debug builds only");
     }
@@ -193,6 +207,24 @@ fn sigkill_at_any_moment_of_a_large_apply_never_blocks_the_next_run() {
                 after.is_some(),
                 "{what}: the hook did not kill the run ({status})"
             );
+        }
+        if after.is_none() {
+            // The hooks stop at the half-made states themselves: prove they are there.
+            let pid = c.id();
+            assert_eq!(journals_of(&[pid]).len(), 1, "{what}: no journal left");
+            let half_made = if env[0].0.ends_with("BEFORE_MOUNT") {
+                e.lab
+                    .all_namespaces()
+                    .iter()
+                    .any(|n| !is_mounted(&format!("/run/netns/{n}")))
+            } else {
+                shorts(&e.lab).iter().any(|s| {
+                    links_of(&e, s)
+                        .iter()
+                        .any(|l| l.contains(&GROUP.to_string()))
+                })
+            };
+            assert!(half_made, "{what}: the half-made object is not there");
         }
         converge(&e, &f, &t, what);
         e.expect(0, &["destroy"], &f);

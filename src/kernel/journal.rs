@@ -242,7 +242,7 @@ pub(super) fn before_create(
 /// outcome keeps them until the claim (a transport error may hide a link that was made).
 pub(super) fn after_create(ids: &[u64], sent: &Result<(), rtnetlink::Error>) {
     match sent {
-        Ok(()) => crash_point(),
+        Ok(()) => crash_point(CrashPoint::AfterCreate),
         Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() != 0 => clear(ids),
         Err(_) => {}
     }
@@ -268,18 +268,31 @@ fn mark_creating(msg: &mut LinkMessage) {
     }
 }
 
-/// Test builds only: `MVTOPO_TEST_CRASH_AFTER_CREATE=N` kills the process with SIGKILL right
-/// after its N-th link create, before the claim: the one moment a crash leaves an unmarked
-/// link behind, which timing alone hits only by luck. Compiled out of release builds.
+/// The moments a crash leaves something half-made, where test builds can be told to die.
+#[derive(Debug, Clone, Copy)]
+pub enum CrashPoint {
+    /// After a link create, before its claim: an unmarked link.
+    AfterCreate,
+    /// After a namespace's placeholder and marker, before the mount.
+    BeforeMount,
+}
+
+/// Test builds only: `MVTOPO_TEST_CRASH_AFTER_CREATE=N` (or `..._BEFORE_MOUNT=N`) kills the
+/// process with SIGKILL at the N-th time it reaches that point: the moments that leave
+/// something half-made, which timing alone hits only by luck. Compiled out of release
+/// builds.
 #[cfg(debug_assertions)]
-fn crash_point() {
+pub fn crash_point(at: CrashPoint) {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static CREATED: AtomicU64 = AtomicU64::new(0);
-    let n = CREATED.fetch_add(1, Ordering::SeqCst) + 1;
-    let at = std::env::var("MVTOPO_TEST_CRASH_AFTER_CREATE")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
-    if at == Some(n) {
+    static CREATES: AtomicU64 = AtomicU64::new(0);
+    static MOUNTS: AtomicU64 = AtomicU64::new(0);
+    let (count, var) = match at {
+        CrashPoint::AfterCreate => (&CREATES, "MVTOPO_TEST_CRASH_AFTER_CREATE"),
+        CrashPoint::BeforeMount => (&MOUNTS, "MVTOPO_TEST_CRASH_BEFORE_MOUNT"),
+    };
+    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+    let wanted = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok());
+    if wanted == Some(n) {
         // SAFETY: signalling our own process.
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
@@ -288,7 +301,7 @@ fn crash_point() {
 }
 
 #[cfg(not(debug_assertions))]
-fn crash_point() {}
+pub fn crash_point(_: CrashPoint) {}
 
 fn at(ns: Option<&NsName>, name: &LinkName) -> LinkRef {
     LinkRef {

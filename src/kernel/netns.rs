@@ -540,6 +540,7 @@ fn make(name: &NsName, owner: &str) -> io::Result<()> {
                 boot: boot_id()?.to_owned(),
             };
             write_marker(&ns_name, &owner, &identity)?;
+            super::journal::crash_point(super::journal::CrashPoint::BeforeMount);
             nix::mount::mount::<str, Path, str, str>(
                 Some("/proc/thread-self/ns/net"),
                 &target,
