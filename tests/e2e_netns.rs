@@ -13,13 +13,15 @@ mod e2e_support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e_support::*;
 use serde_json::Value;
 
 const MARKER_DIR: &str = mvtopo::kernel::MARKER_DIR;
+/// Seconds allowed for an apply or destroy, which may first wait for other runs' lock.
+const LOCKED: u64 = 300;
 
 fn inode(path: &str) -> u64 {
     std::fs::metadata(path).expect("stat namespace").ino()
@@ -42,6 +44,32 @@ fn shown_owner(e: &E2e, ns: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// mvtopo's own apply lock (`flock` on /run/mvtopo/lock), held until dropped.
+struct ApplyLock(std::fs::File);
+
+impl ApplyLock {
+    fn take() -> ApplyLock {
+        std::fs::create_dir_all("/run/mvtopo").unwrap();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/run/mvtopo/lock")
+            .unwrap();
+        // SAFETY: flock on an open descriptor.
+        let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+        assert_eq!(r, 0, "flock /run/mvtopo/lock");
+        ApplyLock(f)
+    }
+}
+
+impl Drop for ApplyLock {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&self.0), libc::LOCK_UN) };
+    }
+}
+
 fn is_mounted(path: &str) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
@@ -62,22 +90,36 @@ fn a_namespace_made_again_by_hand_with_the_same_inode_is_not_ours() {
     assert_eq!(shown_owner(&e, &x), e.name().as_str());
     let old = inode(&path);
 
-    // The freed inode number usually comes back at once; other tests making namespaces
-    // meanwhile can take it, so try a while.
-    let mut same = false;
-    for _ in 0..200 {
+    let marker_text = std::fs::read_to_string(marker(&x)).unwrap();
+
+    // The kernel hands out the lowest free inode number, once the old namespace is freed
+    // (asynchronously, some time after `ip netns del`). Delete and add again until x has the
+    // old number; a namespace that got a lower one is kept alive (an open file holds it) so
+    // the next add gets the next number up.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut fillers = Vec::new();
+    loop {
         common::run("ip", &["netns", "del", &x]);
+        std::thread::sleep(Duration::from_millis(100));
         common::run("ip", &["netns", "add", &x]);
-        if inode(&path) == old {
-            same = true;
+        let now = inode(&path);
+        if now == old {
             break;
         }
+        if now < old {
+            fillers.push(std::fs::File::open(&path).unwrap());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kernel never gave the old inode number {old} again (last {now}): the reuse case was not exercised"
+        );
     }
-    assert!(
-        same,
-        "the kernel never gave the old inode number again: the reuse case was not exercised"
-    );
-    assert!(marker(&x).exists(), "the marker went before the test");
+    drop(fillers);
+    // Other runs (this suite's, in parallel) may have removed the marker while x was gone:
+    // put back what the apply wrote, and hold the apply lock so none sweeps it before the
+    // checks below.
+    let lock = ApplyLock::take();
+    std::fs::write(marker(&x), &marker_text).unwrap();
     assert_eq!(shown_owner(&e, &x), Value::Null, "show calls it owned");
     let show = e.expect(0, &["show"], &f);
     assert!(
@@ -85,6 +127,7 @@ fn a_namespace_made_again_by_hand_with_the_same_inode_is_not_ours() {
         "show FILE lists it as the topology's: {show}"
     );
 
+    drop(lock);
     let out = e.expect(0, &["destroy"], &f);
     common::run("ip", &["netns", "exec", &x, "true"]);
     assert_eq!(inode(&path), old, "the hand-made namespace was replaced");
@@ -173,50 +216,87 @@ fn a_template_interface_name_is_refused_and_never_leaks_a_link() {
     );
 }
 
-/// A symlink and a FIFO under /run/netns, removed on drop.
+/// A symlink and a FIFO under /run/netns, removed on drop (with the markers of their names).
+///
+/// While the FIFO has no writer, any tool that opens it to read blocks (an older mvtopo
+/// did). `hold_fifo` opens it read-write, which never blocks and releases every such open;
+/// the drop does the same before it removes the path, so nobody is left blocked on a FIFO
+/// that no longer has a name (which could then never be released).
 struct Odd {
     paths: Vec<String>,
+    fifo: String,
+    writer: Option<std::fs::File>,
+}
+
+impl Odd {
+    fn new(symlink: &str, target: &str, fifo: &str) -> Odd {
+        let odd = Odd {
+            paths: vec![symlink.to_owned(), fifo.to_owned()],
+            fifo: fifo.to_owned(),
+            writer: None,
+        };
+        std::os::unix::fs::symlink(target, symlink).unwrap();
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        odd
+    }
+
+    fn hold_fifo(&mut self) {
+        if self.writer.is_none() {
+            // O_RDWR on a FIFO never blocks (Linux).
+            self.writer = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.fifo)
+                .ok();
+        }
+    }
 }
 
 impl Drop for Odd {
     fn drop(&mut self) {
+        self.hold_fifo();
         for p in &self.paths {
             let _ = std::fs::remove_file(p);
-            let _ =
-                std::fs::remove_file(marker(Path::new(p).file_name().unwrap().to_str().unwrap()));
+            let name = Path::new(p)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
+            let _ = std::fs::remove_file(marker(name));
         }
     }
 }
 
 /// `mvtopo ARGS` with a deadline: a run that blocks (on a FIFO, say) is killed and fails
-/// the test instead of hanging it.
-fn bounded(e: &E2e, args: &[&str]) -> Out {
+/// the test instead of hanging it. Output goes to files, which never fill up and block the
+/// writer the way an unread pipe does.
+fn bounded(e: &E2e, args: &[&str], secs: u64) -> Out {
+    let out_path = e.dir.path().join("bounded.out");
+    let err_path = e.dir.path().join("bounded.err");
     let mut c = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
         .arg(BIN)
         .args(args)
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .expect("spawn mvtopo");
     let start = Instant::now();
-    loop {
-        if c.try_wait().expect("wait").is_some() {
-            break;
+    let status = loop {
+        if let Some(s) = c.try_wait().expect("wait") {
+            break s;
         }
-        if start.elapsed() > Duration::from_secs(60) {
+        if start.elapsed() > Duration::from_secs(secs) {
             let _ = c.kill();
             let _ = c.wait();
-            panic!("mvtopo {} hung (over 60 s)", args.join(" "));
+            panic!("mvtopo {} hung (over {secs} s)", args.join(" "));
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let o = c.wait_with_output().expect("output");
+    };
     Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap(),
+        stderr: std::fs::read_to_string(&err_path).unwrap(),
     }
 }
 
@@ -231,17 +311,12 @@ fn a_symlink_and_a_fifo_under_run_netns_are_foreign_objects() {
     let (lnk, fifo) = (e.lab.ns("lnk"), e.lab.ns("fifo"));
     let (lnk_path, fifo_path) = (format!("/run/netns/{lnk}"), format!("/run/netns/{fifo}"));
     let target_path = format!("/run/netns/{target}");
-    let _odd = Odd {
-        paths: vec![lnk_path.clone(), fifo_path.clone()],
-    };
-    std::os::unix::fs::symlink(&target_path, &lnk_path).unwrap();
-    nix::unistd::mkfifo(
-        fifo_path.as_str(),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
+    let mut odd = Odd::new(&lnk_path, &target_path, &fifo_path);
 
-    let show = bounded(&e, &["show", "--format", "json"]);
+    // The FIFO has no writer yet: opening it to read would block. show takes no lock, so a
+    // minute is plenty.
+    let show = bounded(&e, &["show", "--format", "json"], 60);
+    odd.hold_fifo();
     assert_eq!(show.code, 0, "{show}");
     let v: Value = serde_json::from_str(&show.stdout).unwrap();
     let names: Vec<&str> = v["namespaces"]
@@ -261,9 +336,9 @@ fn a_symlink_and_a_fifo_under_run_netns_are_foreign_objects() {
             .named(&format!("{}-{short}", e.name()))
             .ns(short);
         let f = e.write_topo(&format!("{short}.toml"), &t);
-        let plan = bounded(&e, &["plan", f.to_str().unwrap()]);
+        let plan = bounded(&e, &["plan", f.to_str().unwrap()], 60);
         assert_eq!(plan.code, 0, "{plan}");
-        let out = bounded(&e, &["apply", f.to_str().unwrap()]);
+        let out = bounded(&e, &["apply", f.to_str().unwrap()], LOCKED);
         assert_eq!(out.code, 1, "{out}");
         assert!(
             out.err()
@@ -290,7 +365,7 @@ fn a_symlink_and_a_fifo_under_run_netns_are_foreign_objects() {
         format!("{}\nnetns-cookie 1 boot x\n", e.name()),
     )
     .unwrap();
-    let out = bounded(&e, &["destroy", f.to_str().unwrap()]);
+    let out = bounded(&e, &["destroy", f.to_str().unwrap()], LOCKED);
     assert_eq!(out.code, 0, "{out}");
     assert!(
         is_mounted(&target_path),

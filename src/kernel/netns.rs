@@ -395,7 +395,10 @@ pub fn sweep_markers() -> io::Result<Vec<String>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(e),
     };
-    let mut notes = Vec::new();
+    let mut gone = Vec::new();
+    // Namespaces to compare with their marker: sockets for all of them are made at once,
+    // on one thread (see `sockets_in`).
+    let mut compare: Vec<(NsName, Identity, File)> = Vec::new();
     for e in dir {
         let e = e?;
         let file = e.file_name();
@@ -406,35 +409,45 @@ pub fn sweep_markers() -> io::Result<Vec<String>> {
         else {
             continue;
         };
-        let why = match entry(&name) {
-            Ok(Entry::Missing) => "the namespace is gone (deleted by hand?)",
+        match entry(&name) {
+            Ok(Entry::Missing) => gone.push(name),
             Ok(Entry::Namespace(fd)) => {
-                let Ok(Marker {
+                if let Ok(Marker {
                     identity: Some(recorded),
                     ..
                 }) = read_marker(&name)
-                else {
-                    continue;
-                };
-                let now = reopen(&fd).and_then(|f| {
-                    sockets_in(&[&f])
-                        .pop()
-                        .unwrap_or_else(|| Err(io::Error::other("no socket")))
-                        .and_then(|s| Identity::of_socket(&s))
-                });
-                match now {
-                    Ok(now) if now != recorded => {
-                        "the namespace now there is another one (deleted and made again by hand?)"
-                    }
-                    _ => continue,
+                    && let Ok(f) = reopen(&fd)
+                {
+                    compare.push((name, recorded, f));
                 }
             }
-            _ => continue,
-        };
-        remove_marker(&name)?;
-        notes.push(format!(
+            _ => {}
+        }
+    }
+    let mut notes = Vec::new();
+    let note = |name: &NsName, why: &str| {
+        format!(
             "removed the stale ownership marker of namespace {name}: {why}; mvtopo does not own what is there now"
-        ));
+        )
+    };
+    for name in gone {
+        remove_marker(&name)?;
+        notes.push(note(&name, "the namespace is gone (deleted by hand?)"));
+    }
+    let files: Vec<&File> = compare.iter().map(|(_, _, f)| f).collect();
+    let sockets = sockets_in(&files);
+    for ((name, recorded, _), sock) in compare.iter().zip(sockets) {
+        // A namespace that could not be entered is left as it is: only a proven mismatch
+        // removes a marker.
+        if let Ok(now) = sock.and_then(|s| Identity::of_socket(&s))
+            && now != *recorded
+        {
+            remove_marker(name)?;
+            notes.push(note(
+                name,
+                "the namespace now there is another one (deleted and made again by hand?)",
+            ));
+        }
     }
     Ok(notes)
 }
