@@ -301,8 +301,9 @@ fn cookie_of(ns: &str) -> u64 {
 }
 
 fn link_intent(id: u64, cookie: u64, ns: Option<&str>, name: &str) -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     let v = serde_json::json!({"id": id, "intent": {"link": {
-        "cookie": cookie, "namespace": ns, "name": name}}});
+        "cookie": cookie, "boot": boot.trim(), "namespace": ns, "name": name}}});
     format!("{v}\n")
 }
 
@@ -350,6 +351,15 @@ fn a_link_created_but_never_claimed_is_removed_by_the_next_apply() {
     );
     e.lab
         .ip("host", &["link", "set", "c0", "alias", "someone:else"]);
+    // Half-made-looking, but the journal entry naming it is of another boot: not the link
+    // that entry was about.
+    e.lab.ip(
+        "host",
+        &[
+            "link", "add", "h0", "link", "up0", "group", &group, "type", "macvlan", "mode",
+            "bridge",
+        ],
+    );
 
     let t = Topo::default()
         .ns("red")
@@ -373,6 +383,8 @@ fn a_link_created_but_never_claimed_is_removed_by_the_next_apply() {
             // Settled: done lines cancel their entries.
             link_intent(5, host_cookie, None, "up0"),
             "{\"done\":5}\n".to_owned(),
+            // A link of another boot died with it: not looked for.
+            link_intent(6, host_cookie, None, "h0").replace("\"boot\":\"", "\"boot\":\"0"),
         ],
     );
     let m0_before = e.lab.link("red", "m0")["ifindex"].clone();
@@ -394,6 +406,10 @@ fn a_link_created_but_never_claimed_is_removed_by_the_next_apply() {
     );
     assert!(e.lab.has_link("red", "f0"), "a foreign link was deleted");
     assert_eq!(e.lab.link("host", "c0")["ifalias"], "someone:else");
+    assert!(
+        e.lab.has_link("host", "h0"),
+        "a link named by another boot's entry was deleted"
+    );
     assert!(e.lab.has_link("host", "up0"));
     e.expect(0, &["plan", "--detailed-exitcode"], &f);
     e.expect(0, &["destroy"], &f);

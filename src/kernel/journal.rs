@@ -10,9 +10,14 @@
 //!   existing file), when the run dies between making it and mounting.
 //!
 //! So before each create, the intent (which link in which namespace, which namespace file)
-//! is appended to this process's journal file and synced; the claim (or the mount) clears
-//! it. The journal lives under /run/mvtopo, a tmpfs: a power cut clears it together with
-//! every link and namespace it could describe.
+//! is appended to this process's journal file, in one write(); the claim (or the mount)
+//! clears it. A write() that returned is in the page cache, so it survives the death of the
+//! process, which is what this guards against. It is not fsync'd: a power cut or reboot
+//! ends every link and namespace the journal could describe (and /run is normally a tmpfs
+//! that goes with them), and where /run is on disk, what can outlive the boot, a
+//! placeholder file, is recognized by its mode and its age (`netns::sweep_old_placeholders`)
+//! without the journal. An fsync costs ~3 ms where /run is on disk, which is more than a
+//! whole macvlan create.
 //!
 //! A link is created in a reserved interface group (`CREATING_GROUP`, which the kernel
 //! honours in a create, unlike the alias) and the claim puts it back in group 0 in the same
@@ -54,10 +59,11 @@ pub const CREATING_GROUP: u32 = 0x6d76_7470;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Intent {
-    /// A link `name` that will be in the namespace whose cookie is `cookie` (named
-    /// `namespace`, or the run's own namespace when `None`).
+    /// A link `name` that will be in the namespace whose cookie is `cookie` in boot `boot`
+    /// (named `namespace`, or the run's own namespace when `None`).
     Link {
         cookie: u64,
+        boot: String,
         namespace: Option<NsName>,
         name: LinkName,
     },
@@ -122,8 +128,8 @@ fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
-/// Record `intents` and sync them to the journal before the create that makes them. The ids
-/// clear them again.
+/// Record `intents` in the journal before the create that makes them (see the module
+/// comment on why a write() is enough). The ids clear them again.
 pub fn intend(intents: Vec<Intent>) -> io::Result<Vec<u64>> {
     let mut guard = journal();
     if guard.is_none() {
@@ -147,10 +153,7 @@ pub fn intend(intents: Vec<Intent>) -> io::Result<Vec<u64>> {
         j.outstanding.push((id, intent));
     }
     // One write: a line is either all there or (cut by a crash) ignored when read.
-    let written = j
-        .file
-        .write_all(text.as_bytes())
-        .and_then(|()| j.file.sync_data());
+    let written = j.file.write_all(text.as_bytes());
     if let Err(e) = written {
         j.outstanding.retain(|(id, _)| !ids.contains(id));
         return Err(e);
@@ -219,23 +222,25 @@ pub(super) fn before_create(
     made: &[(Option<&NsName>, &LinkName)],
     msg: &mut LinkMessage,
 ) -> Result<Vec<u64>, BackendError> {
+    let what = || {
+        made.first()
+            .map(|(ns, n)| at(*ns, n).to_string())
+            .unwrap_or_default()
+    };
+    let boot =
+        netns::boot_id().map_err(|e| io_err("record the create in the journal", what(), &e))?;
     let mut intents = Vec::with_capacity(made.len());
     for (ns, name) in made {
         let cookie = nl.conn(*ns)?.cookie;
         intents.push(Intent::Link {
             cookie,
+            boot: boot.to_owned(),
             namespace: ns.cloned(),
             name: (*name).clone(),
         });
     }
     mark_creating(msg);
-    intend(intents).map_err(|e| {
-        let what = made
-            .first()
-            .map(|(ns, n)| at(*ns, n).to_string())
-            .unwrap_or_default();
-        io_err("record the create in the journal", what, &e)
-    })
+    intend(intents).map_err(|e| io_err("record the create in the journal", what(), &e))
 }
 
 /// After a create: a request the kernel refused made nothing, so its entries go. Any other
@@ -405,10 +410,12 @@ pub fn recover(nl: &mut Netlink) -> Result<Vec<String>, BackendError> {
             }
             file.set_len(0)
                 .and_then(|()| file.write_all(text.as_bytes()))
-                .and_then(|()| file.sync_data())
                 .map_err(|e| io_err("rewrite the journal", path.display(), &e))?;
         }
     }
+    let old = netns::sweep_old_placeholders()
+        .map_err(|e| io_err("check for old placeholders", netns::NETNS_DIR, &e))?;
+    notes.extend(old);
     let swept =
         netns::sweep_markers().map_err(|e| io_err("check the markers", netns::MARKER_DIR, &e))?;
     notes.extend(swept);
@@ -437,10 +444,15 @@ fn settle(
                 )
             })))
         }
+        // A link of another boot died with it.
+        Intent::Link { boot, .. } if netns::boot_id().is_ok_and(|b| b != boot) => {
+            Ok(Settled::Done(None))
+        }
         Intent::Link {
             cookie,
             namespace,
             name,
+            ..
         } => {
             // Where the link is: the namespace with the recorded cookie, looked up under the
             // recorded name, as the own namespace, or (for a link made in another run's own
@@ -544,6 +556,7 @@ mod tests {
     fn link(name: &str) -> Intent {
         Intent::Link {
             cookie: 7,
+            boot: "b".into(),
             namespace: Some(NsName::new("red\nx").unwrap()),
             name: LinkName::new(name).unwrap(),
         }

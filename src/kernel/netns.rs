@@ -196,17 +196,14 @@ fn marker_of(name: &NsName) -> PathBuf {
     Path::new(MARKER_DIR).join(name.as_str())
 }
 
-/// Where the namespace now mounted at /run/netns/NAME is (nsfs device and inode), without
-/// following a symlink there.
+/// Device and inode of what is at /run/netns/NAME now, without following a symlink or
+/// opening anything (one lstat: the path lookup still crosses the bind mount, so for a
+/// namespace these are its nsfs file's). Cheap enough for every step; callers compare it
+/// with the id of a namespace file they opened with `NsFile::named`, so a match means the
+/// same namespace is still mounted there.
 pub fn id_of(name: &NsName) -> io::Result<NsId> {
-    match entry(name)? {
-        Entry::Namespace(fd) => {
-            let meta = File::from(fd).metadata()?;
-            Ok((meta.dev(), meta.ino()))
-        }
-        Entry::Missing => Err(io::Error::from_raw_os_error(libc::ENOENT)),
-        other => Err(other.in_the_way(name)),
-    }
+    let meta = fs::symlink_metadata(path_of(name))?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 /// Names under /run/netns that are mounted namespaces, sorted. Anything else there (an
@@ -353,7 +350,7 @@ fn write_marker(name: &NsName, owner: &str, identity: &Identity) -> io::Result<(
         TMP.fetch_add(1, Ordering::Relaxed)
     ));
     let mut f = File::create(&tmp)?;
-    let written = writeln!(f, "{owner}\n{}", identity.line()).and_then(|()| f.sync_data());
+    let written = writeln!(f, "{owner}\n{}", identity.line());
     drop(f);
     written
         .and_then(|()| fs::rename(&tmp, &path))
@@ -601,6 +598,49 @@ pub fn delete(name: &NsName) -> io::Result<()> {
         other @ Entry::Other(_) => return Err(other.in_the_way(name)),
     }
     remove_marker(name)
+}
+
+/// Remove mvtopo's placeholders made before this boot: where /run is not a tmpfs (some
+/// containers and VMs), a placeholder survives a power cut that ended the run making it,
+/// and the journal naming it may not have reached the disk. No run of this boot can still
+/// be making a file older than the boot. Returns one note per file removed.
+pub fn sweep_old_placeholders() -> io::Result<Vec<String>> {
+    let dir = match fs::read_dir(NETNS_DIR) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let Some(boot) = boot_time() else {
+        return Ok(vec![]);
+    };
+    let mut notes = Vec::new();
+    for e in dir {
+        let e = e?;
+        let Some(name) = e.file_name().to_str().and_then(|s| NsName::new(s).ok()) else {
+            continue;
+        };
+        if !matches!(entry(&name), Ok(Entry::Placeholder)) {
+            continue;
+        }
+        let path = path_of(&name);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.mtime() < boot) && remove_placeholder(&name)?
+        {
+            notes.push(format!(
+                "removed {}, the empty placeholder of a namespace that an mvtopo run was creating when the system went down",
+                path.display()
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+/// When this boot began, in seconds since the epoch (`btime` in /proc/stat).
+fn boot_time() -> Option<i64> {
+    fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Remove the placeholder `create` left at NAME when a crash stopped it before the mount.
