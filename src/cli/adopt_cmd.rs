@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::adopt;
 use crate::backend::Backend;
 
-use super::{EXIT_FAILURE, EXIT_OK, Exit, backend_report, lock, netlink, read_topology};
+use super::{EXIT_FAILURE, EXIT_OK, Exit, backend_report, lock, netlink, read_topology, recover};
 
 pub(super) const AFTER_HELP: &str = "\
 An object is claimed only when it exists, is owned by no topology, and matches the file \
@@ -28,6 +28,9 @@ pub(super) fn run(file: &Path, dry_run: bool, lock_timeout: Option<Duration>) ->
         Some(lock::acquire(lock_timeout)?)
     };
     let mut backend = netlink()?;
+    if !dry_run {
+        recover(&mut backend)?;
+    }
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;

@@ -443,6 +443,21 @@ fn netlink() -> Result<kernel::Netlink, Exit> {
     kernel::Netlink::new().map_err(|e| Exit::failure(backend_report(&e, None)))
 }
 
+/// Settle what a run killed outright left half-made (under the lock, before the snapshot
+/// the plan is made from), saying what was removed.
+fn recover(backend: &mut kernel::Netlink) -> Result<(), Exit> {
+    let notes = backend.recover().map_err(|e| {
+        Exit::failure(backend_report(
+            &e,
+            Some("cleaning up after an interrupted run"),
+        ))
+    })?;
+    for n in notes {
+        ui::notice(&format!("note: {n}"));
+    }
+    Ok(())
+}
+
 fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
     let mut msg = match context {
         Some(c) => format!("{c}: {e}"),
@@ -570,6 +585,7 @@ fn cmd_apply(file: &Path, format: Format, lock_timeout: Option<Duration>) -> Res
     let l = read_topology(file)?;
     let _lock = lock::acquire(lock_timeout)?;
     let mut backend = netlink()?;
+    recover(&mut backend)?;
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
@@ -722,6 +738,9 @@ fn cmd_destroy(
         Some(lock::acquire(lock_timeout)?)
     };
     let mut backend = netlink()?;
+    if !dry_run {
+        recover(&mut backend)?;
+    }
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, backend_report, guarded, live_state,
-    load_topology, lock, make_plan, netlink, print_plan, read_json, report_run,
+    load_topology, lock, make_plan, netlink, print_plan, read_json, recover, report_run,
 };
 use crate::backend::Backend;
 use crate::diff;
@@ -220,6 +220,9 @@ pub(super) fn cmd_apply_saved(
         (true, Some(_)) => None,
         _ => Some(netlink()?),
     };
+    if let (Some(b), false) = (&mut backend, dry_run) {
+        recover(b)?;
+    }
     let live = match &mut backend {
         Some(b) => b
             .snapshot()

@@ -16,7 +16,7 @@ use crate::{diff, render};
 
 use super::{
     EXIT_FAILURE, EXIT_OK, Exit, Format, backend_report, color_stdout, guarded, lock, make_plan,
-    netlink, read_topology, report_run,
+    netlink, read_topology, recover, report_run,
 };
 
 /// Reverted because no confirmation came in time.
@@ -43,6 +43,7 @@ pub(super) fn run(
     let l = read_topology(file)?;
     let _lock = lock::acquire(lock_timeout)?;
     let mut backend = netlink()?;
+    recover(&mut backend)?;
     let live = backend
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;

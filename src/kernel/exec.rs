@@ -9,7 +9,8 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkMessage, MacVlanMacAddressMode, MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkMessage, MacVlanMacAddressMode,
+    MacVlanMode,
 };
 use netlink_packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{
@@ -17,7 +18,7 @@ use rtnetlink::{
     LinkVlan, RouteMessageBuilder,
 };
 
-use super::{Netlink, ack, by_name, ifindex, io_err, netns, nl_err};
+use super::{Netlink, ack, by_name, ifindex, io_err, journal, netns, nl_err};
 use crate::apply::{NewKind, NewLink, Request};
 use crate::backend::BackendError;
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
@@ -269,22 +270,45 @@ fn create_link_as(
     if let Some((i, _)) = ids {
         msg.header.index = i;
     }
-    new_link(nl, None, op, what, msg)
+    // What the create makes, for the journal (see `journal`): every end of it, where it ends
+    // up. A create that undo makes to give a deleted link back is not journaled: the
+    // request after it may be a SetAlias or nothing rather than a claim, and only a claim
+    // takes a link out of the journal's reserved group.
+    let peer = match &n.kind {
+        NewKind::Veth { peer, .. } => Some(peer),
+        _ => None,
+    };
+    let made: Vec<(Option<&NsName>, &LinkName)> = if n.restore {
+        Vec::new()
+    } else {
+        std::iter::once(&n.at)
+            .chain(peer)
+            .map(|at| (at.namespace.as_ref(), &at.name))
+            .collect()
+    };
+    new_link(nl, None, op, what, msg, &made)
 }
 
 /// Send a RTM_NEWLINK create (CREATE|EXCL, so an existing name is EEXIST) through the
-/// socket of `ns`.
+/// socket of `ns`, recorded first in the journal when it makes links (`made`) that a claim
+/// will mark as owned.
 fn new_link(
     nl: &mut Netlink,
     ns: Option<&NsName>,
     op: &str,
     what: &str,
-    msg: LinkMessage,
+    mut msg: LinkMessage,
+    made: &[(Option<&NsName>, &LinkName)],
 ) -> Result<(), BackendError> {
+    let intents = if made.is_empty() {
+        Vec::new()
+    } else {
+        journal::before_create(nl, made, &mut msg)?
+    };
     let handle = nl.conn(ns)?.handle.clone();
-    nl.rt
-        .block_on(handle.link().add(msg).execute())
-        .map_err(|e| nl_err(op, what, e))
+    let sent = nl.rt.block_on(handle.link().add(msg).execute());
+    journal::after_create(&intents, &sent);
+    sent.map_err(|e| nl_err(op, what, e))
 }
 
 /// Mark a link as ours (alias `mvtopo:<owner>`) and bring it up when asked, in one request.
@@ -292,18 +316,24 @@ fn new_link(
 /// IFLA_IFALIAS in the create request itself is silently ignored by the kernel (`ip` has the
 /// same problem), so this is a second request. Between the two the link exists without the
 /// alias: a snapshot taken by someone else in that window sees a foreign link. If the claim
-/// is refused, `apply` undoes the create (the link is deleted again). The link is created
-/// down, so nothing flows through it before it is claimed.
+/// is refused, `apply` undoes the create (the link is deleted again). If this process dies
+/// right there, the journal names the link and the next run's recovery deletes it; the same
+/// request puts it back from the journal's reserved group into group 0, so recovery can
+/// tell it from a claimed link or someone else's. The link is created down, so nothing
+/// flows through it before it is claimed.
 fn claim(nl: &mut Netlink, at: &LinkRef, owner: &str, up: bool) -> Result<(), BackendError> {
-    let mut msg =
-        LinkUnspec::new_with_name(at.name.as_str()).alias(format!("{OWNER_ALIAS_PREFIX}{owner}"));
+    let mut msg = LinkUnspec::new_with_name(at.name.as_str())
+        .alias(format!("{OWNER_ALIAS_PREFIX}{owner}"))
+        .append_extra_attribute(LinkAttribute::Group(0));
     if up {
         msg = msg.up();
     }
     let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
     nl.rt
         .block_on(handle.link().change(msg.build()).execute())
-        .map_err(|e| nl_err("set owner", at, e))
+        .map_err(|e| nl_err("set owner", at, e))?;
+    journal::claimed(nl, at.namespace.as_ref(), &at.name);
+    Ok(())
 }
 
 fn wire_mode(m: Mode) -> MacVlanMode {

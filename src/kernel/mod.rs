@@ -9,6 +9,7 @@
 
 mod batch;
 mod exec;
+mod journal;
 mod netns;
 mod snapshot;
 
@@ -35,8 +36,9 @@ use crate::live::LiveState;
 use crate::names::NsName;
 use crate::plan::Object;
 
+pub use journal::{CREATING_GROUP, JOURNAL_DIR};
 use netns::NsFile;
-pub use netns::{MARKER_DIR, NETNS_DIR};
+pub use netns::{MARKER_DIR, NETNS_DIR, PLACEHOLDER_MODE};
 
 /// The rtnetlink backend. Its "own namespace" is where parents live and where macvlans
 /// without a namespace go: the process's namespace (`new`) or a netns file (`rooted_at`).
@@ -94,6 +96,9 @@ struct Conn {
     handle: Handle,
     /// A duplicate of the netlink socket, for SIOCGIFINDEX (see `ifindex`).
     ctl: OwnedFd,
+    /// The namespace's cookie (SO_NETNS_COOKIE of the socket): its identity for markers and
+    /// the journal, never reused while the system is up.
+    cookie: u64,
     /// Runs for as long as the runtime does; aborted by `evict`. Dropping the runtime
     /// drops every connection task and so closes their sockets.
     task: JoinHandle<()>,
@@ -168,8 +173,7 @@ impl Netlink {
             self.evict(name);
         }
         if !self.named.contains_key(name) {
-            let file = NsFile::open(&netns::path_of(name))
-                .map_err(|e| io_err("open namespace", &object, &e))?;
+            let file = NsFile::named(name).map_err(|e| io_err("open namespace", &object, &e))?;
             let conn = connect(&self.rt, vec![file])
                 .pop()
                 .unwrap_or_else(|| Err(io::Error::other("no connection")))
@@ -189,6 +193,7 @@ impl Netlink {
             handle,
             ctl,
             task,
+            ..
         }) = self.named.remove(name)
         {
             task.abort();
@@ -196,6 +201,29 @@ impl Netlink {
             // Let the runtime process the abort, which drops the socket.
             let _ = self.rt.block_on(task);
         }
+    }
+}
+
+impl Netlink {
+    /// Settle what runs killed outright left half-made (see `journal`): links created but
+    /// never marked as owned, namespace placeholders never mounted, and ownership markers
+    /// that describe no namespace. Returns a note for each thing removed. Call it holding the
+    /// apply lock, before the snapshot a plan is made from.
+    pub fn recover(&mut self) -> Result<Vec<String>, BackendError> {
+        journal::recover(self)
+    }
+}
+
+/// Mark the existing namespace NAME as owned by `owner` (`mvtopo adopt`): its marker records
+/// the namespace's identity (see `netns::Identity`).
+pub fn claim_namespace(name: &NsName, owner: &str) -> Result<(), BackendError> {
+    netns::claim(name, owner)
+        .map_err(|e| io_err("claim namespace", format!("namespace {name}"), &e))
+}
+
+impl Drop for Netlink {
+    fn drop(&mut self) {
+        journal::release();
     }
 }
 
@@ -223,6 +251,7 @@ fn wrap(rt: &Runtime, ns: NsFile, sock: OwnedFd) -> io::Result<Conn> {
     // AsyncFd registration needs the runtime's reactor: enter its context.
     let _guard = rt.enter();
     let ctl = sock.try_clone()?;
+    let cookie = netns::socket_cookie(&sock)?;
     // SAFETY: the descriptor is a valid, owned, non-blocking netlink socket.
     // (`from_raw_fd` panics only if the reactor cannot register the fd, i.e. epoll
     // itself fails; netlink-sys offers no fallible constructor from an fd.)
@@ -233,6 +262,7 @@ fn wrap(rt: &Runtime, ns: NsFile, sock: OwnedFd) -> io::Result<Conn> {
         ns,
         handle,
         ctl,
+        cookie,
         task,
     })
 }

@@ -41,6 +41,8 @@ struct Place {
     name: Option<NsName>,
     handle: Handle,
     fd: RawFd,
+    /// The namespace's cookie, to check its ownership marker against.
+    cookie: u64,
 }
 
 /// The raw dumps of one namespace.
@@ -66,7 +68,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     let mut files: Vec<(NsName, NsFile)> = Vec::new();
     let mut ids: HashSet<netns::NsId> = HashSet::from([nl.root.ns.id]);
     for name in names {
-        match NsFile::open(&netns::path_of(&name)) {
+        match NsFile::named(&name) {
             // The same namespace bound under a second name (`ip netns attach`, a bind
             // mount made twice) is reported once, under its first name.
             Ok(f) if !ids.insert(f.id) => {}
@@ -115,6 +117,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
         name: None,
         handle: nl.root.handle.clone(),
         fd: nl.root.ns.file.as_raw_fd(),
+        cookie: nl.root.cookie,
     }];
     for (name, _) in &cached {
         if let Some(c) = nl.named.get(name) {
@@ -122,6 +125,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
                 name: Some(name.clone()),
                 handle: c.handle.clone(),
                 fd: c.ns.file.as_raw_fd(),
+                cookie: c.cookie,
             });
         }
     }
@@ -130,6 +134,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
             name: Some(name.clone()),
             handle: c.handle.clone(),
             fd: c.ns.file.as_raw_fd(),
+            cookie: c.cookie,
         });
     }
     places.sort_by(|a, b| a.name.cmp(&b.name));
@@ -141,9 +146,15 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     let mut live = LiveState::default();
     for place in &places {
         if let Some(name) = &place.name {
-            let owner = netns::id_of(name)
-                .ok()
-                .and_then(|id| netns::owner(name, id));
+            // Owned only when the marker records this very namespace: its cookie (never
+            // reused while the system is up, unlike the inode) and this boot.
+            let owner = netns::boot_id().ok().and_then(|boot| {
+                let id = netns::Identity {
+                    cookie: place.cookie,
+                    boot: boot.to_owned(),
+                };
+                netns::owner(name, &id)
+            });
             live.namespaces.push(LiveNamespace {
                 name: name.clone(),
                 owner,
@@ -153,9 +164,8 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     resolve_links(&places, reads, &mut live.links);
     nl.unreadable.sort();
     for name in &nl.unreadable {
-        let owner = netns::id_of(name)
-            .ok()
-            .and_then(|id| netns::owner(name, id));
+        // Its identity (the cookie) needs a socket inside, which needs entering it.
+        let owner = netns::recorded_owner(name);
         live.namespaces.push(LiveNamespace {
             name: name.clone(),
             owner,
@@ -165,8 +175,13 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     Ok(live)
 }
 
+/// The namespace went away between listing and opening it, or what is there now is not a
+/// namespace (InvalidInput: replaced meanwhile by something else): skipped, like any name
+/// that is not a namespace.
 fn vanished(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EINVAL)
+    e.kind() == io::ErrorKind::NotFound
+        || e.kind() == io::ErrorKind::InvalidInput
+        || e.raw_os_error() == Some(libc::EINVAL)
 }
 
 /// Close snapshot-only sockets now, so they stop holding their namespaces alive.
@@ -178,6 +193,7 @@ fn close(nl: &Netlink, temporary: Vec<(NsName, Conn)>) {
             handle,
             ctl,
             task,
+            ..
         },
     ) in temporary
     {

@@ -20,6 +20,9 @@ const MTU_MAX: i64 = 65535;
 /// The MTU the kernel gives a veth or dummy created without one.
 const DEFAULT_MTU: u32 = 1500;
 const TOPOLOGY_NAME_MAX: usize = 64;
+/// The longest namespace name: it is a file name under /run/netns and /run/mvtopo/netns
+/// (NAME_MAX is 255 bytes), with room to spare.
+const NS_NAME_MAX: usize = 200;
 
 pub const CREATE_KINDS: [&str; 3] = ["veth", "dummy", "vlan"];
 
@@ -193,6 +196,23 @@ impl<'r> Resolver<'r> {
     }
 
     fn ns_name(&mut self, at: &At<String>) -> Option<NsName> {
+        // The name is a file name twice over (/run/netns/NAME and the ownership marker):
+        // the bound leaves room under the 255-byte limit for what mvtopo puts around it.
+        if at.value.len() > NS_NAME_MAX {
+            self.push(Problem::new(
+                "mvtopo::check::namespace-name",
+                format!(
+                    "namespace name is {} bytes long; mvtopo allows at most {NS_NAME_MAX}",
+                    at.value.len()
+                ),
+                at.span.clone(),
+                "namespace name too long".into(),
+                Some(format!(
+                    "a namespace is a file under /run/netns: use a name of at most {NS_NAME_MAX} bytes"
+                )),
+            ));
+            return None;
+        }
         match NsName::new(&at.value) {
             Ok(n) => Some(n),
             Err(e) => {
@@ -218,6 +238,24 @@ impl<'r> Resolver<'r> {
 
     /// Validates an interface name written in the file.
     fn link_name(&mut self, at: &At<String>) -> Option<LinkName> {
+        // The kernel reads a name with '%' as a template ("mv%d" becomes mv0, mv1, ...): the
+        // link would get a name other than the file's, and nothing could find it again.
+        if at.value.contains('%') {
+            self.push(Problem::new(
+                "mvtopo::check::interface-name",
+                format!(
+                    "interface name {:?} contains '%', which the kernel treats as a template for a name it picks",
+                    at.value
+                ),
+                at.span.clone(),
+                "invalid interface name".into(),
+                Some(format!(
+                    "use the exact name the interface should have, e.g. {:?}",
+                    shorten_link_name(&at.value)
+                )),
+            ));
+            return None;
+        }
         match LinkName::new(&at.value) {
             Ok(n) => Some(n),
             Err(e) => {

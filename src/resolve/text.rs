@@ -10,11 +10,13 @@ pub(crate) fn ns_phrase(ns: Option<&NsName>) -> String {
     }
 }
 
-/// A valid interface name close to `s`: bad characters replaced by '-', cut to 15 bytes.
+/// A valid interface name close to `s`: bad characters replaced by '-' (a "%d" template by
+/// "0"), cut to 15 bytes.
 pub(crate) fn shorten_link_name(s: &str) -> String {
+    let s = s.replace("%d", "0");
     let mut out = String::new();
     for c in s.chars() {
-        let c = if c == '/' || c == ':' || c.is_whitespace() || c == '\0' {
+        let c = if c == '/' || c == ':' || c == '%' || c.is_whitespace() || c == '\0' {
             '-'
         } else {
             c
@@ -89,10 +91,22 @@ mod tests {
 
     #[test]
     fn suggested_link_names_are_valid() {
-        for s in ["mv-red-uplink-0001", "a/b:c d", "", "..", "ééééééééé", "x"] {
+        for s in [
+            "mv-red-uplink-0001",
+            "a/b:c d",
+            "",
+            "..",
+            "ééééééééé",
+            "x",
+            "mv%d",
+            "%",
+        ] {
             let out = shorten_link_name(s);
             assert!(LinkName::new(&out).is_ok(), "{s:?} -> {out:?}");
+            assert!(!out.contains('%'), "{s:?} -> {out:?}");
         }
+        assert_eq!(shorten_link_name("mv%d"), "mv0");
+        assert_eq!(shorten_link_name("a%b"), "a-b");
         assert_eq!(shorten_link_name("mv-red-uplink-0001"), "mv-red-uplink-0");
         assert_eq!(shorten_link_name("a:b"), "a-b");
     }
