@@ -75,13 +75,17 @@ impl BackendError {
         let op = self.op.as_str();
         Some(match errno {
             libc::EEXIST => format!("{} already exists: something else created it after the plan was made; run `mvtopo plan` again", self.object),
-            libc::EBUSY => "the device is busy: a passthru macvlan owns its parent alone, or the MAC is taken by a sibling".to_owned(),
+            // Measured on kernel 6.18: EBUSY is a parent that already hands its frames to
+            // something else (a bridge, bond or team port); passthru conflicts are EINVAL and
+            // a sibling's MAC is EADDRINUSE.
+            libc::EBUSY => "the parent is busy: it is a port of a bridge, bond or team; put the macvlans on the bridge (or bond) itself, or on another NIC".to_owned(),
+            libc::EADDRINUSE => "another macvlan on the same parent already has that MAC (another topology, Docker, libvirt?): pick another MAC, or none and let the kernel choose".to_owned(),
             libc::EPERM | libc::EACCES => "permission denied: run as root (CAP_NET_ADMIN and CAP_SYS_ADMIN are needed)".to_owned(),
             libc::EOPNOTSUPP => "the kernel does not support this: is the module (macvlan, veth, dummy, 8021q) available?".to_owned(),
             libc::ENODEV => "no such device: the parent interface does not exist (in the namespace mvtopo runs in)".to_owned(),
             libc::EINVAL if op.contains("mtu") || op.contains("create") => "the kernel rejected a value: a macvlan's MTU cannot be above its parent's, and a passthru macvlan must be its parent's only one".to_owned(),
             libc::EADDRNOTAVAIL => "the address is not there (it was removed by hand?)".to_owned(),
-            libc::ENETUNREACH => "the route's gateway is not reachable through the link's addresses".to_owned(),
+            libc::ENETUNREACH | libc::EHOSTUNREACH => "the route's gateway is not reachable through the link's addresses (removed meanwhile, or the link is down?)".to_owned(),
             libc::ENOENT => "it no longer exists: something removed it after the plan was made".to_owned(),
             _ => return None,
         })

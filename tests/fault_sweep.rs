@@ -362,7 +362,9 @@ fn build(lab: &Lab, live: &LiveState) {
             kind,
             mac: l.mac.filter(|_| !passthru),
             mtu: Some(l.mtu),
-            restore: false,
+            // Made as undo makes a link it gives back: not through the create journal, whose
+            // reserved group only a claim clears (these get their alias, or none, below).
+            restore: true,
         };
         nl.request(&Request::CreateLink(new), "-").unwrap();
         made.push(l.at());

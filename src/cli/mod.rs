@@ -54,9 +54,16 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The clap definition, with the exit status after every command's help.
+/// The clap definition, with the exit status after every command's help (after what the
+/// command says of its own, such as the signal statuses of those that change the system).
 pub fn command() -> clap::Command {
-    Cli::command().mut_subcommands(|s| s.after_help(ui::EXIT_STATUS))
+    Cli::command().mut_subcommands(|s| {
+        let help = match s.get_after_help() {
+            Some(own) => format!("{own}\n\n{}", ui::EXIT_STATUS),
+            None => ui::EXIT_STATUS.to_owned(),
+        };
+        s.after_help(help)
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,7 +226,34 @@ pub fn main() -> u8 {
             return code;
         }
     };
+    if !cli.command.changes_the_system() {
+        default_sigpipe();
+    }
     run(cli)
+}
+
+impl Command {
+    /// Whether the command may change the system (and so runs with the signal guard).
+    fn changes_the_system(&self) -> bool {
+        match self {
+            Command::Apply { dry_run, .. } | Command::Destroy { dry_run, .. } => !dry_run,
+            Command::Try { .. } => true,
+            Command::Adopt { dry_run, .. } => !dry_run,
+            _ => false,
+        }
+    }
+}
+
+/// Die quietly of SIGPIPE when the reader of stdout goes away (`mvtopo plan ... | head`),
+/// as Unix filters do. Rust starts programs with SIGPIPE ignored, which turns the closed
+/// pipe into an error that `println!` answers with a panic. Commands that change the system
+/// keep it ignored: dying there would skip the undo, and their output after the change is
+/// written without panicking.
+fn default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_DFL installs no handler code; nothing else in the process has set a
+    // SIGPIPE disposition it relies on.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// A failure that ends the command: what to print and the exit code.

@@ -250,7 +250,7 @@ pub fn plan_text(
     }
 }
 
-/// `--format json`: the Plan as one pretty JSON object, as spec/TOPOLOGY.md says:
+/// `--format json`: the Plan as one pretty JSON object, as docs/TOPOLOGY.md says:
 /// `{"topology": ..., "in_sync": bool, "steps": [{"action": ...}, ...], "notes": [...]}`,
 /// without a final newline (the caller prints it with `println!`).
 pub fn plan_json(plan: &Plan) -> String {
