@@ -137,9 +137,8 @@ fn create(nl: &mut Netlink, object: &Object, owner: &str) -> Result<(), BackendE
             if let Some(m) = mac {
                 msg = msg.address(m.0.to_vec());
             }
-            let made = [(None, name), (peer_namespace.as_ref(), peer)];
-            new_link(nl, None, "create veth", &what, msg.build(), &made)?;
             let both = [(None, name), (peer_namespace.as_ref(), peer)];
+            new_link(nl, None, "create veth", &what, msg.build(), &both)?;
             for (ns, n) in both {
                 if let Err(e) = claim(nl, ns, n, owner, true) {
                     // Deleting one end of a veth deletes both.
@@ -157,14 +156,8 @@ fn create(nl: &mut Netlink, object: &Object, owner: &str) -> Result<(), BackendE
             if let Some(m) = mac {
                 msg = msg.address(m.0.to_vec());
             }
-            new_link(
-                nl,
-                None,
-                "create dummy",
-                &what,
-                msg.build(),
-                &[(None, name)],
-            )?;
+            let made = [(None, name)];
+            new_link(nl, None, "create dummy", &what, msg.build(), &made)?;
             claim_or_undo(nl, None, name, owner, true)
         }
         Object::Vlan {
