@@ -96,11 +96,14 @@ fn a_namespace_made_again_by_hand_with_the_same_inode_is_not_ours() {
     // (asynchronously, some time after `ip netns del`). Delete and add again until x has the
     // old number; a namespace that got a lower one is kept alive (an open file holds it) so
     // the next add gets the next number up.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    // Under heavy namespace churn (other test suites on this machine) the kernel can take a
+    // long while to free a deleted namespace, hence the patience.
+    let deadline = Instant::now() + Duration::from_secs(180);
     let mut fillers = Vec::new();
+    let mut pause = Duration::from_millis(20);
     loop {
         common::run("ip", &["netns", "del", &x]);
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(pause);
         common::run("ip", &["netns", "add", &x]);
         let now = inode(&path);
         if now == old {
@@ -108,6 +111,10 @@ fn a_namespace_made_again_by_hand_with_the_same_inode_is_not_ours() {
         }
         if now < old {
             fillers.push(std::fs::File::open(&path).unwrap());
+            pause = Duration::from_millis(20);
+        } else {
+            // The old namespace is not freed yet: give the kernel time.
+            pause = Duration::from_millis(500);
         }
         assert!(
             Instant::now() < deadline,
