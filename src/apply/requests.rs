@@ -182,8 +182,9 @@ impl Request {
     /// The object, as the user names it: "red/eth0", "namespace red", "10.0.0.2/24 on red/eth0".
     pub fn object(&self) -> String {
         match self {
+            // The op already says "namespace": "delete namespace red".
             Request::CreateNamespace { name } | Request::DeleteNamespace { name } => {
-                format!("namespace {name}")
+                name.to_string()
             }
             Request::AddAddress { at, address } | Request::DeleteAddress { at, address } => {
                 format!("{address} on {at}")
