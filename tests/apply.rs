@@ -282,6 +282,7 @@ fn an_interrupt_at_any_request_undoes_everything() {
             let control = apply::Control {
                 stop: &stop,
                 confirm: None,
+                progress: None,
             };
             let err = apply::run(&mut b, &plan, &live, &verifier(&t), control).unwrap_err();
             let ApplyError::Interrupted { signal, undo } = err else {
@@ -317,6 +318,7 @@ fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
     let control = apply::Control {
         stop: &stop,
         confirm: Some(&mut no),
+        progress: None,
     };
     let err = apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap_err();
     let ApplyError::Reverted { reason, undo } = err else {
@@ -334,6 +336,7 @@ fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
     let control = apply::Control {
         stop: &stop,
         confirm: Some(&mut yes),
+        progress: None,
     };
     apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap();
     assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");

@@ -780,6 +780,26 @@ fn quiet_prints_errors_only() {
     assert!(stderr(&o).contains("mvtopo::check::type"), "{}", stderr(&o));
 }
 
+/// `-v` and `-q` together are a usage error, and the help says so; `-v` on a command that
+/// makes no kernel request changes nothing of its output.
+#[test]
+fn verbose_and_quiet_do_not_go_together() {
+    let valid = case("check-valid-minimal", "topology.toml");
+    for args in [["-q", "-v"], ["--verbose", "--quiet"]] {
+        let mut all = args.to_vec();
+        all.extend(["check", valid.as_str()]);
+        let o = mvtopo(&all);
+        assert_eq!(code(&o), 64, "{}", stderr(&o));
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    }
+    let help = stdout(&mvtopo(&["apply", "--help"]));
+    assert!(help.contains("-v, --verbose"), "{help}");
+    assert!(help.contains("Not together with -q"), "{help}");
+    let o = mvtopo(&["-v", "check", &valid]);
+    assert_eq!(code(&o), 0);
+    assert!(!stderr(&o).contains("request "), "{}", stderr(&o));
+}
+
 // ---------------------------------------------------------------------------------------
 // fmt
 

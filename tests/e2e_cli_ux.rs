@@ -1,6 +1,7 @@
 //! Saved plans against the real kernel: `plan --out` then `apply --plan` executes exactly
 //! the saved plan, and refuses, changing nothing, once something the plan depends on was
-//! changed by hand. Runs the binary inside a lab namespace like tests/e2e.rs (root; a loud
+//! changed by hand. `-v` prints every kernel request of a run, one line each; without it,
+//! off a terminal, nothing of the run's progress is printed. Runs the binary inside a lab namespace like tests/e2e.rs (root; a loud
 //! SKIPPED otherwise).
 
 mod common;
@@ -88,4 +89,83 @@ fn a_saved_plan_is_applied_exactly_or_refused_after_a_change_by_hand() {
     assert_kernel_matches(&e.lab, &t2);
 
     e.expect(0, &["destroy"], &f);
+}
+
+/// The "request N/TOTAL: ..." lines of `-v` in `stderr`, checked to be numbered 1..=TOTAL
+/// in order with one total; returns the requests' texts.
+fn request_lines(stderr: &str) -> Vec<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("request "))
+        .collect();
+    let total = lines.len();
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let (head, what) = l.split_once(": ").unwrap_or_else(|| panic!("{l}"));
+            assert_eq!(head, format!("request {}/{total}", i + 1), "{stderr}");
+            what.to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn verbose_prints_each_request_and_nothing_is_printed_without_it() {
+    let Some(e) = E2e::new() else { return };
+    let mut t = topo(1400);
+    for i in 2..8 {
+        t = t.mv(Mv::new(Some("red"), &format!("mv{i}"), "up0", "bridge"));
+    }
+    let f = e.write_topo("lab.toml", &t);
+
+    // -v off a terminal: one line per request, in order, and the report after them.
+    let out = e.expect(0, &["apply", "-v"], &f);
+    let requests = request_lines(&out.stderr);
+    // Two namespaces, a veth, eight macvlans (create + claim each), three addresses.
+    assert!(requests.len() >= 2 + 1 + 8 * 2 + 2, "{out}");
+    for i in 0..8 {
+        let mv = format!("create macvlan {}/mv{i}", e.lab.ns("red"));
+        assert_eq!(
+            requests
+                .iter()
+                .filter(|r| *r == &mv || r.starts_with(&format!("{mv} ")))
+                .count(),
+            1,
+            "{mv}: {out}"
+        );
+    }
+    assert!(!out.stderr.contains('\r'), "{out}");
+    assert!(
+        out.stdout.contains("step(s) executed and verified"),
+        "{out}"
+    );
+    assert_kernel_matches(&e.lab, &t);
+
+    // Without -v (stderr is a pipe here): no request lines, no progress line (only, maybe,
+    // the notice of waiting for another run's lock).
+    let mut t2 = topo(1300);
+    for i in 2..8 {
+        t2 = t2.mv(Mv::new(Some("red"), &format!("mv{i}"), "up0", "private"));
+    }
+    let f = e.write_topo("lab.toml", &t2);
+    let out = e.expect(0, &["apply"], &f);
+    assert!(
+        out.stderr
+            .lines()
+            .all(|l| l.starts_with("waiting for the apply lock")),
+        "{out}"
+    );
+    assert!(!out.stderr.contains('\r'), "{out}");
+    assert_kernel_matches(&e.lab, &t2);
+
+    // With --format json, -v writes to stderr only: stdout is still one JSON object.
+    let out = e.expect(0, &["destroy", "-v", "--format", "json"], &f);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON object");
+    assert_eq!(v["verified"], true, "{v}");
+    let requests = request_lines(&out.stderr);
+    assert!(
+        requests.iter().any(|r| r.starts_with("delete namespace")),
+        "{out}"
+    );
 }

@@ -34,7 +34,19 @@ pub struct Outcome {
     pub requests: usize,
 }
 
-/// How a run is steered from outside: interrupts and a last confirmation.
+/// What a progress observer sees, just before each kernel request of a run is made.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'r> {
+    /// Requests accepted so far in this run (0 for the first request; this one is
+    /// number `done + 1`).
+    pub done: usize,
+    /// The requests the plan's steps lower into (undo's requests are not counted).
+    pub total: usize,
+    /// The request about to be made.
+    pub request: &'r Request,
+}
+
+/// How a run is steered from outside: interrupts, a last confirmation, and an observer.
 pub struct Control<'a> {
     /// Polled before each kernel request. Non-zero (a signal number) stops the run: the
     /// request in flight has finished; everything done so far is undone (a second signal
@@ -44,6 +56,8 @@ pub struct Control<'a> {
     /// Called once after verification succeeded: Ok(()) keeps the change; Err(reason)
     /// undoes everything and `run` returns ApplyError::Reverted { reason, undo }.
     pub confirm: Option<&'a mut dyn FnMut() -> Result<(), String>>,
+    /// Called just before each kernel request is made, in order (not for undo's requests).
+    pub progress: Option<&'a mut dyn FnMut(Progress<'_>)>,
 }
 
 /// Never set: the stop flag of a run nobody interrupts.
@@ -55,6 +69,7 @@ impl Default for Control<'_> {
         Control {
             stop: &NEVER,
             confirm: None,
+            progress: None,
         }
     }
 }
@@ -182,15 +197,41 @@ pub fn run(
     let owner = plan.topology.as_str();
     let total = plan.steps.len();
     let implied = implied_deletes(&plan.steps);
+    // Every step lowered up front, against the state the requests before it leave behind
+    // (as `state::apply` predicts it), so the observer knows the total. Lowering is pure
+    // and the run's own state evolves by exactly these requests, so these are the requests
+    // the run makes. A step that cannot be lowered ends the list; the run fails there, after
+    // the requests before it, as it would lowering step by step.
+    let mut lowered: Vec<(usize, Result<Vec<Request>, BackendError>)> = Vec::with_capacity(total);
+    let mut requests_total = 0;
+    {
+        let mut ahead = live.clone();
+        for (i, step) in plan.steps.iter().enumerate() {
+            if implied[i].is_some() {
+                // Carried out by a later delete (see `implied_deletes`).
+                continue;
+            }
+            match lower(step, &ahead) {
+                Ok(requests) => {
+                    for r in &requests {
+                        state::apply(&mut ahead, r, owner);
+                    }
+                    requests_total += requests.len();
+                    lowered.push((i, Ok(requests)));
+                }
+                Err(e) => {
+                    lowered.push((i, Err(e)));
+                    break;
+                }
+            }
+        }
+    }
     // The state the run has reached: the live snapshot with every accepted request applied.
     let mut now = live.clone();
-    let mut journal: Vec<Accepted> = Vec::with_capacity(total * 2);
+    let mut journal: Vec<Accepted> = Vec::with_capacity(requests_total);
     let stop = control.stop;
-    for (i, step) in plan.steps.iter().enumerate() {
-        if implied[i].is_some() {
-            // Carried out by a later delete (see `implied_deletes`).
-            continue;
-        }
+    for (i, requests) in lowered {
+        let step = &plan.steps[i];
         let fail = |request: Option<Request>,
                     error: BackendError,
                     journal: &[Accepted],
@@ -206,7 +247,7 @@ pub fn run(
                 undo,
             }
         };
-        let requests = match lower(step, &now) {
+        let requests = match requests {
             Ok(r) => r,
             Err(e) => return Err(fail(None, e, &journal, &mut now, backend)),
         };
@@ -215,6 +256,13 @@ pub fn run(
             if signal != 0 {
                 let undo = undo::undo(backend, &journal, &mut now, owner);
                 return Err(ApplyError::Interrupted { signal, undo });
+            }
+            if let Some(observe) = control.progress.as_mut() {
+                observe(Progress {
+                    done: journal.len(),
+                    total: requests_total,
+                    request: &request,
+                });
             }
             if let Err(e) = backend.request(&request, owner) {
                 return Err(fail(Some(request), e, &journal, &mut now, backend));
@@ -335,4 +383,107 @@ pub fn implied_deletes(steps: &[Step]) -> Vec<Option<usize>> {
         }
     }
     by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeBackend;
+
+    /// The golden plan cases that change something: (name, topology, live state).
+    fn cases() -> Vec<(String, crate::model::Topology, LiveState)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+        let mut dirs: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("plan-"))
+                    && p.join("expected.json").exists()
+            })
+            .collect();
+        dirs.sort();
+        dirs.into_iter()
+            .filter_map(|d| {
+                let name = d.file_name()?.to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(d.join("topology.toml")).ok()?;
+                let t = crate::load::load_str("topology.toml", &text, "topology").ok()?;
+                let mut live: LiveState =
+                    serde_json::from_str(&std::fs::read_to_string(d.join("live.json")).ok()?)
+                        .ok()?;
+                live.normalize();
+                Some((name, t, live))
+            })
+            .collect()
+    }
+
+    /// (done, total, request) as the observer saw them.
+    type Seen = Vec<(usize, usize, Request)>;
+
+    fn run_observed(
+        fake: &mut FakeBackend,
+        t: &crate::model::Topology,
+        plan: &Plan,
+        live: &LiveState,
+    ) -> (Result<Outcome, ApplyError>, Seen) {
+        let mut seen: Seen = Vec::new();
+        let mut observe = |p: Progress<'_>| seen.push((p.done, p.total, p.request.clone()));
+        let check = |after: &LiveState| {
+            crate::diff::diff(t, after)
+                .map(|p| p.steps)
+                .map_err(|e| e.to_string())
+        };
+        let result = run(
+            fake,
+            plan,
+            live,
+            &check,
+            Control {
+                progress: Some(&mut observe),
+                ..Control::default()
+            },
+        );
+        (result, seen)
+    }
+
+    #[test]
+    fn the_observer_sees_every_request_in_order_with_done_and_total() {
+        let mut changing = 0;
+        for (name, t, live) in cases() {
+            let plan = crate::diff::diff(&t, &live).unwrap();
+            let mut fake = FakeBackend::new(live.clone());
+            let (result, seen) = run_observed(&mut fake, &t, &plan, &live);
+            let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Exactly the requests the kernel received, in order, numbered from 0, each
+            // with the same total: the number of requests the run made.
+            assert_eq!(seen.len(), fake.calls.len(), "{name}");
+            assert_eq!(out.requests, fake.calls.len(), "{name}");
+            for (n, ((done, total, request), call)) in seen.iter().zip(&fake.calls).enumerate() {
+                assert_eq!(*done, n, "{name}");
+                assert_eq!(*total, fake.calls.len(), "{name}");
+                assert_eq!(request, call, "{name}: request {n}");
+            }
+            if plan.steps.is_empty() {
+                assert!(seen.is_empty(), "{name}");
+                continue;
+            }
+            changing += 1;
+
+            // Refused halfway: the observer saw the requests up to the refused one (the
+            // total still counts the whole plan), and none of undo's.
+            let n = fake.calls.len() / 2;
+            let all = fake.calls.clone();
+            let mut failing = FakeBackend::new(live.clone()).fail_at(n, libc::EEXIST);
+            let (result, seen) = run_observed(&mut failing, &t, &plan, &live);
+            assert!(result.is_err(), "{name}");
+            assert_eq!(seen.len(), n + 1, "{name}");
+            for (k, (done, total, request)) in seen.iter().enumerate() {
+                assert_eq!((*done, *total), (k, all.len()), "{name}");
+                assert_eq!(request, &all[k], "{name}");
+            }
+        }
+        assert!(changing >= 5, "only {changing} changing plan cases");
+    }
 }

@@ -1,15 +1,17 @@
 //! Running a plan with the signal handlers installed (`interrupt::Guard`) for exactly as
 //! long as it changes the system, and the exit status of a run a signal stopped.
 
+use std::cell::RefCell;
 use std::io::Write;
 
-use crate::apply::{self, ApplyError, Control, Outcome};
+use crate::apply::{self, ApplyError, Control, Outcome, Progress};
 use crate::backend::Backend;
 use crate::interrupt::{self, Guard};
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 
 use super::Exit;
+use super::ui::RunProgress;
 
 /// The signal exit statuses, for the help of the commands that change the system.
 pub(super) const AFTER_HELP: &str = "\
@@ -18,7 +20,9 @@ finishes, everything done is undone and listed, and the exit status is 130, 143 
 second signal does not stop the undo.";
 
 /// `apply::run` with SIGINT, SIGTERM and SIGHUP (and SIGUSR1 when `confirm` is given)
-/// turned into "stop and undo" (and "confirm") for its duration.
+/// turned into "stop and undo" (and "confirm") for its duration, and its requests shown as
+/// `-v` and the terminal say (`ui::RunProgress`); the progress line is gone before
+/// `confirm` is asked and before this returns.
 pub(super) fn run(
     backend: &mut dyn Backend,
     plan: &Plan,
@@ -31,6 +35,15 @@ pub(super) fn run(
             "installing the signal handlers failed, nothing was changed: {e}"
         ))
     })?;
+    let watch = RefCell::new(RunProgress::from_settings());
+    let active = watch.borrow().active();
+    let mut observe = |p: Progress<'_>| watch.borrow_mut().observe(p.done, p.total, p.request);
+    let asks = confirm.is_some();
+    let mut inner = confirm;
+    let mut ask = || {
+        watch.borrow_mut().clear();
+        inner.as_mut().map_or(Ok(()), |c| c())
+    };
     let result = apply::run(
         backend,
         plan,
@@ -38,9 +51,11 @@ pub(super) fn run(
         check,
         Control {
             stop: &interrupt::STOP,
-            confirm,
+            confirm: if asks { Some(&mut ask) } else { None },
+            progress: if active { Some(&mut observe) } else { None },
         },
     );
+    watch.borrow_mut().clear();
     let late = guard.stopped();
     drop(guard);
     if let (Ok(_), Some(signal)) = (&result, late) {

@@ -50,6 +50,10 @@ pub struct Cli {
     /// are still written).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Print each kernel request to stderr as it is made ("request 12/40: create macvlan
+    /// red/mv3"), also when stderr is not a terminal. Not together with -q.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -280,7 +284,7 @@ impl Exit {
 }
 
 pub fn run(cli: Cli) -> u8 {
-    ui::init(cli.color, cli.quiet);
+    ui::init(cli.color, cli.quiet, cli.verbose);
     let json = json::wanted(&cli.command);
     let result = match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),

@@ -1,8 +1,10 @@
-//! The options every command shares and how they reach the output: `--color`, `-q`, the
-//! miette report handler, and the exit-status text shown by `--help` and the man page.
+//! The options every command shares and how they reach the output: `--color`, `-q`, `-v`,
+//! the miette report handler, the progress of a run that changes the system, and the
+//! exit-status text shown by `--help` and the man page.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
@@ -57,12 +59,14 @@ impl ColorChoice {
 // The settings are process-wide (one command line per process); atomics rather than a
 // OnceLock so that tests can run commands in-process one after another.
 static QUIET: AtomicBool = AtomicBool::new(false);
+static VERBOSE: AtomicBool = AtomicBool::new(false);
 static COLOR_STDOUT: AtomicBool = AtomicBool::new(false);
 
 /// Applies the shared options: remembers them for the output helpers below and installs
 /// miette's report handler for stderr.
-pub fn init(color: ColorChoice, quiet: bool) {
+pub fn init(color: ColorChoice, quiet: bool, verbose: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
+    VERBOSE.store(verbose, Ordering::Relaxed);
     COLOR_STDOUT.store(
         color.resolve(std::io::stdout().is_terminal()),
         Ordering::Relaxed,
@@ -88,6 +92,11 @@ pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
+/// `-v`: print each kernel request as it is made.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
 /// Whether what goes to stdout is colored (`--color`, the terminal, NO_COLOR).
 pub fn color_stdout() -> bool {
     COLOR_STDOUT.load(Ordering::Relaxed)
@@ -104,6 +113,103 @@ pub fn say(text: &str) {
 pub fn notice(text: &str) {
     if !quiet() {
         eprintln!("{text}");
+    }
+}
+
+/// The least time between two updates of the progress line (and before the first: a run
+/// shorter than this shows none). Ten a second: the counter stays readable, and a run of
+/// thousands of requests writes to the terminal a few dozen times.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// What the person sees of a run's kernel requests, on stderr: with `-v`, each request on
+/// a line of its own as it is made; otherwise, on a terminal, one line rewritten in place
+/// ("mvtopo: request 12/40: create macvlan red/mv3"), at most ten times a second, and
+/// cleared by `clear` before anything else is printed; off a terminal or with `-q`,
+/// nothing. Never anything on stdout.
+pub struct RunProgress {
+    verbose: bool,
+    live: bool,
+    /// When the line was last drawn (the start until it first is).
+    last: Instant,
+    /// A line is on the screen.
+    shown: bool,
+}
+
+impl RunProgress {
+    /// As `-q`, `-v` and stderr say.
+    pub fn from_settings() -> RunProgress {
+        let verbose = verbose();
+        RunProgress::new(
+            verbose,
+            !verbose && !quiet() && std::io::stderr().is_terminal(),
+        )
+    }
+
+    fn new(verbose: bool, live: bool) -> RunProgress {
+        RunProgress {
+            verbose,
+            live,
+            last: Instant::now(),
+            shown: false,
+        }
+    }
+
+    /// Whether it prints anything at all (else the run need not call it).
+    pub fn active(&self) -> bool {
+        self.verbose || self.live
+    }
+
+    /// Request `done + 1` of `total` is about to be made.
+    pub fn observe(&mut self, done: usize, total: usize, request: &dyn std::fmt::Display) {
+        if self.verbose {
+            let _ = writeln!(std::io::stderr(), "request {}/{total}: {request}", done + 1);
+        } else if self.live {
+            let now = Instant::now();
+            if now.duration_since(self.last) < PROGRESS_EVERY {
+                return;
+            }
+            self.last = now;
+            let text = format!("mvtopo: request {}/{total}: {request}", done + 1);
+            // One screen line: a wrapped line could not be rewritten with \r.
+            let text: String = text
+                .chars()
+                .take(terminal_width().saturating_sub(1))
+                .collect();
+            let _ = write!(std::io::stderr(), "\r{text}\x1b[K");
+            self.shown = true;
+        }
+    }
+
+    /// Take the progress line off the screen (if one is shown), before the report.
+    pub fn clear(&mut self) {
+        if self.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+impl Drop for RunProgress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// The width of the terminal on stderr; 80 when it cannot be known.
+fn terminal_width() -> usize {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct it is given, which lives
+    // for the call.
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
     }
 }
 
