@@ -1,7 +1,9 @@
 # mvtopo built from this repository with the versions pinned in Cargo.lock.
 {
   lib,
+  stdenv,
   rustPlatform,
+  installShellFiles,
 }:
 let
   cargoToml = lib.importTOML ../Cargo.toml;
@@ -25,6 +27,19 @@ rustPlatform.buildRustPackage {
   };
 
   cargoLock.lockFile = ../Cargo.lock;
+
+  nativeBuildInputs = [ installShellFiles ];
+
+  # Completions and the man page come from the binary itself (`mvtopo completions SHELL`,
+  # `mvtopo man`), so they always match its options; only where the build can run it.
+  postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    installShellCompletion --cmd mvtopo \
+      --bash <($out/bin/mvtopo completions bash) \
+      --zsh <($out/bin/mvtopo completions zsh) \
+      --fish <($out/bin/mvtopo completions fish)
+    $out/bin/mvtopo man > mvtopo.1
+    installManPage mvtopo.1
+  '';
 
   # The build sandbox is not root, so the kernel tests cannot make their lab namespaces there.
   # They refuse to pass silently without root unless told to skip, loudly: the pure stages'

@@ -132,10 +132,13 @@ rec {
         fn = if builtins.isFunction f then f else import f;
       in
       fn (builtins.intersectAttrs (builtins.functionArgs fn) pkgs // args);
+    # What nix/package.nix takes besides rustPlatform: the build can run its own binary here.
+    stdenv.buildPlatform.canExecute = _: true;
+    installShellFiles = derivation' "install-shell-files" { };
     rustPlatform.buildRustPackage =
       args:
       derivation' "${args.pname}-${args.version}" {
-        inherit (args) pname version meta;
+        inherit (args) pname version meta postInstall;
         # The source set is not forced: building it needs a store.
         cargoLockFile = toString args.cargoLock.lockFile;
       };
