@@ -19,6 +19,17 @@ use std::time::{Duration, Instant};
 use e2e_support::*;
 use serde_json::Value;
 
+/// The tests of this file run one at a time. Every namespace anything creates (`ip netns
+/// add`, the lab's own, `ip netns exec`'s mount namespace) takes the lowest free proc inode
+/// number, so a test running beside the inode-reuse test can take the very number it waits
+/// for, and it never comes back.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding it poisons it; the others still run.
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const MARKER_DIR: &str = mvtopo::kernel::MARKER_DIR;
 /// Seconds allowed for an apply or destroy, which may first wait for other runs' lock.
 const LOCKED: u64 = 300;
@@ -81,6 +92,7 @@ fn is_mounted(path: &str) -> bool {
 /// the old inode number again: it is not the topology's (show, plan), and destroy leaves it.
 #[test]
 fn a_namespace_made_again_by_hand_with_the_same_inode_is_not_ours() {
+    let _serial = one_at_a_time();
     let Some(e) = E2e::new() else { return };
     let t = Topo::default().ns("x");
     let f = e.write_topo("t.toml", &t);
@@ -156,6 +168,7 @@ fn a_namespace_made_again_by_hand_with_the_same_inode_is_not_ours() {
 /// namespace is the one it records stays.
 #[test]
 fn stale_markers_are_removed_by_the_next_apply() {
+    let _serial = one_at_a_time();
     let Some(e) = E2e::new() else { return };
     let t = Topo::default().ns("y").ns("z");
     let f = e.write_topo("t.toml", &t);
@@ -197,6 +210,7 @@ fn stale_markers_are_removed_by_the_next_apply() {
 /// apply exit 65 and no link is made.
 #[test]
 fn a_template_interface_name_is_refused_and_never_leaks_a_link() {
+    let _serial = one_at_a_time();
     let Some(e) = E2e::new() else { return };
     e.lab.ip(
         "host",
@@ -313,6 +327,7 @@ fn bounded(e: &E2e, args: &[&str], secs: u64) -> Out {
 /// unmount the namespace it points to.
 #[test]
 fn a_symlink_and_a_fifo_under_run_netns_are_foreign_objects() {
+    let _serial = one_at_a_time();
     let Some(e) = E2e::new() else { return };
     let target = e.lab.add_ns("target");
     let (lnk, fifo) = (e.lab.ns("lnk"), e.lab.ns("fifo"));
