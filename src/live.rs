@@ -47,6 +47,13 @@ pub struct LinkRef {
     pub name: LinkName,
 }
 
+impl LinkRef {
+    /// The link `name` in `namespace` (`None`: the namespace mvtopo runs in).
+    pub fn new(namespace: Option<NsName>, name: LinkName) -> LinkRef {
+        LinkRef { namespace, name }
+    }
+}
+
 impl fmt::Display for LinkRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.namespace {

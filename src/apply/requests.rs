@@ -395,10 +395,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             link,
             address,
         } => out.push(Request::AddAddress {
-            at: LinkRef {
-                namespace: namespace.clone(),
-                name: link.clone(),
-            },
+            at: LinkRef::new(namespace.clone(), link.clone()),
             address: *address,
         }),
         Object::Route {
@@ -407,10 +404,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             to,
             via,
         } => out.push(Request::AddRoute {
-            at: LinkRef {
-                namespace: namespace.clone(),
-                name: link.clone(),
-            },
+            at: LinkRef::new(namespace.clone(), link.clone()),
             route: Route { to: *to, via: *via },
         }),
     }
@@ -443,10 +437,7 @@ fn delete(
             link,
             address,
         } => out.push(Request::DeleteAddress {
-            at: LinkRef {
-                namespace: namespace.clone(),
-                name: link.clone(),
-            },
+            at: LinkRef::new(namespace.clone(), link.clone()),
             address: *address,
         }),
         Object::Route {
@@ -455,10 +446,7 @@ fn delete(
             to,
             via,
         } => out.push(Request::DeleteRoute {
-            at: LinkRef {
-                namespace: namespace.clone(),
-                name: link.clone(),
-            },
+            at: LinkRef::new(namespace.clone(), link.clone()),
             route: Route { to: *to, via: *via },
         }),
         link => {
