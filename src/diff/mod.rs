@@ -124,11 +124,11 @@ pub enum PlanError {
 pub fn diff(t: &Topology, live: &LiveState) -> Result<Plan, PlanError> {
     graph::check_vlan_cycles(t)?;
     let live = normalized(live);
-    let mut p = Planner::new(t, &live);
-    p.run()?;
-    let mut problems = std::mem::take(&mut p.problems);
+    let cx = Context::new(t, &live);
+    let mut d = phases(&cx)?;
+    let mut problems = std::mem::take(&mut d.problems);
     match problems.len() {
-        0 => p.finish(t),
+        0 => order::finish(&cx, d),
         1 => Err(problems.remove(0)),
         _ => Err(PlanError::Blocked {
             topology: t.name.clone(),
@@ -148,11 +148,11 @@ pub fn destroy(topology: &str, live: &LiveState) -> Result<Plan, PlanError> {
         macvlans: Vec::new(),
     };
     let live = normalized(live);
-    let mut p = Planner::new(&empty, &live);
-    p.run()?;
+    let cx = Context::new(&empty, &live);
+    let d = phases(&cx)?;
     // An empty topology asks for nothing, so nothing can be in its way and it has no
     // cycle: a plan error here is a planner bug, and is reported as one.
-    p.finish(&empty).map_err(|e| match e {
+    order::finish(&cx, d).map_err(|e| match e {
         e @ PlanError::Internal { .. } => e,
         other => PlanError::Internal {
             what: format!("the destroy plan failed: {other}"),
@@ -185,22 +185,25 @@ fn show(r: Option<&LinkRef>) -> String {
     r.map_or_else(|| "unknown".to_owned(), LinkRef::to_string)
 }
 
-struct Planner<'a> {
+/// The planner's phases, in the order they run. Each takes the draft so far and returns
+/// it grown; all read the same context (the file, the live state, indexes over them).
+fn phases(cx: &Context<'_>) -> Result<Draft, PlanError> {
+    let d = Draft::default();
+    let d = namespaces(cx, d);
+    let d = parents::plan(cx, d);
+    let d = macvlans::plan(cx, d);
+    let d = ownership::prune_links(cx, d);
+    let d = ownership::prune_namespaces(cx, d);
+    let d = conflicts::split_orphaned_replaces(cx, d);
+    let d = conflicts::order_conflicts(cx, d)?;
+    Ok(macvlans::keep_moved_macs(cx, d))
+}
+
+/// What the phases read: the file, the live state, and indexes over them built once.
+struct Context<'a> {
     topology: &'a Topology,
     live: &'a LiveState,
     owner: &'a str,
-    /// Deletes of live objects, by the live object's key.
-    deletes: BTreeMap<Key, Step>,
-    /// Creates, updates and replaces, by the desired object's key.
-    steps: BTreeMap<Key, Step>,
-    notes: Vec<String>,
-    problems: Vec<PlanError>,
-    /// Live links some desired object accounts for: they are not pruned.
-    handled: BTreeSet<LinkRef>,
-    /// Lab parents whose link is deleted and made again: whatever sits on them goes too.
-    replaced_parents: BTreeSet<LinkName>,
-    /// Ordering constraints beyond the topology's own dependencies.
-    extra_edges: Vec<(Key, Key)>,
     /// The MACs the file gives explicitly, and to which macvlans.
     wanted_macs: HashMap<MacAddr, Vec<&'a Macvlan>>,
     /// Live links by the link they sit on (IFLA_LINK), each list in `live.links` order;
@@ -214,19 +217,29 @@ struct Planner<'a> {
     on_parent: OnceCell<OnParent<'a>>,
 }
 
-impl<'a> Planner<'a> {
+/// The plan as the phases build it: steps keyed by object, not yet in order.
+#[derive(Debug, Default)]
+struct Draft {
+    /// Deletes of live objects, by the live object's key.
+    deletes: BTreeMap<Key, Step>,
+    /// Creates, updates and replaces, by the desired object's key.
+    steps: BTreeMap<Key, Step>,
+    notes: Vec<String>,
+    problems: Vec<PlanError>,
+    /// Live links some desired object accounts for: they are not pruned.
+    handled: BTreeSet<LinkRef>,
+    /// Lab parents whose link is deleted and made again: whatever sits on them goes too.
+    replaced_parents: BTreeSet<LinkName>,
+    /// Ordering constraints beyond the topology's own dependencies.
+    extra_edges: Vec<(Key, Key)>,
+}
+
+impl<'a> Context<'a> {
     fn new(topology: &'a Topology, live: &'a LiveState) -> Self {
-        Planner {
+        Context {
             topology,
             live,
             owner: &topology.name,
-            deletes: BTreeMap::new(),
-            steps: BTreeMap::new(),
-            notes: Vec::new(),
-            problems: Vec::new(),
-            handled: BTreeSet::new(),
-            replaced_parents: BTreeSet::new(),
-            extra_edges: Vec::new(),
             wanted_macs: topology.macvlans.iter().fold(HashMap::new(), |mut map, m| {
                 if let Some(mac) = m.mac {
                     map.entry(mac).or_insert_with(Vec::new).push(m);
@@ -246,29 +259,19 @@ impl<'a> Planner<'a> {
     fn link(&self, r: &LinkRef) -> Option<&'a LiveLink> {
         self.live.link(r.namespace.as_ref(), &r.name)
     }
+}
 
-    fn run(&mut self) -> Result<(), PlanError> {
-        self.namespaces();
-        self.parents();
-        self.macvlans();
-        self.prune_links();
-        self.prune_namespaces();
-        self.split_orphaned_replaces();
-        self.passthru_order()?;
-        self.keep_moved_macs();
-        Ok(())
-    }
-
-    fn namespaces(&mut self) {
-        for name in self.topology.namespaces.keys() {
-            if self.live.namespace(name).is_none() {
-                self.steps.insert(
-                    Key::Namespace { name: name.clone() },
-                    Step::Create {
-                        object: Object::Namespace { name: name.clone() },
-                    },
-                );
-            }
+/// Named namespaces the file wants and the kernel lacks are created.
+fn namespaces(cx: &Context<'_>, mut d: Draft) -> Draft {
+    for name in cx.topology.namespaces.keys() {
+        if cx.live.namespace(name).is_none() {
+            d.steps.insert(
+                Key::Namespace { name: name.clone() },
+                Step::Create {
+                    object: Object::Namespace { name: name.clone() },
+                },
+            );
         }
     }
+    d
 }

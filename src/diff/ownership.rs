@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use miette::SourceSpan;
 
-use super::{PlanError, Planner, normalized};
+use super::{Context, Draft, PlanError, normalized};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
 use crate::model::{ParentKind, Topology};
 use crate::names::NsName;
@@ -120,7 +120,7 @@ pub fn relevant(t: &Topology, live: &LiveState) -> LiveState {
     out
 }
 
-impl<'a> Planner<'a> {
+impl<'a> Context<'a> {
     pub(super) fn children_of(&self, at: &LinkRef) -> &[&'a LiveLink] {
         let live = self.live;
         let map = self.children.get_or_init(|| {
@@ -137,58 +137,6 @@ impl<'a> Planner<'a> {
 
     pub(super) fn owned(&self, l: &LiveLink) -> bool {
         owned(self.live, self.owner, l)
-    }
-
-    pub(super) fn foreign(&mut self, l: &LiveLink, span: Option<SourceSpan>) {
-        self.problems.push(PlanError::Foreign {
-            at: l.at(),
-            topology: self.owner.to_owned(),
-            owner: l.owner.clone(),
-            span,
-        });
-    }
-
-    /// Owned links that nothing in the file accounts for are deleted.
-    pub(super) fn prune_links(&mut self) {
-        let live = self.live;
-        for l in &live.links {
-            if self.handled.contains(&l.at()) || !self.owned(l) {
-                continue;
-            }
-            // Deleting either end of a veth deletes both: one step, for the end in the
-            // tool's own namespace (links are sorted, so it comes first).
-            if l.kind == LinkKind::Veth
-                && let Some(peer) = &l.peer
-            {
-                self.handled.insert(peer.clone());
-            }
-            let foreign = self.foreign_casualties(l);
-            if !foreign.is_empty() {
-                self.notes.push(format!(
-                    "{} {} is kept: deleting it would delete {}, which topology {} does not own",
-                    l.kind,
-                    l.at(),
-                    foreign
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    self.owner
-                ));
-                continue;
-            }
-            match Object::from_live(l) {
-                Some(Object::Nic { .. }) | None => self.notes.push(format!(
-                    "interface {} ({}) is owned by topology {} but mvtopo cannot delete it; it is left in place",
-                    l.at(),
-                    l.kind,
-                    self.owner
-                )),
-                Some(object) => {
-                    self.deletes.insert(object.key(), Step::Delete { object });
-                }
-            }
-        }
     }
 
     /// The links not owned by this topology that the kernel would delete along with `l`:
@@ -233,54 +181,108 @@ impl<'a> Planner<'a> {
             })
             .collect()
     }
+}
 
-    pub(super) fn prune_namespaces(&mut self) {
-        let live = self.live;
-        for ns in &live.namespaces {
-            if !stale_namespace(self.topology, ns) {
-                continue;
-            }
-            // Links are sorted by (namespace, name): the namespace's links are one run.
-            let start = live
-                .links
-                .partition_point(|l| l.namespace.as_ref() < Some(&ns.name));
-            // Everything in the namespace dies with it, and with those whatever hangs off
-            // them elsewhere (the far end of a veth whose peer is in here, and the macvlans
-            // on that end).
-            let inside: Vec<LinkRef> = live.links[start..]
-                .iter()
-                .take_while(|l| l.namespace.as_ref() == Some(&ns.name))
-                .map(LiveLink::at)
-                .collect();
-            let foreign: Vec<String> = self
-                .casualties(inside)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            if foreign.is_empty() {
-                self.deletes.insert(
-                    Key::Namespace {
-                        name: ns.name.clone(),
-                    },
-                    Step::Delete {
-                        object: Object::Namespace {
-                            name: ns.name.clone(),
-                        },
-                    },
-                );
-            } else {
-                let noun = if foreign.len() == 1 {
-                    "interface"
-                } else {
-                    "interfaces"
-                };
-                self.notes.push(format!(
-                    "namespace {} is kept: deleting it would delete {noun} {}, which topology {} does not own",
-                    ns.name,
-                    foreign.join(", "),
-                    self.owner
-                ));
+pub(super) fn foreign(cx: &Context<'_>, d: &mut Draft, l: &LiveLink, span: Option<SourceSpan>) {
+    d.problems.push(PlanError::Foreign {
+        at: l.at(),
+        topology: cx.owner.to_owned(),
+        owner: l.owner.clone(),
+        span,
+    });
+}
+
+/// Owned links that nothing in the file accounts for are deleted.
+pub(super) fn prune_links(cx: &Context<'_>, mut d: Draft) -> Draft {
+    let live = cx.live;
+    for l in &live.links {
+        if d.handled.contains(&l.at()) || !cx.owned(l) {
+            continue;
+        }
+        // Deleting either end of a veth deletes both: one step, for the end in the
+        // tool's own namespace (links are sorted, so it comes first).
+        if l.kind == LinkKind::Veth
+            && let Some(peer) = &l.peer
+        {
+            d.handled.insert(peer.clone());
+        }
+        let foreign = cx.foreign_casualties(l);
+        if !foreign.is_empty() {
+            d.notes.push(format!(
+                "{} {} is kept: deleting it would delete {}, which topology {} does not own",
+                l.kind,
+                l.at(),
+                foreign
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cx.owner
+            ));
+            continue;
+        }
+        match Object::from_live(l) {
+            Some(Object::Nic { .. }) | None => d.notes.push(format!(
+                "interface {} ({}) is owned by topology {} but mvtopo cannot delete it; it is left in place",
+                l.at(),
+                l.kind,
+                cx.owner
+            )),
+            Some(object) => {
+                d.deletes.insert(object.key(), Step::Delete { object });
             }
         }
     }
+    d
+}
+
+pub(super) fn prune_namespaces(cx: &Context<'_>, mut d: Draft) -> Draft {
+    let live = cx.live;
+    for ns in &live.namespaces {
+        if !stale_namespace(cx.topology, ns) {
+            continue;
+        }
+        // Links are sorted by (namespace, name): the namespace's links are one run.
+        let start = live
+            .links
+            .partition_point(|l| l.namespace.as_ref() < Some(&ns.name));
+        // Everything in the namespace dies with it, and with those whatever hangs off
+        // them elsewhere (the far end of a veth whose peer is in here, and the macvlans
+        // on that end).
+        let inside: Vec<LinkRef> = live.links[start..]
+            .iter()
+            .take_while(|l| l.namespace.as_ref() == Some(&ns.name))
+            .map(LiveLink::at)
+            .collect();
+        let foreign: Vec<String> = cx
+            .casualties(inside)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if foreign.is_empty() {
+            d.deletes.insert(
+                Key::Namespace {
+                    name: ns.name.clone(),
+                },
+                Step::Delete {
+                    object: Object::Namespace {
+                        name: ns.name.clone(),
+                    },
+                },
+            );
+        } else {
+            let noun = if foreign.len() == 1 {
+                "interface"
+            } else {
+                "interfaces"
+            };
+            d.notes.push(format!(
+                "namespace {} is kept: deleting it would delete {noun} {}, which topology {} does not own",
+                ns.name,
+                foreign.join(", "),
+                cx.owner
+            ));
+        }
+    }
+    d
 }

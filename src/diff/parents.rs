@@ -1,186 +1,193 @@
 //! Parents: the file's parents against the live links at their names, and what a replaced
 //! parent takes along (the vlans on it).
 
-use super::{PlanError, Planner, show};
+use super::ownership::foreign;
+use super::{Context, Draft, PlanError, show};
 use crate::live::{LinkKind, LinkRef, LiveLink};
 use crate::model::{Parent, ParentKind};
 use crate::object::{Change, Key, Object};
 use crate::plan::Step;
 
-impl<'a> Planner<'a> {
-    pub(super) fn parents(&mut self) {
-        let t = self.topology;
-        for p in t.parents.values() {
-            let key = Key::Parent {
-                name: p.name.clone(),
-            };
-            let desired = Object::from_parent(p);
-            let live = self.link(&LinkRef::host(p.name.clone()));
-            if let Some(l) = live {
-                self.handled.insert(l.at());
-            }
-            let l = match (live, &p.kind) {
-                (None, ParentKind::Existing) => {
-                    self.problems.push(PlanError::MissingParent {
-                        name: p.name.clone(),
-                        span: (&p.span).into(),
-                    });
-                    continue;
-                }
-                (None, _) => {
-                    self.check_peer_free(p, None);
-                    self.steps.insert(key, Step::Create { object: desired });
-                    continue;
-                }
-                (Some(l), ParentKind::Existing) => l,
-                (Some(l), _) if !self.owned(l) => {
-                    self.foreign(l, Some((&p.span).into()));
-                    continue;
-                }
-                (Some(l), _) => l,
-            };
-            if l.kind == LinkKind::Veth
-                && let Some(peer) = &l.peer
-            {
-                self.handled.insert(peer.clone());
-            }
-            if let Some(reason) = parent_replace_reason(p, l) {
-                self.check_peer_free(p, Some(l));
-                self.replace_parent(p, l, desired, reason);
-                continue;
-            }
-            let mut changes = Vec::new();
-            if let Some(mtu) = p.mtu
-                && mtu != l.mtu
-            {
-                changes.push(Change::Mtu {
-                    from: l.mtu,
-                    to: mtu,
-                });
-            }
-            if !l.up {
-                changes.push(Change::Up {
-                    from: false,
-                    to: true,
-                });
-            }
-            if !changes.is_empty() {
-                self.steps.insert(
-                    key,
-                    Step::Update {
-                        object: desired,
-                        changes,
-                    },
-                );
-            }
-        }
-        self.cascade_vlans();
-    }
-
-    pub(super) fn replace_parent(
-        &mut self,
-        p: &Parent,
-        l: &LiveLink,
-        desired: Object,
-        reason: String,
-    ) {
+pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
+    let t = cx.topology;
+    for p in t.parents.values() {
         let key = Key::Parent {
             name: p.name.clone(),
         };
-        let foreign = self.foreign_casualties(l);
-        if !foreign.is_empty() {
-            self.problems.push(PlanError::ForeignCasualty {
-                at: l.at(),
-                casualties: foreign,
-                topology: self.owner.to_owned(),
-            });
-            return;
+        let desired = Object::from_parent(p);
+        let live = cx.link(&LinkRef::host(p.name.clone()));
+        if let Some(l) = live {
+            d.handled.insert(l.at());
         }
-        match Object::from_live(l) {
-            Some(from) => {
-                self.replaced_parents.insert(p.name.clone());
-                self.steps.insert(
-                    key,
-                    Step::Replace {
-                        from,
-                        to: desired,
-                        reason,
-                    },
-                );
-            }
-            None => self.problems.push(PlanError::Unmanageable {
-                at: l.at(),
-                kind: l.kind.clone(),
-                topology: self.owner.to_owned(),
-            }),
-        }
-    }
-
-    /// Deleting a link deletes the vlans on it, so a vlan parent whose link is replaced is
-    /// replaced too (whatever its own step was), down the chain.
-    pub(super) fn cascade_vlans(&mut self) {
-        let t = self.topology;
-        loop {
-            let mut grew = false;
-            for p in t.parents.values() {
-                let ParentKind::Vlan { link, .. } = &p.kind else {
-                    continue;
-                };
-                if !self.replaced_parents.contains(link) || self.replaced_parents.contains(&p.name)
-                {
-                    continue;
-                }
-                let key = Key::Parent {
+        let l = match (live, &p.kind) {
+            (None, ParentKind::Existing) => {
+                d.problems.push(PlanError::MissingParent {
                     name: p.name.clone(),
-                };
-                if matches!(self.steps.get(&key), Some(Step::Create { .. })) {
-                    continue;
-                }
-                let Some(l) = self.link(&LinkRef::host(p.name.clone())) else {
-                    continue;
-                };
-                if !self.owned(l) {
-                    continue;
-                }
-                self.replace_parent(
-                    p,
-                    l,
-                    Object::from_parent(p),
-                    format!("link {link} is replaced"),
-                );
-                grew = true;
+                    span: (&p.span).into(),
+                });
+                continue;
             }
-            if !grew {
-                break;
+            (None, _) => {
+                check_peer_free(cx, &mut d, p, None);
+                d.steps.insert(key, Step::Create { object: desired });
+                continue;
             }
+            (Some(l), ParentKind::Existing) => l,
+            (Some(l), _) if !cx.owned(l) => {
+                foreign(cx, &mut d, l, Some((&p.span).into()));
+                continue;
+            }
+            (Some(l), _) => l,
+        };
+        if l.kind == LinkKind::Veth
+            && let Some(peer) = &l.peer
+        {
+            d.handled.insert(peer.clone());
+        }
+        if let Some(reason) = parent_replace_reason(p, l) {
+            check_peer_free(cx, &mut d, p, Some(l));
+            replace_parent(cx, &mut d, p, l, desired, reason);
+            continue;
+        }
+        let mut changes = Vec::new();
+        if let Some(mtu) = p.mtu
+            && mtu != l.mtu
+        {
+            changes.push(Change::Mtu {
+                from: l.mtu,
+                to: mtu,
+            });
+        }
+        if !l.up {
+            changes.push(Change::Up {
+                from: false,
+                to: true,
+            });
+        }
+        if !changes.is_empty() {
+            d.steps.insert(
+                key,
+                Step::Update {
+                    object: desired,
+                    changes,
+                },
+            );
         }
     }
+    cascade_vlans(cx, &mut d);
+    d
+}
 
-    /// A veth's far end is created too: a foreign interface already at that place is in
-    /// the way. (The current far end of the same veth is not: it goes with its pair.)
-    pub(super) fn check_peer_free(&mut self, p: &Parent, current: Option<&LiveLink>) {
-        let ParentKind::Veth {
-            peer,
-            peer_namespace,
-            peer_namespace_span,
-        } = &p.kind
-        else {
-            return;
-        };
-        let target = LinkRef::new(peer_namespace.clone(), peer.clone());
-        let Some(l) = self.link(&target) else {
-            return;
-        };
-        if current.and_then(|c| c.peer.as_ref()) == Some(&target) || self.owned(l) {
-            return;
-        }
-        let span = if peer_namespace.is_some() {
-            peer_namespace_span
-        } else {
-            &p.span
-        };
-        self.foreign(l, Some(span.into()));
+pub(super) fn replace_parent(
+    cx: &Context<'_>,
+    d: &mut Draft,
+    p: &Parent,
+    l: &LiveLink,
+    desired: Object,
+    reason: String,
+) {
+    let key = Key::Parent {
+        name: p.name.clone(),
+    };
+    let foreign = cx.foreign_casualties(l);
+    if !foreign.is_empty() {
+        d.problems.push(PlanError::ForeignCasualty {
+            at: l.at(),
+            casualties: foreign,
+            topology: cx.owner.to_owned(),
+        });
+        return;
     }
+    match Object::from_live(l) {
+        Some(from) => {
+            d.replaced_parents.insert(p.name.clone());
+            d.steps.insert(
+                key,
+                Step::Replace {
+                    from,
+                    to: desired,
+                    reason,
+                },
+            );
+        }
+        None => d.problems.push(PlanError::Unmanageable {
+            at: l.at(),
+            kind: l.kind.clone(),
+            topology: cx.owner.to_owned(),
+        }),
+    }
+}
+
+/// Deleting a link deletes the vlans on it, so a vlan parent whose link is replaced is
+/// replaced too (whatever its own step was), down the chain.
+pub(super) fn cascade_vlans(cx: &Context<'_>, d: &mut Draft) {
+    let t = cx.topology;
+    loop {
+        let mut grew = false;
+        for p in t.parents.values() {
+            let ParentKind::Vlan { link, .. } = &p.kind else {
+                continue;
+            };
+            if !d.replaced_parents.contains(link) || d.replaced_parents.contains(&p.name) {
+                continue;
+            }
+            let key = Key::Parent {
+                name: p.name.clone(),
+            };
+            if matches!(d.steps.get(&key), Some(Step::Create { .. })) {
+                continue;
+            }
+            let Some(l) = cx.link(&LinkRef::host(p.name.clone())) else {
+                continue;
+            };
+            if !cx.owned(l) {
+                continue;
+            }
+            replace_parent(
+                cx,
+                d,
+                p,
+                l,
+                Object::from_parent(p),
+                format!("link {link} is replaced"),
+            );
+            grew = true;
+        }
+        if !grew {
+            break;
+        }
+    }
+}
+
+/// A veth's far end is created too: a foreign interface already at that place is in
+/// the way. (The current far end of the same veth is not: it goes with its pair.)
+pub(super) fn check_peer_free(
+    cx: &Context<'_>,
+    d: &mut Draft,
+    p: &Parent,
+    current: Option<&LiveLink>,
+) {
+    let ParentKind::Veth {
+        peer,
+        peer_namespace,
+        peer_namespace_span,
+    } = &p.kind
+    else {
+        return;
+    };
+    let target = LinkRef::new(peer_namespace.clone(), peer.clone());
+    let Some(l) = cx.link(&target) else {
+        return;
+    };
+    if current.and_then(|c| c.peer.as_ref()) == Some(&target) || cx.owned(l) {
+        return;
+    }
+    let span = if peer_namespace.is_some() {
+        peer_namespace_span
+    } else {
+        &p.span
+    };
+    foreign(cx, d, l, Some(span.into()));
 }
 
 fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<String> {

@@ -7,7 +7,7 @@ use crate::live::LiveNamespace;
 use crate::model::{Namespace, Route, Span};
 use crate::model::{Parent, ParentKind};
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
-use crate::object::{Change, Key, Object};
+use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{Plan, Step};
 
 fn ln(s: &str) -> LinkName {
@@ -509,11 +509,11 @@ fn owned_macvlan(namespace: &str, name: &str, parent: &str, mac: MacAddr) -> Liv
 /// Run the planner and return its plan size and visit count.
 fn visits(t: &Topology, live: &LiveState) -> (usize, u64) {
     let live = normalized(live);
-    let mut p = Planner::new(t, &live);
-    p.run().expect("the planner runs");
-    assert!(p.problems.is_empty(), "{:?}", p.problems);
-    let v = p.visits.get();
-    (p.finish(t).unwrap().steps.len(), v)
+    let cx = Context::new(t, &live);
+    let d = phases(&cx).expect("the planner runs");
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+    let v = cx.visits.get();
+    (order::finish(&cx, d).unwrap().steps.len(), v)
 }
 
 /// The live state holds `n` owned macvlans, the file wants `n` others on the same parent
@@ -594,4 +594,101 @@ fn mac_conflict_ordering_visits_grow_linearly() {
     // per MAC change. A scan of the parent per change was n² per pass (300: 180,000).
     assert!(small <= 2 * 300, "{small}");
     assert!(large <= 2 * 2400, "{large}");
+}
+
+/// The phases are plain functions of the context and a draft: each runs alone.
+#[test]
+fn phases_run_alone_on_a_draft() {
+    let t = lab();
+    let mut live = host_state();
+    live.namespaces = vec![
+        LiveNamespace {
+            name: ns("old"),
+            owner: Some("lab".into()),
+        },
+        LiveNamespace {
+            name: ns("red"),
+            owner: Some("lab".into()),
+        },
+    ];
+    let cx = Context::new(&t, &live);
+
+    // Only the namespace the kernel lacks is made; nothing is deleted by this phase.
+    let d = namespaces(&cx, Draft::default());
+    let made: Vec<&Key> = d.steps.keys().collect();
+    assert_eq!(made, [&Key::Namespace { name: ns("blue") }]);
+    assert!(d.deletes.is_empty());
+
+    // Pruning alone deletes the owned namespace the file no longer names, and only it.
+    let d = ownership::prune_namespaces(&cx, Draft::default());
+    let gone: Vec<&Key> = d.deletes.keys().collect();
+    assert_eq!(gone, [&Key::Namespace { name: ns("old") }]);
+    assert!(d.steps.is_empty() && d.notes.is_empty());
+}
+
+#[test]
+fn only_a_parents_mtu_going_down_moves_to_the_end() {
+    let nic = |mtu| Object::Nic {
+        name: ln("eth1"),
+        mtu: Some(mtu),
+        up: true,
+    };
+    let mut m = MacvlanLink::from_model(&mv(Some("red"), "eth0", "eth1"));
+    m.mtu = Some(1400);
+    let steps = vec![
+        Step::Update {
+            object: nic(1400),
+            changes: vec![
+                Change::Mtu {
+                    from: 9000,
+                    to: 1400,
+                },
+                Change::Up {
+                    from: false,
+                    to: true,
+                },
+            ],
+        },
+        Step::Update {
+            object: Object::Macvlan(m.clone()),
+            changes: vec![Change::Mtu {
+                from: 9000,
+                to: 1400,
+            }],
+        },
+    ];
+    let out = order::lower_mtus_last(steps);
+    let fields: Vec<(&str, Vec<&Change>)> = out
+        .iter()
+        .map(|s| match s {
+            Step::Update { object, changes } => (object.kind(), changes.iter().collect()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (
+                "nic",
+                vec![&Change::Up {
+                    from: false,
+                    to: true
+                }]
+            ),
+            (
+                "macvlan",
+                vec![&Change::Mtu {
+                    from: 9000,
+                    to: 1400
+                }]
+            ),
+            (
+                "nic",
+                vec![&Change::Mtu {
+                    from: 9000,
+                    to: 1400
+                }]
+            ),
+        ]
+    );
 }
