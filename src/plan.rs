@@ -5,7 +5,12 @@
 //! create, the live one for a delete). How a step becomes kernel requests, and how those
 //! are undone, is `apply`'s business.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+
+use crate::live::{LinkKind, LinkRef};
+use crate::names::{LinkName, MacAddr, Mode, NsName};
 
 /// The objects steps carry, here too, since every step names one.
 pub use crate::object::{Change, Key, MacvlanLink, Object};
@@ -41,19 +46,209 @@ pub enum Step {
     Replace {
         from: Object,
         to: Object,
-        reason: String,
+        reason: ReplaceReason,
     },
     /// Delete `object` (as it is live, so the step can be undone).
     Delete { object: Object },
 }
 
-impl Step {
-    pub fn action(&self) -> &'static str {
+/// What a step does: the `action` tag of its JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Step::Create { .. } => "create",
-            Step::Update { .. } => "update",
-            Step::Replace { .. } => "replace",
-            Step::Delete { .. } => "delete",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a link is deleted and made again instead of changed in place. Serialized as the
+/// sentence `Display` writes (plan JSON and saved plans carry that text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplaceReason {
+    /// The live link is of another kind.
+    Kind { from: LinkKind, to: LinkKind },
+    /// A macvlan sits on another parent (`None`: the kernel did not say which).
+    Parent { from: Option<LinkRef>, to: LinkRef },
+    /// The macvlan's parent is itself replaced, and takes it along.
+    ParentReplaced { parent: LinkName },
+    /// Into or out of passthru, which the kernel cannot change in place.
+    Mode { from: Mode, to: Mode },
+    /// The macvlan's MAC is one the file gives to `to`, on the same parent.
+    MacGivenAway { mac: MacAddr, to: LinkRef },
+    /// A vlan's link is replaced, and takes it along.
+    LinkReplaced { link: LinkName },
+    /// A veth's far end is elsewhere.
+    Peer { from: Option<LinkRef>, to: LinkRef },
+    /// A vlan sits on another link.
+    VlanLink { from: Option<LinkRef>, to: LinkRef },
+    /// A vlan has another id.
+    VlanId { from: Option<u16>, to: u16 },
+    /// A reason read from a plan file that is none of the above (a plan written by hand).
+    Text(String),
+}
+
+/// `unknown` where the kernel did not say.
+fn or_unknown<T: fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+}
+
+impl fmt::Display for ReplaceReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplaceReason::Kind { from, to } => write!(f, "kind changes from {from} to {to}"),
+            ReplaceReason::Parent { from, to } => {
+                write!(f, "parent changes from {} to {to}", or_unknown(from))
+            }
+            ReplaceReason::ParentReplaced { parent } => write!(f, "parent {parent} is replaced"),
+            ReplaceReason::Mode { from, to } => write!(f, "mode changes from {from} to {to}"),
+            ReplaceReason::MacGivenAway { mac, to } => {
+                write!(f, "its mac {mac} is given to {to} in the file")
+            }
+            ReplaceReason::LinkReplaced { link } => write!(f, "link {link} is replaced"),
+            ReplaceReason::Peer { from, to } => {
+                write!(f, "peer changes from {} to {to}", or_unknown(from))
+            }
+            ReplaceReason::VlanLink { from, to } => {
+                write!(f, "link changes from {} to {to}", or_unknown(from))
+            }
+            ReplaceReason::VlanId { from, to } => {
+                write!(f, "vlan id changes from {} to {to}", or_unknown(from))
+            }
+            ReplaceReason::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl ReplaceReason {
+    /// The reason a sentence states, if it is one `Display` writes.
+    fn parse(s: &str) -> Option<ReplaceReason> {
+        fn link(s: &str) -> Option<LinkRef> {
+            Some(match s.split_once('/') {
+                Some((ns, name)) => {
+                    LinkRef::new(Some(NsName::new(ns).ok()?), LinkName::new(name).ok()?)
+                }
+                None => LinkRef::host(LinkName::new(s).ok()?),
+            })
+        }
+        fn maybe<T>(s: &str, parse: impl Fn(&str) -> Option<T>) -> Option<Option<T>> {
+            if s == "unknown" {
+                Some(None)
+            } else {
+                parse(s).map(Some)
+            }
+        }
+        let change = |prefix: &str| {
+            s.strip_prefix(prefix)?
+                .strip_prefix(" changes from ")?
+                .split_once(" to ")
+        };
+        let name = |s: &str| LinkName::new(s).ok();
+        let reason = if let Some((from, to)) = change("kind") {
+            ReplaceReason::Kind {
+                from: from.parse().ok()?,
+                to: to.parse().ok()?,
+            }
+        } else if let Some((from, to)) = change("parent") {
+            ReplaceReason::Parent {
+                from: maybe(from, link)?,
+                to: link(to)?,
+            }
+        } else if let Some((from, to)) = change("mode") {
+            ReplaceReason::Mode {
+                from: from.parse().ok()?,
+                to: to.parse().ok()?,
+            }
+        } else if let Some((from, to)) = change("peer") {
+            ReplaceReason::Peer {
+                from: maybe(from, link)?,
+                to: link(to)?,
+            }
+        } else if let Some((from, to)) = change("link") {
+            ReplaceReason::VlanLink {
+                from: maybe(from, link)?,
+                to: link(to)?,
+            }
+        } else if let Some((from, to)) = change("vlan id") {
+            ReplaceReason::VlanId {
+                from: maybe(from, |v| v.parse().ok())?,
+                to: to.parse().ok()?,
+            }
+        } else if let Some(rest) = s.strip_prefix("its mac ") {
+            let (mac, to) = rest
+                .strip_suffix(" in the file")?
+                .split_once(" is given to ")?;
+            ReplaceReason::MacGivenAway {
+                mac: mac.parse().ok()?,
+                to: link(to)?,
+            }
+        } else if let Some(rest) = s.strip_suffix(" is replaced") {
+            if let Some(parent) = rest.strip_prefix("parent ") {
+                ReplaceReason::ParentReplaced {
+                    parent: name(parent)?,
+                }
+            } else {
+                ReplaceReason::LinkReplaced {
+                    link: name(rest.strip_prefix("link ")?)?,
+                }
+            }
+        } else {
+            return None;
+        };
+        // Only a sentence that reads back the same is taken as that reason.
+        (reason.to_string() == s).then_some(reason)
+    }
+}
+
+impl From<&str> for ReplaceReason {
+    fn from(s: &str) -> Self {
+        ReplaceReason::parse(s).unwrap_or_else(|| ReplaceReason::Text(s.to_owned()))
+    }
+}
+
+impl From<String> for ReplaceReason {
+    fn from(s: String) -> Self {
+        ReplaceReason::parse(&s).unwrap_or(ReplaceReason::Text(s))
+    }
+}
+
+impl Serialize for ReplaceReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplaceReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(ReplaceReason::from)
+    }
+}
+
+impl Step {
+    pub fn action(&self) -> Action {
+        match self {
+            Step::Create { .. } => Action::Create,
+            Step::Update { .. } => Action::Update,
+            Step::Replace { .. } => Action::Replace,
+            Step::Delete { .. } => Action::Delete,
         }
     }
     /// The object the step is about (the new one for a replace).
@@ -70,7 +265,6 @@ impl Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::{LinkName, Mode, NsName};
 
     fn mv() -> Object {
         Object::Macvlan(MacvlanLink {
@@ -117,5 +311,72 @@ mod tests {
         };
         assert!(ns < p);
         assert!(p < mv().key());
+    }
+
+    #[test]
+    fn replace_reasons_read_back_as_written() {
+        let link = |s: &str| LinkRef::host(LinkName::new(s).unwrap());
+        let red = LinkRef::new(
+            Some(NsName::new("red").unwrap()),
+            LinkName::new("eth0").unwrap(),
+        );
+        let reasons = [
+            ReplaceReason::Kind {
+                from: LinkKind::Dummy,
+                to: LinkKind::Veth,
+            },
+            ReplaceReason::Kind {
+                from: LinkKind::Other("bond".into()),
+                to: LinkKind::Macvlan,
+            },
+            ReplaceReason::Parent {
+                from: None,
+                to: link("lab0"),
+            },
+            ReplaceReason::Parent {
+                from: Some(link("eth1")),
+                to: link("lab0"),
+            },
+            ReplaceReason::ParentReplaced {
+                parent: LinkName::new("lab0").unwrap(),
+            },
+            ReplaceReason::Mode {
+                from: Mode::Bridge,
+                to: Mode::Passthru,
+            },
+            ReplaceReason::MacGivenAway {
+                mac: "02:00:00:00:00:01".parse().unwrap(),
+                to: red.clone(),
+            },
+            ReplaceReason::LinkReplaced {
+                link: LinkName::new("eth1").unwrap(),
+            },
+            ReplaceReason::Peer {
+                from: Some(red),
+                to: link("lab0p"),
+            },
+            ReplaceReason::VlanLink {
+                from: None,
+                to: link("eth1"),
+            },
+            ReplaceReason::VlanId {
+                from: Some(10),
+                to: 20,
+            },
+            ReplaceReason::VlanId { from: None, to: 20 },
+            ReplaceReason::Text("the peer moves to switch".into()),
+            // Looks like a reason but does not read back the same: kept as text.
+            ReplaceReason::Text("its mac 02:00:00:00:00:AA is given to b in the file".into()),
+        ];
+        for r in reasons {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, serde_json::to_string(&r.to_string()).unwrap());
+            assert_eq!(
+                serde_json::from_str::<ReplaceReason>(&json).unwrap(),
+                r,
+                "{json}"
+            );
+        }
+        assert_eq!(serde_json::to_value(Action::Replace).unwrap(), "replace");
     }
 }

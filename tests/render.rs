@@ -357,7 +357,7 @@ fn step_lines_for_every_action_and_kind() {
                     ..mv.clone()
                 }),
                 to: Object::Macvlan(mv.clone()),
-                reason: "parent changes from lab1 to lab0".to_owned(),
+                reason: "parent changes from lab1 to lab0".into(),
             },
             "± replace macvlan red/eth0: parent changes from lab1 to lab0",
         ),
@@ -372,7 +372,7 @@ fn step_lines_for_every_action_and_kind() {
                     mac: None,
                     peer_mac: None,
                 },
-                reason: "the kind changes".to_owned(),
+                reason: "the kind changes".into(),
             },
             "± replace veth dummy0 (was dummy): the kind changes",
         ),

@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ownership::foreign;
-use super::{Context, Draft, PlanError, show};
+use super::{Context, Draft, PlanError};
 use crate::live::{LinkKind, LinkRef, LiveLink};
 use crate::model::Macvlan;
 use crate::names::{LinkName, MacAddr, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
-use crate::plan::Step;
+use crate::plan::{ReplaceReason, Step};
 
 /// A macvlan that moves to another namespace is deleted and made again there (a move
 /// costs an RCU grace period, a create into the namespace does not). When the file
@@ -150,23 +150,31 @@ pub(super) fn macvlan_replace_reason(
     d: &Draft,
     m: &Macvlan,
     l: &LiveLink,
-) -> Option<String> {
+) -> Option<ReplaceReason> {
     if l.kind != LinkKind::Macvlan {
-        return Some(format!("kind changes from {} to macvlan", l.kind));
+        return Some(ReplaceReason::Kind {
+            from: l.kind.clone(),
+            to: LinkKind::Macvlan,
+        });
     }
     let want = LinkRef::host(m.parent.clone());
     if l.parent.as_ref() != Some(&want) {
-        return Some(format!(
-            "parent changes from {} to {want}",
-            show(l.parent.as_ref())
-        ));
+        return Some(ReplaceReason::Parent {
+            from: l.parent.clone(),
+            to: want,
+        });
     }
     if d.replaced_parents.contains(&m.parent) {
-        return Some(format!("parent {} is replaced", m.parent));
+        return Some(ReplaceReason::ParentReplaced {
+            parent: m.parent.clone(),
+        });
     }
     let live_mode = l.mode.unwrap_or_default();
     if (live_mode == Mode::Passthru) != (m.mode == Mode::Passthru) {
-        return Some(format!("mode changes from {live_mode} to {}", m.mode));
+        return Some(ReplaceReason::Mode {
+            from: live_mode,
+            to: m.mode,
+        });
     }
     // Its MAC (picked by the kernel, or given earlier) now belongs to another macvlan on
     // the same parent: only a new link gets a new kernel-picked MAC.
@@ -177,10 +185,10 @@ pub(super) fn macvlan_replace_reason(
                 .find(|o| o.parent == m.parent && (o.namespace != m.namespace || o.name != m.name))
         })
     {
-        return Some(format!(
-            "its mac {mac} is given to {} in the file",
-            LinkRef::new(other.namespace.clone(), other.name.clone())
-        ));
+        return Some(ReplaceReason::MacGivenAway {
+            mac,
+            to: LinkRef::new(other.namespace.clone(), other.name.clone()),
+        });
     }
     None
 }

@@ -181,10 +181,6 @@ fn normalized(live: &LiveState) -> Cow<'_, LiveState> {
     }
 }
 
-fn show(r: Option<&LinkRef>) -> String {
-    r.map_or_else(|| "unknown".to_owned(), LinkRef::to_string)
-}
-
 /// The planner's phases, in the order they run. Each takes the draft so far and returns
 /// it grown; all read the same context (the file, the live state, indexes over them).
 fn phases(cx: &Context<'_>) -> Result<Draft, PlanError> {

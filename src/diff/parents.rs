@@ -2,11 +2,11 @@
 //! parent takes along (the vlans on it).
 
 use super::ownership::foreign;
-use super::{Context, Draft, PlanError, show};
+use super::{Context, Draft, PlanError};
 use crate::live::{LinkKind, LinkRef, LiveLink};
 use crate::model::{Parent, ParentKind};
 use crate::object::{Change, Key, Object};
-use crate::plan::Step;
+use crate::plan::{ReplaceReason, Step};
 
 pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
     let t = cx.topology;
@@ -84,7 +84,7 @@ pub(super) fn replace_parent(
     p: &Parent,
     l: &LiveLink,
     desired: Object,
-    reason: String,
+    reason: ReplaceReason,
 ) {
     let key = Key::Parent {
         name: p.name.clone(),
@@ -149,7 +149,7 @@ pub(super) fn cascade_vlans(cx: &Context<'_>, d: &mut Draft) {
                 p,
                 l,
                 Object::from_parent(p),
-                format!("link {link} is replaced"),
+                ReplaceReason::LinkReplaced { link: link.clone() },
             );
             grew = true;
         }
@@ -190,46 +190,47 @@ pub(super) fn check_peer_free(
     foreign(cx, d, l, Some(span.into()));
 }
 
-fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<String> {
-    let want = kind_name(&p.kind);
+fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<ReplaceReason> {
+    let want = match &p.kind {
+        ParentKind::Existing => return None,
+        ParentKind::Veth { .. } => LinkKind::Veth,
+        ParentKind::Dummy => LinkKind::Dummy,
+        ParentKind::Vlan { .. } => LinkKind::Vlan,
+    };
+    if l.kind != want {
+        return Some(ReplaceReason::Kind {
+            from: l.kind.clone(),
+            to: want,
+        });
+    }
     match &p.kind {
-        ParentKind::Existing => None,
-        _ if l.kind.as_str() != want => Some(format!("kind changes from {} to {want}", l.kind)),
         ParentKind::Veth {
             peer,
             peer_namespace,
             ..
         } => {
             let target = LinkRef::new(peer_namespace.clone(), peer.clone());
-            (l.peer.as_ref() != Some(&target))
-                .then(|| format!("peer changes from {} to {target}", show(l.peer.as_ref())))
+            (l.peer.as_ref() != Some(&target)).then(|| ReplaceReason::Peer {
+                from: l.peer.clone(),
+                to: target,
+            })
         }
         ParentKind::Vlan { link, vlan_id, .. } => {
             let want_link = LinkRef::host(link.clone());
             if l.parent.as_ref() != Some(&want_link) {
-                Some(format!(
-                    "link changes from {} to {want_link}",
-                    show(l.parent.as_ref())
-                ))
+                Some(ReplaceReason::VlanLink {
+                    from: l.parent.clone(),
+                    to: want_link,
+                })
             } else if l.vlan_id != Some(*vlan_id) {
-                Some(format!(
-                    "vlan id changes from {} to {vlan_id}",
-                    l.vlan_id
-                        .map_or_else(|| "unknown".to_owned(), |v| v.to_string())
-                ))
+                Some(ReplaceReason::VlanId {
+                    from: l.vlan_id,
+                    to: *vlan_id,
+                })
             } else {
                 None
             }
         }
-        ParentKind::Dummy => None,
-    }
-}
-
-fn kind_name(k: &ParentKind) -> &'static str {
-    match k {
-        ParentKind::Existing => "device",
-        ParentKind::Veth { .. } => "veth",
-        ParentKind::Dummy => "dummy",
-        ParentKind::Vlan { .. } => "vlan",
+        ParentKind::Existing | ParentKind::Dummy => None,
     }
 }

@@ -8,7 +8,7 @@ use crate::model::{Namespace, Route, Span};
 use crate::model::{Parent, ParentKind};
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 use crate::object::{Change, Key, MacvlanLink, Object};
-use crate::plan::{Plan, Step};
+use crate::plan::{Action, Plan, Step};
 
 fn ln(s: &str) -> LinkName {
     LinkName::new(s).unwrap()
@@ -251,7 +251,7 @@ fn parent_change_replaces_and_keeps_the_kernel_mac() {
     let Step::Replace { to, reason, .. } = &p.steps[0] else {
         panic!()
     };
-    assert_eq!(reason, "parent changes from lab0 to eth1");
+    assert_eq!(reason.to_string(), "parent changes from lab0 to eth1");
     let Object::Macvlan(to) = to else { panic!() };
     assert_eq!(to.mac, old_mac);
 }
@@ -271,7 +271,7 @@ fn passthru_in_or_out_is_a_replace_without_the_old_mac() {
     let Step::Replace { to, reason, .. } = &p.steps[0] else {
         panic!("{p:#?}")
     };
-    assert_eq!(reason, "mode changes from bridge to passthru");
+    assert_eq!(reason.to_string(), "mode changes from bridge to passthru");
     let Object::Macvlan(to) = to else { panic!() };
     assert_eq!(to.mac, None);
 }
@@ -396,11 +396,11 @@ fn veth_peer_namespace_change_replaces_the_parent_and_its_macvlans() {
             "create route red/eth0 0.0.0.0/0",
         ]
     );
-    let reasons: Vec<&str> = p
+    let reasons: Vec<String> = p
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Replace { reason, .. } => Some(reason.as_str()),
+            Step::Replace { reason, .. } => Some(reason.to_string()),
             _ => None,
         })
         .collect();
@@ -422,7 +422,7 @@ fn nic_updates_are_the_only_changes_to_foreign_links() {
     let mut t = lab();
     t.parents.get_mut(&ln("eth1")).unwrap().mtu = Some(9000);
     let p = diff(&t, &live).unwrap();
-    let first = p.steps.iter().find(|s| s.action() == "update").unwrap();
+    let first = p.steps.iter().find(|s| s.action() == Action::Update).unwrap();
     assert_eq!(
         first,
         &Step::Update {

@@ -13,7 +13,7 @@ use similar::{Algorithm, ChangeTag};
 
 use crate::live::LiveState;
 use crate::model::Topology;
-use crate::plan::Plan;
+use crate::plan::{Action, Plan};
 
 pub(crate) use doc::{key as toml_key, string as toml_string};
 pub use dot::to_dot;
@@ -209,14 +209,14 @@ fn steps_body(plan: &Plan, color: bool, in_sync: &str) -> String {
     if plan.in_sync {
         let _ = writeln!(out, "{}", steps::printable(in_sync));
     } else {
-        let count = |a: &str| plan.steps.iter().filter(|s| s.action() == a).count();
+        let count = |a: Action| plan.steps.iter().filter(|s| s.action() == a).count();
         let _ = writeln!(
             out,
             "plan: {} to create, {} to update, {} to replace, {} to delete",
-            count("create"),
-            count("update"),
-            count("replace"),
-            count("delete")
+            count(Action::Create),
+            count(Action::Update),
+            count(Action::Replace),
+            count(Action::Delete)
         );
     }
     out

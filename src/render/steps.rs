@@ -3,7 +3,7 @@
 use crate::live::LinkRef;
 use crate::model::Route;
 use crate::names::{LinkName, MacAddr, NsName};
-use crate::plan::{Change, Object, Step};
+use crate::plan::{Change, Object, ReplaceReason, Step};
 
 fn at(namespace: &Option<NsName>, name: &LinkName) -> String {
     LinkRef {
@@ -175,7 +175,8 @@ fn line(step: &Step) -> String {
             if from.kind() != to.kind() {
                 s.push_str(&format!(" (was {})", from.kind()));
             }
-            if !reason.is_empty() {
+            // A hand-written plan may give no reason.
+            if *reason != ReplaceReason::Text(String::new()) {
                 s.push_str(&format!(": {reason}"));
             }
             s

@@ -421,7 +421,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
             Step::Replace {
                 from: veth(None),
                 to: veth(Some("switch")),
-                reason: "the peer moves from the host namespace to switch".to_owned(),
+                reason: "the peer moves from the host namespace to switch".into(),
             },
             Step::Create {
                 object: Object::Veth {
