@@ -10,7 +10,7 @@ use crate::model::Topology;
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LoadError {
     #[error("read topology file {}", path.display())]
-    #[diagnostic(code(mvtopo::load::io))]
+    #[diagnostic(code("mvtopo::input::read"))]
     Io {
         path: PathBuf,
         #[source]

@@ -23,7 +23,7 @@ use crate::object::Key;
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 #[error("dependency cycle through vlan links: {}", describe(.cycles))]
 #[diagnostic(
-    code(mvtopo::graph::cycle),
+    code("mvtopo::check::vlan-cycle"),
     help(
         "a vlan parent's `link` must lead, through other vlans if need be, to a veth, dummy or existing parent"
     )

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod backend;
 pub mod check;
 pub mod cli;
+pub mod code;
 pub mod diff;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;

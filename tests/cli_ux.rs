@@ -387,7 +387,7 @@ fn every_failure_with_format_json_is_one_error_object() {
                 case("plan-foreign-one-blocker", "live.json"),
             ],
             1,
-            "mvtopo::plan::foreign_object",
+            "mvtopo::plan::foreign-object",
         ),
         (
             vec!["plan".into(), "/nonexistent.toml".into()],

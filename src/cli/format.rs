@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::{EXIT_DATAERR, EXIT_OK, Exit, read_topology, ui};
+use crate::code::Code;
 use crate::{check, render};
 
 /// `fmt FILE [--check]`.
@@ -13,7 +14,7 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
         Exit::new(
             EXIT_DATAERR,
             miette::miette!(
-                code = "mvtopo::fmt::unreadable",
+                code = Code::FmtUnreadable.as_str(),
                 "{}: cannot be formatted: {e}",
                 l.name
             ),
@@ -25,7 +26,7 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
         .is_ok_and(|t| render::topology_toml(&t) == render::topology_toml(&l.topology));
     if !same {
         return Err(Exit::failure(miette::miette!(
-            code = "mvtopo::fmt::internal",
+            code = Code::FmtInternal.as_str(),
             help = "please report this as a bug in mvtopo, with the file",
             "{}: the canonical layout would change what the file means; nothing was written",
             l.name
@@ -38,7 +39,7 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
             return Ok(EXIT_OK);
         }
         return Err(Exit::failure(miette::miette!(
-            code = "mvtopo::fmt::not-canonical",
+            code = Code::FmtNotCanonical.as_str(),
             help = format!("run `mvtopo fmt {}`", if stdin { "-" } else { &l.name }),
             "{} is not in the canonical layout",
             l.name
@@ -50,7 +51,7 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
         // In place (as rustfmt does): the file keeps its owner, mode and links.
         std::fs::write(file, &formatted).map_err(|e| {
             Exit::failure(miette::miette!(
-                code = "mvtopo::io",
+                code = Code::Io.as_str(),
                 "writing {}: {e}",
                 l.name
             ))

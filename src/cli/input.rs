@@ -11,6 +11,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, Visitor};
 
 use super::json::FORMAT_VERSION;
+use crate::code::Code;
 
 /// A file's text and the name diagnostics show for it.
 pub struct Text {
@@ -81,7 +82,7 @@ pub struct JsonError {
 
 impl Diagnostic for JsonError {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("mvtopo::input::json"))
+        Some(Box::new(Code::InputJson))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(&self.help))

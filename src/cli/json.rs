@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Command, Format, ShowFormat};
+use crate::code::Code;
 
 /// The version of every JSON document mvtopo writes (plans, saved plans, live states,
 /// results, errors). Readers accept documents without it (written before it existed).
@@ -33,7 +34,7 @@ pub fn pretty<T: Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| {
         json!({
             "format_version": FORMAT_VERSION,
-            "error": {"code": "mvtopo::internal", "message": format!("serializing the output: {e}"),
+            "error": {"code": Code::Internal.as_str(), "message": format!("serializing the output: {e}"),
                       "exit_code": 1, "diagnostics": []},
         })
         .to_string()
@@ -135,13 +136,13 @@ pub fn diagnostics(report: &Report) -> Vec<Value> {
 pub fn error(exit_code: u8, report: Option<&Report>) -> Value {
     match report {
         Some(r) => json!({
-            "code": r.code().map(|c| c.to_string()).unwrap_or_else(|| "mvtopo::error".into()),
+            "code": r.code().map(|c| c.to_string()).unwrap_or_else(|| Code::Error.to_string()),
             "message": r.to_string(),
             "exit_code": exit_code,
             "diagnostics": diagnostics(r),
         }),
         None => json!({
-            "code": "mvtopo::error",
+            "code": Code::Error.as_str(),
             "message": "failed",
             "exit_code": exit_code,
             "diagnostics": [],
@@ -173,7 +174,7 @@ pub fn usage_error(e: &clap::Error, exit_code: u8) -> String {
         .trim_start_matches("error: ");
     pretty(&json!({
         "format_version": FORMAT_VERSION,
-        "error": {"code": "mvtopo::usage", "message": message, "exit_code": exit_code, "diagnostics": []},
+        "error": {"code": Code::Usage.as_str(), "message": message, "exit_code": exit_code, "diagnostics": []},
     }))
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::Exit;
+use crate::code::Code;
 
 /// Held while a command changes the system: two applies at once would each plan against a
 /// state the other is changing. One lock for all topologies, since they share namespaces
@@ -43,6 +44,7 @@ pub(super) fn acquire(timeout: Option<Duration>) -> Result<ApplyLock, Exit> {
     };
     let file = open().map_err(|e| {
         Exit::failure(miette::miette!(
+            code = Code::Lock.as_str(),
             help = "run as root",
             "opening the lock file {LOCK_PATH}: {e}"
         ))
@@ -50,7 +52,12 @@ pub(super) fn acquire(timeout: Option<Duration>) -> Result<ApplyLock, Exit> {
     let locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(l) => l,
         Err((file, nix::errno::Errno::EWOULDBLOCK)) => wait(file, timeout)?,
-        Err((_, e)) => return Err(Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}"))),
+        Err((_, e)) => {
+            return Err(Exit::failure(miette::miette!(
+                code = Code::Lock.as_str(),
+                "locking {LOCK_PATH}: {e}"
+            )));
+        }
     };
     // Say who holds it, for the next run that has to wait (informational: /proc/locks is
     // what `holder` reads first).
@@ -67,8 +74,12 @@ fn wait(file: std::fs::File, timeout: Option<Duration>) -> Result<Flock<std::fs:
         eprintln!(
             "waiting for the apply lock {LOCK_PATH}, held by another run{who}; --lock-timeout SECS limits the wait"
         );
-        return Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}")));
+        return Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| {
+            Exit::failure(miette::miette!(
+                code = Code::Lock.as_str(),
+                "locking {LOCK_PATH}: {e}"
+            ))
+        });
     };
     if !limit.is_zero() {
         eprintln!(
@@ -83,6 +94,7 @@ fn wait(file: std::fs::File, timeout: Option<Duration>) -> Result<Flock<std::fs:
         if left.is_zero() {
             let who = holder(&file).map_or_else(String::new, |h| format!(" ({h})"));
             return Err(Exit::failure(miette::miette!(
+                code = Code::Lock.as_str(),
                 help = "wait for that run to finish, or give a longer --lock-timeout",
                 "the apply lock {LOCK_PATH} is held by another run{who}; gave up after {} s (--lock-timeout), nothing changed",
                 limit.as_secs_f64()
@@ -93,7 +105,10 @@ fn wait(file: std::fs::File, timeout: Option<Duration>) -> Result<Flock<std::fs:
             Ok(l) => return Ok(l),
             Err((f, nix::errno::Errno::EWOULDBLOCK)) => file = f,
             Err((_, e)) => {
-                return Err(Exit::failure(miette::miette!("locking {LOCK_PATH}: {e}")));
+                return Err(Exit::failure(miette::miette!(
+                    code = Code::Lock.as_str(),
+                    "locking {LOCK_PATH}: {e}"
+                )));
             }
         }
     }

@@ -24,6 +24,7 @@ use serde_json::json;
 
 use crate::apply::{self, ApplyError};
 use crate::backend::{Backend, BackendError};
+use crate::code::Code;
 use crate::live::LiveState;
 use crate::model::Topology;
 use crate::plan::Plan;
@@ -320,7 +321,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Apply { file: None, .. } => Err(Exit::new(
             EXIT_USAGE,
             miette::miette!(
-                code = "mvtopo::usage",
+                code = Code::Usage.as_str(),
                 "apply needs a topology FILE or --plan PLAN.json"
             ),
         )),
@@ -369,7 +370,7 @@ pub fn run(cli: Cli) -> u8 {
             .map(|()| EXIT_OK)
             .map_err(|e| {
                 Exit::failure(miette::miette!(
-                    code = "mvtopo::io",
+                    code = Code::Io.as_str(),
                     "writing the man page: {e}"
                 ))
             }),
@@ -413,7 +414,7 @@ fn read_file(path: &Path, help: &str) -> Result<input::Text, Exit> {
         Exit::new(
             code,
             miette::miette!(
-                code = "mvtopo::input::read",
+                code = Code::InputRead.as_str(),
                 help = help.to_owned(),
                 "{msg}"
             ),
@@ -504,7 +505,7 @@ fn backend_report(e: &BackendError, context: Option<&str>) -> Report {
     if let Some(h) = e.hint() {
         msg.push_str(&format!("\n  hint: {h}"));
     }
-    miette::miette!(code = "mvtopo::kernel", "{msg}")
+    miette::miette!(code = Code::KernelFailed.as_str(), "{msg}")
 }
 
 /// A JSON document mvtopo wrote (a live state, a saved plan), or invalid input pointing
@@ -605,7 +606,7 @@ fn cmd_plan(
         let saved = saved::SavedPlan::new(&plan, &l.topology, &live, &l.name, &l.text);
         std::fs::write(out, json::pretty(&json::versioned(&saved)) + "\n").map_err(|e| {
             Exit::failure(miette::miette!(
-                code = "mvtopo::io",
+                code = Code::Io.as_str(),
                 "writing the plan to {}: {e}",
                 out.display()
             ))
@@ -640,15 +641,42 @@ fn cmd_apply(file: &Path, format: Format, lock_timeout: Option<Duration>) -> Res
             .map_err(|e| e.to_string())
     };
     let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
-    report_run(&plan, format, result, "apply")
+    report_run(&plan, format, result, Run::Apply)
+}
+
+/// The commands that change the kernel, as their failures are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Run {
+    Apply,
+    Destroy,
+    Try,
+}
+
+impl Run {
+    fn verb(self) -> &'static str {
+        match self {
+            Run::Apply => "apply",
+            Run::Destroy => "destroy",
+            Run::Try => "try",
+        }
+    }
+
+    fn failed(self) -> Code {
+        match self {
+            Run::Apply => Code::ApplyFailed,
+            Run::Destroy => Code::DestroyFailed,
+            Run::Try => Code::TryFailed,
+        }
+    }
 }
 
 fn report_run(
     plan: &Plan,
     format: Format,
     result: Result<apply::Outcome, ApplyError>,
-    verb: &str,
+    run: Run,
 ) -> Result<u8, Exit> {
+    let verb = run.verb();
     match result {
         Ok(outcome) => {
             match format {
@@ -683,7 +711,7 @@ fn report_run(
             let mut exit = Exit::new(
                 guarded::exit_code(&e),
                 miette::miette!(
-                    code = format!("mvtopo::{verb}::failed"),
+                    code = run.failed().as_str(),
                     "{}",
                     apply_error_text(&e, verb)
                 ),
@@ -798,7 +826,7 @@ fn cmd_destroy(
             .map_err(|e| e.to_string())
     };
     let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
-    report_run(&plan, format, result, "destroy")
+    report_run(&plan, format, result, Run::Destroy)
 }
 
 /// `plan`'s output: the plan as JSON, or the diff, steps and summary for a person (left out

@@ -11,10 +11,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, backend_report, guarded, live_state,
-    load_topology, lock, make_plan, netlink, print_plan, read_json, recover, report_run,
+    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, Run, backend_report, guarded,
+    live_state, load_topology, lock, make_plan, netlink, print_plan, read_json, recover,
+    report_run,
 };
 use crate::backend::Backend;
+use crate::code::Code;
 use crate::diff;
 use crate::live::LiveState;
 use crate::model::Topology;
@@ -184,7 +186,7 @@ pub(super) fn cmd_apply_saved(
         Exit::new(
             EXIT_DATAERR,
             miette::miette!(
-                code = "mvtopo::saved-plan::damaged",
+                code = Code::SavedPlanDamaged.as_str(),
                 help = "make the plan again with `mvtopo plan FILE --out PLAN.json`",
                 "{} is damaged: {why}",
                 path.display()
@@ -240,7 +242,7 @@ pub(super) fn cmd_apply_saved(
             msg.push_str(&format!("\n  {c}"));
         }
         let mut exit = Exit::failure(miette::miette!(
-            code = "mvtopo::saved-plan::state-changed",
+            code = Code::SavedPlanStateChanged.as_str(),
             help = "review a fresh plan: `mvtopo plan FILE --out PLAN.json`",
             "{msg}"
         ));
@@ -255,7 +257,7 @@ pub(super) fn cmd_apply_saved(
     // reviewed against this state, so they are not run.
     if make_plan(&l.topology, &live)? != plan {
         let mut exit = Exit::failure(miette::miette!(
-            code = "mvtopo::saved-plan::steps-differ",
+            code = Code::SavedPlanStepsDiffer.as_str(),
             help = "make the plan again with this mvtopo: `mvtopo plan FILE --out PLAN.json`",
             "{}: its steps are not what its topology plans against this state (edited, or made by another version of mvtopo); nothing was changed",
             path.display()
@@ -283,7 +285,7 @@ pub(super) fn cmd_apply_saved(
             .map_err(|e| e.to_string())
     };
     let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
-    report_run(&plan, format, result, "apply")
+    report_run(&plan, format, result, Run::Apply)
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use crate::live::LiveState;
 use crate::{diff, render};
 
 use super::{
-    EXIT_FAILURE, EXIT_OK, Exit, Format, backend_report, color_stdout, guarded, lock, make_plan,
-    netlink, read_topology, recover, report_run,
+    EXIT_FAILURE, EXIT_OK, Exit, Format, Run, backend_report, color_stdout, guarded, lock,
+    make_plan, netlink, read_topology, recover, report_run,
 };
 
 /// Reverted because no confirmation came in time.
@@ -86,12 +86,12 @@ pub(super) fn run(
                 0 => EXIT_NOT_CONFIRMED,
                 signal => interrupt::exit_code(signal),
             };
-            match report_run(&plan, Format::Text, Err(e), "try") {
+            match report_run(&plan, Format::Text, Err(e), Run::Try) {
                 Err(Exit { report, json, .. }) => Err(Exit { code, report, json }),
                 Ok(_) => Ok(code),
             }
         }
-        Err(e) => report_run(&plan, Format::Text, Err(e), "try").map(|_| EXIT_FAILURE),
+        Err(e) => report_run(&plan, Format::Text, Err(e), Run::Try).map(|_| EXIT_FAILURE),
     }
 }
 

@@ -38,7 +38,7 @@ pub enum PlanError {
         owner.as_deref().unwrap_or("none")
     )]
     #[diagnostic(
-        code(mvtopo::plan::foreign_object),
+        code("mvtopo::plan::foreign-object"),
         help(
             "mvtopo never changes an interface it did not create: choose another name in the file, or remove {at} yourself if it is a leftover"
         )
@@ -53,7 +53,7 @@ pub enum PlanError {
 
     #[error("existing parent {name} does not exist in the namespace mvtopo runs in")]
     #[diagnostic(
-        code(mvtopo::plan::missing_parent),
+        code("mvtopo::plan::missing-parent"),
         help(
             "create {name} first, or add `create = \"veth\"` to [parent.{name}] to make it a lab parent that mvtopo creates"
         )
@@ -82,7 +82,7 @@ pub enum PlanError {
         casualties.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )]
     #[diagnostic(
-        code(mvtopo::plan::foreign_casualty),
+        code("mvtopo::plan::foreign-casualty"),
         help(
             "the kernel deletes every link that sits on a deleted link; move or remove those interfaces first, or keep {at} as it is in the file"
         )

@@ -422,7 +422,11 @@ fn nic_updates_are_the_only_changes_to_foreign_links() {
     let mut t = lab();
     t.parents.get_mut(&ln("eth1")).unwrap().mtu = Some(9000);
     let p = diff(&t, &live).unwrap();
-    let first = p.steps.iter().find(|s| s.action() == Action::Update).unwrap();
+    let first = p
+        .steps
+        .iter()
+        .find(|s| s.action() == Action::Update)
+        .unwrap();
     assert_eq!(
         first,
         &Step::Update {

@@ -6,13 +6,15 @@ use std::ops::Range;
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 
+use crate::code::Code;
+
 /// One thing wrong with a topology file: where it is, what is wrong, and what to write instead.
 ///
 /// Reusable by later stages (the graph's cycle check builds one from `model::Span`s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// A stable code such as `mvtopo::check::unknown-key`.
-    pub code: &'static str,
+    pub code: Code,
     /// Lowercase, no trailing period.
     pub message: String,
     /// The primary span and its label.
@@ -26,7 +28,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(
-        code: &'static str,
+        code: Code,
         message: String,
         span: Range<usize>,
         label: String,
@@ -122,7 +124,7 @@ impl CheckError {
 
     /// The problem codes in report order (handy in tests).
     pub fn codes(&self) -> Vec<&'static str> {
-        self.problems.iter().map(|p| p.code).collect()
+        self.problems.iter().map(|p| p.code.as_str()).collect()
     }
 }
 
@@ -155,7 +157,7 @@ impl std::error::Error for CheckError {}
 
 impl Diagnostic for CheckError {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("mvtopo::check"))
+        Some(Box::new(Code::Check))
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -304,7 +306,13 @@ mod tests {
         let e = CheckError::new(
             "t.toml",
             "é",
-            vec![Problem::new("c", "m".into(), 1..9, "l".into(), None)],
+            vec![Problem::new(
+                Code::CheckSyntax,
+                "m".into(),
+                1..9,
+                "l".into(),
+                None,
+            )],
         );
         assert_eq!(e.problems[0].span, 0..2);
     }

@@ -8,6 +8,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::problem::{Problem, did_you_mean, one_of};
+use crate::code::Code;
 
 /// A value and the byte range it was written at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +170,7 @@ type Entry<'a, 'i> = (
 impl Walker {
     fn type_error(&mut self, key: &str, v: &Spanned<DeValue<'_>>, expected: &str, help: String) {
         self.problems.push(Problem::new(
-            "mvtopo::check::type",
+            Code::CheckType,
             format!("`{key}` must be {expected}, found {}", a_type(v.get_ref())),
             v.span(),
             format!("expected {expected}"),
@@ -202,7 +203,7 @@ impl Walker {
             format!("in {within}")
         };
         self.problems.push(Problem::new(
-            "mvtopo::check::unknown-key",
+            Code::CheckUnknownKey,
             format!("unknown key \"{k}\" {place}"),
             key.span(),
             "unknown key".into(),
@@ -241,7 +242,7 @@ impl Walker {
                 Ok(n) => Some(At::new(n, v.span())),
                 Err(_) => {
                     self.problems.push(Problem::new(
-                        "mvtopo::check::type",
+                        Code::CheckType,
                         format!("`{key}` is far too large"),
                         v.span(),
                         "does not fit in 64 bits".into(),
@@ -292,7 +293,7 @@ impl Walker {
             match item.get_ref() {
                 DeValue::String(s) => out.push(At::new(s.to_string(), item.span())),
                 other => self.problems.push(Problem::new(
-                    "mvtopo::check::type",
+                    Code::CheckType,
                     format!(
                         "each entry of `{key}` must be a string, found {}",
                         a_type(other)
@@ -485,7 +486,7 @@ impl Walker {
         for item in items.iter() {
             let DeValue::Table(t) = item.get_ref() else {
                 self.problems.push(Problem::new(
-                    "mvtopo::check::type",
+                    Code::CheckType,
                     format!(
                         "each entry of `routes` must be a table, found {}",
                         a_type(item.get_ref())
@@ -554,7 +555,7 @@ fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
     let written = text.get(span.clone()).unwrap_or("");
     let help = syntax_help(&message, written);
     Problem::new(
-        "mvtopo::check::syntax",
+        Code::CheckSyntax,
         format!("invalid TOML: {message}"),
         span,
         "here".into(),

@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use super::text::{ns_phrase, shorten_link_name};
 use super::{Resolver, text};
+use crate::code::Code;
 use crate::load::problem::Problem;
 use crate::load::raw::At;
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
@@ -164,7 +165,7 @@ impl<'r> Resolver<'r> {
                 });
             self.problems.push(
                 Problem::new(
-                    "mvtopo::check::duplicate-name",
+                    Code::CheckDuplicateName,
                     format!(
                         "interface {:?} is defined twice in {}",
                         e.name.as_str(),
@@ -226,7 +227,7 @@ impl<'r> Resolver<'r> {
                     };
                     self.problems.push(
                         Problem::new(
-                            "mvtopo::check::passthru",
+                            Code::CheckPassthru,
                             message,
                             span,
                             "same parent".into(),
@@ -244,7 +245,7 @@ impl<'r> Resolver<'r> {
                 match macs.get(mac) {
                     Some(first) => self.problems.push(
                         Problem::new(
-                            "mvtopo::check::duplicate-mac",
+                            Code::CheckDuplicateMac,
                             format!("MAC {mac} is used twice on parent {:?}", parent.as_str()),
                             span.clone(),
                             "used again".into(),
@@ -270,7 +271,7 @@ impl<'r> Resolver<'r> {
                 match addresses.get(&(ns, *addr)) {
                     Some(first) => self.problems.push(
                         Problem::new(
-                            "mvtopo::check::duplicate-address",
+                            Code::CheckDuplicateAddress,
                             format!("address {addr} is used twice in {}", ns_phrase(ns.as_ref())),
                             span.clone(),
                             "used again".into(),
@@ -287,7 +288,7 @@ impl<'r> Resolver<'r> {
                 match routes.get(&(ns, *to)) {
                     Some(first) => self.problems.push(
                         Problem::new(
-                            "mvtopo::check::duplicate-route",
+                            Code::CheckDuplicateRoute,
                             format!("two routes to {to} in {}", ns_phrase(ns.as_ref())),
                             span.clone(),
                             "same destination again".into(),

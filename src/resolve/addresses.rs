@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::Resolver;
+use crate::code::Code;
 use crate::load::problem::{Problem, one_of};
 use crate::load::raw::{At, RawMacvlan, RawRoute};
 use crate::model::Route;
@@ -55,7 +56,7 @@ impl<'r> Resolver<'r> {
                     },
                 };
                 self.push(Problem::new(
-                    "mvtopo::check::cidr",
+                    Code::CheckCidr,
                     message,
                     at.span.clone(),
                     "malformed address".into(),
@@ -99,7 +100,7 @@ impl<'r> Resolver<'r> {
                         Err(_) => "write the gateway's address, e.g. via = \"10.0.0.1\"".into(),
                     };
                     self.push(Problem::new(
-                        "mvtopo::check::route",
+                        Code::CheckRoute,
                         format!("gateway {:?} is not an IP address", at.value),
                         at.span.clone(),
                         "not an IP address".into(),
@@ -130,7 +131,7 @@ impl<'r> Resolver<'r> {
                     return None;
                 }
                 self.push(Problem::new(
-                    "mvtopo::check::route",
+                    Code::CheckRoute,
                     "a default route needs a gateway".into(),
                     r.span.clone(),
                     "no `via`".into(),
@@ -143,7 +144,7 @@ impl<'r> Resolver<'r> {
             let to = self.cidr(to_at, "route destination")?;
             if to.network() != to {
                 self.push(Problem::new(
-                    "mvtopo::check::route",
+                    Code::CheckRoute,
                     format!("route destination {to} has host bits set"),
                     to_at.span.clone(),
                     "not a network address".into(),
@@ -156,7 +157,7 @@ impl<'r> Resolver<'r> {
         if let (Some(gw), Some(via_at)) = (via, &r.via) {
             if gw.is_ipv4() != to.is_ipv4() {
                 self.push(Problem::new(
-                    "mvtopo::check::route",
+                    Code::CheckRoute,
                     format!(
                         "route to {to} (IPv{}) has a gateway of the other family",
                         if to.is_ipv4() { 4 } else { 6 }
@@ -197,7 +198,7 @@ impl<'r> Resolver<'r> {
                     )
                 };
                 self.push(Problem::new(
-                    "mvtopo::check::gateway",
+                    Code::CheckGateway,
                     format!("gateway {gw} is not reachable through this macvlan's addresses"),
                     via_at.span.clone(),
                     "outside every address prefix of this macvlan".into(),

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use super::parents::implied_mtu_label;
 use super::{Resolver, text};
+use crate::code::Code;
 use crate::load::problem::{Problem, did_you_mean, one_of};
 use crate::load::raw::{At, RawMacvlan};
 use crate::model::{Macvlan, Parent, Span};
@@ -65,7 +66,7 @@ impl<'r> Resolver<'r> {
                         None => format!("use {}", one_of(names)),
                     };
                     self.push(Problem::new(
-                        "mvtopo::check::mode",
+                        Code::CheckMode,
                         format!("unknown macvlan mode {:?}", at.value),
                         at.span.clone(),
                         "not a macvlan mode".into(),
@@ -88,7 +89,7 @@ impl<'r> Resolver<'r> {
                         if mtu > limit {
                             let praw = &self.raw.parents[*pi];
                             let mut problem = Problem::new(
-                                "mvtopo::check::mtu",
+                                Code::CheckMtu,
                                 format!(
                                     "mtu {mtu} is above the mtu of parent {:?} ({limit})",
                                     pname.as_str()
@@ -127,7 +128,7 @@ impl<'r> Resolver<'r> {
             routes_on_down = true;
             self.push(
                 Problem::new(
-                    "mvtopo::check::routes-on-down-link",
+                    Code::CheckRoutesOnDownLink,
                     "routes on a macvlan with up = false".to_owned(),
                     r.span.clone(),
                     "routes here".into(),
@@ -168,7 +169,7 @@ impl<'r> Resolver<'r> {
     pub(super) fn mac(&mut self, at: &At<String>, what: &str) -> Option<MacAddr> {
         let Ok(mac) = at.value.parse::<MacAddr>() else {
             self.push(Problem::new(
-                "mvtopo::check::mac",
+                Code::CheckMac,
                 format!("{:?} is not a MAC address", at.value),
                 at.span.clone(),
                 "malformed MAC".into(),
@@ -181,7 +182,7 @@ impl<'r> Resolver<'r> {
             // Clear the group bit and set the locally administered one.
             fixed.0[0] = (fixed.0[0] & 0xfe) | 0x02;
             self.push(Problem::new(
-                "mvtopo::check::mac",
+                Code::CheckMac,
                 format!("{what} {mac} is a multicast address"),
                 at.span.clone(),
                 "multicast MAC (first octet is odd)".into(),
@@ -193,7 +194,7 @@ impl<'r> Resolver<'r> {
         }
         if mac.is_zero() {
             self.push(Problem::new(
-                "mvtopo::check::mac",
+                Code::CheckMac,
                 format!("{what} 00:00:00:00:00:00 is not a usable address"),
                 at.span.clone(),
                 "all-zero MAC".into(),
@@ -226,7 +227,7 @@ impl<'r> Resolver<'r> {
             (None, Some(Mode::Source)) => {
                 let span = m.mode.as_ref().map_or(m.span.clone(), |a| a.span.clone());
                 self.push(Problem::new(
-                    "mvtopo::check::source-macs",
+                    Code::CheckSourceMacs,
                     "mode \"source\" needs `source-macs`".into(),
                     span,
                     "no source-macs".into(),
@@ -238,7 +239,7 @@ impl<'r> Resolver<'r> {
             (Some(list), Some(Mode::Source)) => {
                 if list.value.is_empty() && !broken {
                     self.push(Problem::new(
-                        "mvtopo::check::source-macs",
+                        Code::CheckSourceMacs,
                         "`source-macs` is empty; a source macvlan would receive nothing".into(),
                         list.span.clone(),
                         "empty list".into(),
@@ -256,7 +257,7 @@ impl<'r> Resolver<'r> {
                     if let Some(first) = seen.get(&mac) {
                         self.push(
                             Problem::new(
-                                "mvtopo::check::duplicate-mac",
+                                Code::CheckDuplicateMac,
                                 format!("{mac} is listed twice in source-macs"),
                                 at.span.clone(),
                                 "listed again".into(),
@@ -275,7 +276,7 @@ impl<'r> Resolver<'r> {
             }
             (Some(list), Some(other)) => {
                 self.push(Problem::new(
-                    "mvtopo::check::source-macs",
+                    Code::CheckSourceMacs,
                     format!(
                         "`source-macs` only applies to mode \"source\"; this macvlan is {other}"
                     ),

@@ -12,6 +12,7 @@ mod text;
 use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::code::Code;
 use crate::load::problem::Problem;
 use crate::load::raw::RawTopology;
 use crate::model::{Macvlan, Parent, Topology};
@@ -68,7 +69,7 @@ pub fn resolve(raw: &RawTopology, default_name: &str) -> Result<Topology, Vec<Pr
             );
         for span in dropped {
             r.push(Problem::new(
-                "mvtopo::check::internal",
+                Code::CheckInternal,
                 "this entry could not be resolved, but no rule said why".into(),
                 span,
                 "not resolved".into(),
@@ -110,7 +111,7 @@ impl<'r> Resolver<'r> {
 
     fn missing(&mut self, span: Range<usize>, what: &str, key: &str, add: String) {
         self.push(Problem::new(
-            "mvtopo::check::missing-key",
+            Code::CheckMissingKey,
             format!("{what} has no `{key}`"),
             span,
             format!("`{key}` missing"),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::text::{shorten_link_name, shorten_topology_name};
 use super::{NS_NAME_MAX, Resolver, TOPOLOGY_NAME_MAX, text};
+use crate::code::Code;
 use crate::load::problem::{Problem, did_you_mean, one_of};
 use crate::load::raw::At;
 use crate::model::{Namespace, Span};
@@ -37,7 +38,7 @@ impl<'r> Resolver<'r> {
         let suggestion = shorten_topology_name(value);
         match span {
             Some(span) => self.push(Problem::new(
-                "mvtopo::check::topology-name",
+                Code::CheckTopologyName,
                 format!("topology name {value:?} {why}"),
                 span,
                 "invalid topology name".into(),
@@ -46,7 +47,7 @@ impl<'r> Resolver<'r> {
                 )),
             )),
             None => self.push(Problem::new(
-                "mvtopo::check::topology-name",
+                Code::CheckTopologyName,
                 format!("topology name {value:?} (from the file name) {why}"),
                 0..0,
                 "no `name` in this file".into(),
@@ -104,7 +105,7 @@ impl<'r> Resolver<'r> {
         // the bound leaves room under the 255-byte limit for what mvtopo puts around it.
         if at.value.len() > NS_NAME_MAX {
             self.push(Problem::new(
-                "mvtopo::check::namespace-name",
+                Code::CheckNamespaceName,
                 format!(
                     "namespace name is {} bytes long; mvtopo allows at most {NS_NAME_MAX}",
                     at.value.len()
@@ -127,7 +128,7 @@ impl<'r> Resolver<'r> {
                 };
                 let suggestion = text::plain_file_name(&at.value);
                 self.push(Problem::new(
-                    "mvtopo::check::namespace-name",
+                    Code::CheckNamespaceName,
                     format!("namespace name {:?} {why}", at.value),
                     at.span.clone(),
                     "invalid namespace name".into(),
@@ -146,7 +147,7 @@ impl<'r> Resolver<'r> {
         // link would get a name other than the file's, and nothing could find it again.
         if at.value.contains('%') {
             self.push(Problem::new(
-                "mvtopo::check::interface-name",
+                Code::CheckInterfaceName,
                 format!(
                     "interface name {:?} contains '%', which the kernel treats as a template for a name it picks",
                     at.value
@@ -185,7 +186,7 @@ impl<'r> Resolver<'r> {
                     ),
                 };
                 self.push(Problem::new(
-                    "mvtopo::check::interface-name",
+                    Code::CheckInterfaceName,
                     message,
                     at.span.clone(),
                     "invalid interface name".into(),
@@ -231,9 +232,9 @@ impl<'r> Resolver<'r> {
         };
         self.push(Problem::new(
             if table == "namespace" {
-                "mvtopo::check::unknown-namespace"
+                Code::CheckUnknownNamespace
             } else {
-                "mvtopo::check::unknown-parent"
+                Code::CheckUnknownParent
             },
             format!("{what} {:?} is not a declared {table}", at.value),
             at.span.clone(),

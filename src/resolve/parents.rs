@@ -2,6 +2,7 @@
 //! including the MTU a vlan takes from its link.
 
 use super::{CREATE_KINDS, DEFAULT_MTU, MTU_MAX, MTU_MIN, Resolver, text};
+use crate::code::Code;
 use crate::load::problem::{Problem, did_you_mean, one_of};
 use crate::load::raw::{At, RawParent};
 use crate::model::{Parent, ParentKind, Span};
@@ -25,7 +26,7 @@ impl<'r> Resolver<'r> {
                         ),
                     };
                     self.push(Problem::new(
-                        "mvtopo::check::create",
+                        Code::CheckCreate,
                         format!("unknown create kind {other:?}"),
                         c.span.clone(),
                         "not veth, dummy or vlan".into(),
@@ -49,7 +50,7 @@ impl<'r> Resolver<'r> {
                     None => format!("{header} has no `create`: an existing interface"),
                 };
                 self.push(Problem::new(
-                    "mvtopo::check::key-not-allowed",
+                    Code::CheckKeyNotAllowed,
                     format!("`{}` only applies to create = \"{needs}\"", key.value),
                     key.span.clone(),
                     now,
@@ -67,7 +68,7 @@ impl<'r> Resolver<'r> {
                         let default = format!("{}p", p.name.value);
                         if name.is_some() && default.len() > crate::names::MAX_LINK_NAME {
                             self.push(Problem::new(
-                                "mvtopo::check::interface-name",
+                                Code::CheckInterfaceName,
                                 format!(
                                     "the default peer name {default:?} is {} bytes long; the kernel allows at most 15",
                                     default.len()
@@ -105,7 +106,7 @@ impl<'r> Resolver<'r> {
                     Some(at) => {
                         if at.value == p.name.value {
                             self.push(Problem::new(
-                                "mvtopo::check::vlan-link",
+                                Code::CheckVlanLink,
                                 format!("vlan {:?} cannot sit on itself", at.value),
                                 at.span.clone(),
                                 "the vlan's own name".into(),
@@ -139,7 +140,7 @@ impl<'r> Resolver<'r> {
                     Some(at) if (1..=4094).contains(&at.value) => u16::try_from(at.value).ok(),
                     Some(at) => {
                         self.push(Problem::new(
-                            "mvtopo::check::vlan-id",
+                            Code::CheckVlanId,
                             format!("vlan-id {} is outside 1..=4094", at.value),
                             at.span.clone(),
                             "VLAN id out of range".into(),
@@ -227,7 +228,7 @@ impl<'r> Resolver<'r> {
                     .as_ref()
                     .map_or(raw.span.clone(), |m| m.span.clone());
                 let mut problem = Problem::new(
-                    "mvtopo::check::mtu",
+                    Code::CheckMtu,
                     format!(
                         "vlan {:?} has mtu {mtu}, above the mtu of its link {:?} ({link_mtu})",
                         raw.name.value,
@@ -255,7 +256,7 @@ impl<'r> Resolver<'r> {
             return u32::try_from(at.value).ok();
         }
         self.push(Problem::new(
-            "mvtopo::check::mtu",
+            Code::CheckMtu,
             format!("mtu {} is outside {MTU_MIN}..={MTU_MAX}", at.value),
             at.span.clone(),
             "MTU out of range".into(),
