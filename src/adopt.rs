@@ -12,7 +12,7 @@ use std::fmt;
 
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
-use crate::names::{LinkName, Mode, NsName};
+use crate::names::{Mode, NsName};
 use crate::object::Object;
 
 /// What adopt does with one object of the file.
@@ -115,12 +115,12 @@ pub fn adopt(t: &Topology, live: &LiveState) -> Adoption {
         .collect();
     for (p, v) in &parents {
         if let Verdict::Claim(_) = v {
-            ours.insert(host(&p.name));
+            ours.insert(LinkRef::host(p.name.clone()));
         }
     }
     for (m, v) in &macvlans {
         if let Verdict::Claim(_) = v {
-            ours.insert(at(&m.namespace, &m.name));
+            ours.insert(LinkRef::new(m.namespace.clone(), m.name.clone()));
         }
     }
     let peers: Vec<LinkRef> = live
@@ -146,22 +146,14 @@ pub fn adopt(t: &Topology, live: &LiveState) -> Adoption {
     }
     for (m, v) in macvlans {
         out.entries.push(Entry {
-            what: format!("macvlan {}", at(&m.namespace, &m.name)),
+            what: format!(
+                "macvlan {}",
+                LinkRef::new(m.namespace.clone(), m.name.clone())
+            ),
             verdict: v,
         });
     }
     out
-}
-
-fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
-    LinkRef {
-        namespace: namespace.clone(),
-        name: name.clone(),
-    }
-}
-
-fn host(name: &LinkName) -> LinkRef {
-    at(&None, name)
 }
 
 fn show(r: Option<&LinkRef>) -> String {
@@ -250,7 +242,7 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
                 peer_namespace,
                 ..
             } => {
-                let target = at(peer_namespace, peer);
+                let target = LinkRef::new(peer_namespace.clone(), peer.clone());
                 if l.peer.as_ref() != Some(&target) {
                     why.push(format!(
                         "peer: live {}, file {target}",
@@ -259,7 +251,7 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
                 }
             }
             ParentKind::Vlan { link, vlan_id, .. } => {
-                if l.parent.as_ref() != Some(&host(link)) {
+                if l.parent.as_ref() != Some(&LinkRef::host(link.clone())) {
                     why.push(format!(
                         "link: live {}, file {link}",
                         show(l.parent.as_ref())
@@ -309,7 +301,7 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
         return Verdict::Refused(vec![format!("is a {} link, not a macvlan", l.kind)]);
     }
     let mut why = Vec::new();
-    if l.parent.as_ref() != Some(&host(&m.parent)) {
+    if l.parent.as_ref() != Some(&LinkRef::host(m.parent.clone())) {
         why.push(format!(
             "parent: live {}, file {}",
             show(l.parent.as_ref()),
@@ -341,7 +333,7 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
     {
         why.push(format!(
             "its mac {mac} is given to {} in the file",
-            at(&other.namespace, &other.name)
+            LinkRef::new(other.namespace.clone(), other.name.clone())
         ));
     }
     if let Some(mtu) = m.mtu

@@ -17,7 +17,7 @@ use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
 use crate::backend::{Backend, BackendError};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
-use crate::names::{MacAddr, Mode};
+use crate::names::{MTU_MIN, MacAddr, Mode};
 use crate::plan::Object;
 
 pub use crate::apply::state::DEFAULT_MTU;
@@ -47,13 +47,6 @@ fn err(op: &str, object: impl Into<String>, errno: i32) -> BackendError {
         .unwrap_or_default()
         .to_lowercase();
     BackendError::new(op, object, Some(errno), message)
-}
-
-fn host(name: &crate::names::LinkName) -> LinkRef {
-    LinkRef {
-        namespace: None,
-        name: name.clone(),
-    }
 }
 
 impl FakeBackend {
@@ -162,18 +155,19 @@ impl FakeBackend {
                     }
                     NewKind::Dummy => {}
                     NewKind::Vlan { link, .. } => {
-                        let lower = self.link(op, &host(link))?;
+                        let lower = self.link(op, &LinkRef::host(link.clone()))?;
                         if n.mtu.is_some_and(|m| m > lower.mtu) {
                             return Err(err(op, what, libc::EINVAL));
                         }
                     }
                     NewKind::Macvlan { parent, mode, .. } => {
-                        let p = self.link(op, &host(parent))?;
-                        if n.mtu.is_some_and(|m| m > p.mtu || m < 68) {
+                        let p = self.link(op, &LinkRef::host(parent.clone()))?;
+                        if n.mtu.is_some_and(|m| m > p.mtu || m < MTU_MIN) {
                             return Err(err(op, what, libc::EINVAL));
                         }
                         let mut siblings = self.state.links.iter().filter(|s| {
-                            s.kind == LinkKind::Macvlan && s.parent.as_ref() == Some(&host(parent))
+                            s.kind == LinkKind::Macvlan
+                                && s.parent.as_ref() == Some(&LinkRef::host(parent.clone()))
                         });
                         let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
                         let any = siblings.clone().next().is_some();
@@ -201,7 +195,7 @@ impl FakeBackend {
             Request::SetMtu { at, mtu } => {
                 let l = self.link(op, at)?;
                 let parent = l.parent.as_ref().and_then(|p| get(&self.state, p));
-                if *mtu < 68 || parent.is_some_and(|p| *mtu > p.mtu) {
+                if *mtu < MTU_MIN || parent.is_some_and(|p| *mtu > p.mtu) {
                     return Err(err(op, what, libc::EINVAL));
                 }
             }

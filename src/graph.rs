@@ -216,10 +216,7 @@ pub fn kind_rank(k: &Key) -> u8 {
 
 fn macvlan_key(m: &Macvlan) -> Key {
     Key::Macvlan {
-        at: LinkRef {
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
-        },
+        at: LinkRef::new(m.namespace.clone(), m.name.clone()),
     }
 }
 
@@ -256,10 +253,7 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
             },
             mk.clone(),
         ));
-        let at = LinkRef {
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
-        };
+        let at = LinkRef::new(m.namespace.clone(), m.name.clone());
         for a in &m.addresses {
             let ak = Key::Address {
                 at: at.clone(),

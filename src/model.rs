@@ -127,6 +127,20 @@ pub struct Route {
     pub via: Option<IpAddr>,
 }
 
+impl Route {
+    /// The destination as people (and the file) write it: `default` only when the
+    /// gateway's family says which default it is, since the loader derives 0.0.0.0/0 or
+    /// ::/0 from `via`.
+    pub fn destination(&self) -> String {
+        match self.via {
+            Some(via) if self.to.is_default() && via.is_ipv4() == self.to.is_ipv4() => {
+                "default".to_owned()
+            }
+            _ => self.to.to_string(),
+        }
+    }
+}
+
 impl Topology {
     pub fn macvlan(&self, namespace: Option<&NsName>, name: &LinkName) -> Option<&Macvlan> {
         self.macvlans

@@ -185,11 +185,30 @@ impl From<MacAddr> for String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// The smallest MTU the kernel accepts on an Ethernet link (ETH_MIN_MTU).
+pub const MTU_MIN: u32 = 68;
+/// The largest MTU a topology may give (IP_MAX_MTU).
+pub const MTU_MAX: u32 = 65535;
+/// The MTU the kernel gives a new veth or dummy made without one.
+pub const DEFAULT_MTU: u32 = 1500;
+
+/// IPv6 link-local (fe80::/10): the kernel adds these addresses and routes itself, so
+/// mvtopo never manages them, and such a gateway is reachable on any link.
+pub fn is_ipv6_link_local(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80)
 }
 
 impl Cidr {
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, ValueError> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
@@ -258,7 +277,7 @@ impl Cidr {
     /// IPv6 link-local (fe80::/10): the kernel adds these itself; they are never managed.
     pub fn is_link_local(&self) -> bool {
         match self.addr {
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+            IpAddr::V6(_) => is_ipv6_link_local(&self.addr),
             IpAddr::V4(a) => a.is_link_local(),
         }
     }

@@ -321,6 +321,15 @@ impl MacvlanLink {
 }
 
 impl Route {
+    /// How people name the route out of link `at`: `default via 10.0.0.1 on red/eth0`,
+    /// `10.9.0.0/16 on red/eth0` (its gateway is part of the name).
+    pub fn name_on(&self, at: &LinkRef) -> String {
+        match self.via {
+            Some(v) => format!("{} via {v} on {at}", self.destination()),
+            None => format!("{} on {at}", self.destination()),
+        }
+    }
+
     pub fn object(&self, namespace: &Option<NsName>, link: &LinkName) -> Object {
         Object::Route {
             namespace: namespace.clone(),

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use crate::load::raw::{MACVLAN_KEYS, PARENT_KEYS, ROUTE_KEYS, TOP_KEYS};
-use crate::names::Mode;
+use crate::names::{MTU_MAX, MTU_MIN, Mode};
 
 /// A name the kernel accepts for an interface: 1 to 15 bytes (the schema can only count
 /// characters), no '/', ':' or whitespace, not "." or "..".
@@ -46,7 +46,7 @@ fn mac(description: &str) -> Value {
 }
 
 fn mtu(description: &str) -> Value {
-    json!({"type": "integer", "description": description, "minimum": 68, "maximum": 65535})
+    json!({"type": "integer", "description": description, "minimum": MTU_MIN, "maximum": MTU_MAX})
 }
 
 /// Each key's schema. Keys are looked up by the loader's lists, so a key the loader gains

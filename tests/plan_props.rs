@@ -246,33 +246,21 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
         let i8 = i as u8;
         let mut addresses = vec![];
         for j in 0..s.addresses {
-            addresses.push(Cidr {
-                addr: format!("10.{i}.{j}.2").parse().unwrap(),
-                prefix: 24,
-            });
+            addresses.push(Cidr::new(format!("10.{i}.{j}.2").parse().unwrap(), 24).unwrap());
         }
         if s.addresses == 2 {
-            addresses[1] = Cidr {
-                addr: format!("fd00:{i}::2").parse().unwrap(),
-                prefix: 64,
-            };
+            addresses[1] = Cidr::new(format!("fd00:{i}::2").parse().unwrap(), 64).unwrap();
         }
         let mut routes = vec![];
         if !addresses.is_empty() && s.route & 1 == 1 {
             routes.push(Route {
-                to: Cidr {
-                    addr: format!("10.{}.0.0", 100 + i).parse().unwrap(),
-                    prefix: 16,
-                },
+                to: Cidr::new(format!("10.{}.0.0", 100 + i).parse().unwrap(), 16).unwrap(),
                 via: Some(format!("10.{i}.0.1").parse().unwrap()),
             });
         }
         if s.route & 2 == 2 {
             routes.push(Route {
-                to: Cidr {
-                    addr: format!("192.168.{i}.0").parse().unwrap(),
-                    prefix: 24,
-                },
+                to: Cidr::new(format!("192.168.{i}.0").parse().unwrap(), 24).unwrap(),
                 via: None,
             });
         }

@@ -190,15 +190,7 @@ impl Request {
                 format!("{address} on {at}")
             }
             Request::AddRoute { at, route } | Request::DeleteRoute { at, route } => {
-                let mut s = if route.to.is_default() {
-                    "default".to_owned()
-                } else {
-                    route.to.to_string()
-                };
-                if let Some(v) = route.via {
-                    s.push_str(&format!(" via {v}"));
-                }
-                format!("{s} on {at}")
+                route.name_on(at)
             }
             other => other.link().map(ToString::to_string).unwrap_or_default(),
         }
@@ -538,7 +530,7 @@ fn update(
                     && matches!(object, Object::Macvlan(_))
                     && let Some(l) = state.link(at.namespace.as_ref(), &at.name)
                 {
-                    for a in l.addresses.iter().filter(|a| a.addr.is_ipv6()) {
+                    for a in l.addresses.iter().filter(|a| a.addr().is_ipv6()) {
                         out.push(Request::AddAddress {
                             at: at.clone(),
                             address: *a,

@@ -11,8 +11,7 @@ use crate::names::{Mode, NsName};
 
 use super::requests::{NewKind, Request};
 
-/// The MTU the kernel gives a new veth or dummy.
-pub const DEFAULT_MTU: u32 = 1500;
+pub use crate::names::DEFAULT_MTU;
 
 /// The state before one request, for everything the request changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -231,7 +230,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
             if !*up {
                 // Going down, the kernel drops the link's IPv6 addresses (keep_addr_on_down
                 // is 0 by default) and every route out of it; IPv4 addresses stay.
-                l.addresses.retain(|a| a.addr.is_ipv4());
+                l.addresses.retain(|a| a.addr().is_ipv4());
                 l.routes.clear();
             }
         }),

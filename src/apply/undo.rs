@@ -297,7 +297,7 @@ pub fn inverse(
                     });
                     if !was.up {
                         // Going down drops IPv6 addresses and routes (see `state::apply`).
-                        n.addresses.retain(|a| a.addr.is_ipv4());
+                        n.addresses.retain(|a| a.addr().is_ipv4());
                         n.routes.clear();
                     }
                 }

@@ -144,11 +144,7 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
 }
 
 fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
-    LinkRef {
-        namespace: ns.cloned(),
-        name: name.clone(),
-    }
-    .to_string()
+    LinkRef::new(ns.cloned(), name.clone()).to_string()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -365,15 +361,15 @@ fn address_message(
     address: &Cidr,
     add: bool,
 ) -> netlink_packet_route::address::AddressMessage {
-    match address.addr {
+    match address.addr() {
         IpAddr::V4(a) => AddressMessageBuilder::<std::net::Ipv4Addr>::new()
             .index(index)
-            .address(a, address.prefix)
+            .address(a, address.prefix())
             .build(),
         IpAddr::V6(a) => {
             let mut m = AddressMessageBuilder::<std::net::Ipv6Addr>::new()
                 .index(index)
-                .address(a, address.prefix)
+                .address(a, address.prefix())
                 .build();
             if add {
                 m.header.flags |= AddressHeaderFlags::Nodad;
@@ -394,10 +390,10 @@ fn route_message(
     via: Option<&IpAddr>,
     delete: bool,
 ) -> Result<RouteMessage, String> {
-    let mut msg = match (to.addr, via) {
+    let mut msg = match (to.addr(), via) {
         (IpAddr::V4(dst), None | Some(IpAddr::V4(_))) => {
             let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                .destination_prefix(dst, to.prefix)
+                .destination_prefix(dst, to.prefix())
                 .output_interface(index);
             if let Some(IpAddr::V4(g)) = via {
                 b = b.gateway(*g);
@@ -406,7 +402,7 @@ fn route_message(
         }
         (IpAddr::V6(dst), None | Some(IpAddr::V6(_))) => {
             let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                .destination_prefix(dst, to.prefix)
+                .destination_prefix(dst, to.prefix())
                 .output_interface(index);
             if let Some(IpAddr::V6(g)) = via {
                 b = b.gateway(*g);

@@ -23,7 +23,7 @@ use super::{Conn, Netlink, connect, denied, dump, io_err, nl_err, nsid_of};
 use crate::backend::BackendError;
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias};
 use crate::model::Route;
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName, is_ipv6_link_local};
 
 /// How often one namespace is read again when a dump comes back inconsistent
 /// (NLM_F_DUMP_INTR) before giving up; the same bound CNI's netlinksafe uses.
@@ -530,16 +530,10 @@ pub(super) fn address(a: &AddressMessage) -> Option<Cidr> {
             _ => None,
         })
     })?;
-    if let IpAddr::V6(v6) = addr
-        && is_v6_link_local(&v6)
-    {
+    if is_ipv6_link_local(&addr) {
         return None;
     }
     Cidr::new(addr, a.header.prefix_len).ok()
-}
-
-fn is_v6_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
 }
 
 /// A route we report: main table, unicast, not made by the kernel itself (prefix routes of
@@ -581,7 +575,7 @@ fn route(r: &RouteMessage) -> Option<(u32, Route)> {
         }
     }
     if let IpAddr::V6(v6) = to
-        && (is_v6_link_local(&v6) || v6.is_multicast())
+        && (is_ipv6_link_local(&to) || v6.is_multicast())
     {
         return None;
     }

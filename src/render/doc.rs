@@ -105,23 +105,14 @@ pub(crate) fn key(s: &str) -> String {
     }
 }
 
-/// A route destination as the file writes it: "default" only when the gateway's family says
-/// which default it is, since the loader derives 0.0.0.0/0 or ::/0 from `via`.
-pub(crate) fn route_to(r: &Route) -> String {
-    match r.via {
-        Some(via) if r.to.is_default() && via.is_ipv4() == r.to.is_ipv4() => "default".to_owned(),
-        _ => r.to.to_string(),
-    }
-}
-
 fn route_inline(r: &Route) -> String {
     match r.via {
         Some(via) => format!(
             "{{ to = {}, via = {} }}",
-            string(&route_to(r)),
+            string(&r.destination()),
             string(&via.to_string())
         ),
-        None => format!("{{ to = {} }}", string(&route_to(r))),
+        None => format!("{{ to = {} }}", string(&r.destination())),
     }
 }
 

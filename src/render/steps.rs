@@ -5,12 +5,8 @@ use crate::model::Route;
 use crate::names::{LinkName, MacAddr, NsName};
 use crate::plan::{Change, Object, ReplaceReason, Step};
 
-fn at(namespace: &Option<NsName>, name: &LinkName) -> String {
-    LinkRef {
-        namespace: namespace.clone(),
-        name: name.clone(),
-    }
-    .to_string()
+fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
+    LinkRef::new(namespace.clone(), name.clone())
 }
 
 /// What names the object: `red/eth0`, `10.0.0.2/24 on red/eth0`, `default via 10.0.0.1 on
@@ -22,7 +18,7 @@ fn identity(o: &Object) -> String {
         | Object::Veth { name, .. }
         | Object::Dummy { name, .. }
         | Object::Vlan { name, .. } => name.to_string(),
-        Object::Macvlan(m) => at(&m.namespace, &m.name),
+        Object::Macvlan(m) => at(&m.namespace, &m.name).to_string(),
         Object::Address {
             namespace,
             link,
@@ -33,13 +29,7 @@ fn identity(o: &Object) -> String {
             link,
             to,
             via,
-        } => {
-            let dest = super::doc::route_to(&Route { to: *to, via: *via });
-            match via {
-                Some(v) => format!("{dest} via {v} on {}", at(namespace, link)),
-                None => format!("{dest} on {}", at(namespace, link)),
-            }
-        }
+        } => Route { to: *to, via: *via }.name_on(&at(namespace, link)),
     }
 }
 

@@ -49,7 +49,7 @@ impl<'r> Resolver<'r> {
                     .addresses
                     .iter()
                     .flat_map(|l| l.value.iter())
-                    .filter_map(|at| Some((at.value.parse::<Cidr>().ok()?.addr, at.span.clone())))
+                    .filter_map(|at| Some((at.value.parse::<Cidr>().ok()?.addr(), at.span.clone())))
                     .collect();
                 let routes = m
                     .routes

@@ -8,7 +8,7 @@ use crate::code::Code;
 use crate::load::problem::{Problem, one_of};
 use crate::load::raw::{At, RawMacvlan, RawRoute};
 use crate::model::Route;
-use crate::names::{Cidr, ValueError};
+use crate::names::{Cidr, ValueError, is_ipv6_link_local};
 
 impl<'r> Resolver<'r> {
     pub(super) fn addresses(&mut self, m: &RawMacvlan) -> (Vec<At<Cidr>>, bool) {
@@ -95,7 +95,7 @@ impl<'r> Resolver<'r> {
                     let help = match at.value.parse::<Cidr>() {
                         Ok(c) => format!(
                             "write the gateway without prefix length: via = \"{}\"",
-                            c.addr
+                            c.addr()
                         ),
                         Err(_) => "write the gateway's address, e.g. via = \"10.0.0.1\"".into(),
                     };
@@ -171,12 +171,7 @@ impl<'r> Resolver<'r> {
                 ));
                 return None;
             }
-            let link_local = Cidr {
-                addr: gw,
-                prefix: 128,
-            }
-            .is_link_local()
-                && !gw.is_ipv4();
+            let link_local = is_ipv6_link_local(&gw);
             // An IPv6 link-local gateway is reachable on any link; everything else must be
             // inside one of the macvlan's own prefixes, or the kernel refuses the route.
             // Unknown addresses (already reported): reachability cannot be judged.

@@ -16,11 +16,10 @@ use crate::code::Code;
 use crate::load::problem::Problem;
 use crate::load::raw::RawTopology;
 use crate::model::{Macvlan, Parent, Topology};
+use crate::names;
 
-const MTU_MIN: i64 = 68;
-const MTU_MAX: i64 = 65535;
-/// The MTU the kernel gives a veth or dummy created without one.
-const DEFAULT_MTU: u32 = 1500;
+const MTU_MIN: i64 = names::MTU_MIN as i64;
+const MTU_MAX: i64 = names::MTU_MAX as i64;
 const TOPOLOGY_NAME_MAX: usize = 64;
 /// The longest namespace name: it is a file name under /run/netns and /run/mvtopo/netns
 /// (NAME_MAX is 255 bytes), with room to spare.

@@ -1,12 +1,12 @@
 //! Parents: their kinds (existing, veth, dummy, vlan), names of veth peers, and MTUs,
 //! including the MTU a vlan takes from its link.
 
-use super::{CREATE_KINDS, DEFAULT_MTU, MTU_MAX, MTU_MIN, Resolver, text};
+use super::{CREATE_KINDS, MTU_MAX, MTU_MIN, Resolver, text};
 use crate::code::Code;
 use crate::load::problem::{Problem, did_you_mean, one_of};
 use crate::load::raw::{At, RawParent};
 use crate::model::{Parent, ParentKind, Span};
-use crate::names::LinkName;
+use crate::names::{DEFAULT_MTU, LinkName};
 
 impl<'r> Resolver<'r> {
     pub(super) fn parent(&mut self, p: &'r RawParent) -> Option<Parent> {
