@@ -7,6 +7,9 @@
 //! 80k with the growth ratio (8 is linear), and 200k macvlans in sync, with `check`'s peak
 //! RSS. `cargo bench --bench core -- --no-scale` leaves them out.
 
+// A bench may unwrap, expect, panic and exit; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
+
 use std::time::{Duration, Instant};
 
 use mvtopo::diff::diff;
@@ -119,6 +122,7 @@ fn scale_case(n: usize, sync: bool) -> (String, LiveState) {
 }
 
 /// Run the binary with `args`; wall time, exit code and the child's peak RSS in KiB.
+#[allow(unsafe_code)]
 fn run_measured(args: &[std::ffi::OsString]) -> (Duration, Option<i32>, i64) {
     let start = Instant::now();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_mvtopo"))
@@ -134,6 +138,7 @@ fn run_measured(args: &[std::ffi::OsString]) -> (Duration, Option<i32>, i64) {
     // it, so std's Child must not wait again: it is dropped without).
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = child.id() as libc::pid_t;
+    // SAFETY: as above: `status` and `usage` are valid for writes; `pid` is our child.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let elapsed = start.elapsed();
     let code = (r == pid && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status));

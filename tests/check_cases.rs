@@ -2,6 +2,9 @@
 //! `topology.toml` and `expected.txt`: the plain rendering of the check error, or `ok`.
 //! `UPDATE_GOLDEN=1 cargo test --test check_cases` rewrites the expected files.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};

@@ -1,6 +1,9 @@
 //! The command line as users (and the outside acceptance tests) drive it: exit codes, output
 //! formats, and that no kernel is touched by `check`, `graph` and `plan --state`.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

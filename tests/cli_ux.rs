@@ -3,6 +3,9 @@
 //! saved plans (without a kernel, through `--state`), standard input, `--color`, `-q`, and
 //! `fmt` with its golden cases (`tests/cases/fmt-*`).
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -8,6 +8,9 @@
 //! Runs the binary in a lab namespace like tests/e2e.rs (root; "SKIPPED" and a failure
 //! without it, unless MVTOPO_ALLOW_SKIP=1).
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
@@ -271,6 +274,7 @@ impl Drop for HandJournal {
 }
 
 /// The namespace cookie of /run/netns/NAME (SO_NETNS_COOKIE of a socket made inside it).
+#[allow(unsafe_code)]
 fn cookie_of(ns: &str) -> u64 {
     let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
     std::thread::spawn(move || {
@@ -284,6 +288,8 @@ fn cookie_of(ns: &str) -> u64 {
         .unwrap();
         let mut cookie: u64 = 0;
         let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: the socket is open; `cookie` and `len` are valid for writes of the sizes
+        // given.
         let r = unsafe {
             libc::getsockopt(
                 std::os::fd::AsRawFd::as_raw_fd(&s),

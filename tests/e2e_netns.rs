@@ -8,6 +8,9 @@
 //! without it, unless MVTOPO_ALLOW_SKIP=1). Objects made under /run/netns by hand carry the
 //! lab's prefix and are removed by Drop guards.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
@@ -59,6 +62,7 @@ fn shown_owner(e: &E2e, ns: &str) -> Value {
 struct ApplyLock(std::fs::File);
 
 impl ApplyLock {
+    #[allow(unsafe_code)]
     fn take() -> ApplyLock {
         std::fs::create_dir_all("/run/mvtopo").unwrap();
         let f = std::fs::OpenOptions::new()
@@ -75,6 +79,7 @@ impl ApplyLock {
 }
 
 impl Drop for ApplyLock {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // SAFETY: as above.
         unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&self.0), libc::LOCK_UN) };
@@ -157,7 +162,11 @@ fn a_namespace_made_again_by_hand_is_not_ours_even_with_the_same_inode() {
     drop(lock);
     let out = e.expect(0, &["destroy"], &f);
     common::run("ip", &["netns", "exec", &x, "true"]);
-    assert_eq!(inode(&path), hand_made, "the hand-made namespace was replaced");
+    assert_eq!(
+        inode(&path),
+        hand_made,
+        "the hand-made namespace was replaced"
+    );
     assert!(!marker(&x).exists(), "the stale marker is still there");
     // Another run of this suite may have swept the marker first; then the note is in its
     // output, not ours.

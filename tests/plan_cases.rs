@@ -6,6 +6,9 @@
 //! files. Every successful plan is also applied to the fake kernel, and the topology must
 //! then diff to nothing: a golden plan that does not converge fails.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
