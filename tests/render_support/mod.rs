@@ -489,12 +489,12 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
     }
 }
 
-/// Compares `actual` with the golden file `tests/cases/render-<case>/<file>`. With
+/// Compares `actual` with the golden file `tests/render_support/golden/<case>/<file>`. With
 /// `MVTOPO_BLESS=1` the file is (re)written instead: review the diff before committing it.
 pub fn golden(case: &str, file: &str, actual: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/cases")
-        .join(format!("render-{case}"));
+        .join("tests/render_support/golden")
+        .join(case);
     let path = dir.join(file);
     if std::env::var_os("MVTOPO_BLESS").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(&dir).unwrap();
