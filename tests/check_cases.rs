@@ -5,9 +5,11 @@
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::Path;
+
+use libtest_mimic::{Arguments, Failed};
 use mvtopo::load::{load_str, render_plain};
 
 fn run(dir: &Path) -> Result<(), Failed> {
@@ -56,35 +58,5 @@ fn run(dir: &Path) -> Result<(), Failed> {
 
 fn main() {
     let args = Arguments::from_args();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("check-"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    assert!(
-        !dirs.is_empty(),
-        "no check-* cases under {}",
-        root.display()
-    );
-    let trials = dirs
-        .into_iter()
-        .map(|dir| {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Trial::test(name, move || run(&dir))
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    libtest_mimic::run(&args, common::cases::trials("check-", run)).exit();
 }

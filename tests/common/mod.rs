@@ -2,6 +2,8 @@
 //! oracle, and a guard that deletes everything even when the test panics.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
