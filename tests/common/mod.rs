@@ -20,6 +20,32 @@ pub struct Lab {
     pub prefix: String,
 }
 
+/// Kernel trials (libtest-mimic) as this machine can run them. Without root and with
+/// MVTOPO_ALLOW_SKIP=1 they are marked ignored, after one loud SKIPPED line, so the summary
+/// counts them as not run; otherwise they run as they are (and `Lab::new` fails them, loudly,
+/// where the machine cannot run them).
+pub fn kernel_trials(trials: Vec<libtest_mimic::Trial>) -> Vec<libtest_mimic::Trial> {
+    if is_root() || std::env::var("MVTOPO_ALLOW_SKIP").as_deref() != Ok("1") {
+        return trials;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {} kernel trials need root (CAP_NET_ADMIN, CAP_SYS_ADMIN); shown as ignored",
+        trials.len()
+    );
+    trials
+        .into_iter()
+        .map(|t| t.with_ignored_flag(true))
+        .collect()
+}
+
+/// Whether the tests run as root.
+#[allow(unsafe_code)]
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) takes nothing, touches no memory and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Say loudly that a test could not run; fail unless MVTOPO_ALLOW_SKIP=1 allows it.
 pub fn skip(reason: &str) {
     // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and a
@@ -33,10 +59,8 @@ pub fn skip(reason: &str) {
 impl Lab {
     /// A lab with its host namespace, or `None` (after `skip`) when this machine cannot
     /// run kernel tests.
-    #[allow(unsafe_code)]
     pub fn new() -> Option<Lab> {
-        // SAFETY: geteuid(2) takes nothing, touches no memory and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             skip("kernel tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN)");
             return None;
         }
