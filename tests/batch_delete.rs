@@ -10,6 +10,7 @@ mod common;
 use std::time::Instant;
 
 use common::Lab;
+use common::fixtures::ln;
 use mvtopo::names::LinkName;
 
 fn macvlans(lab: &Lab, prefix: &str, n: usize) -> Vec<LinkName> {
@@ -20,9 +21,7 @@ fn macvlans(lab: &Lab, prefix: &str, n: usize) -> Vec<LinkName> {
     std::fs::write(&path, script).expect("write the batch");
     lab.ip("host", &["-batch", path.to_str().expect("utf-8 path")]);
     let _ = std::fs::remove_file(&path);
-    (0..n)
-        .map(|i| LinkName::new(&format!("{prefix}{i}")).expect("a link name"))
-        .collect()
+    (0..n).map(|i| ln(&format!("{prefix}{i}"))).collect()
 }
 
 #[test]
@@ -41,7 +40,7 @@ fn listed_links_go_in_one_batch_and_nothing_else() {
 
     // A name that does not exist: an error before anything changes.
     let mut names = macvlans(&lab, "b", 100);
-    names.push(LinkName::new("nosuch").expect("a link name"));
+    names.push(ln("nosuch"));
     let err = nl
         .delete_links_batched(None, &names)
         .expect_err("a missing link is an error");

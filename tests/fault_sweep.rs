@@ -33,7 +33,6 @@ use mvtopo::diff::diff;
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use mvtopo::load::load_str;
 use mvtopo::model::Topology;
-use mvtopo::names::NsName;
 use serde_json::Value;
 
 /// The errno injected: one the planner never meets naturally, so nothing can mistake it for
@@ -328,7 +327,7 @@ fn build(lab: &Lab, live: &LiveState) {
         let kind = match l.kind {
             LinkKind::Device => NewKind::Veth {
                 peer: LinkRef {
-                    namespace: Some(NsName::new(&nics).unwrap()),
+                    namespace: Some(common::fixtures::ns(&nics)),
                     name: l.name.clone(),
                 },
                 peer_mac: None,

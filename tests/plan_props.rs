@@ -5,7 +5,11 @@
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
+
+use common::fixtures::{ln, ns};
 
 use mvtopo::backend::Backend;
 use mvtopo::diff::{PlanError, destroy, diff};
@@ -17,13 +21,6 @@ use mvtopo::plan::{Object, Plan, Step};
 use proptest::prelude::*;
 
 const OWNER: &str = "lab";
-
-fn ln(s: &str) -> LinkName {
-    LinkName::new(s).unwrap()
-}
-fn ns(s: &str) -> NsName {
-    NsName::new(s).unwrap()
-}
 
 /// Two NICs nobody owns: the existing parents every topology may use.
 fn base() -> LiveState {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod fixtures;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -4,29 +4,10 @@
 #![allow(dead_code)]
 
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
-use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Route, Span, Topology};
-use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Span, Topology};
+use mvtopo::names::{MacAddr, Mode};
 
-pub fn ln(s: &str) -> LinkName {
-    LinkName::new(s).unwrap()
-}
-pub fn ns(s: &str) -> NsName {
-    NsName::new(s).unwrap()
-}
-pub fn mac(s: &str) -> MacAddr {
-    s.parse().unwrap()
-}
-pub fn cidr(s: &str) -> Cidr {
-    s.parse().unwrap()
-}
-pub fn route(to: &str, via: Option<&str>) -> Route {
-    let via = via.map(|v| v.parse().unwrap());
-    let to = match to {
-        "default" => Cidr::default_for(via.as_ref().unwrap()),
-        _ => cidr(to),
-    };
-    Route { to, via }
-}
+pub use crate::common::fixtures::{at, cidr, ln, mac, ns, route};
 
 pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
     Parent {
@@ -153,13 +134,6 @@ pub fn link(namespace: Option<&str>, name: &str, kind: LinkKind) -> LiveLink {
         addresses: vec![],
         routes: vec![],
         owner: None,
-    }
-}
-
-pub fn at(namespace: Option<&str>, name: &str) -> LinkRef {
-    LinkRef {
-        namespace: namespace.map(ns),
-        name: ln(name),
     }
 }
 
