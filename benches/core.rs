@@ -1,6 +1,6 @@
 //! Timings of the pure pipeline on a large topology: 10,000 macvlans in 500 namespaces over
-//! 4 veth parents, one address each. `cargo bench --bench core` prints a table in ms.
-//! Everything here should be well under a second.
+//! 4 veth parents, one address each (`testing::LabShape`). `cargo bench --bench core` prints
+//! a table in ms. Everything here should be well under a second.
 //!
 //! Then the scale cases, through the binary (`plan --state`, one existing parent, one
 //! namespace): churn (the state holds N owned macvlans, the file wants N others) at 10k and
@@ -16,6 +16,7 @@ use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
 use mvtopo::graph;
 use mvtopo::live::LiveState;
+use mvtopo::testing::LabShape;
 
 const NAMESPACES: usize = 500;
 const PER_NAMESPACE: usize = 20;
@@ -23,28 +24,14 @@ const PARENTS: usize = 4;
 const RUNS: usize = 7;
 
 fn topology_text() -> String {
-    let mut s = String::with_capacity(2 << 20);
-    s.push_str("name = \"bench\"\n\n");
-    for n in 0..NAMESPACES {
-        s.push_str(&format!("[namespace.ns{n:03}]\n"));
+    LabShape {
+        name: "bench".to_owned(),
+        namespaces: (0..NAMESPACES).map(|n| format!("ns{n:03}")).collect(),
+        parents: (0..PARENTS).map(|p| format!("lab{p}")).collect(),
+        macvlans: NAMESPACES * PER_NAMESPACE,
+        subnet: 0,
     }
-    for p in 0..PARENTS {
-        s.push_str(&format!("\n[parent.lab{p}]\ncreate = \"veth\"\n"));
-    }
-    let mut k = 0;
-    for n in 0..NAMESPACES {
-        for j in 0..PER_NAMESPACE {
-            s.push_str(&format!(
-                "\n[[macvlan]]\nname = \"mv{j:02}\"\nparent = \"lab{}\"\nnamespace = \"ns{n:03}\"\nmode = \"bridge\"\naddresses = [\"10.{}.{}.{}/24\"]\n",
-                k % PARENTS,
-                n / 200,
-                n % 200,
-                j + 2
-            ));
-            k += 1;
-        }
-    }
-    s
+    .toml()
 }
 
 /// Best and median of `RUNS` runs of `f`.

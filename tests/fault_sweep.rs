@@ -33,6 +33,7 @@ use mvtopo::diff::diff;
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use mvtopo::load::load_str;
 use mvtopo::model::Topology;
+use mvtopo::testing::LabShape;
 use serde_json::Value;
 
 /// The errno injected: one the planner never meets naturally, so nothing can mistake it for
@@ -548,25 +549,7 @@ fn every_request_refused_leaves_the_kernel_as_found(c: &Case) {
 /// at the very last request.
 fn a_w1_shaped_apply_refused_at_a_few_points_leaves_the_kernel_as_found() {
     let Some(lab) = Lab::new() else { return };
-    let mut toml = format!("name = \"{}\"\n", lab.prefix);
-    for n in 0..50 {
-        toml.push_str(&format!("[namespace.\"{}\"]\n", lab.ns(&format!("n{n}"))));
-    }
-    for p in 0..4 {
-        toml.push_str(&format!("[parent.up{p}]\ncreate = \"veth\"\n"));
-    }
-    for n in 0..50 {
-        for i in 0..20 {
-            let k = n * 20 + i;
-            toml.push_str(&format!(
-                "[[macvlan]]\nname = \"mv{i}\"\nparent = \"up{}\"\nnamespace = \"{}\"\nmode = \"bridge\"\naddresses = [\"10.60.{}.{}/16\"]\n",
-                k % 4,
-                lab.ns(&format!("n{n}")),
-                k / 250,
-                k % 250 + 1
-            ));
-        }
-    }
+    let toml = LabShape::w1(&lab.prefix, |n| lab.ns(&format!("n{n}"))).toml();
     let t = load_str("w1.toml", &toml, "w1").unwrap();
     let live = snapshot(&lab);
     // 50 namespaces, 4 veths (create + 2 claims), 1000 × (create, claim, address).
