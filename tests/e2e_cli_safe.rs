@@ -55,12 +55,8 @@ fn collect(r: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> std::thre
 /// an inherited "ignore" alone.
 #[allow(unsafe_code)]
 fn start(e: &E2e, args: &[&str]) -> Running {
-    let mut cmd = Command::new("nsenter");
-    cmd.arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
-        .arg(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+    let mut cmd = e.command(args);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: only async-signal-safe calls (signal(2)) between fork and exec.
@@ -860,19 +856,6 @@ fn try_reverts_when_its_terminal_goes_away() {
 
 // ---------------------------------------------------------------------------------------
 // 5. Without a kernel: arguments and help.
-
-fn bin(args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run mvtopo");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 #[test]
 fn help_documents_the_exit_statuses_and_bad_seconds_are_usage_errors() {

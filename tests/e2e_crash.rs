@@ -15,7 +15,7 @@ mod common;
 mod e2e_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use e2e_support::*;
@@ -40,13 +40,8 @@ fn large(namespaces: usize, per_ns: usize) -> Topo {
 /// Start `mvtopo ARGS` in the lab host (as `E2e::mvtopo`), with extra environment. nsenter
 /// without --fork execs the binary, so the child's pid is mvtopo's (journal files carry it).
 fn spawn(e: &E2e, args: &[&str], env: &[(&str, String)]) -> std::process::Child {
-    let mut c = Command::new("nsenter");
-    c.arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
-        .arg(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = e.command(args);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }

@@ -16,7 +16,6 @@ mod e2e_support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e_support::*;
@@ -310,11 +309,8 @@ impl Drop for Odd {
 fn bounded(e: &E2e, args: &[&str], secs: u64) -> Out {
     let out_path = e.dir.path().join("bounded.out");
     let err_path = e.dir.path().join("bounded.err");
-    let mut c = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
-        .arg(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
+    let mut c = e
+        .command(args)
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()

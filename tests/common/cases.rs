@@ -14,6 +14,11 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases")
 }
 
+/// The path of `file` in case folder `case`, as a string (for the command line).
+pub fn file(case: &str, file: &str) -> String {
+    root().join(case).join(file).display().to_string()
+}
+
 /// The case folders whose name starts with `prefix` (`check-`, `plan-`, `fmt-`), sorted.
 pub fn dirs(prefix: &str) -> Vec<PathBuf> {
     let root = root();

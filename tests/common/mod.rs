@@ -236,6 +236,34 @@ impl Drop for Lab {
     }
 }
 
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `text` written to file `name` in a new temporary directory: the directory (deleted when
+/// dropped) and the file's path.
+pub fn tmp(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).expect("write the temporary file");
+    let s = p.display().to_string();
+    (dir, s)
+}
+
+/// The exit status of a process that exited (not killed by a signal).
+pub fn code(o: &std::process::Output) -> i32 {
+    o.status.code().expect("exit code (not a signal)")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// Run a command that must succeed; return its stdout.
 pub fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
