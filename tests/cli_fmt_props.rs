@@ -6,7 +6,6 @@
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 mod render_support;
 
 use mvtopo::{fmt, load, render};
