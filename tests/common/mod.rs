@@ -1,5 +1,7 @@
-//! Private lab namespaces for kernel tests: unique names, iproute2 as the independent
-//! oracle, and a guard that deletes everything even when the test panics.
+//! What every test crate shares: private lab namespaces for kernel tests (unique names,
+//! iproute2 as the independent oracle, a guard that deletes everything even when the test
+//! panics), skips that are never silent, and small helpers for files and processes; the
+//! golden case folders in `cases`, values from text in `fixtures`.
 #![allow(dead_code)]
 
 pub mod cases;
