@@ -1,11 +1,14 @@
 //! Timings of the pure pipeline on a large topology: 10,000 macvlans in 500 namespaces over
-//! 4 veth parents, one address each. `cargo bench --bench core` prints a table in ms.
-//! Everything here should be well under a second.
+//! 4 veth parents, one address each (`testing::LabShape`). `cargo bench --bench core` prints
+//! a table in ms. Everything here should be well under a second.
 //!
 //! Then the scale cases, through the binary (`plan --state`, one existing parent, one
 //! namespace): churn (the state holds N owned macvlans, the file wants N others) at 10k and
 //! 80k with the growth ratio (8 is linear), and 200k macvlans in sync, with `check`'s peak
 //! RSS. `cargo bench --bench core -- --no-scale` leaves them out.
+
+// A bench may unwrap, expect, panic and exit; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,7 @@ use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
 use mvtopo::graph;
 use mvtopo::live::LiveState;
+use mvtopo::testing::LabShape;
 
 const NAMESPACES: usize = 500;
 const PER_NAMESPACE: usize = 20;
@@ -20,28 +24,14 @@ const PARENTS: usize = 4;
 const RUNS: usize = 7;
 
 fn topology_text() -> String {
-    let mut s = String::with_capacity(2 << 20);
-    s.push_str("name = \"bench\"\n\n");
-    for n in 0..NAMESPACES {
-        s.push_str(&format!("[namespace.ns{n:03}]\n"));
+    LabShape {
+        name: "bench".to_owned(),
+        namespaces: (0..NAMESPACES).map(|n| format!("ns{n:03}")).collect(),
+        parents: (0..PARENTS).map(|p| format!("lab{p}")).collect(),
+        macvlans: NAMESPACES * PER_NAMESPACE,
+        subnet: 0,
     }
-    for p in 0..PARENTS {
-        s.push_str(&format!("\n[parent.lab{p}]\ncreate = \"veth\"\n"));
-    }
-    let mut k = 0;
-    for n in 0..NAMESPACES {
-        for j in 0..PER_NAMESPACE {
-            s.push_str(&format!(
-                "\n[[macvlan]]\nname = \"mv{j:02}\"\nparent = \"lab{}\"\nnamespace = \"ns{n:03}\"\nmode = \"bridge\"\naddresses = [\"10.{}.{}.{}/24\"]\n",
-                k % PARENTS,
-                n / 200,
-                n % 200,
-                j + 2
-            ));
-            k += 1;
-        }
-    }
-    s
+    .toml()
 }
 
 /// Best and median of `RUNS` runs of `f`.
@@ -119,6 +109,7 @@ fn scale_case(n: usize, sync: bool) -> (String, LiveState) {
 }
 
 /// Run the binary with `args`; wall time, exit code and the child's peak RSS in KiB.
+#[allow(unsafe_code)]
 fn run_measured(args: &[std::ffi::OsString]) -> (Duration, Option<i32>, i64) {
     let start = Instant::now();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_mvtopo"))
@@ -134,6 +125,7 @@ fn run_measured(args: &[std::ffi::OsString]) -> (Duration, Option<i32>, i64) {
     // it, so std's Child must not wait again: it is dropped without).
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = child.id() as libc::pid_t;
+    // SAFETY: as above: `status` and `usage` are valid for writes; `pid` is our child.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let elapsed = start.elapsed();
     let code = (r == pid && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status));

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark W1 (issue 3): 4 veth parents, 50 namespaces, 1000 bridge-mode macvlans (20 per
+# Benchmark W1: 4 veth parents, 50 namespaces, 1000 bridge-mode macvlans (20 per
 # namespace), one IPv4 address each. Prints, in one run: mvtopo apply from scratch, no-op
 # re-apply, destroy (wall time and peak RSS), and the same work done by an `ip -batch` script
 # that creates each link directly in its namespace (the practical limit).

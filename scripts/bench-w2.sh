@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark W2 (issue 10): 20 existing veth parents (made by this script, not by mvtopo),
+# Benchmark W2: 20 existing veth parents (made by this script, not by mvtopo),
 # 500 namespaces, 10,000 bridge-mode macvlans (20 per namespace), one IPv4 address each.
 # Prints, in one run: mvtopo apply from scratch, no-op re-apply and destroy (wall time and
 # peak RSS), each beside the same work done with `ip -batch` (links created directly in

@@ -11,6 +11,8 @@
 //! write a line to stderr with write(2), both async-signal-safe. The first signal is kept;
 //! later ones are not allowed to cut the undo short, and say so.
 
+#![allow(unsafe_code)]
+
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -139,8 +141,10 @@ mod tests {
         let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
         let saved: Vec<_> = [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT]
             .iter()
+            // SAFETY: SIG_DFL installs no handler code.
             .map(|&s| (s, unsafe { sigaction(s, &dfl) }.expect("sigaction")))
             .collect();
+        // SAFETY: SIG_IGN installs no handler code.
         unsafe { sigaction(Signal::SIGINT, &ign) }.expect("sigaction");
         {
             let g = Guard::install(true).expect("install");
@@ -165,13 +169,16 @@ mod tests {
             "restored"
         );
         for (s, old) in saved {
+            // SAFETY: puts back exactly the action that was there before the test.
             unsafe { sigaction(s, &old) }.expect("restore");
         }
     }
 
     fn current(sig: Signal) -> SigHandler {
         let probe = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        // SAFETY: SIG_DFL for a moment, no handler code; the old action is put back next.
         let old = unsafe { sigaction(sig, &probe) }.expect("sigaction");
+        // SAFETY: puts back exactly the action that was there.
         unsafe { sigaction(sig, &old) }.expect("sigaction");
         old.handler()
     }

@@ -25,3 +25,5 @@ pub mod plan;
 pub mod render;
 pub mod resolve;
 pub mod schema;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -3,147 +3,239 @@
 //! plan in sync makes no requests.
 //!
 //! The scenarios are the golden plan cases (tests/cases/plan-*/): every one of their plans is
-//! refused at every request in turn.
+//! refused at every request in turn. One trial per check and case, `CHECK::CASE`
+//! (`cargo test --test apply -- plan-foo` runs one case's).
 
-use std::path::{Path, PathBuf};
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mvtopo::apply::{self, ApplyError, Request};
+mod common;
+
+use std::sync::Arc;
+
+use common::cases::{Check, PlanCase, per_case, plan_cases};
+use libtest_mimic::{Arguments, Trial};
+use mvtopo::apply::{self, ApplyError, Progress, Request};
 use mvtopo::backend::{Backend, BackendError};
-use mvtopo::check::load_str;
 use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::LiveState;
 use mvtopo::model::Topology;
 use mvtopo::plan::Step;
 
-fn cases() -> Vec<(String, Topology, LiveState)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("plan-"))
-                && p.join("expected.json").exists()
-        })
+fn main() {
+    let args = Arguments::from_args();
+    let cases = plan_cases();
+    let named: Vec<(String, Arc<PlanCase>)> = cases
+        .iter()
+        .map(|c| (c.name.clone(), Arc::clone(c)))
         .collect();
-    dirs.sort();
+    let checks: [Check<PlanCase>; 6] = [
+        (
+            "every_plan_applies_and_verifies",
+            every_plan_applies_and_verifies,
+        ),
+        (
+            "a_failure_at_any_request_leaves_the_state_as_found",
+            a_failure_at_any_request_leaves_the_state_as_found,
+        ),
+        ("in_sync_makes_no_calls", in_sync_makes_no_calls),
+        (
+            "an_interrupt_at_any_request_undoes_everything",
+            an_interrupt_at_any_request_undoes_everything,
+        ),
+        (
+            "multi_request_steps_are_refused_partway_and_undone",
+            multi_request_steps_are_refused_partway_and_undone,
+        ),
+        (
+            "the_observer_sees_every_request_in_order_with_done_and_total",
+            the_observer_sees_every_request_in_order_with_done_and_total,
+        ),
+    ];
+    let mut trials = per_case(&named, &checks);
+    let single: [Check<[Arc<PlanCase>]>; 4] = [
+        (
+            "the_cases_exercise_enough_points",
+            the_cases_exercise_enough_points,
+        ),
+        (
+            "a_result_that_does_not_verify_is_undone",
+            a_result_that_does_not_verify_is_undone,
+        ),
+        (
+            "deletes_carried_by_a_parent_or_namespace_delete_make_no_call",
+            deletes_carried_by_a_parent_or_namespace_delete_make_no_call,
+        ),
+        (
+            "a_declined_confirmation_reverts_and_an_accepted_one_keeps",
+            a_declined_confirmation_reverts_and_an_accepted_one_keeps,
+        ),
+    ];
+    for (name, f) in single {
+        let cases = cases.clone();
+        trials.push(Trial::test(name, move || {
+            f(&cases);
+            Ok(())
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The case whose name contains `part`.
+fn find<'c>(cases: &'c [Arc<PlanCase>], part: &str) -> &'c PlanCase {
+    cases
+        .iter()
+        .find(|c| c.name.contains(part))
+        .unwrap_or_else(|| panic!("no plan case named like {part}"))
+}
+
+/// The requests a clean run of the case's plan makes on the fake.
+fn clean_calls(c: &PlanCase) -> Vec<Request> {
+    let plan = diff(&c.topology, &c.live).unwrap();
+    let mut clean = FakeBackend::new(c.live.clone());
+    apply::run(
+        &mut clean,
+        &plan,
+        &c.live,
+        &verifier(&c.topology),
+        Default::default(),
+    )
+    .unwrap();
+    clean.calls
+}
+
+/// The case's plan lowered step by step against the state each reaches: its requests, and
+/// how many points inside a step (between two requests of one step) there are.
+fn lowered(c: &PlanCase) -> (Vec<Request>, usize) {
+    let plan = diff(&c.topology, &c.live).unwrap();
+    let mut state = c.live.clone();
+    let mut requests = Vec::new();
+    let mut partway = 0;
+    let implied = apply::implied_deletes(&plan.steps);
+    for (i, s) in plan.steps.iter().enumerate() {
+        if implied[i].is_some() {
+            continue;
+        }
+        let rs = apply::lower(s, &state).unwrap();
+        for r in &rs {
+            apply::state::apply(&mut state, r, &plan.topology);
+        }
+        partway += rs.len().saturating_sub(1);
+        requests.extend(rs);
+    }
+    (requests, partway)
+}
+
+/// The per-case checks together exercise enough: failure points (every request of every
+/// case), interrupt points (all but each case's last), points inside a step, and plans that
+/// change something.
+fn the_cases_exercise_enough_points(cases: &[Arc<PlanCase>]) {
+    let (mut failures, mut interrupts, mut partway, mut changing) = (0, 0, 0, 0);
+    for c in cases {
+        let calls = clean_calls(c).len();
+        failures += calls;
+        interrupts += calls.saturating_sub(1);
+        partway += lowered(c).1;
+        if !diff(&c.topology, &c.live).unwrap().steps.is_empty() {
+            changing += 1;
+        }
+    }
+    assert!(failures > 30, "only {failures} failure points exercised");
     assert!(
-        dirs.len() >= 10,
-        "expected the golden plan cases, found {}",
-        dirs.len()
+        interrupts > 30,
+        "only {interrupts} interrupt points exercised"
     );
-    dirs.into_iter()
-        .map(|d| {
-            let name = d.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(d.join("topology.toml")).unwrap();
-            let t = load_str("topology.toml", &text, "topology").unwrap();
-            let mut live: LiveState =
-                serde_json::from_str(&std::fs::read_to_string(d.join("live.json")).unwrap())
-                    .unwrap();
-            live.normalize();
-            (name, t, live)
-        })
-        .collect()
+    assert!(partway > 20, "only {partway} points inside a step");
+    assert!(changing >= 5, "only {changing} changing plan cases");
 }
 
 fn verifier(t: &Topology) -> impl Fn(&LiveState) -> Result<Vec<Step>, String> + '_ {
     move |after: &LiveState| diff(t, after).map(|p| p.steps).map_err(|e| e.to_string())
 }
 
-#[test]
-fn every_plan_applies_and_verifies() {
-    for (name, t, live) in cases() {
-        let plan = diff(&t, &live).unwrap();
-        let mut fake = FakeBackend::new(live.clone());
-        let out = apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(out.executed, plan.steps.len(), "{name}");
-        assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
-    }
+fn every_plan_applies_and_verifies(c: &PlanCase) {
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
+    let mut fake = FakeBackend::new(live.clone());
+    let out = apply::run(&mut fake, &plan, live, &verifier(t), Default::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(out.executed, plan.steps.len(), "{name}");
+    assert!(diff(t, &fake.state).unwrap().in_sync, "{name}");
 }
 
-#[test]
-fn a_failure_at_any_request_leaves_the_state_as_found() {
-    let mut checked = 0;
-    for (name, t, live) in cases() {
-        let plan = diff(&t, &live).unwrap();
-        // Some deletes are carried out by a later one (apply::implied_deletes) and make no
-        // call of their own: fail at every call a clean run makes.
-        let mut clean = FakeBackend::new(live.clone());
-        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
-        for n in 0..clean.calls.len() {
-            let mut fake = FakeBackend::new(live.clone()).fail_at(n, libc::EINVAL);
-            let err = apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default())
-                .expect_err("an injected failure must fail the apply");
-            match &err {
-                ApplyError::Step {
-                    error,
-                    undo,
-                    request,
-                    ..
-                } => {
-                    assert_eq!(
-                        request.as_deref(),
-                        Some(&clean.calls[n]),
-                        "{name}: the refused request is the one made at that point"
-                    );
-                    assert_eq!(error.errno, Some(libc::EINVAL), "{name}");
-                    assert!(
-                        undo.complete(),
-                        "{name} step {n}: undo failed: {:?}",
-                        undo.failed
-                    );
-                }
-                other => panic!("{name}: unexpected error {other}"),
+fn a_failure_at_any_request_leaves_the_state_as_found(c: &PlanCase) {
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
+    // Some deletes are carried out by a later one (apply::implied_deletes) and make no
+    // call of their own: fail at every call a clean run makes.
+    let mut clean = FakeBackend::new(live.clone());
+    apply::run(&mut clean, &plan, live, &verifier(t), Default::default()).unwrap();
+    for n in 0..clean.calls.len() {
+        let mut fake = FakeBackend::new(live.clone()).fail_at(n, libc::EINVAL);
+        let err = apply::run(&mut fake, &plan, live, &verifier(t), Default::default())
+            .expect_err("an injected failure must fail the apply");
+        match &err {
+            ApplyError::Step {
+                error,
+                undo,
+                request,
+                ..
+            } => {
+                assert_eq!(
+                    request.as_deref(),
+                    Some(&clean.calls[n]),
+                    "{name}: the refused request is the one made at that point"
+                );
+                assert_eq!(error.errno, Some(libc::EINVAL), "{name}");
+                assert!(
+                    undo.complete(),
+                    "{name} step {n}: undo failed: {:?}",
+                    undo.failed
+                );
             }
-            let mut after = fake.state.clone();
-            after.normalize();
-            // Kernel-picked MACs of links recreated by the undo are restored exactly,
-            // because undo recreates from the live objects, MAC included.
-            assert_eq!(
-                after,
-                live,
-                "{name}: failing at step {} did not restore the state",
-                n + 1
-            );
-            checked += 1;
+            other => panic!("{name}: unexpected error {other}"),
         }
+        let mut after = fake.state.clone();
+        after.normalize();
+        // Kernel-picked MACs of links recreated by the undo are restored exactly,
+        // because undo recreates from the live objects, MAC included.
+        assert_eq!(
+            after,
+            *live,
+            "{name}: failing at step {} did not restore the state",
+            n + 1
+        );
     }
-    assert!(checked > 30, "only {checked} failure points exercised");
 }
 
-#[test]
-fn in_sync_makes_no_calls() {
-    for (name, t, live) in cases() {
-        let plan = diff(&t, &live).unwrap();
-        let mut fake = FakeBackend::new(live.clone());
-        apply::run(&mut fake, &plan, &live, &verifier(&t), Default::default()).unwrap();
-        let settled = fake.state.clone();
-        let again = diff(&t, &settled).unwrap();
-        assert!(
-            again.in_sync,
-            "{name}: second plan not in sync: {:?}",
-            again.steps
-        );
-        let mut fake = FakeBackend::new(settled.clone());
-        let out = apply::run(
-            &mut fake,
-            &again,
-            &settled,
-            &verifier(&t),
-            Default::default(),
-        )
-        .unwrap();
-        assert_eq!(out.executed, 0, "{name}");
-        assert!(
-            fake.calls.is_empty(),
-            "{name}: calls on a no-op apply: {:?}",
-            fake.calls
-        );
-    }
+fn in_sync_makes_no_calls(c: &PlanCase) {
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
+    let mut fake = FakeBackend::new(live.clone());
+    apply::run(&mut fake, &plan, live, &verifier(t), Default::default()).unwrap();
+    let settled = fake.state.clone();
+    let again = diff(t, &settled).unwrap();
+    assert!(
+        again.in_sync,
+        "{name}: second plan not in sync: {:?}",
+        again.steps
+    );
+    let mut fake = FakeBackend::new(settled.clone());
+    let out = apply::run(
+        &mut fake,
+        &again,
+        &settled,
+        &verifier(t),
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(out.executed, 0, "{name}");
+    assert!(
+        fake.calls.is_empty(),
+        "{name}: calls on a no-op apply: {:?}",
+        fake.calls
+    );
 }
 
 /// A backend that reports success for one step without doing it: what verify exists to catch
@@ -170,15 +262,12 @@ impl Backend for Liar {
     }
 }
 
-#[test]
-fn a_result_that_does_not_verify_is_undone() {
-    let (name, t, live) = cases()
-        .into_iter()
-        .find(|(n, _, _)| n.contains("empty"))
-        .expect("a plan case from an empty state");
-    let plan = diff(&t, &live).unwrap();
+fn a_result_that_does_not_verify_is_undone(cases: &[Arc<PlanCase>]) {
+    let c = find(cases, "empty");
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
     let mut clean = FakeBackend::new(live.clone());
-    apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
+    apply::run(&mut clean, &plan, live, &verifier(t), Default::default()).unwrap();
     // Skip the last request: everything before it ran, so there is something to undo.
     let skip = clean.calls.len() - 1;
     let mut liar = Liar {
@@ -186,7 +275,7 @@ fn a_result_that_does_not_verify_is_undone() {
         skip,
         n: 0,
     };
-    let err = apply::run(&mut liar, &plan, &live, &verifier(&t), Default::default()).unwrap_err();
+    let err = apply::run(&mut liar, &plan, live, &verifier(t), Default::default()).unwrap_err();
     let ApplyError::Verify { remaining, undo } = err else {
         panic!("{name}: expected a verification failure");
     };
@@ -195,18 +284,15 @@ fn a_result_that_does_not_verify_is_undone() {
     let mut after = liar.inner.state.clone();
     after.normalize();
     assert_eq!(
-        after, live,
+        after, *live,
         "{name}: verify failure did not restore the state"
     );
 }
 
-#[test]
-fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
-    let (name, _t, live) = cases()
-        .into_iter()
-        .find(|(n, _, _)| n.contains("prune-all"))
-        .expect("the prune-all case");
-    let plan = mvtopo::diff::destroy("lab", &live).unwrap();
+fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call(cases: &[Arc<PlanCase>]) {
+    let c = find(cases, "prune-all");
+    let (name, _t, live) = (&c.name, &c.topology, &c.live);
+    let plan = mvtopo::diff::destroy("lab", live).unwrap();
     let implied = apply::implied_deletes(&plan.steps);
     assert!(
         implied.iter().any(Option::is_some),
@@ -217,7 +303,7 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call() {
     let out = apply::run(
         &mut fake,
         &plan,
-        &live,
+        live,
         &|after: &LiveState| {
             mvtopo::diff::destroy("lab", after)
                 .map(|p| p.steps)
@@ -264,50 +350,42 @@ impl Backend for Signaller<'_> {
     }
 }
 
-#[test]
-fn an_interrupt_at_any_request_undoes_everything() {
-    let mut checked = 0;
-    for (name, t, live) in cases() {
-        let plan = diff(&t, &live).unwrap();
-        let mut clean = FakeBackend::new(live.clone());
-        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
-        // The signal arrives during request n; the run stops before request n + 1.
-        for n in 0..clean.calls.len().saturating_sub(1) {
-            let stop = std::sync::atomic::AtomicI32::new(0);
-            let mut b = Signaller {
-                inner: FakeBackend::new(live.clone()),
-                stop: &stop,
-                at: n,
-            };
-            let control = apply::Control {
-                stop: &stop,
-                confirm: None,
-                progress: None,
-            };
-            let err = apply::run(&mut b, &plan, &live, &verifier(&t), control).unwrap_err();
-            let ApplyError::Interrupted { signal, undo } = err else {
-                panic!("{name}: request {n}: expected an interrupt, got {err}");
-            };
-            assert_eq!(signal, libc::SIGINT);
-            assert!(undo.complete(), "{name}: {:?}", undo.failed);
-            // The request in flight finished; nothing after it was made before the undo.
-            assert_eq!(b.inner.calls[..=n], clean.calls[..=n], "{name}");
-            let mut after = b.inner.state.clone();
-            after.normalize();
-            assert_eq!(after, live, "{name}: interrupted at request {n}");
-            checked += 1;
-        }
+fn an_interrupt_at_any_request_undoes_everything(c: &PlanCase) {
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
+    let mut clean = FakeBackend::new(live.clone());
+    apply::run(&mut clean, &plan, live, &verifier(t), Default::default()).unwrap();
+    // The signal arrives during request n; the run stops before request n + 1.
+    for n in 0..clean.calls.len().saturating_sub(1) {
+        let stop = std::sync::atomic::AtomicI32::new(0);
+        let mut b = Signaller {
+            inner: FakeBackend::new(live.clone()),
+            stop: &stop,
+            at: n,
+        };
+        let control = apply::Control {
+            stop: &stop,
+            confirm: None,
+            progress: None,
+        };
+        let err = apply::run(&mut b, &plan, live, &verifier(t), control).unwrap_err();
+        let ApplyError::Interrupted { signal, undo } = err else {
+            panic!("{name}: request {n}: expected an interrupt, got {err}");
+        };
+        assert_eq!(signal, libc::SIGINT);
+        assert!(undo.complete(), "{name}: {:?}", undo.failed);
+        // The request in flight finished; nothing after it was made before the undo.
+        assert_eq!(b.inner.calls[..=n], clean.calls[..=n], "{name}");
+        let mut after = b.inner.state.clone();
+        after.normalize();
+        assert_eq!(after, *live, "{name}: interrupted at request {n}");
     }
-    assert!(checked > 30, "only {checked} interrupt points exercised");
 }
 
-#[test]
-fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
-    let (name, t, live) = cases()
-        .into_iter()
-        .find(|(n, _, _)| n.contains("empty"))
-        .expect("a plan case from an empty state");
-    let plan = diff(&t, &live).unwrap();
+fn a_declined_confirmation_reverts_and_an_accepted_one_keeps(cases: &[Arc<PlanCase>]) {
+    let c = find(cases, "empty");
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
     let mut fake = FakeBackend::new(live.clone());
     let mut asked = 0;
     let mut no = || {
@@ -320,7 +398,7 @@ fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
         confirm: Some(&mut no),
         progress: None,
     };
-    let err = apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap_err();
+    let err = apply::run(&mut fake, &plan, live, &verifier(t), control).unwrap_err();
     let ApplyError::Reverted { reason, undo } = err else {
         panic!("{name}: expected a revert, got {err}");
     };
@@ -329,7 +407,7 @@ fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
     assert_eq!(asked, 1);
     let mut after = fake.state.clone();
     after.normalize();
-    assert_eq!(after, live, "{name}: a revert restores the state");
+    assert_eq!(after, *live, "{name}: a revert restores the state");
 
     let mut fake = FakeBackend::new(live.clone());
     let mut yes = || Ok(());
@@ -338,35 +416,71 @@ fn a_declined_confirmation_reverts_and_an_accepted_one_keeps() {
         confirm: Some(&mut yes),
         progress: None,
     };
-    apply::run(&mut fake, &plan, &live, &verifier(&t), control).unwrap();
-    assert!(diff(&t, &fake.state).unwrap().in_sync, "{name}");
+    apply::run(&mut fake, &plan, live, &verifier(t), control).unwrap();
+    assert!(diff(t, &fake.state).unwrap().in_sync, "{name}");
 }
 
 /// Lowering is the same whichever backend runs it: the requests of a golden plan on the
 /// fake are exactly `lower` of each step against the state reached, and a step made of
 /// several requests (a replace, an update of several fields) is refused between them.
-#[test]
-fn multi_request_steps_are_refused_partway_and_undone() {
-    let mut partway = 0;
-    for (name, t, live) in cases() {
-        let plan = diff(&t, &live).unwrap();
-        let mut state = live.clone();
-        let mut requests = Vec::new();
-        let implied = apply::implied_deletes(&plan.steps);
-        for (i, s) in plan.steps.iter().enumerate() {
-            if implied[i].is_some() {
-                continue;
-            }
-            let rs = apply::lower(s, &state).unwrap();
-            for r in &rs {
-                apply::state::apply(&mut state, r, &plan.topology);
-            }
-            partway += rs.len().saturating_sub(1);
-            requests.extend(rs);
-        }
-        let mut clean = FakeBackend::new(live.clone());
-        apply::run(&mut clean, &plan, &live, &verifier(&t), Default::default()).unwrap();
-        assert_eq!(clean.calls, requests, "{name}");
+fn multi_request_steps_are_refused_partway_and_undone(c: &PlanCase) {
+    let (requests, _) = lowered(c);
+    assert_eq!(clean_calls(c), requests, "{}", c.name);
+}
+
+/// (done, total, request) as the observer saw them.
+type Seen = Vec<(usize, usize, Request)>;
+
+fn run_observed(
+    fake: &mut FakeBackend,
+    t: &Topology,
+    plan: &mvtopo::plan::Plan,
+    live: &LiveState,
+) -> (Result<apply::Outcome, ApplyError>, Seen) {
+    let mut seen: Seen = Vec::new();
+    let mut observe = |p: Progress<'_>| seen.push((p.done, p.total, p.request.clone()));
+    let result = apply::run(
+        fake,
+        plan,
+        live,
+        &verifier(t),
+        apply::Control {
+            progress: Some(&mut observe),
+            ..apply::Control::default()
+        },
+    );
+    (result, seen)
+}
+
+fn the_observer_sees_every_request_in_order_with_done_and_total(c: &PlanCase) {
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
+    let mut fake = FakeBackend::new(live.clone());
+    let (result, seen) = run_observed(&mut fake, t, &plan, live);
+    let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Exactly the requests the kernel received, in order, numbered from 0, each with the
+    // same total: the number of requests the run made.
+    assert_eq!(seen.len(), fake.calls.len(), "{name}");
+    assert_eq!(out.requests, fake.calls.len(), "{name}");
+    for (n, ((done, total, request), call)) in seen.iter().zip(&fake.calls).enumerate() {
+        assert_eq!(*done, n, "{name}");
+        assert_eq!(*total, fake.calls.len(), "{name}");
+        assert_eq!(request, call, "{name}: request {n}");
     }
-    assert!(partway > 20, "only {partway} points inside a step");
+    if plan.steps.is_empty() {
+        assert!(seen.is_empty(), "{name}");
+        return;
+    }
+    // Refused halfway: the observer saw the requests up to the refused one (the total still
+    // counts the whole plan), and none of undo's.
+    let n = fake.calls.len() / 2;
+    let all = fake.calls.clone();
+    let mut failing = FakeBackend::new(live.clone()).fail_at(n, libc::EEXIST);
+    let (result, seen) = run_observed(&mut failing, t, &plan, live);
+    assert!(result.is_err(), "{name}");
+    assert_eq!(seen.len(), n + 1, "{name}");
+    for (k, (done, total, request)) in seen.iter().enumerate() {
+        assert_eq!((*done, *total), (k, all.len()), "{name}");
+        assert_eq!(request, &all[k], "{name}");
+    }
 }

@@ -2,11 +2,15 @@
 //! links go in one request, the others stay in their group, a missing name changes nothing.
 //! Prints the time beside one RTM_DELLINK per link (a figure, never an assertion).
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::Instant;
 
 use common::Lab;
+use common::fixtures::ln;
 use mvtopo::names::LinkName;
 
 fn macvlans(lab: &Lab, prefix: &str, n: usize) -> Vec<LinkName> {
@@ -17,9 +21,7 @@ fn macvlans(lab: &Lab, prefix: &str, n: usize) -> Vec<LinkName> {
     std::fs::write(&path, script).expect("write the batch");
     lab.ip("host", &["-batch", path.to_str().expect("utf-8 path")]);
     let _ = std::fs::remove_file(&path);
-    (0..n)
-        .map(|i| LinkName::new(&format!("{prefix}{i}")).expect("a link name"))
-        .collect()
+    (0..n).map(|i| ln(&format!("{prefix}{i}"))).collect()
 }
 
 #[test]
@@ -38,7 +40,7 @@ fn listed_links_go_in_one_batch_and_nothing_else() {
 
     // A name that does not exist: an error before anything changes.
     let mut names = macvlans(&lab, "b", 100);
-    names.push(LinkName::new("nosuch").expect("a link name"));
+    names.push(ln("nosuch"));
     let err = nl
         .delete_links_batched(None, &names)
         .expect_err("a missing link is an error");

@@ -1,8 +1,14 @@
 //! Golden cases for `mvtopo check`: one test per `tests/cases/check-*/` directory. Each holds
 //! `topology.toml` and `expected.txt`: the plain rendering of the check error, or `ok`.
-//! `UPDATE_GOLDEN=1 cargo test --test check_cases` rewrites the expected files.
+//! `UPDATE_GOLDEN=1 cargo test --test check_cases` rewrites the expected files. And per
+//! case, `exit_code::CASE`: the binary's exit status and output streams agree with it.
 
-use std::path::{Path, PathBuf};
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use mvtopo::check::load_str;
@@ -54,35 +60,40 @@ fn run(dir: &Path) -> Result<(), Failed> {
 
 fn main() {
     let args = Arguments::from_args();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("check-"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    assert!(
-        !dirs.is_empty(),
-        "no check-* cases under {}",
-        root.display()
-    );
-    let trials = dirs
-        .into_iter()
-        .map(|dir| {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Trial::test(name, move || run(&dir))
-        })
-        .collect();
+    let mut trials = common::cases::trials("check-", run);
+    trials.extend(common::cases::dirs("check-").into_iter().map(|dir| {
+        let name = common::cases::name(&dir);
+        Trial::test(format!("exit_code::{name}"), move || exit_code(&name, &dir))
+    }));
+    trials.push(Trial::test("there_is_a_case_per_rule", || {
+        let n = common::cases::dirs("check-").len();
+        if n >= 40 {
+            Ok(())
+        } else {
+            Err(format!("only {n} check cases").into())
+        }
+    }));
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// `mvtopo check` on the case: 0 and "valid" where the golden output is `ok`, otherwise 65
+/// with a diagnostic on stderr and nothing on stdout.
+fn exit_code(name: &str, dir: &Path) -> Result<(), Failed> {
+    let expected = std::fs::read_to_string(dir.join("expected.txt"))
+        .map_err(|e| format!("{name}/expected.txt: {e}"))?;
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mvtopo"))
+        .args(["check", &dir.join("topology.toml").display().to_string()])
+        .env("NO_COLOR", "1")
+        .output()
+        .map_err(|e| format!("run mvtopo: {e}"))?;
+    let (code, stdout, stderr) = (common::code(&o), common::stdout(&o), common::stderr(&o));
+    let ok = if expected.trim() == "ok" {
+        code == 0 && stdout.contains("valid")
+    } else {
+        code == 65 && stderr.contains("mvtopo::check") && stdout.is_empty()
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(format!("{name}: exit {code}\n--- stdout\n{stdout}\n--- stderr\n{stderr}").into())
 }

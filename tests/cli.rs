@@ -1,8 +1,16 @@
 //! The command line as users (and the outside acceptance tests) drive it: exit codes, output
 //! formats, and that no kernel is touched by `check`, `graph` and `plan --state`.
 
-use std::path::{Path, PathBuf};
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
+
+use common::cases::file as case;
+use common::{code, root, stderr, stdout, tmp};
 
 fn mvtopo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mvtopo"))
@@ -10,67 +18,6 @@ fn mvtopo(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run mvtopo")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code (not a signal)")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn case(name: &str, file: &str) -> String {
-    root()
-        .join("tests/cases")
-        .join(name)
-        .join(file)
-        .display()
-        .to_string()
-}
-
-fn tmp(name: &str, text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join(name);
-    std::fs::write(&p, text).unwrap();
-    let s = p.display().to_string();
-    (dir, s)
-}
-
-#[test]
-fn check_exit_codes_follow_the_golden_cases() {
-    let mut n = 0;
-    for entry in std::fs::read_dir(root().join("tests/cases")).unwrap() {
-        let dir = entry.unwrap().path();
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("check-") {
-            continue;
-        }
-        let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
-        let o = mvtopo(&["check", &dir.join("topology.toml").display().to_string()]);
-        if expected.trim() == "ok" {
-            assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
-            assert!(stdout(&o).contains("valid"), "{name}");
-        } else {
-            assert_eq!(code(&o), 65, "{name}: {}", stderr(&o));
-            assert!(
-                stderr(&o).contains("mvtopo::check"),
-                "{name}: diagnostic missing: {}",
-                stderr(&o)
-            );
-            assert!(stdout(&o).is_empty(), "{name}: stdout must stay clean");
-        }
-        n += 1;
-    }
-    assert!(n >= 40, "only {n} check cases");
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! shuffled within their tables, other spacing, single quotes, blank lines, indentation)
 //! formats back to exactly that, meaning the same topology.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod render_support;
 
 use mvtopo::{check, fmt, render};

@@ -3,9 +3,17 @@
 //! saved plans (without a kernel, through `--state`), standard input, `--color`, `-q`, and
 //! `fmt` with its golden cases (`tests/cases/fmt-*`).
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use common::cases::{dirs as cases, file as case};
+use common::{code, root, stderr, stdout, tmp};
 
 use serde_json::Value;
 
@@ -33,18 +41,6 @@ fn mvtopo(args: &[&str]) -> Output {
     run(args, None, &[])
 }
 
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code (not a signal)")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// stdout as exactly one JSON object (serde_json rejects anything after the first value).
 fn one_object(o: &Output) -> Value {
     let v: Value = serde_json::from_str(&stdout(o)).unwrap_or_else(|e| {
@@ -57,37 +53,6 @@ fn one_object(o: &Output) -> Value {
     assert!(v.is_object(), "{v}");
     assert_eq!(v["format_version"], 1, "{v}");
     v
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn case(name: &str, file: &str) -> String {
-    root()
-        .join("tests/cases")
-        .join(name)
-        .join(file)
-        .display()
-        .to_string()
-}
-
-fn cases(prefix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    v.sort();
-    v
-}
-
-fn tmp(name: &str, text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join(name);
-    std::fs::write(&p, text).unwrap();
-    let s = p.display().to_string();
-    (dir, s)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -241,7 +206,7 @@ const SCHEMA_CATCHES: [&str; 17] = [
 fn invalid_cases_the_schema_can_express_do_not_validate() {
     let validators = schema_validators();
     for name in SCHEMA_CATCHES {
-        let f = root().join("tests/cases").join(name).join("topology.toml");
+        let f = common::cases::root().join(name).join("topology.toml");
         let doc = toml_as_json(&f).unwrap_or_else(|| panic!("{name} is not TOML"));
         for (draft, v) in &validators {
             assert!(

@@ -7,15 +7,19 @@
 //! Every MAC is given explicitly, so nothing the kernel picks at random takes part. Root
 //! only: "SKIPPED: ..." and a failure otherwise, unless MVTOPO_ALLOW_SKIP=1.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::Lab;
+use common::fixtures::{cidr, ln};
 use mvtopo::apply::{NewKind, NewLink, Request};
 use mvtopo::backend::Backend;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::{LinkRef, LiveState};
 use mvtopo::model::Route;
-use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use mvtopo::names::{MacAddr, Mode, NsName};
 
 /// Names in a scenario, made concrete for one lab: namespaces get the lab's prefix.
 struct Names<'a>(&'a Lab);
@@ -29,11 +33,11 @@ impl Names<'_> {
         match s.split_once('/') {
             Some((ns, name)) => LinkRef {
                 namespace: Some(self.ns(ns)),
-                name: LinkName::new(name).unwrap(),
+                name: ln(name),
             },
             None => LinkRef {
                 namespace: None,
-                name: LinkName::new(s).unwrap(),
+                name: ln(s),
             },
         }
     }
@@ -41,10 +45,6 @@ impl Names<'_> {
 
 fn mac(n: u8) -> MacAddr {
     MacAddr([0x02, 0xc0, 0, 0, 0, n])
-}
-
-fn cidr(s: &str) -> Cidr {
-    s.parse().unwrap()
 }
 
 fn veth(n: &Names, at: &str, peer: &str, m: u8, mtu: Option<u32>) -> Request {
@@ -65,7 +65,7 @@ fn macvlan(n: &Names, at: &str, parent: &str, mode: Mode, m: u8, mtu: Option<u32
     Request::CreateLink(NewLink {
         at: n.at(at),
         kind: NewKind::Macvlan {
-            parent: LinkName::new(parent).unwrap(),
+            parent: ln(parent),
             mode,
             source_macs: vec![],
         },

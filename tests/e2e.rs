@@ -8,6 +8,9 @@
 //! (`ip -j`) is the independent check of what the kernel holds. Not root: "SKIPPED: ..." and
 //! a failure, unless MVTOPO_ALLOW_SKIP=1.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
@@ -689,6 +692,7 @@ struct FileLock {
 }
 
 impl FileLock {
+    #[allow(unsafe_code)]
     fn take(path: &str) -> FileLock {
         use std::os::fd::AsRawFd;
         let f = std::fs::OpenOptions::new()

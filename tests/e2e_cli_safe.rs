@@ -8,6 +8,9 @@
 //! dumps of every lab namespace before and after. Not root: "SKIPPED: ..." and a failure,
 //! unless MVTOPO_ALLOW_SKIP=1.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
@@ -50,13 +53,10 @@ fn collect(r: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> std::thre
 /// are reset to their defaults in the child: a process inherits ignored signals (a
 /// non-interactive shell starts background jobs with SIGINT ignored), and mvtopo leaves
 /// an inherited "ignore" alone.
+#[allow(unsafe_code)]
 fn start(e: &E2e, args: &[&str]) -> Running {
-    let mut cmd = Command::new("nsenter");
-    cmd.arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
-        .arg(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+    let mut cmd = e.command(args);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: only async-signal-safe calls (signal(2)) between fork and exec.
@@ -88,6 +88,7 @@ impl Running {
         i32::try_from(self.child.id()).expect("pid")
     }
 
+    #[allow(unsafe_code)]
     fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child.
         let r = unsafe { libc::kill(self.pid(), sig) };
@@ -633,6 +634,7 @@ fn adopt_refuses_what_another_topology_owns() {
 struct Held(#[allow(dead_code)] std::fs::File);
 
 impl Held {
+    #[allow(unsafe_code)]
     fn take() -> Held {
         use std::os::fd::AsRawFd;
         std::fs::create_dir_all("/run/mvtopo").expect("mkdir /run/mvtopo");
@@ -854,19 +856,6 @@ fn try_reverts_when_its_terminal_goes_away() {
 
 // ---------------------------------------------------------------------------------------
 // 5. Without a kernel: arguments and help.
-
-fn bin(args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run mvtopo");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 #[test]
 fn help_documents_the_exit_statuses_and_bad_seconds_are_usage_errors() {

@@ -4,6 +4,9 @@
 //! off a terminal, nothing of the run's progress is printed. Runs the binary inside a lab namespace like tests/e2e.rs (root; a loud
 //! SKIPPED otherwise).
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 

@@ -8,11 +8,14 @@
 //! Runs the binary in a lab namespace like tests/e2e.rs (root; "SKIPPED" and a failure
 //! without it, unless MVTOPO_ALLOW_SKIP=1).
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use e2e_support::*;
@@ -37,13 +40,8 @@ fn large(namespaces: usize, per_ns: usize) -> Topo {
 /// Start `mvtopo ARGS` in the lab host (as `E2e::mvtopo`), with extra environment. nsenter
 /// without --fork execs the binary, so the child's pid is mvtopo's (journal files carry it).
 fn spawn(e: &E2e, args: &[&str], env: &[(&str, String)]) -> std::process::Child {
-    let mut c = Command::new("nsenter");
-    c.arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
-        .arg(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = e.command(args);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -271,6 +269,7 @@ impl Drop for HandJournal {
 }
 
 /// The namespace cookie of /run/netns/NAME (SO_NETNS_COOKIE of a socket made inside it).
+#[allow(unsafe_code)]
 fn cookie_of(ns: &str) -> u64 {
     let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
     std::thread::spawn(move || {
@@ -284,6 +283,8 @@ fn cookie_of(ns: &str) -> u64 {
         .unwrap();
         let mut cookie: u64 = 0;
         let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: the socket is open; `cookie` and `len` are valid for writes of the sizes
+        // given.
         let r = unsafe {
             libc::getsockopt(
                 std::os::fd::AsRawFd::as_raw_fd(&s),

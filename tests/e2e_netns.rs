@@ -8,12 +8,14 @@
 //! without it, unless MVTOPO_ALLOW_SKIP=1). Objects made under /run/netns by hand carry the
 //! lab's prefix and are removed by Drop guards.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e_support::*;
@@ -59,6 +61,7 @@ fn shown_owner(e: &E2e, ns: &str) -> Value {
 struct ApplyLock(std::fs::File);
 
 impl ApplyLock {
+    #[allow(unsafe_code)]
     fn take() -> ApplyLock {
         std::fs::create_dir_all("/run/mvtopo").unwrap();
         let f = std::fs::OpenOptions::new()
@@ -75,6 +78,7 @@ impl ApplyLock {
 }
 
 impl Drop for ApplyLock {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // SAFETY: as above.
         unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&self.0), libc::LOCK_UN) };
@@ -157,7 +161,11 @@ fn a_namespace_made_again_by_hand_is_not_ours_even_with_the_same_inode() {
     drop(lock);
     let out = e.expect(0, &["destroy"], &f);
     common::run("ip", &["netns", "exec", &x, "true"]);
-    assert_eq!(inode(&path), hand_made, "the hand-made namespace was replaced");
+    assert_eq!(
+        inode(&path),
+        hand_made,
+        "the hand-made namespace was replaced"
+    );
     assert!(!marker(&x).exists(), "the stale marker is still there");
     // Another run of this suite may have swept the marker first; then the note is in its
     // output, not ours.
@@ -301,11 +309,8 @@ impl Drop for Odd {
 fn bounded(e: &E2e, args: &[&str], secs: u64) -> Out {
     let out_path = e.dir.path().join("bounded.out");
     let err_path = e.dir.path().join("bounded.err");
-    let mut c = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
-        .arg(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
+    let mut c = e
+        .command(args)
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()

@@ -4,6 +4,9 @@
 //! prefix, its existing NICs made as veths on a lab switch), is then in sync, reaches what
 //! its recipe says it reaches, and is destroyed without a trace.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
@@ -38,20 +41,6 @@ fn load(path: &Path) -> (String, Topology) {
     (text, t)
 }
 
-/// `mvtopo ARGS` as the invoking user, outside any lab (no kernel access needed).
-fn mvtopo(args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run mvtopo");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// The state of a fresh host for `t`: its existing NICs and nothing else.
 fn fresh_state(t: &Topology) -> String {
     let links: Vec<Value> = t
@@ -78,13 +67,13 @@ fn every_example_checks_and_plans_against_its_saved_or_a_fresh_state() {
     let dir = tempfile::tempdir().expect("temporary directory");
     for path in example_files() {
         let file = path.to_str().expect("utf-8 path");
-        let out = mvtopo(&["check", file]);
+        let out = bin(&["check", file]);
         assert_eq!(out.code, 0, "mvtopo check {file}: {out}");
         let saved = path.with_extension("state.json");
         if saved.exists() {
             // A saved state is the host the file describes: the plan is empty.
             let state = saved.to_str().expect("utf-8 path");
-            let out = mvtopo(&["plan", file, "--state", state, "--detailed-exitcode"]);
+            let out = bin(&["plan", file, "--state", state, "--detailed-exitcode"]);
             assert_eq!(out.code, 0, "plan against {state} is not in sync: {out}");
             assert!(out.stdout.contains("no changes"), "{out}");
         } else {
@@ -92,9 +81,9 @@ fn every_example_checks_and_plans_against_its_saved_or_a_fresh_state() {
             let state = dir.path().join(format!("{}.state.json", t.name));
             std::fs::write(&state, fresh_state(&t)).expect("write state");
             let state = state.to_str().expect("utf-8 path");
-            let out = mvtopo(&["plan", file, "--state", state, "--detailed-exitcode"]);
+            let out = bin(&["plan", file, "--state", state, "--detailed-exitcode"]);
             assert_eq!(out.code, 2, "plan {file} on a fresh host: {out}");
-            let out = mvtopo(&["plan", file, "--state", state, "--format", "json"]);
+            let out = bin(&["plan", file, "--state", state, "--format", "json"]);
             assert_eq!(out.code, 0, "plan --format json {file}: {out}");
             let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
             let creates = plan["steps"]
@@ -131,7 +120,7 @@ fn the_ci_example_sees_an_edit_as_a_pending_change() {
     let file = dir.path().join("ci.toml");
     std::fs::write(&file, edited).expect("write");
     let state = examples_dir().join("ci.state.json");
-    let out = mvtopo(&[
+    let out = bin(&[
         "plan",
         file.to_str().unwrap(),
         "--state",

@@ -9,25 +9,31 @@
 //! namespace renamed with the lab's prefix, an existing NIC stood in for by a veth whose
 //! peer sits in a lab namespace of its own), the topology renamed likewise, and the plan
 //! made against the lab's snapshot. Cases with dummy or vlan links are left out (this
-//! host's kernel has neither; the QEMU tier has them). Root only: "SKIPPED: ..." and a
-//! failure otherwise, unless MVTOPO_ALLOW_SKIP=1.
+//! host's kernel has neither; the QEMU tier has them: their trials are listed as ignored).
+//! One trial per case, `every_request_refused_leaves_the_kernel_as_found::CASE`
+//! (`cargo test --test fault_sweep -- plan-foo` runs one). Root only: a failure otherwise,
+//! or, with MVTOPO_ALLOW_SKIP=1, "SKIPPED: ..." and every trial ignored.
+
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 mod e2e_support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::Lab;
 use e2e_support::{Dump, dump, settled_dump};
+use libtest_mimic::{Arguments, Trial};
 use mvtopo::apply::{self, ApplyError, NewKind, NewLink, Request};
 use mvtopo::backend::Backend;
 use mvtopo::check::load_str;
 use mvtopo::diff::diff;
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use mvtopo::model::Topology;
-use mvtopo::names::NsName;
+use mvtopo::testing::LabShape;
 use serde_json::Value;
 
 /// The errno injected: one the planner never meets naturally, so nothing can mistake it for
@@ -133,22 +139,11 @@ struct Case {
 }
 
 fn golden() -> Vec<Case> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("plan-"))
-                && p.join("live.json").exists()
-        })
-        .collect();
-    dirs.sort();
-    dirs.into_iter()
+    common::cases::dirs("plan-")
+        .into_iter()
+        .filter(|d| d.join("live.json").exists())
         .map(|d| Case {
-            name: d.file_name().unwrap().to_string_lossy().into_owned(),
+            name: common::cases::name(&d),
             toml: std::fs::read_to_string(d.join("topology.toml")).unwrap(),
             live: serde_json::from_str(&std::fs::read_to_string(d.join("live.json")).unwrap())
                 .unwrap(),
@@ -333,7 +328,7 @@ fn build(lab: &Lab, live: &LiveState) {
         let kind = match l.kind {
             LinkKind::Device => NewKind::Veth {
                 peer: LinkRef {
-                    namespace: Some(NsName::new(&nics).unwrap()),
+                    namespace: Some(common::fixtures::ns(&nics)),
                     name: l.name.clone(),
                 },
                 peer_mac: None,
@@ -469,73 +464,92 @@ fn sweep(
     }
 }
 
-#[test]
-fn every_request_of_every_golden_plan_refused_leaves_the_kernel_as_found() {
-    let mut swept = BTreeMap::new();
-    for c in golden().into_iter().filter(runnable) {
-        let Some(lab) = Lab::new() else { return };
-        let namespaces = case_namespaces(&c);
-        let toml = rename_toml(&c.toml, &lab, &namespaces);
-        let owner = c
-            .toml
-            .lines()
-            .find_map(|l| l.strip_prefix("name = \""))
-            .map(|r| r.trim_end_matches('"').to_owned())
-            .unwrap_or_default();
-        let Ok(t) = load_str("topology.toml", &toml, "topology") else {
-            panic!("{}: the renamed topology does not load:\n{toml}", c.name);
-        };
-        let live = rename_live(&c.live, &lab, &owner);
-        build(&lab, &live);
-        let now = snapshot(&lab);
-        // Plans that stop before any change (a foreign object in the way) or have nothing to
-        // do make no request to refuse.
-        match diff(&t, &now) {
-            Ok(p) if !p.steps.is_empty() => {}
-            _ => continue,
-        }
-        let (requests, tried) = sweep(&lab, &c.name, &t, &now, &|_| true);
-        assert_eq!(requests, tried, "{}", c.name);
-        swept.insert(c.name.clone(), requests);
+/// Requests refused per golden plan swept, filled by the case trials.
+static SWEPT: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for c in golden() {
+        let name = format!(
+            "every_request_refused_leaves_the_kernel_as_found::{}",
+            c.name
+        );
+        trials.push(if runnable(&c) {
+            Trial::test(name, move || {
+                every_request_refused_leaves_the_kernel_as_found(&c);
+                Ok(())
+            })
+        } else {
+            Trial::test(name, || {
+                Err("this host's kernel has no dummy or vlan links (the QEMU tier has them)".into())
+            })
+            .with_ignored_flag(true)
+        });
     }
-    let total: usize = swept.values().sum();
-    eprintln!(
-        "fault sweep: {total} refused requests over {} golden plans: {swept:?}",
-        swept.len()
-    );
-    assert!(
-        swept.len() >= 20,
-        "only {} golden plans swept: {swept:?}",
-        swept.len()
-    );
-    assert!(total >= 100, "only {total} requests refused");
+    trials.push(Trial::test(
+        "a_w1_shaped_apply_refused_at_a_few_points_leaves_the_kernel_as_found",
+        || {
+            a_w1_shaped_apply_refused_at_a_few_points_leaves_the_kernel_as_found();
+            Ok(())
+        },
+    ));
+    let conclusion = libtest_mimic::run(&args, common::kernel_trials(trials));
+    // The sweep as a whole, when every case ran: enough plans and requests refused.
+    if !args.list
+        && conclusion.num_filtered_out == 0
+        && !conclusion.has_failed()
+        && common::is_root()
+    {
+        let swept = SWEPT.lock().unwrap();
+        let total: usize = swept.values().sum();
+        eprintln!(
+            "fault sweep: {total} refused requests over {} golden plans: {swept:?}",
+            swept.len()
+        );
+        assert!(
+            swept.len() >= 20,
+            "only {} golden plans swept: {swept:?}",
+            swept.len()
+        );
+        assert!(total >= 100, "only {total} requests refused");
+    }
+    conclusion.exit();
+}
+
+fn every_request_refused_leaves_the_kernel_as_found(c: &Case) {
+    let Some(lab) = Lab::new() else { return };
+    let namespaces = case_namespaces(c);
+    let toml = rename_toml(&c.toml, &lab, &namespaces);
+    let owner = c
+        .toml
+        .lines()
+        .find_map(|l| l.strip_prefix("name = \""))
+        .map(|r| r.trim_end_matches('"').to_owned())
+        .unwrap_or_default();
+    let Ok(t) = load_str("topology.toml", &toml, "topology") else {
+        panic!("{}: the renamed topology does not load:\n{toml}", c.name);
+    };
+    let live = rename_live(&c.live, &lab, &owner);
+    build(&lab, &live);
+    let now = snapshot(&lab);
+    // Plans that stop before any change (a foreign object in the way) or have nothing to do
+    // make no request to refuse.
+    match diff(&t, &now) {
+        Ok(p) if !p.steps.is_empty() => {}
+        _ => return,
+    }
+    let (requests, tried) = sweep(&lab, &c.name, &t, &now, &|_| true);
+    assert_eq!(requests, tried, "{}", c.name);
+    SWEPT.lock().unwrap().insert(c.name.clone(), requests);
 }
 
 /// W1's shape (4 veth parents, 50 namespaces, 1000 bridge macvlans with an address each),
 /// refused at a few points: the first request, inside the namespaces, inside the macvlans,
 /// at the very last request.
-#[test]
 fn a_w1_shaped_apply_refused_at_a_few_points_leaves_the_kernel_as_found() {
     let Some(lab) = Lab::new() else { return };
-    let mut toml = format!("name = \"{}\"\n", lab.prefix);
-    for n in 0..50 {
-        toml.push_str(&format!("[namespace.\"{}\"]\n", lab.ns(&format!("n{n}"))));
-    }
-    for p in 0..4 {
-        toml.push_str(&format!("[parent.up{p}]\ncreate = \"veth\"\n"));
-    }
-    for n in 0..50 {
-        for i in 0..20 {
-            let k = n * 20 + i;
-            toml.push_str(&format!(
-                "[[macvlan]]\nname = \"mv{i}\"\nparent = \"up{}\"\nnamespace = \"{}\"\nmode = \"bridge\"\naddresses = [\"10.60.{}.{}/16\"]\n",
-                k % 4,
-                lab.ns(&format!("n{n}")),
-                k / 250,
-                k % 250 + 1
-            ));
-        }
-    }
+    let toml = LabShape::w1(&lab.prefix, |n| lab.ns(&format!("n{n}"))).toml();
     let t = load_str("w1.toml", &toml, "w1").unwrap();
     let live = snapshot(&lab);
     // 50 namespaces, 4 veths (create + 2 claims), 1000 × (create, claim, address).

@@ -3,6 +3,9 @@
 //! page); the mode pictures are what their Graphviz sources draw; and no page a user reads
 //! cites files users do not have.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -205,10 +208,18 @@ fn the_mode_pictures_are_current() {
     }
 }
 
-#[test]
-fn user_facing_text_cites_no_file_users_lack() {
-    let mut files = pages();
-    for dir in ["examples", "dist/systemd", "dist/systemd/examples"] {
+/// Files users have that are not Markdown pages: examples, the systemd unit, the Nix files
+/// (their descriptions and option texts), the scripts the README points at.
+fn other_user_files() -> Vec<PathBuf> {
+    let mut files = vec![root().join("flake.nix")];
+    for dir in [
+        "docs",
+        "examples",
+        "dist/systemd",
+        "dist/systemd/examples",
+        "nix",
+        "scripts",
+    ] {
         for e in std::fs::read_dir(root().join(dir)).expect("dir") {
             let p = e.expect("entry").path();
             if p.is_file() {
@@ -216,21 +227,89 @@ fn user_facing_text_cites_no_file_users_lack() {
             }
         }
     }
+    files
+}
+
+/// What the binary prints for people: `--help` of every command, the man page, the schema
+/// (its descriptions show in editors).
+fn binary_texts() -> Vec<(String, String)> {
+    let bin = env!("CARGO_BIN_EXE_mvtopo");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin).args(args).output().expect("run mvtopo");
+        assert!(out.status.success(), "mvtopo {}", args.join(" "));
+        (
+            format!("`mvtopo {}`", args.join(" ")),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let mut texts = vec![run(&["--help"]), run(&["man"]), run(&["schema"])];
+    for sub in mvtopo::cli::command().get_subcommands() {
+        texts.push(run(&[sub.get_name(), "--help"]));
+    }
+    texts
+}
+
+/// Whether `line` cites a file users do not have (the specification, machine notes and
+/// style rules the project is developed with) or an issue of the project's tracker
+/// ("issue 3", "issue #3").
+fn cites_what_users_lack(line: &str) -> bool {
+    const FILES: [&str; 5] = [
+        "shared/",
+        "spec/",
+        "ENVIRONMENT.md",
+        "NETLINK.md",
+        "STYLE.md",
+    ];
+    if FILES.iter().any(|w| line.contains(w)) {
+        return true;
+    }
+    let lower = line.to_lowercase();
+    lower.match_indices("issue").any(|(i, w)| {
+        let rest = lower[i + w.len()..].trim_start_matches('s').trim_start();
+        rest.trim_start_matches('#')
+            .starts_with(|c: char| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn the_citation_check_catches_what_it_should() {
+    for bad in [
+        "see spec/TOPOLOGY.md",
+        "(ENVIRONMENT.md)",
+        "Benchmark W1 (issue 3)",
+        "fixed in Issue #12",
+        "issues 4 and 5",
+    ] {
+        assert!(cites_what_users_lack(bad), "{bad}");
+    }
+    for good in [
+        "[docs/TOPOLOGY.md](docs/TOPOLOGY.md)",
+        "the issue persists",
+        "docs/guide/reference/file-format.md",
+    ] {
+        assert!(!cites_what_users_lack(good), "{good}");
+    }
+}
+
+#[test]
+fn user_facing_text_cites_no_file_users_lack() {
+    let mut texts: Vec<(String, String)> = pages()
+        .into_iter()
+        .chain(other_user_files())
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            (f.strip_prefix(root()).unwrap().display().to_string(), text)
+        })
+        .collect();
+    texts.extend(binary_texts());
     let mut bad = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap_or_default();
+    for (name, text) in &texts {
         for (n, line) in text.lines().enumerate() {
-            for word in ["shared/", "spec/", "ENVIRONMENT.md", "issue 3"] {
-                if line.contains(word) {
-                    bad.push(format!(
-                        "{}:{}: {}",
-                        f.strip_prefix(root()).unwrap().display(),
-                        n + 1,
-                        line.trim()
-                    ));
-                }
+            if cites_what_users_lack(line) {
+                bad.push(format!("{name}:{}: {}", n + 1, line.trim()));
             }
         }
     }
+    assert!(texts.len() > 40, "only {} texts read", texts.len());
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

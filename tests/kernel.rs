@@ -4,31 +4,22 @@
 //! its `host` namespace; the lab guard deletes all of it, even when the test panics. Not
 //! root or no netns support: "SKIPPED: ..." and a failure, unless MVTOPO_ALLOW_SKIP=1.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::net::IpAddr;
 
 use common::Lab;
+use common::fixtures::{cidr, ln, mac, ns};
 use mvtopo::backend::Backend;
 use mvtopo::live::{LinkKind, LinkRef, LiveState};
-use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use mvtopo::names::{Mode, NsName};
 use mvtopo::plan::{Change, MacvlanLink, Object, Step};
 use serde_json::Value;
 
 const OWNER: &str = "labtest";
-
-fn ns(s: &str) -> NsName {
-    NsName::new(s).unwrap()
-}
-fn ln(s: &str) -> LinkName {
-    LinkName::new(s).unwrap()
-}
-fn mac(s: &str) -> MacAddr {
-    s.parse().unwrap()
-}
-fn cidr(s: &str) -> Cidr {
-    s.parse().unwrap()
-}
 
 fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> MacvlanLink {
     MacvlanLink {

@@ -1,13 +1,19 @@
 //! Properties of `load_str`: no input makes it panic, and generated valid files load into
 //! exactly the topology they describe (defaults filled in, normal form).
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use common::fixtures::{ln, ns};
 use mvtopo::check::{LoadError, load_file, load_str};
 use mvtopo::load::render_plain;
 use mvtopo::model::{ParentKind, Route};
-use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use mvtopo::names::{Cidr, MacAddr, Mode};
 use proptest::prelude::*;
 
 const SPEC: &str = include_str!("cases/check-valid-spec-example/topology.toml");
@@ -253,7 +259,7 @@ proptest! {
         prop_assert_eq!(topo.namespaces.len(), n_ns);
         prop_assert_eq!(topo.parents.len(), parent_mtus.len());
         for (i, mtu) in parent_mtus.iter().enumerate() {
-            let p = &topo.parents[&LinkName::new(&format!("eth{i}")).unwrap()];
+            let p = &topo.parents[&ln(&format!("eth{i}"))];
             prop_assert_eq!(p.mtu, *mtu);
             prop_assert_eq!(&p.kind, &ParentKind::Existing);
         }
@@ -267,7 +273,7 @@ proptest! {
             let g = by_name[m.name.as_str()];
             let i: u8 = m.name.as_str()[2..].parse().unwrap();
             prop_assert_eq!(m.parent.as_str(), format!("eth{}", g.parent));
-            prop_assert_eq!(m.namespace.clone(), g.ns.map(|n| NsName::new(&format!("ns{n}")).unwrap()));
+            prop_assert_eq!(m.namespace.clone(), g.ns.map(|n| ns(&format!("ns{n}"))));
             prop_assert_eq!(m.mode, g.mode);
             prop_assert_eq!(m.mac, g.mac.map(MacAddr));
             prop_assert_eq!(m.mtu, g.mtu);
@@ -333,7 +339,7 @@ fn an_invalid_stem_asks_for_a_name() {
 fn the_spec_example_loads_with_its_defaults() {
     let t = load_str("lab.toml", SPEC, "ignored").unwrap();
     assert_eq!(t.name, "lab");
-    let lab0 = &t.parents[&LinkName::new("lab0").unwrap()];
+    let lab0 = &t.parents[&ln("lab0")];
     match &lab0.kind {
         ParentKind::Veth {
             peer,
@@ -346,7 +352,7 @@ fn the_spec_example_loads_with_its_defaults() {
         }
         other => panic!("lab0 is {other:?}"),
     }
-    let vlan = &t.parents[&LinkName::new("eth1.10").unwrap()];
+    let vlan = &t.parents[&ln("eth1.10")];
     match &vlan.kind {
         ParentKind::Vlan {
             link,
@@ -371,13 +377,7 @@ fn the_spec_example_loads_with_its_defaults() {
     let eth0 = &t.macvlans[1];
     assert_eq!(eth0.routes[0].to, "0.0.0.0/0".parse::<Cidr>().unwrap());
     assert_eq!(eth0.mtu, Some(1500));
-    assert!(
-        t.macvlan(
-            Some(&NsName::new("red").unwrap()),
-            &LinkName::new("eth0").unwrap()
-        )
-        .is_some()
-    );
+    assert!(t.macvlan(Some(&ns("red")), &ln("eth0")).is_some());
 }
 
 #[test]
@@ -391,7 +391,7 @@ fn a_default_route_takes_the_family_of_its_gateway() {
 #[test]
 fn veth_peers_default_to_name_p() {
     let t = load_str("t.toml", "[parent.lab0]\ncreate = \"veth\"\n", "t").unwrap();
-    match &t.parents[&LinkName::new("lab0").unwrap()].kind {
+    match &t.parents[&ln("lab0")].kind {
         ParentKind::Veth {
             peer,
             peer_namespace: None,

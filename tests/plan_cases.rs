@@ -6,10 +6,15 @@
 //! files. Every successful plan is also applied to the fake kernel, and the topology must
 //! then diff to nothing: a golden plan that does not converge fails.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use libtest_mimic::{Arguments, Failed, Trial};
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use libtest_mimic::{Arguments, Failed};
 use miette::Diagnostic;
 use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
@@ -17,32 +22,7 @@ use mvtopo::live::LiveState;
 
 fn main() {
     let args = Arguments::from_args();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("plan-"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    let trials = dirs
-        .into_iter()
-        .map(|dir| {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Trial::test(name, move || run(&dir))
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    libtest_mimic::run(&args, common::cases::trials("plan-", run)).exit();
 }
 
 fn read(path: &Path) -> Result<String, Failed> {

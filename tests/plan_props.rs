@@ -2,7 +2,14 @@
 //! the topology diff to nothing, from any messy owned state; plans are deterministic; and
 //! no step ever deletes or changes something the topology does not own.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
 use std::collections::BTreeMap;
+
+use common::fixtures::{ln, ns};
 
 use mvtopo::backend::Backend;
 use mvtopo::diff::{PlanError, destroy, diff};
@@ -14,13 +21,6 @@ use mvtopo::plan::{Object, Plan, Step};
 use proptest::prelude::*;
 
 const OWNER: &str = "lab";
-
-fn ln(s: &str) -> LinkName {
-    LinkName::new(s).unwrap()
-}
-fn ns(s: &str) -> NsName {
-    NsName::new(s).unwrap()
-}
 
 /// Two NICs nobody owns: the existing parents every topology may use.
 fn base() -> LiveState {

@@ -1,5 +1,9 @@
 //! Golden tests for everything mvtopo prints: topology TOML, live view, show, diffs, plans,
-//! step lines. The golden files are in tests/cases/render-*/ (`MVTOPO_BLESS=1` rewrites them).
+//! step lines. The golden files are in tests/render_support/golden/ (`MVTOPO_BLESS=1`
+//! rewrites them).
+
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod render_support;
 

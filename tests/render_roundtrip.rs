@@ -1,12 +1,58 @@
 //! Round trips through the loader: what `render` prints, `load` reads back as the same
-//! topology, and `show`'s output is a valid file.
+//! topology, and `show`'s output is a valid file. Every valid file of the project is its own
+//! trial, `every_valid_file_round_trips::FILE`.
+
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod render_support;
 
+use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Trial};
 use mvtopo::model::{ParentKind, Topology};
 use mvtopo::names::Mode;
 use mvtopo::render;
 use render_support::*;
+
+fn main() {
+    let args = Arguments::from_args();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut trials: Vec<Trial> = [
+        (
+            "topology_toml_loads_back_equal",
+            topology_toml_loads_back_equal as fn(),
+        ),
+        (
+            "quoted_and_escaped_names_load_back_equal",
+            quoted_and_escaped_names_load_back_equal,
+        ),
+        ("show_output_loads", show_output_loads),
+    ]
+    .into_iter()
+    .map(|(name, f)| {
+        Trial::test(name, move || {
+            f();
+            Ok(())
+        })
+    })
+    .collect();
+    for path in valid_files() {
+        let shown = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        trials.push(Trial::test(
+            format!("every_valid_file_round_trips::{shown}"),
+            move || {
+                round_trips(&path);
+                Ok(())
+            },
+        ));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
 
 fn load(text: &str) -> Topology {
     match mvtopo::check::load_str("lab.toml", text, "lab") {
@@ -15,14 +61,12 @@ fn load(text: &str) -> Topology {
     }
 }
 
-#[test]
 fn topology_toml_loads_back_equal() {
     let t = rich();
     let text = render::topology_toml(&t);
     assert_eq!(load(&text), t);
 }
 
-#[test]
 fn quoted_and_escaped_names_load_back_equal() {
     let mut t = topology(
         "lab.one_2",
@@ -36,8 +80,8 @@ fn quoted_and_escaped_names_load_back_equal() {
 
 /// Every file the project itself calls valid: the examples and the `check` cases whose
 /// expected output is `ok`.
-fn valid_files() -> Vec<std::path::PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+fn valid_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for entry in std::fs::read_dir(root.join("examples")).unwrap() {
         let path = entry.unwrap().path();
@@ -57,23 +101,19 @@ fn valid_files() -> Vec<std::path::PathBuf> {
     files
 }
 
-#[test]
-fn every_valid_file_round_trips() {
-    for path in valid_files() {
-        let source = std::fs::read_to_string(&path).unwrap();
-        let t = match mvtopo::check::load_str(&path.display().to_string(), &source, "lab") {
-            Ok(t) => t,
-            Err(e) => panic!("{}: {e:?}", path.display()),
-        };
-        let text = render::topology_toml(&t);
-        let again = load(&text);
-        assert_eq!(again, t, "{}:\n{text}", path.display());
-        // Canonical: printing what was read from canonical text gives the same text.
-        assert_eq!(render::topology_toml(&again), text, "{}", path.display());
-    }
+fn round_trips(path: &Path) {
+    let source = std::fs::read_to_string(path).unwrap();
+    let t = match mvtopo::check::load_str(&path.display().to_string(), &source, "lab") {
+        Ok(t) => t,
+        Err(e) => panic!("{}: {e:?}", path.display()),
+    };
+    let text = render::topology_toml(&t);
+    let again = load(&text);
+    assert_eq!(again, t, "{}:\n{text}", path.display());
+    // Canonical: printing what was read from canonical text gives the same text.
+    assert_eq!(render::topology_toml(&again), text, "{}", path.display());
 }
 
-#[test]
 fn show_output_loads() {
     for live in [applied(), drifted()] {
         let t = load(&render::show_toml(&live, Some("lab")));

@@ -1,5 +1,8 @@
 //! `show`'s output, loaded and planned against the live state it came from, is in sync.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod render_support;
 
 use mvtopo::model::Topology;

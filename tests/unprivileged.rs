@@ -7,12 +7,14 @@
 //! copied, with the topology files, into a directory nobody can read, so the test does not
 //! depend on where the checkout lives.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use e2e_support::{BIN, E2e, Out};
 
@@ -46,8 +48,7 @@ impl Shared {
 
     /// `mvtopo ARGS` as nobody, inside the lab's host namespace.
     fn as_nobody(&self, e: &E2e, args: &[&str]) -> Out {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", e.lab.ns("host")))
+        e.in_host()
             .args([
                 "setpriv",
                 &format!("--reuid={NOBODY}"),
@@ -56,14 +57,9 @@ impl Shared {
             ])
             .arg(&self.bin)
             .args(args)
-            .env("NO_COLOR", "1")
             .output()
-            .expect("run nsenter setpriv mvtopo");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .expect("run nsenter setpriv mvtopo")
+            .into()
     }
 }
 

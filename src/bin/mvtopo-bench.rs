@@ -14,6 +14,7 @@ use mvtopo::backend::Backend;
 use mvtopo::kernel::Netlink;
 use mvtopo::names::{LinkName, Mode, NsName};
 use mvtopo::plan::{MacvlanLink, Object, Step};
+use mvtopo::testing::LabShape;
 
 const PARENTS: usize = 4;
 
@@ -107,8 +108,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     let nl_host = format!("{prefix}nl-host");
     host(&nl_host)?;
     let mut nl = Netlink::rooted_at(std::path::Path::new(&format!("/run/netns/{nl_host}")))?;
-    let ns_names: Vec<NsName> = (0..namespaces)
-        .map(|i| NsName::new(&format!("{prefix}nl{i}")))
+    // The macvlans are `testing::LabShape`'s, over the parents `host` made.
+    let shape = LabShape {
+        name: "bench".to_owned(),
+        namespaces: (0..namespaces).map(|i| format!("{prefix}nl{i}")).collect(),
+        parents: (0..PARENTS).map(|p| format!("p{p}")).collect(),
+        macvlans: links,
+        subnet: 0,
+    };
+    let ns_names: Vec<NsName> = shape
+        .namespaces
+        .iter()
+        .map(|n| NsName::new(n))
         .collect::<Result<_, _>>()?;
     let start = Instant::now();
     for n in &ns_names {
@@ -121,11 +132,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let t_ns = start.elapsed();
     let start = Instant::now();
-    for i in 0..links {
+    for g in shape.macvlans() {
         let m = MacvlanLink {
-            namespace: Some(ns_names[i % namespaces].clone()),
-            name: LinkName::new(&format!("mv{i}"))?,
-            parent: LinkName::new(&format!("p{}", i % PARENTS))?,
+            namespace: Some(NsName::new(g.namespace)?),
+            name: LinkName::new(&g.name)?,
+            parent: LinkName::new(g.parent)?,
             mode: Mode::Bridge,
             mac: None,
             mtu: None,
@@ -178,17 +189,24 @@ fn main() -> Result<(), Box<dyn Error>> {
     // --- iproute2, one batch each step, links created straight in their namespaces.
     let ip_host = format!("{prefix}ip-host");
     host(&ip_host)?;
-    let ip_ns: Vec<String> = (0..namespaces).map(|i| format!("{prefix}ip{i}")).collect();
-    let script: String = ip_ns.iter().map(|n| format!("netns add {n}\n")).collect();
+    let ip_shape = LabShape {
+        namespaces: (0..namespaces).map(|i| format!("{prefix}ip{i}")).collect(),
+        ..shape
+    };
+    let script: String = ip_shape
+        .namespaces
+        .iter()
+        .map(|n| format!("netns add {n}\n"))
+        .collect();
     let t_ns = ip_batch("", &script)?;
     // `up` in the create request brings the link up with it; iproute2 would put an alias
     // in the same request, where the kernel ignores it, so the ip side has no ownership mark.
-    let script: String = (0..links)
-        .map(|i| {
+    let script: String = ip_shape
+        .macvlans()
+        .map(|g| {
             format!(
-                "link add mv{i} link p{} netns {} up type macvlan mode bridge\n",
-                i % PARENTS,
-                ip_ns[i % namespaces]
+                "link add {} link {} netns {} up type macvlan mode bridge\n",
+                g.name, g.parent, g.namespace
             )
         })
         .collect();

@@ -254,6 +254,7 @@ impl Command {
 /// pipe into an error that `println!` answers with a panic. Commands that change the system
 /// keep it ignored: dying there would skip the undo, and their output after the change is
 /// written without panicking.
+#[allow(unsafe_code)]
 fn default_sigpipe() {
     use nix::sys::signal::{SigHandler, Signal, signal};
     // SAFETY: SIG_DFL installs no handler code; nothing else in the process has set a

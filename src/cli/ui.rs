@@ -2,6 +2,8 @@
 //! the miette report handler, the progress of a run that changes the system, and the
 //! exit-status text shown by `--help` and the man page.
 
+#![allow(unsafe_code)]
+
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -30,6 +30,8 @@
 //! on it for as long as it lives; the kernel drops the lock when the process dies, however
 //! it dies. Recovery only reads files it can lock: those of dead processes.
 
+#![allow(unsafe_code)]
+
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};

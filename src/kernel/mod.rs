@@ -7,6 +7,8 @@
 //! socket stays in the namespace it was created in and `setns` on a runtime thread would
 //! move whatever task runs there next.
 
+#![allow(unsafe_code)]
+
 mod batch;
 mod exec;
 mod journal;

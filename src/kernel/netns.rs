@@ -13,6 +13,8 @@
 //! with it. A usable descriptor is then re-opened through /proc/self/fd, which reaches the
 //! very object checked, never the path again.
 
+#![allow(unsafe_code)]
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};

@@ -1,6 +1,11 @@
-//! Private lab namespaces for kernel tests: unique names, iproute2 as the independent
-//! oracle, and a guard that deletes everything even when the test panics.
+//! What every test crate shares: private lab namespaces for kernel tests (unique names,
+//! iproute2 as the independent oracle, a guard that deletes everything even when the test
+//! panics), skips that are never silent, and small helpers for files and processes; the
+//! golden case folders in `cases`, values from text in `fixtures`.
 #![allow(dead_code)]
+
+pub mod cases;
+pub mod fixtures;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +23,32 @@ pub struct Lab {
     pub prefix: String,
 }
 
+/// Kernel trials (libtest-mimic) as this machine can run them. Without root and with
+/// MVTOPO_ALLOW_SKIP=1 they are marked ignored, after one loud SKIPPED line, so the summary
+/// counts them as not run; otherwise they run as they are (and `Lab::new` fails them, loudly,
+/// where the machine cannot run them).
+pub fn kernel_trials(trials: Vec<libtest_mimic::Trial>) -> Vec<libtest_mimic::Trial> {
+    if is_root() || std::env::var("MVTOPO_ALLOW_SKIP").as_deref() != Ok("1") {
+        return trials;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {} kernel trials need root (CAP_NET_ADMIN, CAP_SYS_ADMIN); shown as ignored",
+        trials.len()
+    );
+    trials
+        .into_iter()
+        .map(|t| t.with_ignored_flag(true))
+        .collect()
+}
+
+/// Whether the tests run as root.
+#[allow(unsafe_code)]
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) takes nothing, touches no memory and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Say loudly that a test could not run; fail unless MVTOPO_ALLOW_SKIP=1 allows it.
 pub fn skip(reason: &str) {
     // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and a
@@ -32,7 +63,7 @@ impl Lab {
     /// A lab with its host namespace, or `None` (after `skip`) when this machine cannot
     /// run kernel tests.
     pub fn new() -> Option<Lab> {
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             skip("kernel tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN)");
             return None;
         }
@@ -205,6 +236,34 @@ impl Drop for Lab {
             }
         }
     }
+}
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `text` written to file `name` in a new temporary directory: the directory (deleted when
+/// dropped) and the file's path.
+pub fn tmp(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).expect("write the temporary file");
+    let s = p.display().to_string();
+    (dir, s)
+}
+
+/// The exit status of a process that exited (not killed by a signal).
+pub fn code(o: &std::process::Output) -> i32 {
+    o.status.code().expect("exit code (not a signal)")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Run a command that must succeed; return its stdout.

@@ -55,6 +55,26 @@ impl Out {
     }
 }
 
+impl From<std::process::Output> for Out {
+    fn from(out: std::process::Output) -> Out {
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// `mvtopo ARGS` as the invoking user, outside any lab (for what needs no kernel).
+pub fn bin(args: &[&str]) -> Out {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mvtopo")
+        .into()
+}
+
 impl std::fmt::Display for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -96,22 +116,31 @@ impl E2e {
         self.write(file, &t.toml(&self.lab))
     }
 
-    /// `mvtopo ARGS` inside the lab's host namespace. `nsenter --net` switches only the
-    /// network namespace: `ip netns exec` would also unshare the mount namespace and hide the
-    /// namespaces mvtopo creates under /run/netns (ENVIRONMENT.md).
+    /// `nsenter --net=<the lab's host namespace>`, with NO_COLOR=1: what follows runs in the
+    /// lab's host. `nsenter --net` switches only the network namespace: `ip netns exec` would
+    /// also unshare the mount namespace and hide the namespaces mvtopo creates under
+    /// /run/netns (ENVIRONMENT.md). Without `--fork` it execs the program, so the child's pid
+    /// is the program's.
+    pub fn in_host(&self) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.lab.ns("host")))
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// `mvtopo ARGS` inside the lab's host namespace, not started yet.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.in_host();
+        c.arg(BIN).args(args);
+        c
+    }
+
+    /// `mvtopo ARGS` inside the lab's host namespace.
     pub fn mvtopo(&self, args: &[&str]) -> Out {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.lab.ns("host")))
-            .arg(BIN)
-            .args(args)
-            .env("NO_COLOR", "1")
+        self.command(args)
             .output()
-            .expect("run nsenter mvtopo");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .expect("run nsenter mvtopo")
+            .into()
     }
 
     /// `mvtopo ARGS FILE`, which must exit with `code`.

@@ -4,29 +4,13 @@
 #![allow(dead_code)]
 
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
-use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Route, Span, Topology};
-use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Span, Topology};
+use mvtopo::names::{MacAddr, Mode};
 
-pub fn ln(s: &str) -> LinkName {
-    LinkName::new(s).unwrap()
-}
-pub fn ns(s: &str) -> NsName {
-    NsName::new(s).unwrap()
-}
-pub fn mac(s: &str) -> MacAddr {
-    s.parse().unwrap()
-}
-pub fn cidr(s: &str) -> Cidr {
-    s.parse().unwrap()
-}
-pub fn route(to: &str, via: Option<&str>) -> Route {
-    let via = via.map(|v| v.parse().unwrap());
-    let to = match to {
-        "default" => Cidr::default_for(via.as_ref().unwrap()),
-        _ => cidr(to),
-    };
-    Route { to, via }
-}
+// The fixtures file itself, not `crate::common`: a test crate may use this module alone.
+#[path = "../common/fixtures.rs"]
+mod fixtures;
+pub use fixtures::{at, cidr, ln, mac, ns, route};
 
 pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
     Parent {
@@ -153,13 +137,6 @@ pub fn link(namespace: Option<&str>, name: &str, kind: LinkKind) -> LiveLink {
         addresses: vec![],
         routes: vec![],
         owner: None,
-    }
-}
-
-pub fn at(namespace: Option<&str>, name: &str) -> LinkRef {
-    LinkRef {
-        namespace: namespace.map(ns),
-        name: ln(name),
     }
 }
 
@@ -489,12 +466,12 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
     }
 }
 
-/// Compares `actual` with the golden file `tests/cases/render-<case>/<file>`. With
+/// Compares `actual` with the golden file `tests/render_support/golden/<case>/<file>`. With
 /// `MVTOPO_BLESS=1` the file is (re)written instead: review the diff before committing it.
 pub fn golden(case: &str, file: &str, actual: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/cases")
-        .join(format!("render-{case}"));
+        .join("tests/render_support/golden")
+        .join(case);
     let path = dir.join(file);
     if std::env::var_os("MVTOPO_BLESS").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(&dir).unwrap();

@@ -1,0 +1,126 @@
+//! Test and bench support, in the `testing` feature only (never in a release build): the one
+//! generator of large lab topologies, shared by the benches, the bench binary and the tests.
+
+use std::fmt::Write as _;
+
+/// A lab of `macvlans` bridge macvlans in `namespaces`, each namespace holding the next
+/// `per_namespace()` of them (named `mv0`, `mv1`, … in it), the k-th overall on parent
+/// `parents[k % parents.len()]`, with the IPv4 address `10.SUBNET.(k / 250).(k % 250 + 1)/16`
+/// (unique up to 64,000 macvlans). The parents are veths the topology creates.
+#[derive(Clone, Debug)]
+pub struct LabShape {
+    /// The topology's name (its owner mark).
+    pub name: String,
+    pub namespaces: Vec<String>,
+    pub parents: Vec<String>,
+    pub macvlans: usize,
+    /// The second octet of every address.
+    pub subnet: u8,
+}
+
+/// One macvlan of a `LabShape`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenMacvlan<'a> {
+    pub namespace: &'a str,
+    pub name: String,
+    pub parent: &'a str,
+    pub address: String,
+}
+
+impl LabShape {
+    /// The W1 workload: 1000 bridge macvlans, 20 in each of 50 namespaces, over 4 veth
+    /// parents `up0`..`up3`, addresses in 10.60.0.0/16. `namespace(n)` names namespace n.
+    pub fn w1(name: &str, namespace: impl Fn(usize) -> String) -> LabShape {
+        LabShape {
+            name: name.to_owned(),
+            namespaces: (0..50).map(namespace).collect(),
+            parents: (0..4).map(|p| format!("up{p}")).collect(),
+            macvlans: 1000,
+            subnet: 60,
+        }
+    }
+
+    /// How many macvlans each namespace holds (the last one may hold fewer).
+    pub fn per_namespace(&self) -> usize {
+        self.macvlans.div_ceil(self.namespaces.len().max(1))
+    }
+
+    /// The macvlans, namespace by namespace.
+    pub fn macvlans(&self) -> impl Iterator<Item = GenMacvlan<'_>> {
+        let per = self.per_namespace().max(1);
+        (0..self.macvlans).filter_map(move |k| {
+            Some(GenMacvlan {
+                namespace: self.namespaces.get(k / per)?,
+                name: format!("mv{}", k % per),
+                parent: self.parents.get(k % self.parents.len().max(1))?,
+                address: format!("10.{}.{}.{}/16", self.subnet, k / 250, k % 250 + 1),
+            })
+        })
+    }
+
+    /// The topology file: the namespaces, the veth parents, then the macvlans.
+    pub fn toml(&self) -> String {
+        let mut s = String::with_capacity(200 * self.macvlans + 40 * self.namespaces.len());
+        let _ = writeln!(s, "name = {:?}", self.name);
+        for n in &self.namespaces {
+            let _ = writeln!(s, "[namespace.{n:?}]");
+        }
+        for p in &self.parents {
+            let _ = writeln!(s, "[parent.{p:?}]\ncreate = \"veth\"");
+        }
+        for m in self.macvlans() {
+            let _ = writeln!(
+                s,
+                "[[macvlan]]\nname = {:?}\nparent = {:?}\nnamespace = {:?}\nmode = \"bridge\"\naddresses = [{:?}]",
+                m.name, m.parent, m.namespace, m.address
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn w1_is_the_workload_it_names_and_loads() {
+        let shape = LabShape::w1("w1", |n| format!("n{n}"));
+        let all: Vec<GenMacvlan<'_>> = shape.macvlans().collect();
+        assert_eq!(all.len(), 1000);
+        assert_eq!(shape.per_namespace(), 20);
+        assert_eq!(
+            all[21],
+            GenMacvlan {
+                namespace: "n1",
+                name: "mv1".to_owned(),
+                parent: "up1",
+                address: "10.60.0.22/16".to_owned(),
+            }
+        );
+        assert_eq!(all[999].address, "10.60.3.250/16");
+        let t = crate::check::load_str("w1.toml", &shape.toml(), "w1").expect("W1 loads");
+        assert_eq!((t.namespaces.len(), t.parents.len()), (50, 4));
+        assert_eq!(t.macvlans.len(), 1000);
+    }
+
+    #[test]
+    fn an_uneven_count_fills_namespaces_in_turn() {
+        let shape = LabShape {
+            name: "x".to_owned(),
+            namespaces: vec!["a".to_owned(), "b".to_owned()],
+            parents: vec!["p".to_owned()],
+            macvlans: 3,
+            subnet: 1,
+        };
+        let at: Vec<(&str, String)> = shape.macvlans().map(|m| (m.namespace, m.name)).collect();
+        assert_eq!(
+            at,
+            [
+                ("a", "mv0".into()),
+                ("a", "mv1".into()),
+                ("b", "mv0".into())
+            ]
+        );
+    }
+}
