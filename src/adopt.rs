@@ -227,13 +227,8 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
         return v;
     }
     let mut why = Vec::new();
-    let want = match &p.kind {
-        ParentKind::Existing => "device",
-        ParentKind::Veth { .. } => "veth",
-        ParentKind::Dummy => "dummy",
-        ParentKind::Vlan { .. } => "vlan",
-    };
-    if l.kind.as_str() != want {
+    let want = LinkKind::of_parent(&p.kind);
+    if l.kind != want {
         why.push(format!("is a {} link, not a {want}", l.kind));
     } else {
         match &p.kind {

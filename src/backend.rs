@@ -6,6 +6,8 @@
 //! request and can refuse any of them, which is what makes rollback and fault tests cheap
 //! and exact.
 
+use std::fmt;
+
 use crate::apply::{Request, lower};
 use crate::live::LiveState;
 use crate::plan::{Object, Step};
@@ -40,12 +42,125 @@ pub trait Backend {
     fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError>;
 }
 
+/// The operation of one kernel request (`apply::Request::op`), as the user reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestOp {
+    CreateNamespace,
+    DeleteNamespace,
+    CreateMacvlan,
+    CreateVeth,
+    CreateDummy,
+    CreateVlan,
+    SetOwner,
+    DeleteLink,
+    SetMtu,
+    SetMac,
+    SetUp,
+    SetDown,
+    SetMode,
+    SetSourceMacs,
+    SetAlias,
+    AddAddress,
+    DeleteAddress,
+    AddRoute,
+    DeleteRoute,
+}
+
+impl RequestOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOp::CreateNamespace => "create namespace",
+            RequestOp::DeleteNamespace => "delete namespace",
+            RequestOp::CreateMacvlan => "create macvlan",
+            RequestOp::CreateVeth => "create veth",
+            RequestOp::CreateDummy => "create dummy",
+            RequestOp::CreateVlan => "create vlan",
+            RequestOp::SetOwner => "set owner",
+            RequestOp::DeleteLink => "delete link",
+            RequestOp::SetMtu => "set mtu",
+            RequestOp::SetMac => "set mac",
+            RequestOp::SetUp => "set up",
+            RequestOp::SetDown => "set down",
+            RequestOp::SetMode => "set mode",
+            RequestOp::SetSourceMacs => "set source macs",
+            RequestOp::SetAlias => "set alias",
+            RequestOp::AddAddress => "add address",
+            RequestOp::DeleteAddress => "delete address",
+            RequestOp::AddRoute => "add route",
+            RequestOp::DeleteRoute => "delete route",
+        }
+    }
+
+    /// A create, whose every value (MTU, mode, MAC) the kernel may refuse.
+    pub fn creates(self) -> bool {
+        matches!(
+            self,
+            RequestOp::CreateNamespace
+                | RequestOp::CreateMacvlan
+                | RequestOp::CreateVeth
+                | RequestOp::CreateDummy
+                | RequestOp::CreateVlan
+        )
+    }
+}
+
+impl fmt::Display for RequestOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a failed kernel operation was: one request, or reading and bookkeeping around
+/// them ("dump links", "open namespace", "read the journal"), named as the user reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Request(RequestOp),
+    Other(String),
+}
+
+impl From<RequestOp> for Op {
+    fn from(op: RequestOp) -> Op {
+        Op::Request(op)
+    }
+}
+
+impl From<&str> for Op {
+    fn from(op: &str) -> Op {
+        Op::Other(op.to_owned())
+    }
+}
+
+impl From<String> for Op {
+    fn from(op: String) -> Op {
+        Op::Other(op)
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Request(r) => f.write_str(r.as_str()),
+            Op::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Compares with the operation as printed (`e.op == "create macvlan"`).
+impl PartialEq<&str> for Op {
+    fn eq(&self, other: &&str) -> bool {
+        match self {
+            Op::Request(r) => r.as_str() == *other,
+            Op::Other(s) => s == other,
+        }
+    }
+}
+
 /// A kernel operation that failed: which operation, on what, and the errno.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{op} {object}: {message}")]
 pub struct BackendError {
-    /// What was attempted, lowercase: "create macvlan", "set mtu", "dump links".
-    pub op: String,
+    /// What was attempted: a request, or the read or bookkeeping around it.
+    pub op: Op,
     /// The object, as the user names it: "red/eth0", "namespace red".
     pub object: String,
     /// The kernel's errno, when the kernel said no.
@@ -56,7 +171,7 @@ pub struct BackendError {
 
 impl BackendError {
     pub fn new(
-        op: impl Into<String>,
+        op: impl Into<Op>,
         object: impl Into<String>,
         errno: Option<i32>,
         message: impl Into<String>,
@@ -72,7 +187,10 @@ impl BackendError {
     /// What the user can do about it, keyed on the errno and the operation.
     pub fn hint(&self) -> Option<String> {
         let errno = self.errno?;
-        let op = self.op.as_str();
+        let request = match &self.op {
+            Op::Request(r) => Some(*r),
+            Op::Other(_) => None,
+        };
         Some(match errno {
             libc::EEXIST => format!("{} already exists: something else created it after the plan was made; run `mvtopo plan` again", self.object),
             // Measured on kernel 6.18: EBUSY is a parent that already hands its frames to
@@ -83,11 +201,34 @@ impl BackendError {
             libc::EPERM | libc::EACCES => "permission denied: run as root (CAP_NET_ADMIN and CAP_SYS_ADMIN are needed)".to_owned(),
             libc::EOPNOTSUPP => "the kernel does not support this: is the module (macvlan, veth, dummy, 8021q) available?".to_owned(),
             libc::ENODEV => "no such device: the parent interface does not exist (in the namespace mvtopo runs in)".to_owned(),
-            libc::EINVAL if op.contains("mtu") || op.contains("create") => "the kernel rejected a value: a macvlan's MTU cannot be above its parent's, and a passthru macvlan must be its parent's only one".to_owned(),
+            libc::EINVAL if request.is_some_and(|r| r == RequestOp::SetMtu || r.creates()) => "the kernel rejected a value: a macvlan's MTU cannot be above its parent's, and a passthru macvlan must be its parent's only one".to_owned(),
             libc::EADDRNOTAVAIL => "the address is not there (it was removed by hand?)".to_owned(),
             libc::ENETUNREACH | libc::EHOSTUNREACH => "the route's gateway is not reachable through the link's addresses (removed meanwhile, or the link is down?)".to_owned(),
             libc::ENOENT => "it no longer exists: something removed it after the plan was made".to_owned(),
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_einval_hint_is_keyed_on_the_request() {
+        let einval =
+            |op: Op| BackendError::new(op, "red/eth0", Some(libc::EINVAL), "invalid argument");
+        assert!(einval(RequestOp::SetMtu.into()).hint().is_some());
+        assert!(einval(RequestOp::CreateMacvlan.into()).hint().is_some());
+        assert!(einval(RequestOp::SetMac.into()).hint().is_none());
+        // Not a request, whatever its words say.
+        assert!(
+            einval("record the create in the journal".into())
+                .hint()
+                .is_none()
+        );
+        let e = einval(RequestOp::CreateMacvlan.into());
+        assert_eq!(e.op, "create macvlan");
+        assert_eq!(e.to_string(), "create macvlan red/eth0: invalid argument");
     }
 }

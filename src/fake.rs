@@ -15,7 +15,7 @@
 
 use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Op, RequestOp};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::names::{MTU_MIN, MacAddr, Mode};
 use crate::plan::Object;
@@ -38,7 +38,7 @@ pub struct FakeBackend {
 
 type Res<T = ()> = Result<T, BackendError>;
 
-fn err(op: &str, object: impl Into<String>, errno: i32) -> BackendError {
+fn err(op: impl Into<Op>, object: impl Into<String>, errno: i32) -> BackendError {
     let message = std::io::Error::from_raw_os_error(errno).to_string();
     // "File exists (os error 17)" -> "File exists": the errno is kept apart.
     let message = message
@@ -93,7 +93,7 @@ impl FakeBackend {
         }
     }
 
-    fn link(&self, op: &str, at: &LinkRef) -> Res<&LiveLink> {
+    fn link(&self, op: RequestOp, at: &LinkRef) -> Res<&LiveLink> {
         if let Some(ns) = &at.namespace
             && self.state.namespace(ns).is_none()
         {
@@ -102,7 +102,7 @@ impl FakeBackend {
         get(&self.state, at).ok_or_else(|| err(op, at.to_string(), libc::ENODEV))
     }
 
-    fn free(&self, op: &str, at: &LinkRef) -> Res {
+    fn free(&self, op: RequestOp, at: &LinkRef) -> Res {
         if let Some(ns) = &at.namespace
             && self.state.namespace(ns).is_none()
         {

@@ -376,7 +376,7 @@ pub(crate) mod tests {
     pub(crate) fn ns(s: &str) -> NsName {
         NsName::new(s).unwrap()
     }
-    fn cidr(s: &str) -> Cidr {
+    pub(crate) fn cidr(s: &str) -> Cidr {
         s.parse().unwrap()
     }
 
@@ -403,7 +403,7 @@ pub(crate) mod tests {
         )
     }
 
-    fn mv(namespace: Option<&str>, name: &str, parent: &str) -> Macvlan {
+    pub(crate) fn mv(namespace: Option<&str>, name: &str, parent: &str) -> Macvlan {
         Macvlan {
             name: ln(name),
             parent: ln(parent),

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Route;
+use crate::model::{ParentKind, Route};
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 
 /// The interface alias prefix that marks a link as created by a topology: the alias is
@@ -88,6 +88,16 @@ impl LinkKind {
             LinkKind::Dummy => "dummy",
             LinkKind::Vlan => "vlan",
             LinkKind::Other(s) => s,
+        }
+    }
+
+    /// The kind of link a parent of the file is (`Device` for an existing NIC).
+    pub fn of_parent(k: &ParentKind) -> LinkKind {
+        match k {
+            ParentKind::Existing => LinkKind::Device,
+            ParentKind::Veth { .. } => LinkKind::Veth,
+            ParentKind::Dummy => LinkKind::Dummy,
+            ParentKind::Vlan { .. } => LinkKind::Vlan,
         }
     }
 

@@ -162,31 +162,23 @@ impl ReplaceReason {
                 .split_once(" to ")
         };
         let name = |s: &str| LinkName::new(s).ok();
+        let links = |from: &str, to: &str| Some((maybe(from, link)?, link(to)?));
         let reason = if let Some((from, to)) = change("kind") {
             ReplaceReason::Kind {
                 from: from.parse().ok()?,
                 to: to.parse().ok()?,
             }
-        } else if let Some((from, to)) = change("parent") {
-            ReplaceReason::Parent {
-                from: maybe(from, link)?,
-                to: link(to)?,
-            }
+        } else if let Some((from, to)) = change("parent").and_then(|(f, t)| links(f, t)) {
+            ReplaceReason::Parent { from, to }
         } else if let Some((from, to)) = change("mode") {
             ReplaceReason::Mode {
                 from: from.parse().ok()?,
                 to: to.parse().ok()?,
             }
-        } else if let Some((from, to)) = change("peer") {
-            ReplaceReason::Peer {
-                from: maybe(from, link)?,
-                to: link(to)?,
-            }
-        } else if let Some((from, to)) = change("link") {
-            ReplaceReason::VlanLink {
-                from: maybe(from, link)?,
-                to: link(to)?,
-            }
+        } else if let Some((from, to)) = change("peer").and_then(|(f, t)| links(f, t)) {
+            ReplaceReason::Peer { from, to }
+        } else if let Some((from, to)) = change("link").and_then(|(f, t)| links(f, t)) {
+            ReplaceReason::VlanLink { from, to }
         } else if let Some((from, to)) = change("vlan id") {
             ReplaceReason::VlanId {
                 from: maybe(from, |v| v.parse().ok())?,

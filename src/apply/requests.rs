@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::backend::BackendError;
+use crate::backend::{BackendError, RequestOp};
 use crate::live::{LinkKind, LinkRef, LiveState};
 use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
@@ -153,29 +153,29 @@ impl Request {
     }
 
     /// What the request does, lowercase, as error messages name the operation.
-    pub fn op(&self) -> &'static str {
+    pub fn op(&self) -> RequestOp {
         match self {
-            Request::CreateNamespace { .. } => "create namespace",
-            Request::DeleteNamespace { .. } => "delete namespace",
+            Request::CreateNamespace { .. } => RequestOp::CreateNamespace,
+            Request::DeleteNamespace { .. } => RequestOp::DeleteNamespace,
             Request::CreateLink(n) => match n.kind {
-                NewKind::Macvlan { .. } => "create macvlan",
-                NewKind::Veth { .. } => "create veth",
-                NewKind::Dummy => "create dummy",
-                NewKind::Vlan { .. } => "create vlan",
+                NewKind::Macvlan { .. } => RequestOp::CreateMacvlan,
+                NewKind::Veth { .. } => RequestOp::CreateVeth,
+                NewKind::Dummy => RequestOp::CreateDummy,
+                NewKind::Vlan { .. } => RequestOp::CreateVlan,
             },
-            Request::Claim { .. } => "set owner",
-            Request::DeleteLink { .. } => "delete link",
-            Request::SetMtu { .. } => "set mtu",
-            Request::SetMac { .. } => "set mac",
-            Request::SetUp { up: true, .. } => "set up",
-            Request::SetUp { up: false, .. } => "set down",
-            Request::SetMacvlan { mode: Some(_), .. } => "set mode",
-            Request::SetMacvlan { .. } => "set source macs",
-            Request::SetAlias { .. } => "set alias",
-            Request::AddAddress { .. } => "add address",
-            Request::DeleteAddress { .. } => "delete address",
-            Request::AddRoute { .. } => "add route",
-            Request::DeleteRoute { .. } => "delete route",
+            Request::Claim { .. } => RequestOp::SetOwner,
+            Request::DeleteLink { .. } => RequestOp::DeleteLink,
+            Request::SetMtu { .. } => RequestOp::SetMtu,
+            Request::SetMac { .. } => RequestOp::SetMac,
+            Request::SetUp { up: true, .. } => RequestOp::SetUp,
+            Request::SetUp { up: false, .. } => RequestOp::SetDown,
+            Request::SetMacvlan { mode: Some(_), .. } => RequestOp::SetMode,
+            Request::SetMacvlan { .. } => RequestOp::SetSourceMacs,
+            Request::SetAlias { .. } => RequestOp::SetAlias,
+            Request::AddAddress { .. } => RequestOp::AddAddress,
+            Request::DeleteAddress { .. } => RequestOp::DeleteAddress,
+            Request::AddRoute { .. } => RequestOp::AddRoute,
+            Request::DeleteRoute { .. } => RequestOp::DeleteRoute,
         }
     }
 
@@ -590,7 +590,7 @@ mod tests {
             ],
         };
         let r = lower(&step, &LiveState::default()).unwrap();
-        let ops: Vec<&str> = r.iter().map(Request::op).collect();
+        let ops: Vec<&str> = r.iter().map(|r| r.op().as_str()).collect();
         assert_eq!(ops, ["set mode", "set mac", "set mtu"]);
     }
 
@@ -635,14 +635,14 @@ mod tests {
         };
         // Gone already (its parent took it along): create and claim only.
         let r = lower(&step, &LiveState::default()).unwrap();
-        let ops: Vec<&str> = r.iter().map(Request::op).collect();
+        let ops: Vec<&str> = r.iter().map(|r| r.op().as_str()).collect();
         assert_eq!(ops, ["create macvlan", "set owner"]);
         let live: LiveState = serde_json::from_str(
             r#"{"links":[{"name":"m0","kind":"macvlan","parent":{"name":"p0"},"mtu":1500,"up":true}]}"#,
         )
         .unwrap();
         let r = lower(&step, &live).unwrap();
-        let ops: Vec<&str> = r.iter().map(Request::op).collect();
+        let ops: Vec<&str> = r.iter().map(|r| r.op().as_str()).collect();
         assert_eq!(ops, ["delete link", "create macvlan", "set owner"]);
     }
 

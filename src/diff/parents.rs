@@ -191,12 +191,10 @@ pub(super) fn check_peer_free(
 }
 
 fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<ReplaceReason> {
-    let want = match &p.kind {
-        ParentKind::Existing => return None,
-        ParentKind::Veth { .. } => LinkKind::Veth,
-        ParentKind::Dummy => LinkKind::Dummy,
-        ParentKind::Vlan { .. } => LinkKind::Vlan,
-    };
+    if matches!(p.kind, ParentKind::Existing) {
+        return None;
+    }
+    let want = LinkKind::of_parent(&p.kind);
     if l.kind != want {
         return Some(ReplaceReason::Kind {
             from: l.kind.clone(),

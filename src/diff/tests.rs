@@ -3,40 +3,16 @@
 use super::*;
 use crate::backend::Backend;
 use crate::fake::FakeBackend;
+use crate::graph::tests::{cidr, ln, mv, ns};
 use crate::live::LiveNamespace;
 use crate::model::{Namespace, Route, Span};
 use crate::model::{Parent, ParentKind};
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{MacAddr, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{Action, Plan, Step};
 
-fn ln(s: &str) -> LinkName {
-    LinkName::new(s).unwrap()
-}
-fn ns(s: &str) -> NsName {
-    NsName::new(s).unwrap()
-}
-fn cidr(s: &str) -> Cidr {
-    s.parse().unwrap()
-}
 fn mac(s: &str) -> MacAddr {
     s.parse().unwrap()
-}
-
-fn mv(namespace: Option<&str>, name: &str, parent: &str) -> Macvlan {
-    Macvlan {
-        name: ln(name),
-        parent: ln(parent),
-        namespace: namespace.map(ns),
-        mode: Mode::Bridge,
-        mac: None,
-        mtu: None,
-        up: true,
-        addresses: vec![],
-        routes: vec![],
-        source_macs: vec![],
-        span: Span::default(),
-    }
 }
 
 fn topo(

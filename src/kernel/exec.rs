@@ -20,7 +20,7 @@ use rtnetlink::{
 
 use super::{Netlink, ack, by_name, ifindex, io_err, journal, netns, nl_err};
 use crate::apply::{NewKind, NewLink, Request};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, RequestOp};
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 
@@ -152,7 +152,12 @@ fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
 
 /// Create a link; undo's `restore` asks for the ifindex it had, and if that is taken
 /// meanwhile (EBUSY), the link is made under a new one.
-fn create_link(nl: &mut Netlink, n: &NewLink, op: &str, what: &str) -> Result<(), BackendError> {
+fn create_link(
+    nl: &mut Netlink,
+    n: &NewLink,
+    op: RequestOp,
+    what: &str,
+) -> Result<(), BackendError> {
     let ids = n
         .restore
         .then(|| nl.gone.get(&n.at).copied())
@@ -174,7 +179,7 @@ fn create_link_as(
     nl: &mut Netlink,
     n: &NewLink,
     ids: Option<(u32, Option<u32>)>,
-    op: &str,
+    op: RequestOp,
     what: &str,
 ) -> Result<(), BackendError> {
     let name = n.at.name.as_str();
@@ -291,7 +296,7 @@ fn create_link_as(
 fn new_link(
     nl: &mut Netlink,
     ns: Option<&NsName>,
-    op: &str,
+    op: RequestOp,
     what: &str,
     mut msg: LinkMessage,
     made: &[(Option<&NsName>, &LinkName)],
@@ -437,7 +442,7 @@ fn delete_link(nl: &mut Netlink, ns: Option<&NsName>, name: &LinkName) -> Result
 fn change_link(
     nl: &mut Netlink,
     ns: Option<&NsName>,
-    op: &str,
+    op: RequestOp,
     what: &str,
     msg: LinkMessage,
 ) -> Result<(), BackendError> {

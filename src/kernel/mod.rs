@@ -33,7 +33,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::apply::Request;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Op};
 use crate::live::LiveState;
 use crate::names::NsName;
 use crate::plan::Object;
@@ -346,7 +346,11 @@ fn not_claimable(object: &Object) -> BackendError {
 // Errors
 
 /// A failed netlink request, keeping the kernel's errno.
-pub(crate) fn nl_err(op: &str, object: impl fmt::Display, e: rtnetlink::Error) -> BackendError {
+pub(crate) fn nl_err(
+    op: impl Into<Op>,
+    object: impl fmt::Display,
+    e: rtnetlink::Error,
+) -> BackendError {
     match e {
         rtnetlink::Error::NetlinkError(m) if m.raw_code() != 0 => {
             let errno = m.raw_code().abs();
@@ -356,7 +360,7 @@ pub(crate) fn nl_err(op: &str, object: impl fmt::Display, e: rtnetlink::Error) -
     }
 }
 
-pub(crate) fn io_err(op: &str, object: impl fmt::Display, e: &io::Error) -> BackendError {
+pub(crate) fn io_err(op: impl Into<Op>, object: impl fmt::Display, e: &io::Error) -> BackendError {
     match e.raw_os_error() {
         Some(errno) => BackendError::new(op, object.to_string(), Some(errno), errno_text(errno)),
         None => BackendError::new(op, object.to_string(), None, lower(&e.to_string())),

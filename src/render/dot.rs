@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::model::{ParentKind, Topology};
+use crate::model::{Macvlan, Parent, ParentKind, Topology};
+use crate::names::LinkName;
 
 /// Graphviz DOT of `t`: namespaces as clusters (the tool's own namespace too, holding the
 /// parents), one node per parent, macvlan and veth peer, addresses and routes listed in the
@@ -15,14 +16,33 @@ pub fn to_dot(t: &Topology) -> String {
     out.push_str("  node [shape=box, style=rounded, fontname=\"monospace\", fontsize=10];\n");
     out.push_str("  edge [fontname=\"monospace\", fontsize=9];\n");
 
-    // Members of each cluster: None is the tool's own namespace.
-    let mut clusters: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
-    let mut edges: Vec<String> = Vec::new();
-    clusters.entry(None).or_default();
+    let mut picture = Picture::default();
+    picture.clusters.entry(None).or_default();
     for ns in t.namespaces.keys() {
-        clusters.entry(Some(ns.as_str())).or_default();
+        picture.clusters.entry(Some(ns.as_str())).or_default();
     }
     for (name, p) in &t.parents {
+        picture.parent(name, p);
+    }
+    for m in &t.macvlans {
+        picture.macvlan(m);
+    }
+    picture.write(&mut out);
+    out.push_str("}\n");
+    out
+}
+
+/// The nodes of each cluster (`None`: the tool's own namespace) and the edges, in the
+/// order they are printed.
+#[derive(Default)]
+struct Picture<'t> {
+    clusters: BTreeMap<Option<&'t str>, Vec<String>>,
+    edges: Vec<String>,
+}
+
+impl<'t> Picture<'t> {
+    /// A parent: its node in the tool's namespace, and a veth's far end or a vlan's link.
+    fn parent(&mut self, name: &LinkName, p: &'t Parent) {
         let id = format!("parent:{name}");
         let mtu = p.mtu.map(|m| format!("\\nmtu {m}")).unwrap_or_default();
         let (kind, extra) = match &p.kind {
@@ -38,11 +58,11 @@ pub fn to_dot(t: &Topology) -> String {
                     quote(&peer_id),
                     quote(&format!("veth peer {peer}"))
                 );
-                clusters
+                self.clusters
                     .entry(peer_namespace.as_ref().map(|n| n.as_str()))
                     .or_default()
                     .push(peer_node);
-                edges.push(format!(
+                self.edges.push(format!(
                     "{} -> {} [dir=both, style=dashed, arrowhead=none, arrowtail=none];",
                     quote(&id),
                     quote(&peer_id)
@@ -51,7 +71,7 @@ pub fn to_dot(t: &Topology) -> String {
             }
             ParentKind::Dummy => ("dummy".to_owned(), String::new()),
             ParentKind::Vlan { link, vlan_id, .. } => {
-                edges.push(format!(
+                self.edges.push(format!(
                     "{} -> {} [label={}];",
                     quote(&format!("parent:{link}")),
                     quote(&id),
@@ -68,9 +88,12 @@ pub fn to_dot(t: &Topology) -> String {
                 escape(name.as_str())
             ))
         );
-        clusters.entry(None).or_default().push(node);
+        self.clusters.entry(None).or_default().push(node);
     }
-    for m in &t.macvlans {
+
+    /// A macvlan: its node, labelled with its settings, addresses and routes, in its
+    /// namespace's cluster, and the edge from its parent.
+    fn macvlan(&mut self, m: &'t Macvlan) {
         let at = match &m.namespace {
             Some(ns) => format!("{ns}/{}", m.name),
             None => m.name.to_string(),
@@ -104,43 +127,44 @@ pub fn to_dot(t: &Topology) -> String {
                 }
             }
         }
-        clusters
+        self.clusters
             .entry(m.namespace.as_ref().map(|n| n.as_str()))
             .or_default()
             .push(format!("{} [label={}];", quote(&id), quote_escaped(&label)));
-        edges.push(format!(
+        self.edges.push(format!(
             "{} -> {};",
             quote(&format!("parent:{}", m.parent)),
             quote(&id)
         ));
     }
-    for (i, (ns, members)) in clusters.iter().enumerate() {
-        let label = match ns {
-            Some(ns) => format!("namespace {ns}"),
-            None => "mvtopo's own namespace".to_owned(),
-        };
-        let _ = writeln!(out, "  subgraph cluster_{i} {{");
-        let _ = writeln!(out, "    label={};", quote(&label));
-        out.push_str("    style=rounded;\n    color=gray50;\n");
-        if members.is_empty() {
-            // An empty cluster is not drawn at all; an invisible point keeps the namespace
-            // in the picture.
-            let _ = writeln!(
-                out,
-                "    {} [shape=point, style=invis];",
-                quote(&format!("namespace:{}", ns.unwrap_or("")))
-            );
+
+    fn write(&self, out: &mut String) {
+        for (i, (ns, members)) in self.clusters.iter().enumerate() {
+            let label = match ns {
+                Some(ns) => format!("namespace {ns}"),
+                None => "mvtopo's own namespace".to_owned(),
+            };
+            let _ = writeln!(out, "  subgraph cluster_{i} {{");
+            let _ = writeln!(out, "    label={};", quote(&label));
+            out.push_str("    style=rounded;\n    color=gray50;\n");
+            if members.is_empty() {
+                // An empty cluster is not drawn at all; an invisible point keeps the namespace
+                // in the picture.
+                let _ = writeln!(
+                    out,
+                    "    {} [shape=point, style=invis];",
+                    quote(&format!("namespace:{}", ns.unwrap_or("")))
+                );
+            }
+            for m in members {
+                let _ = writeln!(out, "    {m}");
+            }
+            out.push_str("  }\n");
         }
-        for m in members {
-            let _ = writeln!(out, "    {m}");
+        for e in &self.edges {
+            let _ = writeln!(out, "  {e}");
         }
-        out.push_str("  }\n");
     }
-    for e in edges {
-        let _ = writeln!(out, "  {e}");
-    }
-    out.push_str("}\n");
-    out
 }
 
 fn escape(s: &str) -> String {

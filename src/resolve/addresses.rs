@@ -89,26 +89,7 @@ impl<'r> Resolver<'r> {
     pub(super) fn route(&mut self, r: &RawRoute, addresses: Option<&[At<Cidr>]>) -> Option<Route> {
         let via = match &r.via {
             None => Some(None),
-            Some(at) => match at.value.parse::<IpAddr>() {
-                Ok(ip) => Some(Some(ip)),
-                Err(_) => {
-                    let help = match at.value.parse::<Cidr>() {
-                        Ok(c) => format!(
-                            "write the gateway without prefix length: via = \"{}\"",
-                            c.addr()
-                        ),
-                        Err(_) => "write the gateway's address, e.g. via = \"10.0.0.1\"".into(),
-                    };
-                    self.push(Problem::new(
-                        Code::CheckRoute,
-                        format!("gateway {:?} is not an IP address", at.value),
-                        at.span.clone(),
-                        "not an IP address".into(),
-                        Some(help),
-                    ));
-                    None
-                }
-            },
+            Some(at) => self.gateway(at).map(Some),
         };
         let to_at = match &r.to {
             Some(at) => at,
@@ -125,7 +106,44 @@ impl<'r> Resolver<'r> {
             }
         };
         let via = via?;
-        let to = if to_at.value == "default" {
+        let to = self.destination(r, to_at, via)?;
+        if let (Some(gw), Some(via_at)) = (via, &r.via) {
+            self.gateway_fits(gw, via_at, to, addresses)?;
+        }
+        Some(Route { to, via })
+    }
+
+    fn gateway(&mut self, at: &At<String>) -> Option<IpAddr> {
+        match at.value.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                let help = match at.value.parse::<Cidr>() {
+                    Ok(c) => format!(
+                        "write the gateway without prefix length: via = \"{}\"",
+                        c.addr()
+                    ),
+                    Err(_) => "write the gateway's address, e.g. via = \"10.0.0.1\"".into(),
+                };
+                self.push(Problem::new(
+                    Code::CheckRoute,
+                    format!("gateway {:?} is not an IP address", at.value),
+                    at.span.clone(),
+                    "not an IP address".into(),
+                    Some(help),
+                ));
+                None
+            }
+        }
+    }
+
+    /// `to`: `default` (of the gateway's family) or a network address.
+    fn destination(
+        &mut self,
+        r: &RawRoute,
+        to_at: &At<String>,
+        via: Option<IpAddr>,
+    ) -> Option<Cidr> {
+        if to_at.value == "default" {
             let Some(gw) = via else {
                 if r.broken.contains(&"via") {
                     return None;
@@ -139,7 +157,7 @@ impl<'r> Resolver<'r> {
                 ));
                 return None;
             };
-            Cidr::default_for(&gw)
+            Some(Cidr::default_for(&gw))
         } else {
             let to = self.cidr(to_at, "route destination")?;
             if to.network() != to {
@@ -152,56 +170,65 @@ impl<'r> Resolver<'r> {
                 ));
                 return None;
             }
-            to
-        };
-        if let (Some(gw), Some(via_at)) = (via, &r.via) {
-            if gw.is_ipv4() != to.is_ipv4() {
-                self.push(Problem::new(
-                    Code::CheckRoute,
-                    format!(
-                        "route to {to} (IPv{}) has a gateway of the other family",
-                        if to.is_ipv4() { 4 } else { 6 }
-                    ),
-                    via_at.span.clone(),
-                    format!("an IPv{} address", if gw.is_ipv4() { 4 } else { 6 }),
-                    Some(format!(
-                        "use an IPv{} gateway for this destination",
-                        if to.is_ipv4() { 4 } else { 6 }
-                    )),
-                ));
-                return None;
-            }
-            let link_local = is_ipv6_link_local(&gw);
-            // An IPv6 link-local gateway is reachable on any link; everything else must be
-            // inside one of the macvlan's own prefixes, or the kernel refuses the route.
-            // Unknown addresses (already reported): reachability cannot be judged.
-            let addresses = addresses?;
-            if !link_local && !addresses.iter().any(|a| a.value.contains(&gw)) {
-                let same: Vec<String> = addresses
-                    .iter()
-                    .filter(|a| a.value.is_ipv4() == gw.is_ipv4())
-                    .map(|a| a.value.to_string())
-                    .collect();
-                let help = if same.is_empty() {
-                    format!(
-                        "add an address in {gw}'s network to this macvlan's addresses, or route onto the link without `via`"
-                    )
-                } else {
-                    format!(
-                        "use a gateway inside {}, or add an address in {gw}'s network to addresses",
-                        one_of(same.iter().map(String::as_str))
-                    )
-                };
-                self.push(Problem::new(
-                    Code::CheckGateway,
-                    format!("gateway {gw} is not reachable through this macvlan's addresses"),
-                    via_at.span.clone(),
-                    "outside every address prefix of this macvlan".into(),
-                    Some(help),
-                ));
-                return None;
-            }
+            Some(to)
         }
-        Some(Route { to, via })
+    }
+
+    /// A gateway of the destination's family, reachable through the macvlan's addresses
+    /// (`None`, reported, when it is not, or when the addresses are unknown).
+    fn gateway_fits(
+        &mut self,
+        gw: IpAddr,
+        via_at: &At<String>,
+        to: Cidr,
+        addresses: Option<&[At<Cidr>]>,
+    ) -> Option<()> {
+        if gw.is_ipv4() != to.is_ipv4() {
+            self.push(Problem::new(
+                Code::CheckRoute,
+                format!(
+                    "route to {to} (IPv{}) has a gateway of the other family",
+                    if to.is_ipv4() { 4 } else { 6 }
+                ),
+                via_at.span.clone(),
+                format!("an IPv{} address", if gw.is_ipv4() { 4 } else { 6 }),
+                Some(format!(
+                    "use an IPv{} gateway for this destination",
+                    if to.is_ipv4() { 4 } else { 6 }
+                )),
+            ));
+            return None;
+        }
+        let link_local = is_ipv6_link_local(&gw);
+        // An IPv6 link-local gateway is reachable on any link; everything else must be
+        // inside one of the macvlan's own prefixes, or the kernel refuses the route.
+        // Unknown addresses (already reported): reachability cannot be judged.
+        let addresses = addresses?;
+        if !link_local && !addresses.iter().any(|a| a.value.contains(&gw)) {
+            let same: Vec<String> = addresses
+                .iter()
+                .filter(|a| a.value.is_ipv4() == gw.is_ipv4())
+                .map(|a| a.value.to_string())
+                .collect();
+            let help = if same.is_empty() {
+                format!(
+                    "add an address in {gw}'s network to this macvlan's addresses, or route onto the link without `via`"
+                )
+            } else {
+                format!(
+                    "use a gateway inside {}, or add an address in {gw}'s network to addresses",
+                    one_of(same.iter().map(String::as_str))
+                )
+            };
+            self.push(Problem::new(
+                Code::CheckGateway,
+                format!("gateway {gw} is not reachable through this macvlan's addresses"),
+                via_at.span.clone(),
+                "outside every address prefix of this macvlan".into(),
+                Some(help),
+            ));
+            return None;
+        }
+        Some(())
     }
 }

@@ -9,7 +9,7 @@ use crate::code::Code;
 use crate::load::problem::{Problem, did_you_mean, one_of};
 use crate::load::raw::{At, RawMacvlan};
 use crate::model::{Macvlan, Parent, Span};
-use crate::names::{MacAddr, Mode};
+use crate::names::{LinkName, MacAddr, Mode};
 
 impl<'r> Resolver<'r> {
     pub(super) fn macvlan(
@@ -18,7 +18,54 @@ impl<'r> Resolver<'r> {
         parents: &[Option<Parent>],
         mtus: &[Option<u32>],
     ) -> Option<Macvlan> {
-        let name = match &m.name {
+        let name = self.macvlan_name(m);
+        let parent = self.macvlan_parent(m);
+        let namespace = match &m.namespace {
+            Some(at) => self.ns_ref(at, "namespace").map(Some),
+            None => Some(None),
+        };
+        let mode = match &m.mode {
+            None => Some(Mode::default()),
+            Some(at) => self.mode(at),
+        };
+        let mac = match &m.mac {
+            Some(at) => self.own_mac(at).map(Some),
+            None => Some(None),
+        };
+        // An MTU that is invalid, or above the parent's, ends this macvlan's checks.
+        let mtu = match &m.mtu {
+            None => None,
+            Some(at) => Some(self.macvlan_mtu(at, parent.as_ref(), parents, mtus)?),
+        };
+        let up = m.up.as_ref().is_none_or(|u| u.value);
+        let routes_on_down = self.routes_on_down_link(m);
+        let (addresses, addresses_ok) = self.addresses(m);
+        // A gateway may lie in a prefix that failed to parse: only judge reachability when
+        // every address is known.
+        let routes = self.routes(m, addresses_ok.then_some(addresses.as_slice()));
+        let addresses = addresses_ok.then_some(addresses);
+        let source_macs = self.source_macs(m, mode);
+
+        if routes_on_down {
+            return None;
+        }
+        Some(Macvlan {
+            name: name?,
+            parent: parent?.1,
+            namespace: namespace?,
+            mode: mode?,
+            mac: mac?,
+            mtu,
+            up,
+            addresses: addresses?.into_iter().map(|a| a.value).collect(),
+            routes: routes?,
+            source_macs: source_macs?,
+            span: Span(m.span.clone()),
+        })
+    }
+
+    fn macvlan_name(&mut self, m: &'r RawMacvlan) -> Option<LinkName> {
+        match &m.name {
             Some(at) => self.link_name(at),
             None => {
                 if !m.broken.contains(&"name") {
@@ -31,8 +78,11 @@ impl<'r> Resolver<'r> {
                 }
                 None
             }
-        };
-        let parent = match &m.parent {
+        }
+    }
+
+    fn macvlan_parent(&mut self, m: &'r RawMacvlan) -> Option<(usize, LinkName)> {
+        match &m.parent {
             Some(at) => self.parent_ref(at, "parent"),
             None => {
                 if !m.broken.contains(&"parent") {
@@ -50,76 +100,73 @@ impl<'r> Resolver<'r> {
                 }
                 None
             }
-        };
-        let namespace = match &m.namespace {
-            Some(at) => self.ns_ref(at, "namespace").map(Some),
-            None => Some(None),
-        };
-        let mode = match &m.mode {
-            None => Some(Mode::default()),
-            Some(at) => match at.value.parse::<Mode>() {
-                Ok(mode) => Some(mode),
-                Err(_) => {
-                    let names = Mode::ALL.map(|m| m.as_str());
-                    let help = match did_you_mean(&at.value, names) {
-                        Some(s) => format!("did you mean {s:?}?"),
-                        None => format!("use {}", one_of(names)),
-                    };
-                    self.push(Problem::new(
-                        Code::CheckMode,
-                        format!("unknown macvlan mode {:?}", at.value),
-                        at.span.clone(),
-                        "not a macvlan mode".into(),
-                        Some(help),
-                    ));
-                    None
-                }
-            },
-        };
-        let mac = match &m.mac {
-            Some(at) => self.own_mac(at).map(Some),
-            None => Some(None),
-        };
-        let mtu = match &m.mtu {
-            None => Some(None),
-            Some(at) => {
-                let mtu = self.mtu(at)?;
-                if let Some((pi, pname)) = &parent {
-                    if let (Some(limit), Some(_)) = (mtus[*pi], &parents[*pi]) {
-                        if mtu > limit {
-                            let praw = &self.raw.parents[*pi];
-                            let mut problem = Problem::new(
-                                Code::CheckMtu,
-                                format!(
-                                    "mtu {mtu} is above the mtu of parent {:?} ({limit})",
-                                    pname.as_str()
-                                ),
-                                at.span.clone(),
-                                format!("above {limit}"),
-                                Some(format!(
-                                    "use mtu = {limit} or less, or raise the mtu of [parent.{}]",
-                                    text::toml_key(pname.as_str())
-                                )),
-                            );
-                            problem = match &praw.mtu {
-                                Some(pm) => problem.with_label(pm.span.clone(), "the parent's mtu"),
-                                None => problem.with_label(
-                                    praw.name.span.clone(),
-                                    implied_mtu_label(praw, limit),
-                                ),
-                            };
-                            self.push(problem);
-                            return None;
-                        }
-                    }
-                }
-                Some(Some(mtu))
+        }
+    }
+
+    fn mode(&mut self, at: &At<String>) -> Option<Mode> {
+        match at.value.parse::<Mode>() {
+            Ok(mode) => Some(mode),
+            Err(_) => {
+                let names = Mode::ALL.map(|m| m.as_str());
+                let help = match did_you_mean(&at.value, names) {
+                    Some(s) => format!("did you mean {s:?}?"),
+                    None => format!("use {}", one_of(names)),
+                };
+                self.push(Problem::new(
+                    Code::CheckMode,
+                    format!("unknown macvlan mode {:?}", at.value),
+                    at.span.clone(),
+                    "not a macvlan mode".into(),
+                    Some(help),
+                ));
+                None
             }
-        };
-        let up = m.up.as_ref().is_none_or(|u| u.value);
-        // The kernel keeps no route on a link that is down: it refuses to add one ("nexthop
-        // device is not up") and flushes them when the link goes down. A file asking for
-        // both can never be applied, so it is invalid here rather than at apply time.
+        }
+    }
+
+    /// A macvlan's MTU, at most its parent's (as far as the file says what that is).
+    fn macvlan_mtu(
+        &mut self,
+        at: &At<i64>,
+        parent: Option<&(usize, LinkName)>,
+        parents: &[Option<Parent>],
+        mtus: &[Option<u32>],
+    ) -> Option<u32> {
+        let mtu = self.mtu(at)?;
+        if let Some((pi, pname)) = parent {
+            if let (Some(limit), Some(_)) = (mtus[*pi], &parents[*pi]) {
+                if mtu > limit {
+                    let praw = &self.raw.parents[*pi];
+                    let mut problem = Problem::new(
+                        Code::CheckMtu,
+                        format!(
+                            "mtu {mtu} is above the mtu of parent {:?} ({limit})",
+                            pname.as_str()
+                        ),
+                        at.span.clone(),
+                        format!("above {limit}"),
+                        Some(format!(
+                            "use mtu = {limit} or less, or raise the mtu of [parent.{}]",
+                            text::toml_key(pname.as_str())
+                        )),
+                    );
+                    problem = match &praw.mtu {
+                        Some(pm) => problem.with_label(pm.span.clone(), "the parent's mtu"),
+                        None => problem
+                            .with_label(praw.name.span.clone(), implied_mtu_label(praw, limit)),
+                    };
+                    self.push(problem);
+                    return None;
+                }
+            }
+        }
+        Some(mtu)
+    }
+
+    /// The kernel keeps no route on a link that is down: it refuses to add one ("nexthop
+    /// device is not up") and flushes them when the link goes down. A file asking for
+    /// both can never be applied, so it is invalid here rather than at apply time.
+    fn routes_on_down_link(&mut self, m: &RawMacvlan) -> bool {
         let mut routes_on_down = false;
         if let (Some(u), Some(r)) = (&m.up, &m.routes)
             && !u.value
@@ -127,42 +174,20 @@ impl<'r> Resolver<'r> {
         {
             routes_on_down = true;
             self.push(
-                Problem::new(
-                    Code::CheckRoutesOnDownLink,
-                    "routes on a macvlan with up = false".to_owned(),
-                    r.span.clone(),
-                    "routes here".into(),
-                    Some(
-                        "the kernel keeps no route on a link that is down: remove `routes`, or set up = true"
-                            .into(),
-                    ),
-                )
-                .with_label(u.span.clone(), "the link is down"),
-            );
+            Problem::new(
+                Code::CheckRoutesOnDownLink,
+                "routes on a macvlan with up = false".to_owned(),
+                r.span.clone(),
+                "routes here".into(),
+                Some(
+                    "the kernel keeps no route on a link that is down: remove `routes`, or set up = true"
+                        .into(),
+                ),
+            )
+            .with_label(u.span.clone(), "the link is down"),
+        );
         }
-        let (addresses, addresses_ok) = self.addresses(m);
-        // A gateway may lie in a prefix that failed to parse: only judge reachability when
-        // every address is known.
-        let routes = self.routes(m, addresses_ok.then_some(addresses.as_slice()));
-        let addresses = addresses_ok.then_some(addresses);
-        let source_macs = self.source_macs(m, mode);
-
-        if routes_on_down {
-            return None;
-        }
-        Some(Macvlan {
-            name: name?,
-            parent: parent?.1,
-            namespace: namespace?,
-            mode: mode?,
-            mac: mac?,
-            mtu: mtu?,
-            up,
-            addresses: addresses?.into_iter().map(|a| a.value).collect(),
-            routes: routes?,
-            source_macs: source_macs?,
-            span: Span(m.span.clone()),
-        })
+        routes_on_down
     }
 
     /// A MAC an interface may carry: well formed, unicast, not all zero.

@@ -13,7 +13,30 @@ impl<'r> Resolver<'r> {
         let header = format!("[parent.{}]", text::toml_key(&p.name.value));
         let name = self.link_name(&p.name);
         let mtu = p.mtu.as_ref().and_then(|m| self.mtu(m));
-        let create = match &p.create {
+        // With an unknown kind, which keys belong is anyone's guess: only the kind is reported.
+        let create = self.create_kind(p)?;
+        self.keys_of_other_kinds(p, create, &header);
+        let kind = match create {
+            None => ParentKind::Existing,
+            Some("dummy") => ParentKind::Dummy,
+            Some("veth") => self.veth(p, name.is_some(), &header)?,
+            _ => self.vlan(p, &header)?,
+        };
+        if p.mtu.is_some() && mtu.is_none() {
+            return None;
+        }
+        Some(Parent {
+            name: name?,
+            kind,
+            mtu,
+            span: Span(p.span.clone()),
+        })
+    }
+
+    /// `create`: `Some(None)` for an existing interface, `None` for a kind mvtopo does not
+    /// make (reported).
+    fn create_kind(&mut self, p: &'r RawParent) -> Option<Option<&'r str>> {
+        match &p.create {
             None => Some(None),
             Some(c) => match c.value.as_str() {
                 k @ ("veth" | "dummy" | "vlan") => Some(Some(k)),
@@ -35,9 +58,11 @@ impl<'r> Resolver<'r> {
                     None
                 }
             },
-        };
-        // With an unknown kind, which keys belong is anyone's guess: only the kind is reported.
-        let create = create?;
+        }
+    }
+
+    /// Keys that belong to another `create` kind than this parent's.
+    fn keys_of_other_kinds(&mut self, p: &RawParent, create: Option<&str>, header: &str) {
         for key in &p.keys {
             let needs = match key.value {
                 "peer" | "peer-namespace" => "veth",
@@ -58,124 +83,119 @@ impl<'r> Resolver<'r> {
                 ));
             }
         }
-        let kind = match create {
-            None => ParentKind::Existing,
-            Some("dummy") => ParentKind::Dummy,
-            Some("veth") => {
-                let peer = match &p.peer {
-                    Some(at) => self.link_name(at),
-                    None => {
-                        let default = format!("{}p", p.name.value);
-                        if name.is_some() && default.len() > crate::names::MAX_LINK_NAME {
-                            self.push(Problem::new(
-                                Code::CheckInterfaceName,
-                                format!(
-                                    "the default peer name {default:?} is {} bytes long; the kernel allows at most 15",
-                                    default.len()
-                                ),
-                                p.name.span.clone(),
-                                "veth without `peer`".into(),
-                                Some(format!(
-                                    "set a shorter peer name under {header}, e.g. peer = {:?}",
-                                    text::short_peer_name(&p.name.value)
-                                )),
-                            ));
-                        }
-                        LinkName::new(&default).ok()
-                    }
-                };
-                let peer_namespace = match &p.peer_namespace {
-                    Some(at) => self
-                        .ns_ref(at, "peer-namespace")
-                        .map(|ns| Some((ns, at.span.clone()))),
-                    None => Some(None),
-                };
-                let (peer, peer_namespace) = (peer?, peer_namespace?);
-                let (peer_namespace, span) = match peer_namespace {
-                    Some((ns, span)) => (Some(ns), span),
-                    None => (None, 0..0),
-                };
-                ParentKind::Veth {
-                    peer,
-                    peer_namespace,
-                    peer_namespace_span: Span(span),
+    }
+
+    /// A veth's peer and the namespace it goes into (`name_ok`: the parent's own name is
+    /// valid, so the default peer name is worth judging).
+    fn veth(&mut self, p: &'r RawParent, name_ok: bool, header: &str) -> Option<ParentKind> {
+        let peer = match &p.peer {
+            Some(at) => self.link_name(at),
+            None => {
+                let default = format!("{}p", p.name.value);
+                if name_ok && default.len() > crate::names::MAX_LINK_NAME {
+                    self.push(Problem::new(
+                        Code::CheckInterfaceName,
+                        format!(
+                            "the default peer name {default:?} is {} bytes long; the kernel allows at most 15",
+                            default.len()
+                        ),
+                        p.name.span.clone(),
+                        "veth without `peer`".into(),
+                        Some(format!(
+                            "set a shorter peer name under {header}, e.g. peer = {:?}",
+                            text::short_peer_name(&p.name.value)
+                        )),
+                    ));
                 }
-            }
-            _ => {
-                let link = match &p.link {
-                    Some(at) => {
-                        if at.value == p.name.value {
-                            self.push(Problem::new(
-                                Code::CheckVlanLink,
-                                format!("vlan {:?} cannot sit on itself", at.value),
-                                at.span.clone(),
-                                "the vlan's own name".into(),
-                                Some("set link to the [parent.*] this vlan sits on, e.g. link = \"eth1\"".into()),
-                            ));
-                            None
-                        } else {
-                            self.parent_ref(at, "vlan link")
-                                .map(|(_, n)| (n, at.span.clone()))
-                        }
-                    }
-                    None => {
-                        if !p.broken.contains(&"link") {
-                            let example = self
-                                .raw
-                                .parents
-                                .iter()
-                                .find(|o| o.name.value != p.name.value && o.create.is_none())
-                                .map_or("eth1", |o| o.name.value.as_str());
-                            self.missing(
-                                p.name.span.clone(),
-                                &format!("vlan {header}"),
-                                "link",
-                                format!("link = {example:?} (the [parent.*] this vlan sits on)"),
-                            );
-                        }
-                        None
-                    }
-                };
-                let vlan_id = match &p.vlan_id {
-                    Some(at) if (1..=4094).contains(&at.value) => u16::try_from(at.value).ok(),
-                    Some(at) => {
-                        self.push(Problem::new(
-                            Code::CheckVlanId,
-                            format!("vlan-id {} is outside 1..=4094", at.value),
-                            at.span.clone(),
-                            "VLAN id out of range".into(),
-                            Some("use a VLAN id from 1 to 4094, e.g. vlan-id = 10".into()),
-                        ));
-                        None
-                    }
-                    None => {
-                        if !p.broken.contains(&"vlan-id") {
-                            self.missing(
-                                p.name.span.clone(),
-                                &format!("vlan {header}"),
-                                "vlan-id",
-                                "vlan-id = 10 (a VLAN id from 1 to 4094)".into(),
-                            );
-                        }
-                        None
-                    }
-                };
-                let ((link, link_span), vlan_id) = (link?, vlan_id?);
-                ParentKind::Vlan {
-                    link,
-                    vlan_id,
-                    link_span: Span(link_span),
-                }
+                LinkName::new(&default).ok()
             }
         };
-        if p.mtu.is_some() && mtu.is_none() {
-            return None;
-        }
-        Some(Parent {
-            name: name?,
-            kind,
-            mtu,
-            span: Span(p.span.clone()),
+        let peer_namespace = match &p.peer_namespace {
+            Some(at) => self
+                .ns_ref(at, "peer-namespace")
+                .map(|ns| Some((ns, at.span.clone()))),
+            None => Some(None),
+        };
+        let (peer, peer_namespace) = (peer?, peer_namespace?);
+        let (peer_namespace, span) = match peer_namespace {
+            Some((ns, span)) => (Some(ns), span),
+            None => (None, 0..0),
+        };
+        Some(ParentKind::Veth {
+            peer,
+            peer_namespace,
+            peer_namespace_span: Span(span),
+        })
+    }
+
+    /// A vlan's link and id.
+    fn vlan(&mut self, p: &'r RawParent, header: &str) -> Option<ParentKind> {
+        let link = match &p.link {
+            Some(at) => {
+                if at.value == p.name.value {
+                    self.push(Problem::new(
+                        Code::CheckVlanLink,
+                        format!("vlan {:?} cannot sit on itself", at.value),
+                        at.span.clone(),
+                        "the vlan's own name".into(),
+                        Some(
+                            "set link to the [parent.*] this vlan sits on, e.g. link = \"eth1\""
+                                .into(),
+                        ),
+                    ));
+                    None
+                } else {
+                    self.parent_ref(at, "vlan link")
+                        .map(|(_, n)| (n, at.span.clone()))
+                }
+            }
+            None => {
+                if !p.broken.contains(&"link") {
+                    let example = self
+                        .raw
+                        .parents
+                        .iter()
+                        .find(|o| o.name.value != p.name.value && o.create.is_none())
+                        .map_or("eth1", |o| o.name.value.as_str());
+                    self.missing(
+                        p.name.span.clone(),
+                        &format!("vlan {header}"),
+                        "link",
+                        format!("link = {example:?} (the [parent.*] this vlan sits on)"),
+                    );
+                }
+                None
+            }
+        };
+        let vlan_id = match &p.vlan_id {
+            Some(at) if (1..=4094).contains(&at.value) => u16::try_from(at.value).ok(),
+            Some(at) => {
+                self.push(Problem::new(
+                    Code::CheckVlanId,
+                    format!("vlan-id {} is outside 1..=4094", at.value),
+                    at.span.clone(),
+                    "VLAN id out of range".into(),
+                    Some("use a VLAN id from 1 to 4094, e.g. vlan-id = 10".into()),
+                ));
+                None
+            }
+            None => {
+                if !p.broken.contains(&"vlan-id") {
+                    self.missing(
+                        p.name.span.clone(),
+                        &format!("vlan {header}"),
+                        "vlan-id",
+                        "vlan-id = 10 (a VLAN id from 1 to 4094)".into(),
+                    );
+                }
+                None
+            }
+        };
+        let ((link, link_span), vlan_id) = (link?, vlan_id?);
+        Some(ParentKind::Vlan {
+            link,
+            vlan_id,
+            link_span: Span(link_span),
         })
     }
 
