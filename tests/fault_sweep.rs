@@ -328,7 +328,7 @@ fn build(lab: &Lab, live: &LiveState) {
         let kind = match l.kind {
             LinkKind::Device => NewKind::Veth {
                 peer: LinkRef {
-                    namespace: Some(common::fixtures::ns(&nics)),
+                    namespace: Some(mvtopo::testing::ns(&nics)),
                     name: l.name.clone(),
                 },
                 peer_mac: None,

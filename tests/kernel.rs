@@ -12,11 +12,11 @@ mod common;
 use std::net::IpAddr;
 
 use common::Lab;
-use common::fixtures::{cidr, ln, mac, ns};
 use mvtopo::backend::Backend;
 use mvtopo::live::{LinkKind, LinkRef, LiveState};
 use mvtopo::names::{Mode, NsName};
 use mvtopo::plan::{Change, MacvlanLink, Object, Step};
+use mvtopo::testing::{cidr, ln, mac, ns};
 use serde_json::Value;
 
 const OWNER: &str = "labtest";

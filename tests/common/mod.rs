@@ -1,11 +1,12 @@
 //! What every test crate shares: private lab namespaces for kernel tests (unique names,
 //! iproute2 as the independent oracle, a guard that deletes everything even when the test
 //! panics), skips that are never silent, and small helpers for files and processes; the
-//! golden case folders in `cases`, values from text in `fixtures`.
+//! golden case folders in `cases`. (Values from text, `ln`, `ns`, `mac`, … and the lab
+//! generator are in the crate, `mvtopo::testing`, where the benches and unit tests reach
+//! them too.)
 #![allow(dead_code)]
 
 pub mod cases;
-pub mod fixtures;
 
 use std::io::Write;
 use std::path::PathBuf;
