@@ -267,6 +267,22 @@ pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Run `cmd` with `input` on its standard input (its stdout captured); wait for it.
+pub fn with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
 /// Run a command that must succeed; return its stdout.
 pub fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
