@@ -1,7 +1,58 @@
-//! Test and bench support, in the `testing` feature only (never in a release build): the one
+//! Test and bench support, in the `testing` feature only (never in a release build): values
+//! from text for tests (names, MACs, prefixes, routes, link references), and the one
 //! generator of large lab topologies, shared by the benches, the bench binary and the tests.
 
+// A value from text here is one the test knows to be valid: one that is not is a bug in the
+// test, and panics naming it. Nothing in the product calls these.
+#![allow(clippy::panic)]
+
 use std::fmt::Write as _;
+
+use crate::live::LinkRef;
+use crate::model::Route;
+use crate::names::{Cidr, LinkName, MacAddr, NsName};
+
+// ---------------------------------------------------------------------------------------
+// Values from text.
+
+pub fn ln(s: &str) -> LinkName {
+    LinkName::new(s).unwrap_or_else(|e| panic!("link name {s:?}: {e:?}"))
+}
+
+pub fn ns(s: &str) -> NsName {
+    NsName::new(s).unwrap_or_else(|e| panic!("namespace name {s:?}: {e:?}"))
+}
+
+pub fn mac(s: &str) -> MacAddr {
+    s.parse()
+        .unwrap_or_else(|e| panic!("MAC address {s:?}: {e:?}"))
+}
+
+pub fn cidr(s: &str) -> Cidr {
+    s.parse().unwrap_or_else(|e| panic!("prefix {s:?}: {e:?}"))
+}
+
+/// A route to `to` ("default" takes the family of `via`) through `via`.
+pub fn route(to: &str, via: Option<&str>) -> Route {
+    let via = via.map(|v| v.parse().unwrap_or_else(|e| panic!("gateway {v:?}: {e:?}")));
+    let to = match (to, &via) {
+        ("default", Some(v)) => Cidr::default_for(v),
+        ("default", None) => panic!("a default route needs a gateway"),
+        _ => cidr(to),
+    };
+    Route { to, via }
+}
+
+/// Link `name` in `namespace` (`None`: the namespace the backend is rooted at).
+pub fn at(namespace: Option<&str>, name: &str) -> LinkRef {
+    LinkRef {
+        namespace: namespace.map(ns),
+        name: ln(name),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Large labs.
 
 /// A lab of `macvlans` bridge macvlans in `namespaces`, each namespace holding the next
 /// `per_namespace()` of them (named `mv0`, `mv1`, … in it), the k-th overall on parent

@@ -10,8 +10,8 @@ mod common;
 use std::time::Instant;
 
 use common::Lab;
-use common::fixtures::ln;
 use mvtopo::names::LinkName;
+use mvtopo::testing::ln;
 
 fn macvlans(lab: &Lab, prefix: &str, n: usize) -> Vec<LinkName> {
     let script: String = (0..n)

@@ -201,20 +201,7 @@ fn graph_prints_dot_with_namespace_clusters() {
     );
     assert!(dot.contains("->"));
     if Path::new("/usr/bin/dot").exists() {
-        let mut child = Command::new("dot")
-            .arg("-Tsvg")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(dot.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = common::with_stdin(Command::new("dot").arg("-Tsvg"), &dot);
         assert!(out.status.success(), "dot rejected the graph");
     }
 }

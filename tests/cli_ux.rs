@@ -14,8 +14,88 @@ use std::process::{Command, Output, Stdio};
 
 use common::cases::{dirs as cases, file as case};
 use common::{code, root, stderr, stdout, tmp};
-
+use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = common::cases::plain(&[
+        ("completions_for_every_shell", completions_for_every_shell),
+        ("the_man_page_is_roff", the_man_page_is_roff),
+        ("help_lists_the_exit_codes", help_lists_the_exit_codes),
+        (
+            "every_example_and_valid_case_validates_against_the_schema",
+            every_example_and_valid_case_validates_against_the_schema,
+        ),
+        (
+            "invalid_cases_the_schema_can_express_do_not_validate",
+            invalid_cases_the_schema_can_express_do_not_validate,
+        ),
+        (
+            "check_json_carries_every_diagnostic_with_its_spans",
+            check_json_carries_every_diagnostic_with_its_spans,
+        ),
+        (
+            "every_failure_with_format_json_is_one_error_object",
+            every_failure_with_format_json_is_one_error_object,
+        ),
+        (
+            "plan_json_carries_the_format_version_and_state_files_may_omit_it",
+            plan_json_carries_the_format_version_and_state_files_may_omit_it,
+        ),
+        (
+            "state_errors_point_into_the_file_in_its_own_words",
+            state_errors_point_into_the_file_in_its_own_words,
+        ),
+        (
+            "plan_out_saves_the_plan_and_what_it_was_planned_against",
+            plan_out_saves_the_plan_and_what_it_was_planned_against,
+        ),
+        (
+            "a_saved_plan_is_refused_when_what_it_depends_on_changed",
+            a_saved_plan_is_refused_when_what_it_depends_on_changed,
+        ),
+        (
+            "a_damaged_or_edited_saved_plan_is_refused",
+            a_damaged_or_edited_saved_plan_is_refused,
+        ),
+        (
+            "a_dash_reads_the_topology_from_stdin",
+            a_dash_reads_the_topology_from_stdin,
+        ),
+        (
+            "color_follows_the_flag_then_the_terminal_and_no_color",
+            color_follows_the_flag_then_the_terminal_and_no_color,
+        ),
+        ("quiet_prints_errors_only", quiet_prints_errors_only),
+        (
+            "verbose_and_quiet_do_not_go_together",
+            verbose_and_quiet_do_not_go_together,
+        ),
+        ("fmt_golden_cases", fmt_golden_cases),
+        (
+            "fmt_rewrites_in_place_and_check_changes_nothing",
+            fmt_rewrites_in_place_and_check_changes_nothing,
+        ),
+    ]);
+    for (check, run, dirs) in [
+        (
+            "check_json_carries_every_diagnostic_with_its_spans",
+            check_json_of_an_invalid_case as fn(&Path),
+            invalid_check_cases(),
+        ),
+        ("fmt_golden_cases", fmt_golden_case, cases("fmt-")),
+    ] {
+        for dir in dirs {
+            let name = format!("{check}::{}", common::cases::name(&dir));
+            trials.push(Trial::test(name, move || {
+                run(&dir);
+                Ok(())
+            }));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
 
 fn run(args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mvtopo"));
@@ -58,7 +138,6 @@ fn one_object(o: &Output) -> Value {
 // ---------------------------------------------------------------------------------------
 // completions, man, help
 
-#[test]
 fn completions_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let o = mvtopo(&["completions", shell]);
@@ -76,7 +155,6 @@ fn completions_for_every_shell() {
     assert_eq!(code(&mvtopo(&["completions", "tcsh"])), 64);
 }
 
-#[test]
 fn the_man_page_is_roff() {
     let o = mvtopo(&["man"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -109,7 +187,6 @@ fn the_man_page_is_roff() {
     }
 }
 
-#[test]
 fn help_lists_the_exit_codes() {
     for args in [&["--help"][..], &["plan", "--help"], &["apply", "--help"]] {
         let o = mvtopo(args);
@@ -156,7 +233,6 @@ fn toml_as_json(path: &Path) -> Option<Value> {
     serde_json::to_value(table).ok()
 }
 
-#[test]
 fn every_example_and_valid_case_validates_against_the_schema() {
     let validators = schema_validators();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
@@ -202,7 +278,6 @@ const SCHEMA_CATCHES: [&str; 17] = [
     "check-unknown-key-top",
 ];
 
-#[test]
 fn invalid_cases_the_schema_can_express_do_not_validate() {
     let validators = schema_validators();
     for name in SCHEMA_CATCHES {
@@ -266,7 +341,6 @@ fn golden_positions(expected: &str) -> Vec<(u64, u64)> {
         .collect()
 }
 
-#[test]
 fn check_json_carries_every_diagnostic_with_its_spans() {
     let o = mvtopo(&[
         "check",
@@ -278,63 +352,71 @@ fn check_json_carries_every_diagnostic_with_its_spans() {
     let v = one_object(&o);
     assert_eq!(v["valid"], true);
     assert_eq!(v["topology"], "topology");
-
-    let mut n = 0;
-    for dir in cases("check-") {
-        let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
-        if expected.trim() == "ok" {
-            continue;
-        }
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let file = dir.join("topology.toml").display().to_string();
-        let o = mvtopo(&["check", &file, "--format", "json"]);
-        assert_eq!(code(&o), 65, "{name}");
-        let v = one_object(&o);
-        let e = &v["error"];
-        assert_eq!(e["exit_code"], 65, "{name}");
-        assert_eq!(e["code"], "mvtopo::check", "{name}");
-        let diags = e["diagnostics"].as_array().unwrap();
-        let problems = expected
-            .lines()
-            .filter(|l| l.starts_with("Error: mvtopo::check::"))
-            .count();
-        assert_eq!(diags.len(), problems, "{name}: {v}");
-        let positions = golden_positions(&expected);
-        for d in diags {
-            assert!(
-                d["code"].as_str().unwrap().starts_with("mvtopo::check::"),
-                "{name}"
-            );
-            assert_eq!(d["severity"], "error");
-            assert!(!d["message"].as_str().unwrap().is_empty());
-            assert!(d.get("help").is_some());
-            let primary = d["labels"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|l| l["primary"] == true)
-                .unwrap_or_else(|| panic!("{name}: no primary label: {d}"));
-            for k in ["offset", "length", "line", "column"] {
-                assert!(primary[k].is_u64(), "{name}: {k} in {primary}");
-            }
-            // The same places the human rendering points at (it heads each snippet with
-            // the position of the first label in it).
-            let at = |l: &Value| (l["line"].as_u64().unwrap(), l["column"].as_u64().unwrap());
-            assert!(
-                d["labels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|l| positions.contains(&at(l))),
-                "{name}: {d} not at any of {positions:?}"
-            );
-        }
-        n += 1;
-    }
+    let n = invalid_check_cases().len();
     assert!(n >= 30, "only {n} invalid cases");
 }
 
-#[test]
+/// The golden check cases whose expected output is an error.
+fn invalid_check_cases() -> Vec<PathBuf> {
+    cases("check-")
+        .into_iter()
+        .filter(|d| {
+            let expected = std::fs::read_to_string(d.join("expected.txt")).unwrap();
+            expected.trim() != "ok"
+        })
+        .collect()
+}
+
+/// `check --format json` of one invalid golden case: every problem of its human rendering,
+/// with its code, help and spans at the places that rendering points at.
+fn check_json_of_an_invalid_case(dir: &Path) {
+    let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
+    let name = common::cases::name(dir);
+    let file = dir.join("topology.toml").display().to_string();
+    let o = mvtopo(&["check", &file, "--format", "json"]);
+    assert_eq!(code(&o), 65, "{name}");
+    let v = one_object(&o);
+    let e = &v["error"];
+    assert_eq!(e["exit_code"], 65, "{name}");
+    assert_eq!(e["code"], "mvtopo::check", "{name}");
+    let diags = e["diagnostics"].as_array().unwrap();
+    let problems = expected
+        .lines()
+        .filter(|l| l.starts_with("Error: mvtopo::check::"))
+        .count();
+    assert_eq!(diags.len(), problems, "{name}: {v}");
+    let positions = golden_positions(&expected);
+    for d in diags {
+        assert!(
+            d["code"].as_str().unwrap().starts_with("mvtopo::check::"),
+            "{name}"
+        );
+        assert_eq!(d["severity"], "error");
+        assert!(!d["message"].as_str().unwrap().is_empty());
+        assert!(d.get("help").is_some());
+        let primary = d["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["primary"] == true)
+            .unwrap_or_else(|| panic!("{name}: no primary label: {d}"));
+        for k in ["offset", "length", "line", "column"] {
+            assert!(primary[k].is_u64(), "{name}: {k} in {primary}");
+        }
+        // The same places the human rendering points at (it heads each snippet with
+        // the position of the first label in it).
+        let at = |l: &Value| (l["line"].as_u64().unwrap(), l["column"].as_u64().unwrap());
+        assert!(
+            d["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| positions.contains(&at(l))),
+            "{name}: {d} not at any of {positions:?}"
+        );
+    }
+}
+
 fn every_failure_with_format_json_is_one_error_object() {
     let (_d, bad) = tmp("bad.toml", "name = 7\n");
     let state = case("plan-empty-live", "live.json");
@@ -409,7 +491,6 @@ fn every_failure_with_format_json_is_one_error_object() {
     );
 }
 
-#[test]
 fn plan_json_carries_the_format_version_and_state_files_may_omit_it() {
     let topo = case("plan-drift-mtu", "topology.toml");
     let live = case("plan-drift-mtu", "live.json");
@@ -437,7 +518,6 @@ fn plan_json_carries_the_format_version_and_state_files_may_omit_it() {
     assert!(stderr(&o3).contains("newer"), "{}", stderr(&o3));
 }
 
-#[test]
 fn state_errors_point_into_the_file_in_its_own_words() {
     let topo = case("plan-empty-live", "topology.toml");
     let text = "{\n  \"links\": [\n    {\"name\": \"eth1\", \"kind\": \"device\", \"mtu\": \"1500\", \"up\": true}\n  ]\n}\n";
@@ -468,7 +548,6 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-#[test]
 fn plan_out_saves_the_plan_and_what_it_was_planned_against() {
     let topo = case("plan-drift-mtu", "topology.toml");
     let live = case("plan-drift-mtu", "live.json");
@@ -524,7 +603,6 @@ fn plan_out_saves_the_plan_and_what_it_was_planned_against() {
     assert!(!blocked.exists());
 }
 
-#[test]
 fn a_saved_plan_is_refused_when_what_it_depends_on_changed() {
     let topo = case("plan-drift-mtu", "topology.toml");
     let live = case("plan-drift-mtu", "live.json");
@@ -588,7 +666,6 @@ fn a_saved_plan_is_refused_when_what_it_depends_on_changed() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
-#[test]
 fn a_damaged_or_edited_saved_plan_is_refused() {
     let topo = case("plan-drift-mtu", "topology.toml");
     let live = case("plan-drift-mtu", "live.json");
@@ -641,7 +718,6 @@ fn a_damaged_or_edited_saved_plan_is_refused() {
 // ---------------------------------------------------------------------------------------
 // stdin, --color, -q
 
-#[test]
 fn a_dash_reads_the_topology_from_stdin() {
     let text = std::fs::read_to_string(case("check-valid-minimal", "topology.toml")).unwrap();
     let o = run(&["check", "-"], Some(&text), &[]);
@@ -679,7 +755,6 @@ fn a_dash_reads_the_topology_from_stdin() {
     assert_eq!(stdout(&piped), stdout(&file), "same file, same plan");
 }
 
-#[test]
 fn color_follows_the_flag_then_the_terminal_and_no_color() {
     let args = |c: &'static str| {
         vec![
@@ -716,7 +791,6 @@ fn color_follows_the_flag_then_the_terminal_and_no_color() {
     assert_eq!(code(&mvtopo(&["check", "x", "--color", "blue"])), 64);
 }
 
-#[test]
 fn quiet_prints_errors_only() {
     let valid = case("check-valid-minimal", "topology.toml");
     let o = mvtopo(&["-q", "check", &valid]);
@@ -747,7 +821,6 @@ fn quiet_prints_errors_only() {
 
 /// `-v` and `-q` together are a usage error, and the help says so; `-v` on a command that
 /// makes no kernel request changes nothing of its output.
-#[test]
 fn verbose_and_quiet_do_not_go_together() {
     let valid = case("check-valid-minimal", "topology.toml");
     for args in [["-q", "-v"], ["--verbose", "--quiet"]] {
@@ -770,50 +843,50 @@ fn verbose_and_quiet_do_not_go_together() {
 
 /// Each `tests/cases/fmt-*/` holds `topology.toml` and `expected.toml`, its canonical form
 /// (`UPDATE_GOLDEN=1` rewrites it; review the diff).
-#[test]
 fn fmt_golden_cases() {
     let dirs = cases("fmt-");
     assert!(dirs.len() >= 5, "{dirs:?}");
-    for dir in dirs {
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let input = std::fs::read_to_string(dir.join("topology.toml")).unwrap();
-        let o = run(&["fmt", "-"], Some(&input), &[]);
-        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
-        let actual = stdout(&o);
-        let expected_path = dir.join("expected.toml");
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap();
-        assert_eq!(actual, expected, "{name}");
-        // Idempotent: the canonical form is canonical.
-        let o = mvtopo(&["fmt", "--check", &expected_path.display().to_string()]);
-        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
-        // Every comment is kept.
-        for line in input.lines() {
-            if let Some(i) = line.find('#') {
-                let comment = line[i..].trim_end();
-                assert!(expected.contains(comment), "{name}: lost {comment:?}");
-            }
-        }
-        // The same topology: the same plan against the same state.
-        let live = case("plan-empty-live", "live.json");
-        let before = run(
-            &["plan", "-", "--state", &live, "--format", "json"],
-            Some(&input),
-            &[],
-        );
-        let after = run(
-            &["plan", "-", "--state", &live, "--format", "json"],
-            Some(&expected),
-            &[],
-        );
-        assert_eq!(stdout(&before), stdout(&after), "{name}");
-    }
 }
 
-#[test]
+/// One `tests/cases/fmt-*/`: formatted, kept idempotent, comments and plan unchanged.
+fn fmt_golden_case(dir: &Path) {
+    let name = common::cases::name(dir);
+    let input = std::fs::read_to_string(dir.join("topology.toml")).unwrap();
+    let o = run(&["fmt", "-"], Some(&input), &[]);
+    assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+    let actual = stdout(&o);
+    let expected_path = dir.join("expected.toml");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap();
+    assert_eq!(actual, expected, "{name}");
+    // Idempotent: the canonical form is canonical.
+    let o = mvtopo(&["fmt", "--check", &expected_path.display().to_string()]);
+    assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+    // Every comment is kept.
+    for line in input.lines() {
+        if let Some(i) = line.find('#') {
+            let comment = line[i..].trim_end();
+            assert!(expected.contains(comment), "{name}: lost {comment:?}");
+        }
+    }
+    // The same topology: the same plan against the same state.
+    let live = case("plan-empty-live", "live.json");
+    let before = run(
+        &["plan", "-", "--state", &live, "--format", "json"],
+        Some(&input),
+        &[],
+    );
+    let after = run(
+        &["plan", "-", "--state", &live, "--format", "json"],
+        Some(&expected),
+        &[],
+    );
+    assert_eq!(stdout(&before), stdout(&after), "{name}");
+}
+
 fn fmt_rewrites_in_place_and_check_changes_nothing() {
     let input = std::fs::read_to_string(case("fmt-reorder", "topology.toml")).unwrap();
     let expected = std::fs::read_to_string(case("fmt-reorder", "expected.toml")).unwrap();

@@ -13,13 +13,13 @@
 mod common;
 
 use common::Lab;
-use common::fixtures::{cidr, ln};
 use mvtopo::apply::{NewKind, NewLink, Request};
 use mvtopo::backend::Backend;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::{LinkRef, LiveState};
 use mvtopo::model::Route;
 use mvtopo::names::{MacAddr, Mode, NsName};
+use mvtopo::testing::{cidr, ln};
 
 /// Names in a scenario, made concrete for one lab: namespaces get the lab's prefix.
 struct Names<'a>(&'a Lab);

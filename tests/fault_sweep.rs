@@ -328,7 +328,7 @@ fn build(lab: &Lab, live: &LiveState) {
         let kind = match l.kind {
             LinkKind::Device => NewKind::Veth {
                 peer: LinkRef {
-                    namespace: Some(common::fixtures::ns(&nics)),
+                    namespace: Some(mvtopo::testing::ns(&nics)),
                     name: l.name.clone(),
                 },
                 peer_mac: None,
@@ -468,7 +468,11 @@ fn sweep(
 static SWEPT: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
 
 fn main() {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // One trial at a time unless told otherwise, as the sweep ran before it was split into
+    // trials: the before/after dumps wait for the kernel to settle (carrier and operstate
+    // follow a moment after a link comes up), which takes longer the more labs churn at once.
+    args.test_threads.get_or_insert(1);
     let mut trials = Vec::new();
     for c in golden() {
         let name = format!(

@@ -12,11 +12,11 @@ mod common;
 use std::net::IpAddr;
 
 use common::Lab;
-use common::fixtures::{cidr, ln, mac, ns};
 use mvtopo::backend::Backend;
 use mvtopo::live::{LinkKind, LinkRef, LiveState};
 use mvtopo::names::{Mode, NsName};
 use mvtopo::plan::{Change, MacvlanLink, Object, Step};
+use mvtopo::testing::{cidr, ln, mac, ns};
 use serde_json::Value;
 
 const OWNER: &str = "labtest";
@@ -1139,19 +1139,11 @@ fn snapshot_under_churn_is_consistent() {
         .map(|i| format!("link add s{i} type veth peer name s{i}p\n"))
         .collect();
     let host = lab.ns("host");
-    let mut child = std::process::Command::new("ip")
-        .args(["-n", &host, "-batch", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = common::with_stdin(
+        std::process::Command::new("ip").args(["-n", &host, "-batch", "-"]),
+        &script,
+    );
+    assert!(out.status.success());
     /// Stops the churn loop however the test ends.
     struct Churn(std::process::Child);
     impl Drop for Churn {

@@ -4,16 +4,14 @@
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use common::fixtures::{ln, ns};
 use mvtopo::check::{LoadError, load_file, load_str};
 use mvtopo::load::render_plain;
 use mvtopo::model::{ParentKind, Route};
 use mvtopo::names::{Cidr, MacAddr, Mode};
+use mvtopo::testing::{ln, ns};
 use proptest::prelude::*;
 
 const SPEC: &str = include_str!("cases/check-valid-spec-example/topology.toml");

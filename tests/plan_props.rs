@@ -5,11 +5,7 @@
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::BTreeMap;
-
-use common::fixtures::{ln, ns};
 
 use mvtopo::backend::Backend;
 use mvtopo::diff::{PlanError, destroy, diff};
@@ -18,6 +14,7 @@ use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
 use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Route, Span, Topology};
 use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 use mvtopo::plan::{Object, Plan, Step};
+use mvtopo::testing::{ln, ns};
 use proptest::prelude::*;
 
 const OWNER: &str = "lab";

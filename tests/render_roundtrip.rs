@@ -5,6 +5,7 @@
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 mod render_support;
 
 use std::path::{Path, PathBuf};
@@ -18,25 +19,17 @@ use render_support::*;
 fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut trials: Vec<Trial> = [
+    let mut trials = common::cases::plain(&[
         (
             "topology_toml_loads_back_equal",
-            topology_toml_loads_back_equal as fn(),
+            topology_toml_loads_back_equal,
         ),
         (
             "quoted_and_escaped_names_load_back_equal",
             quoted_and_escaped_names_load_back_equal,
         ),
         ("show_output_loads", show_output_loads),
-    ]
-    .into_iter()
-    .map(|(name, f)| {
-        Trial::test(name, move || {
-            f();
-            Ok(())
-        })
-    })
-    .collect();
+    ]);
     for path in valid_files() {
         let shown = path
             .strip_prefix(root)

@@ -52,6 +52,19 @@ pub fn trials(prefix: &str, run: fn(&Path) -> Result<(), Failed>) -> Vec<Trial> 
         .collect()
 }
 
+/// One trial per plain test function, named as given.
+pub fn plain(tests: &[(&'static str, fn())]) -> Vec<Trial> {
+    tests
+        .iter()
+        .map(|&(name, f)| {
+            Trial::test(name, move || {
+                f();
+                Ok(())
+            })
+        })
+        .collect()
+}
+
 /// A golden plan case whose plan succeeds (it has `expected.json`): the topology and the
 /// live state it is planned against.
 #[derive(Debug)]

@@ -1,11 +1,12 @@
 //! What every test crate shares: private lab namespaces for kernel tests (unique names,
 //! iproute2 as the independent oracle, a guard that deletes everything even when the test
 //! panics), skips that are never silent, and small helpers for files and processes; the
-//! golden case folders in `cases`, values from text in `fixtures`.
+//! golden case folders in `cases`. (Values from text, `ln`, `ns`, `mac`, … and the lab
+//! generator are in the crate, `mvtopo::testing`, where the benches and unit tests reach
+//! them too.)
 #![allow(dead_code)]
 
 pub mod cases;
-pub mod fixtures;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -264,6 +265,22 @@ pub fn stdout(o: &std::process::Output) -> String {
 
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run `cmd` with `input` on its standard input (its stdout captured); wait for it.
+pub fn with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
 }
 
 /// Run a command that must succeed; return its stdout.

@@ -7,10 +7,7 @@ use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
 use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Span, Topology};
 use mvtopo::names::{MacAddr, Mode};
 
-// The fixtures file itself, not `crate::common`: a test crate may use this module alone.
-#[path = "../common/fixtures.rs"]
-mod fixtures;
-pub use fixtures::{at, cidr, ln, mac, ns, route};
+pub use mvtopo::testing::{at, cidr, ln, mac, ns, route};
 
 pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
     Parent {
