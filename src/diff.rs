@@ -12,10 +12,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use miette::SourceSpan;
 
+use crate::apply::state::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
 use crate::graph::{self, CycleError, DepGraph};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
-use crate::names::{LinkName, MacAddr, Mode, NsName};
+use crate::names::{LinkName, MacAddr, MacvlanFlag, Mode, NsName};
 use crate::plan::{Change, Key, MacvlanLink, Object, Plan, Step};
 
 /// Why no plan can be made. Nothing has been changed when one of these is returned.
@@ -84,6 +85,23 @@ pub enum PlanError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cycle(#[from] CycleError),
+
+    #[error("macvlan {at} asks for {key} ({feature}), which the running kernel does not have")]
+    #[diagnostic(
+        code(mvtopo::plan::kernel_feature),
+        help(
+            "remove `{key}` from this macvlan, or run on a kernel that has it: an older kernel ignores the attribute without an error, so the file could never be applied"
+        )
+    )]
+    KernelFeature {
+        at: LinkRef,
+        /// The file's key.
+        key: &'static str,
+        /// The kernel's name for it and the release that brought it.
+        feature: &'static str,
+        #[label("asked for here")]
+        span: Option<SourceSpan>,
+    },
 
     #[error("{} problems stop the plan for topology {topology}", problems.len())]
     #[diagnostic(
@@ -226,6 +244,7 @@ pub fn relevant(t: &Topology, live: &LiveState) -> LiveState {
             .filter(|l| keep.contains(&l.at()))
             .cloned()
             .collect(),
+        kernel: live.kernel.clone(),
     };
     out.normalize();
     out
@@ -255,7 +274,7 @@ fn normalized(live: &LiveState) -> Cow<'_, LiveState> {
 /// The plan object a live link is, if mvtopo can describe (and so delete and recreate) it.
 pub fn live_object(l: &LiveLink) -> Option<Object> {
     let mtu = Some(l.mtu);
-    if l.kind == LinkKind::Macvlan {
+    if let Some(link_kind) = l.kind.macvlan() {
         return Some(Object::Macvlan(MacvlanLink {
             namespace: l.namespace.clone(),
             name: l.name.clone(),
@@ -270,6 +289,10 @@ pub fn live_object(l: &LiveLink) -> Option<Object> {
             mtu,
             up: l.up,
             source_macs: l.source_macs.clone(),
+            link_kind,
+            flags: l.flags.clone(),
+            bcqueuelen: l.bcqueuelen,
+            bc_cutoff: l.bc_cutoff,
         }));
     }
     // Parents always live in the tool's own namespace; plan objects cannot name a veth,
@@ -310,7 +333,7 @@ pub fn live_object(l: &LiveLink) -> Option<Object> {
             mtu,
             mac: l.mac,
         },
-        LinkKind::Macvlan | LinkKind::Other(_) => return None,
+        LinkKind::Macvlan | LinkKind::Macvtap | LinkKind::Other(_) => return None,
     })
 }
 
@@ -361,6 +384,10 @@ fn macvlan_object(m: &Macvlan) -> MacvlanLink {
         mtu: m.mtu,
         up: m.up,
         source_macs: m.source_macs.clone(),
+        link_kind: m.kind,
+        flags: m.flags.clone(),
+        bcqueuelen: m.bcqueuelen,
+        bc_cutoff: m.bc_cutoff,
     }
 }
 
@@ -783,6 +810,10 @@ impl<'a> Planner<'a> {
     fn macvlans(&mut self) {
         let t = self.topology;
         for m in &t.macvlans {
+            if let Some(e) = missing_feature(m, self.live) {
+                self.problems.push(e);
+                continue;
+            }
             let here = at(&m.namespace, &m.name);
             let key = Key::Macvlan { at: here.clone() };
             let desired = macvlan_object(m);
@@ -816,7 +847,7 @@ impl<'a> Planner<'a> {
                 // network; a passthru link takes its parent's instead.
                 // Not when the file gives that MAC to another macvlan, though.
                 let wanted_elsewhere = l.mac.is_some_and(|mac| self.wanted_macs.contains_key(&mac));
-                if to.mac.is_none() && !passthru && !wanted_elsewhere && l.kind == LinkKind::Macvlan
+                if to.mac.is_none() && !passthru && !wanted_elsewhere && l.kind.macvlan().is_some()
                 {
                     to.mac = l.mac;
                 }
@@ -847,8 +878,8 @@ impl<'a> Planner<'a> {
     }
 
     fn macvlan_replace_reason(&self, m: &Macvlan, l: &LiveLink) -> Option<String> {
-        if l.kind != LinkKind::Macvlan {
-            return Some(format!("kind changes from {} to macvlan", l.kind));
+        if l.kind.macvlan() != Some(m.kind) {
+            return Some(format!("kind changes from {} to {}", l.kind, m.kind));
         }
         let want = host(&m.parent);
         if l.parent.as_ref() != Some(&want) {
@@ -863,6 +894,18 @@ impl<'a> Planner<'a> {
         let live_mode = l.mode.unwrap_or_default();
         if (live_mode == Mode::Passthru) != (m.mode == Mode::Passthru) {
             return Some(format!("mode changes from {live_mode} to {}", m.mode));
+        }
+        // Changing nopromisc makes the kernel add or drop one promiscuity reference on the
+        // parent as though the passthru link were up (macvlan_changelink); on a link that
+        // is down it holds none, so the parent's count underflows (measured on 6.18: 2^32-1,
+        // and clearing the flag again fails with EOVERFLOW). Only a link that is up
+        // changes it in place.
+        let nopromisc = |f: &[MacvlanFlag]| f.contains(&MacvlanFlag::Nopromisc);
+        if live_mode == Mode::Passthru && !l.up && nopromisc(&l.flags) != nopromisc(&m.flags) {
+            return Some(
+                "nopromisc changes on a passthru macvlan that is down (the kernel would miscount its parent's promiscuity)"
+                    .to_owned(),
+            );
         }
         // Its MAC (picked by the kernel, or given earlier) now belongs to another macvlan on
         // the same parent: only a new link gets a new kernel-picked MAC.
@@ -1518,7 +1561,7 @@ fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<String> {
 }
 
 /// In-place changes of a macvlan, in the order the kernel should get them (the mode
-/// before the source list it governs).
+/// before the source list it governs, the driver's other attributes before `up`).
 fn macvlan_changes(m: &Macvlan, l: &LiveLink) -> Vec<Change> {
     let mut changes = Vec::new();
     let live_mode = l.mode.unwrap_or_default();
@@ -1540,6 +1583,9 @@ fn macvlan_changes(m: &Macvlan, l: &LiveLink) -> Vec<Change> {
             to: want_sources,
         });
     }
+    // Before `up`: a passthru link's nopromisc changes only while it is up (see
+    // `macvlan_replace_reason`).
+    macvlan_driver_changes(m, l, &mut changes);
     if let Some(mac) = m.mac
         && l.mac != Some(mac)
     {
@@ -1563,6 +1609,56 @@ fn macvlan_changes(m: &Macvlan, l: &LiveLink) -> Vec<Change> {
         });
     }
     changes
+}
+
+/// Flags and the broadcast queue: compared only where the file sets them. What a macvlan
+/// asks for (bcqueuelen), not the parent's largest (usedbcqueuelen); the cutoff is the
+/// parent's, which every macvlan on it reports (`None`: the kernel's default).
+fn macvlan_driver_changes(m: &Macvlan, l: &LiveLink, changes: &mut Vec<Change>) {
+    if m.flags != l.flags {
+        changes.push(Change::Flags {
+            from: l.flags.clone(),
+            to: m.flags.clone(),
+        });
+    }
+    if let Some(q) = m.bcqueuelen
+        && l.bcqueuelen != Some(q)
+    {
+        changes.push(Change::Bcqueuelen {
+            from: l.bcqueuelen.unwrap_or(DEFAULT_BC_QUEUE_LEN),
+            to: q,
+        });
+    }
+    if let Some(c) = m.bc_cutoff {
+        let live = l.bc_cutoff.unwrap_or(DEFAULT_BC_CUTOFF);
+        if live != c {
+            changes.push(Change::BcCutoff { from: live, to: c });
+        }
+    }
+}
+
+/// A key the file sets that the kernel read cannot carry out (see `KernelFeatures`).
+fn missing_feature(m: &Macvlan, live: &LiveState) -> Option<PlanError> {
+    let k = &live.kernel;
+    let (key, feature) = if m.bcqueuelen.is_some() && k.macvlan_bc_queue_len == Some(false) {
+        (
+            "bcqueuelen",
+            "IFLA_MACVLAN_BC_QUEUE_LEN, the macvlan broadcast queue length, Linux 5.11",
+        )
+    } else if m.bc_cutoff.is_some() && k.macvlan_bc_cutoff == Some(false) {
+        (
+            "bc-cutoff",
+            "IFLA_MACVLAN_BC_CUTOFF, the macvlan broadcast cutoff, Linux 6.4",
+        )
+    } else {
+        return None;
+    };
+    Some(PlanError::KernelFeature {
+        at: at(&m.namespace, &m.name),
+        key,
+        feature,
+        span: Some((&m.span).into()),
+    })
 }
 
 #[cfg(test)]
@@ -1599,6 +1695,10 @@ mod tests {
             addresses: vec![],
             routes: vec![],
             source_macs: vec![],
+            kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
             span: Span::default(),
         }
     }
@@ -2064,6 +2164,9 @@ mod tests {
             mtu: 1500,
             up: true,
             source_macs: vec![],
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
             addresses: vec![],
             routes: vec![],
             owner: Some("lab".into()),

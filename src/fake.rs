@@ -16,7 +16,7 @@
 use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
 use crate::backend::{Backend, BackendError};
-use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
+use crate::live::{LinkRef, LiveLink, LiveState};
 use crate::names::{MacAddr, Mode};
 use crate::plan::Object;
 
@@ -127,7 +127,7 @@ impl FakeBackend {
         let (Some(mac), Some(p)) = (mac, l.parent.as_ref()) else {
             return false;
         };
-        if l.kind != LinkKind::Macvlan || l.mode == Some(Mode::Passthru) {
+        if l.kind.macvlan().is_none() || l.mode == Some(Mode::Passthru) {
             return false;
         }
         get(&self.state, p).is_some_and(|p| p.mac == Some(mac))
@@ -173,7 +173,7 @@ impl FakeBackend {
                             return Err(err(op, what, libc::EINVAL));
                         }
                         let mut siblings = self.state.links.iter().filter(|s| {
-                            s.kind == LinkKind::Macvlan && s.parent.as_ref() == Some(&host(parent))
+                            s.kind.macvlan().is_some() && s.parent.as_ref() == Some(&host(parent))
                         });
                         let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
                         let any = siblings.clone().next().is_some();
@@ -212,13 +212,20 @@ impl FakeBackend {
                     return Err(err(op, what, libc::EADDRINUSE));
                 }
             }
+            Request::SetMacvlanAttr { at, kind, .. } => {
+                // rtnl_changelink: IFLA_INFO_KIND other than the link's driver.
+                if self.link(op, at)?.kind.macvlan() != Some(*kind) {
+                    return Err(err(op, what, libc::EOPNOTSUPP));
+                }
+            }
             Request::SetMacvlan {
                 at,
+                kind,
                 mode,
                 source_macs,
             } => {
                 let l = self.link(op, at)?;
-                if l.kind != LinkKind::Macvlan {
+                if l.kind.macvlan() != Some(*kind) {
                     return Err(err(op, what, libc::EOPNOTSUPP));
                 }
                 let from = l.mode.unwrap_or_default();
@@ -396,6 +403,10 @@ mod tests {
             mtu: None,
             up: true,
             source_macs: vec![],
+            link_kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
         })
     }
 

@@ -441,7 +441,7 @@ pub fn to_dot(t: &Topology) -> String {
             None => m.name.to_string(),
         };
         let id = format!("macvlan:{at}");
-        let mut label = format!("macvlan {}\\n{}", escape(m.name.as_str()), m.mode);
+        let mut label = format!("{} {}\\n{}", m.kind, escape(m.name.as_str()), m.mode);
         if let Some(mac) = m.mac {
             let _ = write!(label, "\\nmac {mac}");
         }
@@ -573,6 +573,10 @@ mod tests {
             addresses: vec![],
             routes: vec![],
             source_macs: vec![],
+            kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
             span: Span::default(),
         }
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::LinkRef;
 use crate::model::Route;
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -153,6 +153,18 @@ pub struct MacvlanLink {
     pub up: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_macs: Vec<MacAddr>,
+    /// `"macvtap"` for a macvtap (the object's `kind` tag stays "macvlan": the same
+    /// object, made by the twin driver); left out for a macvlan.
+    #[serde(default, skip_serializing_if = "MacvlanKind::is_macvlan")]
+    pub link_kind: MacvlanKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<MacvlanFlag>,
+    /// As the file gives it (a create leaves it to the kernel when `None`), or as it is
+    /// live (on a delete, so undo and a replace make it again the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcqueuelen: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bc_cutoff: Option<i32>,
 }
 
 /// One field changed in place by an update.
@@ -180,6 +192,22 @@ pub enum Change {
     SourceMacs {
         from: Vec<MacAddr>,
         to: Vec<MacAddr>,
+    },
+    /// IFLA_MACVLAN_FLAGS.
+    Flags {
+        from: Vec<MacvlanFlag>,
+        to: Vec<MacvlanFlag>,
+    },
+    /// IFLA_MACVLAN_BC_QUEUE_LEN (what this macvlan asks for).
+    Bcqueuelen {
+        from: u32,
+        to: u32,
+    },
+    /// IFLA_MACVLAN_BC_CUTOFF, which the kernel keeps per parent: the other macvlans on
+    /// the parent change with it.
+    BcCutoff {
+        from: i32,
+        to: i32,
     },
 }
 
@@ -294,6 +322,10 @@ mod tests {
             mtu: Some(1400),
             up: true,
             source_macs: vec![],
+            link_kind: MacvlanKind::Macvlan,
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
         })
     }
 

@@ -40,6 +40,10 @@ fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Mac
         mtu: None,
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     }
 }
 

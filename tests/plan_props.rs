@@ -296,6 +296,10 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
             // A down link holds no routes (check rejects the pair).
             routes: if s.up { routes } else { vec![] },
             source_macs,
+            kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
             span: Span::default(),
         });
     }
@@ -458,6 +462,9 @@ fn add_clutter(live: &mut LiveState, clutter: &[(usize, usize, bool)]) {
             mtu: 1500,
             up: true,
             source_macs: vec![],
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
             addresses: vec![],
             routes: vec![],
             owner: other_topology.then(|| "other".to_owned()),

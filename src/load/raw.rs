@@ -74,6 +74,10 @@ pub struct RawMacvlan {
     pub addresses: Option<At<Vec<At<String>>>>,
     pub routes: Option<At<Vec<RawRoute>>>,
     pub source_macs: Option<At<Vec<At<String>>>>,
+    pub kind: Option<At<String>>,
+    pub flags: Option<At<Vec<At<String>>>>,
+    pub bcqueuelen: Option<At<i64>>,
+    pub bc_cutoff: Option<At<i64>>,
     /// Keys present with a value of the wrong type (already reported; not "missing").
     pub broken: Vec<&'static str>,
 }
@@ -90,17 +94,21 @@ pub struct RawRoute {
 
 pub const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
 pub const PARENT_KEYS: [&str; 6] = ["create", "peer", "peer-namespace", "link", "vlan-id", "mtu"];
-pub const MACVLAN_KEYS: [&str; 10] = [
+pub const MACVLAN_KEYS: [&str; 14] = [
     "name",
     "parent",
     "namespace",
+    "kind",
     "mode",
+    "flags",
     "mac",
     "mtu",
     "up",
     "addresses",
     "routes",
     "source-macs",
+    "bcqueuelen",
+    "bc-cutoff",
 ];
 pub const ROUTE_KEYS: [&str; 2] = ["to", "via"];
 
@@ -117,6 +125,9 @@ fn alias(key: &str) -> Option<&'static str> {
         "macaddr" | "address-mac" | "lladdr" => "mac",
         "macs" | "allowed-macs" => "source-macs",
         "dev" | "link" | "lower" => "parent",
+        "bc-queue-len" | "bc_queue_len" | "broadcast-queue" | "bcqueue" => "bcqueuelen",
+        "bc_cutoff" | "bccutoff" | "broadcast-cutoff" | "bc-queue-threshold" => "bc-cutoff",
+        "flag" | "macvlan-flags" => "flags",
         _ => return None,
     })
 }
@@ -138,6 +149,10 @@ fn example(key: &str) -> &'static str {
         "addresses" => "addresses = [\"10.0.0.2/24\", \"fd00::2/64\"]",
         "routes" => "routes = [{ to = \"default\", via = \"10.0.0.1\" }]",
         "source-macs" => "source-macs = [\"02:00:00:00:00:aa\"]",
+        "kind" => "kind = \"macvtap\"",
+        "flags" => "flags = [\"nopromisc\"]",
+        "bcqueuelen" => "bcqueuelen = 1000",
+        "bc-cutoff" => "bc-cutoff = 2",
         "to" => "to = \"10.1.0.0/16\"",
         "via" => "via = \"10.0.0.1\"",
         _ => "name = \"eth0\"",
@@ -439,6 +454,10 @@ impl Walker {
             addresses: None,
             routes: None,
             source_macs: None,
+            kind: None,
+            flags: None,
+            bcqueuelen: None,
+            bc_cutoff: None,
             broken: Vec::new(),
         };
         for (bk, bv) in body.iter() {
@@ -455,6 +474,10 @@ impl Walker {
                 "addresses" => m.addresses = self.strings(key, bv),
                 "source-macs" => m.source_macs = self.strings(key, bv),
                 "routes" => m.routes = self.routes(bv),
+                "kind" => m.kind = self.string(key, bv),
+                "flags" => m.flags = self.strings(key, bv),
+                "bcqueuelen" => m.bcqueuelen = self.integer(key, bv),
+                "bc-cutoff" => m.bc_cutoff = self.integer(key, bv),
                 _ => {
                     if let Some(meant) = self.unknown_key(bk, &MACVLAN_KEYS, "[[macvlan]]") {
                         m.broken.push(meant);

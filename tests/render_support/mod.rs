@@ -49,6 +49,10 @@ pub fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) ->
         addresses: vec![],
         routes: vec![],
         source_macs: vec![],
+        kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
         span: Span::default(),
     }
 }
@@ -150,6 +154,9 @@ pub fn link(namespace: Option<&str>, name: &str, kind: LinkKind) -> LiveLink {
         mtu: 1500,
         up: true,
         source_macs: vec![],
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
         addresses: vec![],
         routes: vec![],
         owner: None,
@@ -192,6 +199,7 @@ pub fn state(namespaces: &[(&str, Option<&str>)], links: Vec<LiveLink>) -> LiveS
             })
             .collect(),
         links,
+        kernel: Default::default(),
     };
     s.normalize();
     s
@@ -361,6 +369,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: Some(1400),
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let mv_src = MacvlanLink {
         namespace: None,
@@ -371,6 +383,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: None,
         up: true,
         source_macs: vec![mac("02:00:00:00:00:aa"), mac("02:00:00:00:00:bb")],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let blue_eth0 = MacvlanLink {
         namespace: Some(ns("blue")),
@@ -381,6 +397,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: None,
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let old_mv = MacvlanLink {
         namespace: Some(ns("red")),
@@ -391,6 +411,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: Some(1500),
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let veth = |peer_namespace: Option<&str>| Object::Veth {
         name: ln("lab0"),
