@@ -5,13 +5,10 @@
 //! create, the live one for a delete). How a step becomes kernel requests, and how those
 //! are undone, is `apply`'s business.
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 
-use crate::live::LinkRef;
-use crate::model::Route;
-use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
+/// The objects steps carry, here too, since every step names one.
+pub use crate::object::{Change, Key, MacvlanLink, Object};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -70,247 +67,10 @@ impl Step {
     }
 }
 
-/// The atoms the kernel is told about. Identity is `key()`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Object {
-    /// A named namespace (/run/netns/NAME).
-    Namespace {
-        name: NsName,
-    },
-    /// An existing interface used as a parent: only its MTU and up state are ever changed.
-    Nic {
-        name: LinkName,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mtu: Option<u32>,
-        up: bool,
-    },
-    /// A lab veth pair; `name` is the parent end, in the tool's namespace.
-    Veth {
-        name: LinkName,
-        peer: LinkName,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        peer_namespace: Option<NsName>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mtu: Option<u32>,
-        /// Set on the live object a delete carries; a create from the file leaves it to
-        /// the kernel.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mac: Option<MacAddr>,
-        /// The peer end's MAC, when a step gives one (the planner leaves it to the kernel;
-        /// undo brings a deleted pair back with both MACs from the journal, not from here).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        peer_mac: Option<MacAddr>,
-    },
-    Dummy {
-        name: LinkName,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mtu: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mac: Option<MacAddr>,
-    },
-    Vlan {
-        name: LinkName,
-        link: LinkName,
-        vlan_id: u16,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mtu: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mac: Option<MacAddr>,
-    },
-    Macvlan(MacvlanLink),
-    /// An address on a macvlan.
-    Address {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        namespace: Option<NsName>,
-        link: LinkName,
-        address: Cidr,
-    },
-    /// A route out of a macvlan, in its namespace's main table.
-    Route {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        namespace: Option<NsName>,
-        link: LinkName,
-        to: Cidr,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        via: Option<IpAddr>,
-    },
-}
-
-/// A macvlan as a link: everything but its addresses and routes (those are their own
-/// objects). The parent always lives in the tool's own namespace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MacvlanLink {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<NsName>,
-    pub name: LinkName,
-    pub parent: LinkName,
-    pub mode: Mode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mac: Option<MacAddr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtu: Option<u32>,
-    pub up: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub source_macs: Vec<MacAddr>,
-    /// `"macvtap"` for a macvtap (the object's `kind` tag stays "macvlan": the same
-    /// object, made by the twin driver); left out for a macvlan.
-    #[serde(default, skip_serializing_if = "MacvlanKind::is_macvlan")]
-    pub link_kind: MacvlanKind,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flags: Vec<MacvlanFlag>,
-    /// As the file gives it (a create leaves it to the kernel when `None`), or as it is
-    /// live (on a delete, so undo and a replace make it again the same).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bcqueuelen: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bc_cutoff: Option<i32>,
-}
-
-/// One field changed in place by an update.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "field", rename_all = "kebab-case")]
-pub enum Change {
-    Mtu {
-        from: u32,
-        to: u32,
-    },
-    Mac {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        from: Option<MacAddr>,
-        to: MacAddr,
-    },
-    Up {
-        from: bool,
-        to: bool,
-    },
-    /// Only between vepa, bridge, private and source; passthru in or out is a replace.
-    Mode {
-        from: Mode,
-        to: Mode,
-    },
-    SourceMacs {
-        from: Vec<MacAddr>,
-        to: Vec<MacAddr>,
-    },
-    /// IFLA_MACVLAN_FLAGS.
-    Flags {
-        from: Vec<MacvlanFlag>,
-        to: Vec<MacvlanFlag>,
-    },
-    /// IFLA_MACVLAN_BC_QUEUE_LEN (what this macvlan asks for).
-    Bcqueuelen {
-        from: u32,
-        to: u32,
-    },
-    /// IFLA_MACVLAN_BC_CUTOFF, which the kernel keeps per parent: the other macvlans on
-    /// the parent change with it.
-    BcCutoff {
-        from: i32,
-        to: i32,
-    },
-}
-
-/// The identity of an object, ordered so that sorting by key gives namespaces, then parents,
-/// then macvlans, then addresses, then routes: the tie-break of the topological order.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Key {
-    Namespace { name: NsName },
-    Parent { name: LinkName },
-    Macvlan { at: LinkRef },
-    Address { at: LinkRef, address: Cidr },
-    Route { at: LinkRef, to: Cidr },
-}
-
-impl Object {
-    pub fn key(&self) -> Key {
-        let at = |namespace: &Option<NsName>, name: &LinkName| LinkRef {
-            namespace: namespace.clone(),
-            name: name.clone(),
-        };
-        match self {
-            Object::Namespace { name } => Key::Namespace { name: name.clone() },
-            Object::Nic { name, .. }
-            | Object::Veth { name, .. }
-            | Object::Dummy { name, .. }
-            | Object::Vlan { name, .. } => Key::Parent { name: name.clone() },
-            Object::Macvlan(m) => Key::Macvlan {
-                at: at(&m.namespace, &m.name),
-            },
-            Object::Address {
-                namespace,
-                link,
-                address,
-            } => Key::Address {
-                at: at(namespace, link),
-                address: *address,
-            },
-            Object::Route {
-                namespace,
-                link,
-                to,
-                ..
-            } => Key::Route {
-                at: at(namespace, link),
-                to: *to,
-            },
-        }
-    }
-
-    /// The namespace and name of the link this object is, or lives on.
-    pub fn link(&self) -> Option<LinkRef> {
-        match self.key() {
-            Key::Namespace { .. } => None,
-            Key::Parent { name } => Some(LinkRef {
-                namespace: None,
-                name,
-            }),
-            Key::Macvlan { at } | Key::Address { at, .. } | Key::Route { at, .. } => Some(at),
-        }
-    }
-
-    /// The object's kind, as `plan --format json` spells it (the serde tag).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Object::Namespace { .. } => "namespace",
-            Object::Nic { .. } => "nic",
-            Object::Veth { .. } => "veth",
-            Object::Dummy { .. } => "dummy",
-            Object::Vlan { .. } => "vlan",
-            Object::Macvlan(_) => "macvlan",
-            Object::Address { .. } => "address",
-            Object::Route { .. } => "route",
-        }
-    }
-
-    /// Whether this object is a link (deleting it takes its addresses and routes along).
-    pub fn is_link(&self) -> bool {
-        matches!(
-            self,
-            Object::Nic { .. }
-                | Object::Veth { .. }
-                | Object::Dummy { .. }
-                | Object::Vlan { .. }
-                | Object::Macvlan(_)
-        )
-    }
-}
-
-impl Route {
-    pub fn object(&self, namespace: &Option<NsName>, link: &LinkName) -> Object {
-        Object::Route {
-            namespace: namespace.clone(),
-            link: link.clone(),
-            to: self.to,
-            via: self.via,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::{LinkName, Mode, NsName};
 
     fn mv() -> Object {
         Object::Macvlan(MacvlanLink {
@@ -322,7 +82,7 @@ mod tests {
             mtu: Some(1400),
             up: true,
             source_macs: vec![],
-            link_kind: MacvlanKind::Macvlan,
+            link_kind: Default::default(),
             flags: vec![],
             bcqueuelen: None,
             bc_cutoff: None,
