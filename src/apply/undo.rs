@@ -528,4 +528,79 @@ mod tests {
         }
         assert_eq!(s, live(), "the peer's own MTU and MAC come back too");
     }
+
+    /// Two macvtaps on p0, sharing the parent's broadcast cutoff (4).
+    fn taps() -> LiveState {
+        let mut s: LiveState = serde_json::from_str(
+            r#"{"kernel":{"macvlan_bc_queue_len":true,"macvlan_bc_cutoff":true},"links":[
+            {"name":"p0","kind":"veth","peer":{"name":"p0p"},"mac":"02:00:00:00:00:01","mtu":1500,"up":true,"owner":"lab"},
+            {"name":"p0p","kind":"veth","peer":{"name":"p0"},"mac":"02:00:00:00:00:02","mtu":1500,"up":true,"owner":"lab"},
+            {"name":"t0","kind":"macvtap","parent":{"name":"p0"},"mode":"source","source_macs":["02:00:00:00:00:aa"],
+             "flags":["nodst"],"bcqueuelen":64,"bc_cutoff":4,"mac":"02:00:00:00:00:03","mtu":1500,"up":true,"owner":"lab"},
+            {"name":"t1","kind":"macvtap","parent":{"name":"p0"},"mode":"bridge","bcqueuelen":1000,"bc_cutoff":4,
+             "mac":"02:00:00:00:00:04","mtu":1500,"up":true,"owner":"lab"}]}"#,
+        )
+        .unwrap();
+        s.normalize();
+        s
+    }
+
+    #[test]
+    fn a_deleted_macvtap_comes_back_as_a_macvtap_with_its_flags_and_queue() {
+        let mut s = taps();
+        let r = Request::DeleteLink {
+            at: at(None, "t0"),
+            takes: vec![],
+        };
+        let prior = apply(&mut s, &r, "lab");
+        let (inv, problems) = inverse(&prior, &s, "lab", &|_| false, &|_| false);
+        assert!(problems.is_empty());
+        let Some(Request::CreateLink(n)) = inv.first() else {
+            panic!("{inv:?}");
+        };
+        assert_eq!(n.kind.kind(), LinkKind::Macvtap);
+        assert_eq!(inv[0].op(), "create macvtap");
+        for r in &inv {
+            apply(&mut s, r, "lab");
+        }
+        assert_eq!(s, taps());
+    }
+
+    #[test]
+    fn the_parents_cutoff_is_set_back_once_and_flags_and_queue_per_link() {
+        let mut s = taps();
+        let mut journal = Vec::new();
+        for (name, attr) in [
+            ("t1", MacvlanAttr::BcCutoff(1)),
+            ("t0", MacvlanAttr::Flags(vec![])),
+            ("t1", MacvlanAttr::BcQueueLen(10)),
+        ] {
+            let r = Request::SetMacvlanAttr {
+                at: at(None, name),
+                kind: crate::names::MacvlanKind::Macvtap,
+                attr,
+            };
+            journal.push(apply(&mut s, &r, "lab"));
+        }
+        // The cutoff is the parent's: both macvtaps report the default now.
+        assert!(s.links.iter().all(|l| l.bc_cutoff.is_none()));
+        let mut undone = Vec::new();
+        for prior in journal.iter().rev() {
+            let (inv, problems) = inverse(prior, &s, "lab", &|_| false, &|_| false);
+            assert!(problems.is_empty());
+            for r in &inv {
+                apply(&mut s, r, "lab");
+            }
+            undone.extend(inv.iter().map(ToString::to_string));
+        }
+        assert_eq!(
+            undone,
+            [
+                "set bcqueuelen t1 1000",
+                "set flags t0 [nodst]",
+                "set bc-cutoff t0 4",
+            ]
+        );
+        assert_eq!(s, taps());
+    }
 }

@@ -97,7 +97,7 @@ pub enum PlanError {
     #[diagnostic(transparent)]
     Cycle(#[from] CycleError),
 
-    #[error("macvlan {at} asks for {key} ({feature}), which the running kernel does not have")]
+    #[error("macvlan {at} asks for {key} ({feature}), which this kernel does not have")]
     #[diagnostic(
         code(mvtopo::plan::kernel_feature),
         help(

@@ -2,6 +2,7 @@
 //! in its own mode), `bcqueuelen` and `bc-cutoff` (their ranges; one cutoff per parent is
 //! `across`'s rule).
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use super::Resolver;
@@ -89,7 +90,7 @@ impl Resolver<'_> {
                 let mut problem = Problem::new(
                     "mvtopo::check::flags",
                     format!(
-                        "flag {flag:?} only applies to mode \"{want}\"; this macvlan is {mode}"
+                        "flag \"{flag}\" only applies to mode \"{want}\"; this macvlan is {mode}"
                     ),
                     at.span.clone(),
                     format!("only for mode = \"{want}\""),
@@ -143,5 +144,40 @@ impl Resolver<'_> {
             Some("use a small number such as bc-cutoff = 1 (the kernel's default), or -1 for no broadcast queue".into()),
         ));
         None
+    }
+
+    /// The kernel keeps one broadcast cutoff per parent (its macvlan port), set by
+    /// whichever macvlan asked last: two values on one parent would undo each other at
+    /// every apply.
+    pub(super) fn one_bc_cutoff_per_parent(&mut self) {
+        let mut first: HashMap<&str, (i64, Range<usize>)> = HashMap::new();
+        let raw = self.raw;
+        for m in &raw.macvlans {
+            let (Some(parent), Some(c)) = (&m.parent, &m.bc_cutoff) else {
+                continue;
+            };
+            let Some((value, span)) = first.get(parent.value.as_str()) else {
+                first.insert(parent.value.as_str(), (c.value, c.span.clone()));
+                continue;
+            };
+            if *value != c.value {
+                self.push(
+                    Problem::new(
+                        "mvtopo::check::bc-cutoff",
+                        format!(
+                            "parent {:?} is given two broadcast cutoffs, {value} and {}; the kernel keeps one per parent",
+                            parent.value, c.value
+                        ),
+                        c.span.clone(),
+                        "another cutoff for the same parent".into(),
+                        Some(format!(
+                            "give every macvlan on {:?} the same bc-cutoff, e.g. bc-cutoff = {value}, or set it on one of them only",
+                            parent.value
+                        )),
+                    )
+                    .with_label(span.clone(), "first set here"),
+                );
+            }
+        }
     }
 }
