@@ -144,12 +144,24 @@ fn port_members(state: &LiveState, parent: &LinkRef) -> Vec<LinkRef> {
         .collect()
 }
 
-/// Set the parent's broadcast cutoff, as every macvlan on it reports it: `None` where it
-/// is the kernel's default, which the kernel leaves out of its dumps.
-fn set_port_cutoff(state: &mut LiveState, parent: &LinkRef, cutoff: i32, prior: &mut Prior) {
-    let reported = (cutoff != DEFAULT_BC_CUTOFF).then_some(cutoff);
+/// The cutoff as a macvlan reports it: `None` where it is the kernel's default, which the
+/// kernel leaves out of its dumps.
+fn reported_cutoff(cutoff: i32) -> Option<i32> {
+    (cutoff != DEFAULT_BC_CUTOFF).then_some(cutoff)
+}
+
+/// Set the parent's broadcast cutoff, as every macvlan on it reports it, except `made`
+/// (a link this very request created, which has no prior state to give back).
+fn set_port_cutoff(
+    state: &mut LiveState,
+    parent: &LinkRef,
+    cutoff: i32,
+    made: Option<&LinkRef>,
+    prior: &mut Prior,
+) {
+    let reported = reported_cutoff(cutoff);
     for m in port_members(state, parent) {
-        if get(state, &m).is_some_and(|l| l.bc_cutoff != reported) {
+        if Some(&m) != made && get(state, &m).is_some_and(|l| l.bc_cutoff != reported) {
             change(state, &m, prior, |l| l.bc_cutoff = reported);
         }
     }
@@ -214,6 +226,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                     source_macs,
                     flags,
                     bcqueuelen,
+                    bc_cutoff,
                     ..
                 } => {
                     l.mode = Some(*mode);
@@ -223,12 +236,16 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                     l.bcqueuelen = bc_queue_len(state, *bcqueuelen);
                     // A new macvlan joins its parent's port and reports the port's
                     // cutoff; one it asks for is the port's from then on.
-                    if let Some(p) = &lower {
-                        l.bc_cutoff = port_members(state, p)
+                    l.bc_cutoff = match (bc_cutoff, &lower) {
+                        (Some(c), _) if state.kernel.macvlan_bc_cutoff != Some(false) => {
+                            reported_cutoff(*c)
+                        }
+                        (_, Some(p)) => port_members(state, p)
                             .first()
                             .and_then(|m| get(state, m))
-                            .and_then(|m| m.bc_cutoff);
-                    }
+                            .and_then(|m| m.bc_cutoff),
+                        _ => None,
+                    };
                     if *mode == Mode::Passthru && n.mac.is_none() {
                         l.mac = lower_mac;
                     }
@@ -266,7 +283,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
             ) = (&n.kind, &lower)
                 && state.kernel.macvlan_bc_cutoff != Some(false)
             {
-                set_port_cutoff(state, p, *c, &mut prior);
+                set_port_cutoff(state, p, *c, Some(&n.at), &mut prior);
             }
         }
         Request::Claim { at, up } => change(state, at, &mut prior, |l| {
@@ -316,7 +333,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                 if let Some(p) = parent
                     && state.kernel.macvlan_bc_cutoff != Some(false)
                 {
-                    set_port_cutoff(state, &p, *c, &mut prior);
+                    set_port_cutoff(state, &p, *c, None, &mut prior);
                 }
             }
         },

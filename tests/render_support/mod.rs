@@ -5,7 +5,7 @@
 
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
 use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Route, Span, Topology};
-use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use mvtopo::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 pub fn ln(s: &str) -> LinkName {
     LinkName::new(s).unwrap()
@@ -598,6 +598,16 @@ pub fn as_applied(t: &Topology) -> LiveState {
         l.addresses = m.addresses.clone();
         l.routes = m.routes.clone();
         l.source_macs = m.source_macs.clone();
+        l.kind = m.kind.into();
+        l.flags = m.flags.clone();
+        l.bcqueuelen = m.bcqueuelen;
+        // The cutoff is the parent's: every macvlan on it reports the one set.
+        l.bc_cutoff = t
+            .macvlans
+            .iter()
+            .filter(|o| o.parent == m.parent)
+            .find_map(|o| o.bc_cutoff)
+            .filter(|c| *c != 1);
         links.push(l);
     }
     let namespaces: Vec<(&str, Option<&str>)> = t
@@ -626,6 +636,8 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
         any::<bool>(),
         any::<bool>(),
         prop::collection::vec(0u8..4, 1..4),
+        // The driver's keys, one bit each: macvtap, the mode's flag, bcqueuelen, bc-cutoff.
+        0u8..16,
     );
     (
         prop::collection::vec(any::<bool>(), 3),
@@ -666,7 +678,7 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
             ];
             let mut defaults_in: Vec<(Option<&str>, bool)> = Vec::new();
             let mut macvlans = Vec::new();
-            for (i, ((mode, nsk, has_mac, mtu, up, v4, v6, default, onlink, srcs), pk)) in
+            for (i, ((mode, nsk, has_mac, mtu, up, v4, v6, default, onlink, srcs, driver), pk)) in
                 mvs.into_iter().enumerate()
             {
                 let namespace = pick_ns(nsk);
@@ -727,6 +739,22 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
                     s.sort();
                     s.dedup();
                     m.source_macs = s;
+                }
+                if driver & 1 != 0 {
+                    m.kind = MacvlanKind::Macvtap;
+                }
+                if driver & 2 != 0 {
+                    m.flags = MacvlanFlag::ALL
+                        .into_iter()
+                        .filter(|f| f.mode() == mode)
+                        .collect();
+                }
+                if driver & 4 != 0 {
+                    m.bcqueuelen = Some(100 * u32::from(i) + 50);
+                }
+                if driver & 8 != 0 {
+                    // One cutoff per parent, or `check` refuses.
+                    m.bc_cutoff = Some(parent_name.len() as i32 - 3);
                 }
                 macvlans.push(m);
             }
