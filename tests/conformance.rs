@@ -79,6 +79,13 @@ fn macvlan(n: &Names, at: &str, parent: &str, mode: Mode, m: u8, mtu: Option<u32
     })
 }
 
+/// The parent, then `more`.
+fn on_parent(n: &Names, more: Vec<Request>) -> Vec<Request> {
+    let mut v = parent(n);
+    v.extend(more);
+    v
+}
+
 /// `macvlan` with the driver's other attributes changed by `f` (kind, flags, queue).
 fn macvlan_with(
     n: &Names,
@@ -497,33 +504,21 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "macvtap created straight into a namespace, beside a macvlan",
             namespaces: &["a"],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m1", "p0", Mode::Bridge, 11, None));
-                v
-            },
+            setup: |n| on_parent(n, vec![macvlan(n, "m1", "p0", Mode::Bridge, 11, None)]),
             request: |n| macvtap(n, "a/t0", Mode::Bridge, 10),
             errno: None,
         },
         Scenario {
             name: "passthru macvtap on a parent that has a macvlan",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m1", "p0", Mode::Bridge, 11, None));
-                v
-            },
+            setup: |n| on_parent(n, vec![macvlan(n, "m1", "p0", Mode::Bridge, 11, None)]),
             request: |n| macvtap(n, "t0", Mode::Passthru, 10),
             errno: Some(libc::EINVAL),
         },
         Scenario {
             name: "a change naming macvlan on a macvtap",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvtap(n, "t0", Mode::Bridge, 10));
-                v
-            },
+            setup: |n| on_parent(n, vec![macvtap(n, "t0", Mode::Bridge, 10)]),
             request: |n| Request::SetMacvlan {
                 at: n.at("t0"),
                 kind: MacvlanKind::Macvlan,
@@ -535,11 +530,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "macvtap mode changed in place",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvtap(n, "t0", Mode::Bridge, 10));
-                v
-            },
+            setup: |n| on_parent(n, vec![macvtap(n, "t0", Mode::Bridge, 10)]),
             request: |n| Request::SetMacvlan {
                 at: n.at("t0"),
                 kind: MacvlanKind::Macvtap,
@@ -563,11 +554,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "nodst set in place on a source macvlan",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "s0", "p0", Mode::Source, 10, None));
-                v
-            },
+            setup: |n| on_parent(n, vec![macvlan(n, "s0", "p0", Mode::Source, 10, None)]),
             request: |n| {
                 attr(
                     n,
@@ -582,13 +569,16 @@ fn scenarios() -> Vec<Scenario> {
             name: "nopromisc cleared in place on an up passthru macvtap",
             namespaces: &[],
             setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan_with(n, "t0", Mode::Passthru, 10, |k, f, _, _| {
-                    *k = MacvlanKind::Macvtap;
-                    *f = vec![MacvlanFlag::Nopromisc];
-                }));
-                v.push(up(n, "t0"));
-                v
+                on_parent(
+                    n,
+                    vec![
+                        macvlan_with(n, "t0", Mode::Passthru, 10, |k, f, _, _| {
+                            *k = MacvlanKind::Macvtap;
+                            *f = vec![MacvlanFlag::Nopromisc];
+                        }),
+                        up(n, "t0"),
+                    ],
+                )
             },
             request: |n| attr(n, "t0", MacvlanKind::Macvtap, MacvlanAttr::Flags(vec![])),
             errno: None,
@@ -597,10 +587,13 @@ fn scenarios() -> Vec<Scenario> {
             name: "bcqueuelen set in place: what this macvlan asks for",
             namespaces: &[],
             setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
-                v.push(macvtap(n, "t1", Mode::Bridge, 11));
-                v
+                on_parent(
+                    n,
+                    vec![
+                        macvlan(n, "m0", "p0", Mode::Bridge, 10, None),
+                        macvtap(n, "t1", Mode::Bridge, 11),
+                    ],
+                )
             },
             request: |n| attr(n, "m0", MacvlanKind::Macvlan, MacvlanAttr::BcQueueLen(2000)),
             errno: None,
@@ -609,10 +602,13 @@ fn scenarios() -> Vec<Scenario> {
             name: "bc-cutoff set through one macvlan is its parent's",
             namespaces: &["a"],
             setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
-                v.push(macvtap(n, "a/t1", Mode::Bridge, 11));
-                v
+                on_parent(
+                    n,
+                    vec![
+                        macvlan(n, "m0", "p0", Mode::Bridge, 10, None),
+                        macvtap(n, "a/t1", Mode::Bridge, 11),
+                    ],
+                )
             },
             request: |n| attr(n, "m0", MacvlanKind::Macvlan, MacvlanAttr::BcCutoff(5)),
             errno: None,
@@ -621,12 +617,13 @@ fn scenarios() -> Vec<Scenario> {
             name: "a new macvlan reports its parent's bc-cutoff; one in the create sets it",
             namespaces: &[],
             setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan_with(n, "m0", Mode::Bridge, 10, |_, _, _, c| {
-                    *c = Some(-1)
-                }));
-                v.push(macvlan(n, "m1", "p0", Mode::Bridge, 11, None));
-                v
+                on_parent(
+                    n,
+                    vec![
+                        macvlan_with(n, "m0", Mode::Bridge, 10, |_, _, _, c| *c = Some(-1)),
+                        macvlan(n, "m1", "p0", Mode::Bridge, 11, None),
+                    ],
+                )
             },
             request: |n| macvlan_with(n, "m2", Mode::Bridge, 12, |_, _, _, c| *c = Some(3)),
             errno: None,
@@ -635,11 +632,12 @@ fn scenarios() -> Vec<Scenario> {
             name: "bc-cutoff back to the default is left out of the dump",
             namespaces: &[],
             setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan_with(n, "m0", Mode::Bridge, 10, |_, _, _, c| {
-                    *c = Some(4)
-                }));
-                v
+                on_parent(
+                    n,
+                    vec![macvlan_with(n, "m0", Mode::Bridge, 10, |_, _, _, c| {
+                        *c = Some(4)
+                    })],
+                )
             },
             request: |n| attr(n, "m0", MacvlanKind::Macvlan, MacvlanAttr::BcCutoff(1)),
             errno: None,
