@@ -113,23 +113,25 @@ pub const MACVLAN_KEYS: [&str; 14] = [
 pub const ROUTE_KEYS: [&str; 2] = ["to", "via"];
 
 /// Names other tools use for our keys, which edit distance would not find.
-fn alias(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "gateway" | "gw" => "via",
-        "dst" | "dest" | "destination" => "to",
-        "type" | "kind" => "create",
-        "vid" | "vlan" | "id" => "vlan-id",
-        "netns" | "ns" => "namespace",
-        "peer-netns" | "peer-ns" => "peer-namespace",
-        "address" | "addrs" | "ips" => "addresses",
-        "macaddr" | "address-mac" | "lladdr" => "mac",
-        "macs" | "allowed-macs" => "source-macs",
-        "dev" | "link" | "lower" => "parent",
-        "bc-queue-len" | "bc_queue_len" | "broadcast-queue" | "bcqueue" => "bcqueuelen",
-        "bc_cutoff" | "bccutoff" | "broadcast-cutoff" | "bc-queue-threshold" => "bc-cutoff",
-        "flag" | "macvlan-flags" => "flags",
-        _ => return None,
-    })
+fn alias(key: &str) -> &'static [&'static str] {
+    match key {
+        "gateway" | "gw" => &["via"],
+        "dst" | "dest" | "destination" => &["to"],
+        "kind" => &["create"],
+        // A parent's `create`, or a macvlan's `kind`: the one the table has is meant.
+        "type" => &["create", "kind"],
+        "vid" | "vlan" | "id" => &["vlan-id"],
+        "netns" | "ns" => &["namespace"],
+        "peer-netns" | "peer-ns" => &["peer-namespace"],
+        "address" | "addrs" | "ips" => &["addresses"],
+        "macaddr" | "address-mac" | "lladdr" => &["mac"],
+        "macs" | "allowed-macs" => &["source-macs"],
+        "dev" | "link" | "lower" => &["parent"],
+        "bc-queue-len" | "bc_queue_len" | "broadcast-queue" | "bcqueue" => &["bcqueuelen"],
+        "bc_cutoff" | "bccutoff" | "broadcast-cutoff" | "bc-queue-threshold" => &["bc-cutoff"],
+        "flag" | "macvlan-flags" => &["flags"],
+        _ => &[],
+    }
 }
 
 /// An example of each key written correctly, for "wrong type" help lines.
@@ -202,7 +204,9 @@ impl Walker {
     ) -> Option<&'static str> {
         let k: &str = key.get_ref();
         let suggestion = alias(k)
-            .filter(|a| known.contains(a))
+            .iter()
+            .copied()
+            .find(|a| known.contains(a))
             .or_else(|| did_you_mean(k, known.iter().copied()));
         let help = if known.is_empty() {
             format!("{within} takes no keys; remove this line")
