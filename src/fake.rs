@@ -11,7 +11,9 @@
 //! sibling or the parent has is EADDRINUSE (one created down may share it; a claim refused
 //! so has set the alias all the same: RTM_SETLINK is not atomic); an
 //! absent address is EADDRNOTAVAIL, an absent route ESRCH; a veth's MTU is per end; going
-//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it.
+//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it; a
+//! macvlan change naming the other kind (macvlan for a macvtap) is EOPNOTSUPP; macvlans and
+//! macvtaps share a parent's port, and its broadcast cutoff, set through any of them.
 
 use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
