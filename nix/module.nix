@@ -71,7 +71,7 @@ let
       kind = nullOr' (types.enum [
         "macvlan"
         "macvtap"
-      ]) ''"macvtap" also gives the link a character device /dev/tapN (default "macvlan").'';
+      ]) ''"macvtap": the same link, whose frames go to a character device /dev/tapN that a VM's hypervisor (QEMU, libvirt) opens (default "macvlan"). A change of kind replaces the link.'';
       mode = nullOr' (types.enum [
         "vepa"
         "bridge"
@@ -108,9 +108,9 @@ let
           "nopromisc"
           "nodst"
         ]
-      )) ''Macvlan flags: "nopromisc" (passthru: do not make the parent promiscuous), "nodst" (source: do not also deliver to the destination's macvlan).'';
-      bcqueuelen = nullOr' types.ints.unsigned "The length of the queue for broadcast and multicast frames.";
-      bc-cutoff = nullOr' types.int "Multicast addresses above this count are treated as broadcast (where the kernel supports it).";
+      )) ''Macvlan flags, each in its own mode only: "nopromisc" (passthru: the parent is not made promiscuous), "nodst" (source: only frames from `source-macs`, not also those addressed to the macvlan's own MAC).'';
+      bcqueuelen = nullOr' types.ints.u32 "The length of the queue broadcast and multicast frames wait in, as this macvlan asks for it (the kernel's default 1000; the parent uses the largest asked for). Linux 5.11 or newer.";
+      bc-cutoff = nullOr' types.ints.s32 "The parent's broadcast cutoff (one value per parent): a multicast address more macvlans on the parent listen to than this goes through the broadcast queue; negative: nothing is queued (the kernel's default 1). Linux 6.4 or newer.";
     };
   };
 

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::names::DEFAULT_BC_CUTOFF;
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
 use crate::names::{Mode, NsName};
@@ -292,10 +293,35 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
     if let Some(v) = by_owner(&t.name, l.owner.as_deref()) {
         return v;
     }
-    if l.kind != LinkKind::Macvlan {
+    let Some(kind) = l.kind.macvlan() else {
         return Verdict::Refused(vec![format!("is a {} link, not a macvlan", l.kind)]);
-    }
+    };
     let mut why = Vec::new();
+    if kind != m.kind {
+        why.push(format!("kind: live {kind}, file {}", m.kind));
+    }
+    if l.flags != m.flags {
+        why.push(format!(
+            "flags: live {}, file {}",
+            list(&l.flags),
+            list(&m.flags)
+        ));
+    }
+    if let Some(q) = m.bcqueuelen
+        && l.bcqueuelen != Some(q)
+    {
+        why.push(format!(
+            "bcqueuelen: live {}, file {q}",
+            l.bcqueuelen
+                .map_or_else(|| "none".to_owned(), |x| x.to_string())
+        ));
+    }
+    if let Some(c) = m.bc_cutoff {
+        let live = l.bc_cutoff.unwrap_or(DEFAULT_BC_CUTOFF);
+        if live != c {
+            why.push(format!("bc-cutoff: live {live}, file {c}"));
+        }
+    }
     if l.parent.as_ref() != Some(&LinkRef::host(m.parent.clone())) {
         why.push(format!(
             "parent: live {}, file {}",

@@ -41,6 +41,10 @@ codes! {
     CheckKeyNotAllowed = "mvtopo::check::key-not-allowed",
     CheckCreate = "mvtopo::check::create",
     CheckMode = "mvtopo::check::mode",
+    CheckKind = "mvtopo::check::kind",
+    CheckFlags = "mvtopo::check::flags",
+    CheckBcqueuelen = "mvtopo::check::bcqueuelen",
+    CheckBcCutoff = "mvtopo::check::bc-cutoff",
     CheckTopologyName = "mvtopo::check::topology-name",
     CheckNamespaceName = "mvtopo::check::namespace-name",
     CheckInterfaceName = "mvtopo::check::interface-name",
@@ -67,6 +71,7 @@ codes! {
     PlanMissingParent = "mvtopo::plan::missing-parent",
     PlanUnmanageable = "mvtopo::plan::unmanageable",
     PlanForeignCasualty = "mvtopo::plan::foreign-casualty",
+    PlanKernelFeature = "mvtopo::plan::kernel-feature",
     PlanBlocked = "mvtopo::plan::blocked",
     PlanInternal = "mvtopo::plan::internal",
     /// A kernel request (or reading the kernel's state) failed.
@@ -170,8 +175,14 @@ mod tests {
             }),
             Box::new(PlanError::ForeignCasualty {
                 at: at.clone(),
-                casualties: vec![at],
+                casualties: vec![at.clone()],
                 topology: "lab".into(),
+            }),
+            Box::new(PlanError::KernelFeature {
+                at: at.clone(),
+                key: "bcqueuelen",
+                feature: "x",
+                span: None,
             }),
             Box::new(PlanError::Blocked {
                 topology: "lab".into(),

@@ -11,12 +11,14 @@
 //! sibling or the parent has is EADDRINUSE (one created down may share it; a claim refused
 //! so has set the alias all the same: RTM_SETLINK is not atomic); an
 //! absent address is EADDRNOTAVAIL, an absent route ESRCH; a veth's MTU is per end; going
-//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it.
+//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it; a
+//! macvlan change naming the other kind (macvlan for a macvtap) is EOPNOTSUPP; macvlans and
+//! macvtaps share a parent's port, and its broadcast cutoff, set through any of them.
 
 use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
 use crate::backend::{Backend, BackendError, Op, RequestOp};
-use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
+use crate::live::{LinkRef, LiveLink, LiveState};
 use crate::names::{MTU_MIN, MacAddr, Mode};
 use crate::plan::Object;
 
@@ -120,7 +122,7 @@ impl FakeBackend {
         let (Some(mac), Some(p)) = (mac, l.parent.as_ref()) else {
             return false;
         };
-        if l.kind != LinkKind::Macvlan || l.mode == Some(Mode::Passthru) {
+        if l.kind.macvlan().is_none() || l.mode == Some(Mode::Passthru) {
             return false;
         }
         get(&self.state, p).is_some_and(|p| p.mac == Some(mac))
@@ -166,7 +168,7 @@ impl FakeBackend {
                             return Err(err(op, what, libc::EINVAL));
                         }
                         let mut siblings = self.state.links.iter().filter(|s| {
-                            s.kind == LinkKind::Macvlan
+                            s.kind.macvlan().is_some()
                                 && s.parent.as_ref() == Some(&LinkRef::host(parent.clone()))
                         });
                         let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
@@ -206,13 +208,20 @@ impl FakeBackend {
                     return Err(err(op, what, libc::EADDRINUSE));
                 }
             }
+            Request::SetMacvlanAttr { at, kind, .. } => {
+                // rtnl_changelink: IFLA_INFO_KIND other than the link's driver.
+                if self.link(op, at)?.kind.macvlan() != Some(*kind) {
+                    return Err(err(op, what, libc::EOPNOTSUPP));
+                }
+            }
             Request::SetMacvlan {
                 at,
+                kind,
                 mode,
                 source_macs,
             } => {
                 let l = self.link(op, at)?;
-                if l.kind != LinkKind::Macvlan {
+                if l.kind.macvlan() != Some(*kind) {
                     return Err(err(op, what, libc::EOPNOTSUPP));
                 }
                 let from = l.mode.unwrap_or_default();
@@ -390,6 +399,10 @@ mod tests {
             mtu: None,
             up: true,
             source_macs: vec![],
+            link_kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
         })
     }
 

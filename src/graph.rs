@@ -415,6 +415,10 @@ pub(crate) mod tests {
             addresses: vec![],
             routes: vec![],
             source_macs: vec![],
+            kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
             span: Span::default(),
         }
     }

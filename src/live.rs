@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ParentKind, Route};
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 /// The interface alias prefix that marks a link as created by a topology: the alias is
 /// `mvtopo:<topology name>`. The alias survives namespace moves and is readable by anyone
@@ -27,6 +27,32 @@ pub struct LiveState {
     /// sorted by (namespace, name).
     #[serde(default)]
     pub links: Vec<LiveLink>,
+    /// What the kernel that was read can do, where the file may ask for more than an older
+    /// kernel has. A state file from before these were recorded reads as "unknown".
+    #[serde(default, skip_serializing_if = "KernelFeatures::is_unknown")]
+    pub kernel: KernelFeatures,
+}
+
+/// Macvlan attributes newer than the rest, and whether the kernel read has them. An older
+/// kernel ignores an attribute it does not know in a create or change (the macvlan
+/// driver's netlink policy is parsed liberally), so asking for one there would "succeed"
+/// and change nothing: the plan refuses instead, naming the feature (`None`: not known,
+/// as in a state file written before this was recorded; nothing is refused then).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelFeatures {
+    /// IFLA_MACVLAN_BC_QUEUE_LEN (Linux 5.11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macvlan_bc_queue_len: Option<bool>,
+    /// IFLA_MACVLAN_BC_CUTOFF (Linux 6.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macvlan_bc_cutoff: Option<bool>,
+}
+
+impl KernelFeatures {
+    pub fn is_unknown(&self) -> bool {
+        *self == KernelFeatures::default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +99,7 @@ impl fmt::Display for LinkRef {
 pub enum LinkKind {
     Device,
     Macvlan,
+    Macvtap,
     Veth,
     Dummy,
     Vlan,
@@ -84,6 +111,7 @@ impl LinkKind {
         match self {
             LinkKind::Device => "device",
             LinkKind::Macvlan => "macvlan",
+            LinkKind::Macvtap => "macvtap",
             LinkKind::Veth => "veth",
             LinkKind::Dummy => "dummy",
             LinkKind::Vlan => "vlan",
@@ -113,11 +141,32 @@ impl FromStr for LinkKind {
         Ok(match s {
             "device" | "" => LinkKind::Device,
             "macvlan" => LinkKind::Macvlan,
+            "macvtap" => LinkKind::Macvtap,
             "veth" => LinkKind::Veth,
             "dummy" => LinkKind::Dummy,
             "vlan" => LinkKind::Vlan,
             other => LinkKind::Other(other.to_owned()),
         })
+    }
+}
+
+impl LinkKind {
+    /// A macvlan or a macvtap: the one driver, and everything mvtopo does with either.
+    pub fn macvlan(&self) -> Option<MacvlanKind> {
+        match self {
+            LinkKind::Macvlan => Some(MacvlanKind::Macvlan),
+            LinkKind::Macvtap => Some(MacvlanKind::Macvtap),
+            _ => None,
+        }
+    }
+}
+
+impl From<MacvlanKind> for LinkKind {
+    fn from(k: MacvlanKind) -> LinkKind {
+        match k {
+            MacvlanKind::Macvlan => LinkKind::Macvlan,
+            MacvlanKind::Macvtap => LinkKind::Macvtap,
+        }
     }
 }
 
@@ -168,6 +217,20 @@ pub struct LiveLink {
     /// The allow-list of a source-mode macvlan, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_macs: Vec<MacAddr>,
+    /// IFLA_MACVLAN_FLAGS of a macvlan or macvtap, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<MacvlanFlag>,
+    /// IFLA_MACVLAN_BC_QUEUE_LEN: the broadcast queue length this macvlan asked for (the
+    /// kernel's default 1000 if none). Not IFLA_MACVLAN_BC_QUEUE_LEN_USED, the largest
+    /// asked for on the parent, which the kernel reports beside it. `None`: not reported
+    /// (a kernel before 5.11, or not a macvlan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcqueuelen: Option<u32>,
+    /// IFLA_MACVLAN_BC_CUTOFF, the parent's (one value per parent): the kernel reports it
+    /// only when it is not its default, 1, so `None` on a macvlan is 1 where the kernel has
+    /// the attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bc_cutoff: Option<i32>,
     /// Addresses on the link, sorted; IPv6 link-local addresses are left out (the kernel
     /// makes them, nobody manages them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -215,6 +278,8 @@ impl LiveState {
         for l in &mut self.links {
             l.source_macs.sort();
             l.source_macs.dedup();
+            l.flags.sort();
+            l.flags.dedup();
             l.addresses.sort();
             l.addresses.dedup();
             l.routes.sort();

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 /// A byte range in the topology file. It never takes part in equality, ordering or
 /// serialization: two objects that differ only in where they were written are the same
@@ -112,6 +112,17 @@ pub struct Macvlan {
     pub routes: Vec<Route>,
     /// Only in source mode; sorted and deduplicated.
     pub source_macs: Vec<MacAddr>,
+    /// `kind`: macvlan (the default) or macvtap.
+    pub kind: MacvlanKind,
+    /// `flags`, each only in its own mode (`MacvlanFlag::mode`); sorted and deduplicated.
+    pub flags: Vec<MacvlanFlag>,
+    /// `bcqueuelen` (IFLA_MACVLAN_BC_QUEUE_LEN): the broadcast queue length this macvlan
+    /// asks for. `None`: whatever the link has is kept (the kernel's default is 1000).
+    pub bcqueuelen: Option<u32>,
+    /// `bc-cutoff` (IFLA_MACVLAN_BC_CUTOFF). The kernel keeps one per parent: setting it on
+    /// one macvlan sets it for all on that parent (so `check` wants one value per parent).
+    /// `None`: whatever the parent has is kept (the kernel's default is 1).
+    pub bc_cutoff: Option<i32>,
     /// The `[[macvlan]]` header.
     pub span: Span,
 }

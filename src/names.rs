@@ -1,8 +1,9 @@
 //! Identities and small value types, each checked once at construction.
 //!
-//! `LinkName`, `NsName`, `MacAddr`, `Cidr` and `Mode` are plain values shared by the topology
-//! model, the live state and the plan. Their `FromStr` enforces the kernel's own rules, so a
-//! value of these types is always something the kernel would accept.
+//! `LinkName`, `NsName`, `MacAddr`, `Cidr`, `Mode`, `MacvlanKind` and `MacvlanFlag` are
+//! plain values shared by the topology model, the live state and the plan. Their `FromStr`
+//! enforces the kernel's own rules, so a value of these types is always something the
+//! kernel would accept.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -30,6 +31,8 @@ pub enum ValueError {
     PrefixTooLong(u8),
     #[error("unknown mode {0:?} (expected vepa, bridge, private, passthru or source)")]
     Mode(String),
+    #[error("unknown macvlan flag {0:?} (expected nopromisc or nodst)")]
+    Flag(String),
 }
 
 /// An interface name as the kernel's `dev_valid_name()` accepts it: 1..=15 bytes, not "." or
@@ -195,6 +198,11 @@ pub const MTU_MIN: u32 = 68;
 pub const MTU_MAX: u32 = 65535;
 /// The MTU the kernel gives a new veth or dummy made without one.
 pub const DEFAULT_MTU: u32 = 1500;
+/// The broadcast queue length a macvlan asks for when it is created without one
+/// (MACVLAN_DEFAULT_BC_QUEUE_LEN).
+pub const DEFAULT_BC_QUEUE_LEN: u32 = 1000;
+/// A parent's broadcast cutoff until one is set; the kernel leaves it out of its dumps.
+pub const DEFAULT_BC_CUTOFF: i32 = 1;
 
 /// IPv6 link-local (fe80::/10): the kernel adds these addresses and routes itself, so
 /// mvtopo never manages them, and such a gateway is reachable on any link.
@@ -358,6 +366,102 @@ impl FromStr for Mode {
 }
 
 impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a `[[macvlan]]` is made as (IFLA_INFO_KIND): a plain macvlan, or a macvtap, the
+/// same driver in the same five modes plus a character device (`/dev/tapN`) through which
+/// a VM's hypervisor (QEMU, libvirt's "direct" interfaces) reads and writes its frames.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanKind {
+    #[default]
+    Macvlan,
+    Macvtap,
+}
+
+impl MacvlanKind {
+    pub const ALL: [MacvlanKind; 2] = [MacvlanKind::Macvlan, MacvlanKind::Macvtap];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MacvlanKind::Macvlan => "macvlan",
+            MacvlanKind::Macvtap => "macvtap",
+        }
+    }
+    /// For `skip_serializing_if`: the default is left out of JSON.
+    pub fn is_macvlan(&self) -> bool {
+        *self == MacvlanKind::Macvlan
+    }
+}
+
+impl fmt::Display for MacvlanKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A bit of IFLA_MACVLAN_FLAGS. Each means something in one mode only: the kernel stores
+/// it in any mode and ignores it elsewhere, so `check` allows it only in its own mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanFlag {
+    /// MACVLAN_FLAG_NOPROMISC: a passthru macvlan leaves its parent's promiscuous mode
+    /// alone (the parent gets the macvlan's unicast filters instead).
+    Nopromisc,
+    /// MACVLAN_FLAG_NODST: a source macvlan receives only frames whose source MAC is on its
+    /// list, not also those addressed to its own MAC.
+    Nodst,
+}
+
+impl MacvlanFlag {
+    pub const ALL: [MacvlanFlag; 2] = [MacvlanFlag::Nopromisc, MacvlanFlag::Nodst];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MacvlanFlag::Nopromisc => "nopromisc",
+            MacvlanFlag::Nodst => "nodst",
+        }
+    }
+    /// The bit in IFLA_MACVLAN_FLAGS (include/uapi/linux/if_link.h).
+    pub fn bit(&self) -> u16 {
+        match self {
+            MacvlanFlag::Nopromisc => 1,
+            MacvlanFlag::Nodst => 2,
+        }
+    }
+    /// The one mode the flag means something in.
+    pub fn mode(&self) -> Mode {
+        match self {
+            MacvlanFlag::Nopromisc => Mode::Passthru,
+            MacvlanFlag::Nodst => Mode::Source,
+        }
+    }
+    /// The flags set in `bits`, sorted; unknown bits are left out.
+    pub fn from_bits(bits: u16) -> Vec<MacvlanFlag> {
+        MacvlanFlag::ALL
+            .into_iter()
+            .filter(|f| bits & f.bit() != 0)
+            .collect()
+    }
+    pub fn bits(flags: &[MacvlanFlag]) -> u16 {
+        flags.iter().fold(0, |b, f| b | f.bit())
+    }
+}
+
+impl FromStr for MacvlanFlag {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        MacvlanFlag::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| ValueError::Flag(s.to_owned()))
+    }
+}
+
+impl fmt::Display for MacvlanFlag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::{LinkKind, LinkRef, LiveLink};
 use crate::model::{Macvlan, Parent, ParentKind, Route};
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 /// The atoms the kernel is told about. Identity is `key()`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,18 @@ pub struct MacvlanLink {
     pub up: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_macs: Vec<MacAddr>,
+    /// `"macvtap"` for a macvtap (the object's `kind` tag stays "macvlan": the same
+    /// object, made by the twin driver); left out for a macvlan.
+    #[serde(default, skip_serializing_if = "MacvlanKind::is_macvlan")]
+    pub link_kind: MacvlanKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<MacvlanFlag>,
+    /// As the file gives it (a create leaves it to the kernel when `None`), or as it is
+    /// live (on a delete, so undo and a replace make it again the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcqueuelen: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bc_cutoff: Option<i32>,
 }
 
 /// One field changed in place by an update.
@@ -121,6 +133,22 @@ pub enum Change {
         from: Vec<MacAddr>,
         to: Vec<MacAddr>,
     },
+    /// IFLA_MACVLAN_FLAGS.
+    Flags {
+        from: Vec<MacvlanFlag>,
+        to: Vec<MacvlanFlag>,
+    },
+    /// IFLA_MACVLAN_BC_QUEUE_LEN (what this macvlan asks for).
+    Bcqueuelen {
+        from: u32,
+        to: u32,
+    },
+    /// IFLA_MACVLAN_BC_CUTOFF, which the kernel keeps per parent: the other macvlans on
+    /// the parent change with it.
+    BcCutoff {
+        from: i32,
+        to: i32,
+    },
 }
 
 /// The identity of an object, ordered so that sorting by key gives namespaces, then parents,
@@ -139,7 +167,7 @@ impl Object {
     /// The plan object a live link is, if mvtopo can describe (and so delete and recreate) it.
     pub fn from_live(l: &LiveLink) -> Option<Object> {
         let mtu = Some(l.mtu);
-        if l.kind == LinkKind::Macvlan {
+        if let Some(link_kind) = l.kind.macvlan() {
             return Some(Object::Macvlan(MacvlanLink {
                 namespace: l.namespace.clone(),
                 name: l.name.clone(),
@@ -154,6 +182,10 @@ impl Object {
                 mtu,
                 up: l.up,
                 source_macs: l.source_macs.clone(),
+                link_kind,
+                flags: l.flags.clone(),
+                bcqueuelen: l.bcqueuelen,
+                bc_cutoff: l.bc_cutoff,
             }));
         }
         // Parents always live in the tool's own namespace; plan objects cannot name a veth,
@@ -194,7 +226,7 @@ impl Object {
                 mtu,
                 mac: l.mac,
             },
-            LinkKind::Macvlan | LinkKind::Other(_) => return None,
+            LinkKind::Macvlan | LinkKind::Macvtap | LinkKind::Other(_) => return None,
         })
     }
 
@@ -316,6 +348,10 @@ impl MacvlanLink {
             mtu: m.mtu,
             up: m.up,
             source_macs: m.source_macs.clone(),
+            link_kind: m.kind,
+            flags: m.flags.clone(),
+            bcqueuelen: m.bcqueuelen,
+            bc_cutoff: m.bc_cutoff,
         }
     }
 }

@@ -93,6 +93,9 @@ pub enum ReplaceReason {
     Mode { from: Mode, to: Mode },
     /// The macvlan's MAC is one the file gives to `to`, on the same parent.
     MacGivenAway { mac: MacAddr, to: LinkRef },
+    /// A passthru macvlan that is down changes `nopromisc`: the kernel would miscount its
+    /// parent's promiscuity (see `diff::macvlans`).
+    NopromiscWhileDown,
     /// A vlan's link is replaced, and takes it along.
     LinkReplaced { link: LinkName },
     /// A veth's far end is elsewhere.
@@ -104,6 +107,8 @@ pub enum ReplaceReason {
     /// A reason read from a plan file that is none of the above (a plan written by hand).
     Text(String),
 }
+
+const NOPROMISC_WHILE_DOWN: &str = "nopromisc changes on a passthru macvlan that is down (the kernel would miscount its parent's promiscuity)";
 
 /// `unknown` where the kernel did not say.
 fn or_unknown<T: fmt::Display>(v: &Option<T>) -> String {
@@ -123,6 +128,7 @@ impl fmt::Display for ReplaceReason {
             ReplaceReason::MacGivenAway { mac, to } => {
                 write!(f, "its mac {mac} is given to {to} in the file")
             }
+            ReplaceReason::NopromiscWhileDown => f.write_str(NOPROMISC_WHILE_DOWN),
             ReplaceReason::LinkReplaced { link } => write!(f, "link {link} is replaced"),
             ReplaceReason::Peer { from, to } => {
                 write!(f, "peer changes from {} to {to}", or_unknown(from))
@@ -163,7 +169,9 @@ impl ReplaceReason {
         };
         let name = |s: &str| LinkName::new(s).ok();
         let links = |from: &str, to: &str| Some((maybe(from, link)?, link(to)?));
-        let reason = if let Some((from, to)) = change("kind") {
+        let reason = if s == NOPROMISC_WHILE_DOWN {
+            ReplaceReason::NopromiscWhileDown
+        } else if let Some((from, to)) = change("kind") {
             ReplaceReason::Kind {
                 from: from.parse().ok()?,
                 to: to.parse().ok()?,
@@ -268,6 +276,10 @@ mod tests {
             mtu: Some(1400),
             up: true,
             source_macs: vec![],
+            link_kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
         })
     }
 
@@ -356,6 +368,7 @@ mod tests {
                 to: 20,
             },
             ReplaceReason::VlanId { from: None, to: 20 },
+            ReplaceReason::NopromiscWhileDown,
             ReplaceReason::Text("the peer moves to switch".into()),
             // Looks like a reason but does not read back the same: kept as text.
             ReplaceReason::Text("its mac 02:00:00:00:00:AA is given to b in the file".into()),

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use crate::load::raw::{MACVLAN_KEYS, PARENT_KEYS, ROUTE_KEYS, TOP_KEYS};
-use crate::names::{MTU_MAX, MTU_MIN, Mode};
+use crate::names::{MTU_MAX, MTU_MIN, MacvlanFlag, MacvlanKind, Mode};
 
 /// A name the kernel accepts for an interface: 1 to 15 bytes (the schema can only count
 /// characters), no '/', ':' or whitespace, not "." or "..".
@@ -112,6 +112,28 @@ fn macvlan_key(key: &str) -> Value {
             "minItems": 1,
             "items": mac("a source MAC"),
         }),
+        "kind" => json!({
+            "description": "macvlan (default), or macvtap: the same link plus a tap character device /dev/tapN for a VM (QEMU, libvirt)",
+            "enum": MacvlanKind::ALL.iter().map(MacvlanKind::as_str).collect::<Vec<_>>(),
+        }),
+        "flags" => json!({
+            "type": "array",
+            "description": "macvlan flags: \"nopromisc\" (passthru only: leave the parent's promiscuous mode alone), \"nodst\" (source only: receive only frames from source-macs)",
+            "uniqueItems": true,
+            "items": {"enum": MacvlanFlag::ALL.iter().map(MacvlanFlag::as_str).collect::<Vec<_>>()},
+        }),
+        "bcqueuelen" => json!({
+            "type": "integer",
+            "description": "the broadcast/multicast queue length this macvlan asks for (the kernel's default 1000; the parent uses the largest asked for)",
+            "minimum": 0,
+            "maximum": u32::MAX,
+        }),
+        "bc-cutoff" => json!({
+            "type": "integer",
+            "description": "the parent's broadcast cutoff (IFLA_MACVLAN_BC_CUTOFF, Linux 6.4; default 1; negative: no broadcast queue); one value per parent",
+            "minimum": i32::MIN,
+            "maximum": i32::MAX,
+        }),
         _ => json!({}),
     }
 }
@@ -130,6 +152,14 @@ fn only_with(key: &str, value: &str, keys: &[&str]) -> Value {
     json!({
         "if": {"properties": {key: {"const": value}}, "required": [key]},
         "else": {"properties": forbidden},
+    })
+}
+
+/// A macvlan flag only in its own mode.
+fn flag_only_in(flag: MacvlanFlag) -> Value {
+    json!({
+        "if": {"properties": {"flags": {"contains": {"const": flag.as_str()}}}, "required": ["flags"]},
+        "then": {"properties": {"mode": {"const": flag.mode().as_str()}}, "required": ["mode"]},
     })
 }
 
@@ -162,6 +192,8 @@ pub fn schema() -> Value {
                 "if": {"properties": {"up": {"const": false}}, "required": ["up"]},
                 "then": {"properties": {"routes": {"maxItems": 0}}},
             },
+            flag_only_in(MacvlanFlag::Nopromisc),
+            flag_only_in(MacvlanFlag::Nodst),
         ],
     });
     macvlan["properties"] = object(&MACVLAN_KEYS, macvlan_key).into();

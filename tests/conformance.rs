@@ -13,12 +13,12 @@
 mod common;
 
 use common::Lab;
-use mvtopo::apply::{NewKind, NewLink, Request};
+use mvtopo::apply::{MacvlanAttr, NewKind, NewLink, Request};
 use mvtopo::backend::Backend;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::{LinkRef, LiveState};
 use mvtopo::model::Route;
-use mvtopo::names::{MacAddr, Mode, NsName};
+use mvtopo::names::{MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 use mvtopo::testing::{cidr, ln};
 
 /// Names in a scenario, made concrete for one lab: namespaces get the lab's prefix.
@@ -68,11 +68,60 @@ fn macvlan(n: &Names, at: &str, parent: &str, mode: Mode, m: u8, mtu: Option<u32
             parent: ln(parent),
             mode,
             source_macs: vec![],
+            kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
         },
         mac: (mode != Mode::Passthru).then(|| mac(m)),
         mtu,
         restore: false,
     })
+}
+
+/// The parent, then `more`.
+fn on_parent(n: &Names, more: Vec<Request>) -> Vec<Request> {
+    let mut v = parent(n);
+    v.extend(more);
+    v
+}
+
+/// `macvlan` with the driver's other attributes changed by `f` (kind, flags, queue).
+fn macvlan_with(
+    n: &Names,
+    at: &str,
+    mode: Mode,
+    m: u8,
+    f: impl FnOnce(&mut MacvlanKind, &mut Vec<MacvlanFlag>, &mut Option<u32>, &mut Option<i32>),
+) -> Request {
+    let mut r = macvlan(n, at, "p0", mode, m, None);
+    if let Request::CreateLink(NewLink {
+        kind:
+            NewKind::Macvlan {
+                kind,
+                flags,
+                bcqueuelen,
+                bc_cutoff,
+                ..
+            },
+        ..
+    }) = &mut r
+    {
+        f(kind, flags, bcqueuelen, bc_cutoff);
+    }
+    r
+}
+
+fn macvtap(n: &Names, at: &str, mode: Mode, m: u8) -> Request {
+    macvlan_with(n, at, mode, m, |k, _, _, _| *k = MacvlanKind::Macvtap)
+}
+
+fn attr(n: &Names, at: &str, kind: MacvlanKind, attr: MacvlanAttr) -> Request {
+    Request::SetMacvlanAttr {
+        at: n.at(at),
+        kind,
+        attr,
+    }
 }
 
 fn up(n: &Names, at: &str) -> Request {
@@ -274,6 +323,7 @@ fn scenarios() -> Vec<Scenario> {
             },
             request: |n| Request::SetMacvlan {
                 at: n.at("m0"),
+                kind: MacvlanKind::Macvlan,
                 mode: Some(Mode::Private),
                 source_macs: None,
             },
@@ -289,6 +339,7 @@ fn scenarios() -> Vec<Scenario> {
             },
             request: |n| Request::SetMacvlan {
                 at: n.at("m0"),
+                kind: MacvlanKind::Macvlan,
                 mode: Some(Mode::Source),
                 source_macs: Some(vec![mac(0xaa), mac(0xbb)]),
             },
@@ -304,6 +355,7 @@ fn scenarios() -> Vec<Scenario> {
             },
             request: |n| Request::SetMacvlan {
                 at: n.at("m0"),
+                kind: MacvlanKind::Macvlan,
                 mode: Some(Mode::Passthru),
                 source_macs: None,
             },
@@ -450,6 +502,147 @@ fn scenarios() -> Vec<Scenario> {
             errno: None,
         },
         Scenario {
+            name: "macvtap created straight into a namespace, beside a macvlan",
+            namespaces: &["a"],
+            setup: |n| on_parent(n, vec![macvlan(n, "m1", "p0", Mode::Bridge, 11, None)]),
+            request: |n| macvtap(n, "a/t0", Mode::Bridge, 10),
+            errno: None,
+        },
+        Scenario {
+            name: "passthru macvtap on a parent that has a macvlan",
+            namespaces: &[],
+            setup: |n| on_parent(n, vec![macvlan(n, "m1", "p0", Mode::Bridge, 11, None)]),
+            request: |n| macvtap(n, "t0", Mode::Passthru, 10),
+            errno: Some(libc::EINVAL),
+        },
+        Scenario {
+            name: "a change naming macvlan on a macvtap",
+            namespaces: &[],
+            setup: |n| on_parent(n, vec![macvtap(n, "t0", Mode::Bridge, 10)]),
+            request: |n| Request::SetMacvlan {
+                at: n.at("t0"),
+                kind: MacvlanKind::Macvlan,
+                mode: Some(Mode::Private),
+                source_macs: None,
+            },
+            errno: Some(libc::EOPNOTSUPP),
+        },
+        Scenario {
+            name: "macvtap mode changed in place",
+            namespaces: &[],
+            setup: |n| on_parent(n, vec![macvtap(n, "t0", Mode::Bridge, 10)]),
+            request: |n| Request::SetMacvlan {
+                at: n.at("t0"),
+                kind: MacvlanKind::Macvtap,
+                mode: Some(Mode::Vepa),
+                source_macs: None,
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "flags and bcqueuelen in a create",
+            namespaces: &[],
+            setup: parent,
+            request: |n| {
+                macvlan_with(n, "s0", Mode::Source, 10, |_, f, q, _| {
+                    *f = vec![MacvlanFlag::Nodst];
+                    *q = Some(64);
+                })
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "nodst set in place on a source macvlan",
+            namespaces: &[],
+            setup: |n| on_parent(n, vec![macvlan(n, "s0", "p0", Mode::Source, 10, None)]),
+            request: |n| {
+                attr(
+                    n,
+                    "s0",
+                    MacvlanKind::Macvlan,
+                    MacvlanAttr::Flags(vec![MacvlanFlag::Nodst]),
+                )
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "nopromisc cleared in place on an up passthru macvtap",
+            namespaces: &[],
+            setup: |n| {
+                on_parent(
+                    n,
+                    vec![
+                        macvlan_with(n, "t0", Mode::Passthru, 10, |k, f, _, _| {
+                            *k = MacvlanKind::Macvtap;
+                            *f = vec![MacvlanFlag::Nopromisc];
+                        }),
+                        up(n, "t0"),
+                    ],
+                )
+            },
+            request: |n| attr(n, "t0", MacvlanKind::Macvtap, MacvlanAttr::Flags(vec![])),
+            errno: None,
+        },
+        Scenario {
+            name: "bcqueuelen set in place: what this macvlan asks for",
+            namespaces: &[],
+            setup: |n| {
+                on_parent(
+                    n,
+                    vec![
+                        macvlan(n, "m0", "p0", Mode::Bridge, 10, None),
+                        macvtap(n, "t1", Mode::Bridge, 11),
+                    ],
+                )
+            },
+            request: |n| attr(n, "m0", MacvlanKind::Macvlan, MacvlanAttr::BcQueueLen(2000)),
+            errno: None,
+        },
+        Scenario {
+            name: "bc-cutoff set through one macvlan is its parent's",
+            namespaces: &["a"],
+            setup: |n| {
+                on_parent(
+                    n,
+                    vec![
+                        macvlan(n, "m0", "p0", Mode::Bridge, 10, None),
+                        macvtap(n, "a/t1", Mode::Bridge, 11),
+                    ],
+                )
+            },
+            request: |n| attr(n, "m0", MacvlanKind::Macvlan, MacvlanAttr::BcCutoff(5)),
+            errno: None,
+        },
+        Scenario {
+            name: "a new macvlan reports its parent's bc-cutoff; one in the create sets it",
+            namespaces: &[],
+            setup: |n| {
+                on_parent(
+                    n,
+                    vec![
+                        macvlan_with(n, "m0", Mode::Bridge, 10, |_, _, _, c| *c = Some(-1)),
+                        macvlan(n, "m1", "p0", Mode::Bridge, 11, None),
+                    ],
+                )
+            },
+            request: |n| macvlan_with(n, "m2", Mode::Bridge, 12, |_, _, _, c| *c = Some(3)),
+            errno: None,
+        },
+        Scenario {
+            name: "bc-cutoff back to the default is left out of the dump",
+            namespaces: &[],
+            setup: |n| {
+                on_parent(
+                    n,
+                    vec![macvlan_with(n, "m0", Mode::Bridge, 10, |_, _, _, c| {
+                        *c = Some(4)
+                    })],
+                )
+            },
+            request: |n| attr(n, "m0", MacvlanKind::Macvlan, MacvlanAttr::BcCutoff(1)),
+            errno: None,
+        },
+        Scenario {
             name: "a namespace twice",
             namespaces: &[],
             setup: |n| vec![Request::CreateNamespace { name: n.ns("b") }],
@@ -483,6 +676,7 @@ fn lab_part(s: &LiveState, lab: &Lab) -> LiveState {
             .filter(|l| l.namespace.as_ref().is_none_or(mine))
             .cloned()
             .collect(),
+        kernel: s.kernel.clone(),
     };
     out.normalize();
     out

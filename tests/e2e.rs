@@ -1257,3 +1257,103 @@ fn concurrent_applies_serialize() {
     assert_kernel_matches(l, &t);
     e.expect(0, &["plan", "--detailed-exitcode"], &f);
 }
+
+// The macvlan driver's keys through the binary --------------------------------------------
+
+/// A macvtap with flags and the broadcast queue: applied, `show` (TOML and JSON) in sync
+/// with the kernel, drift of its queue length planned and undone in place, destroyed.
+#[test]
+fn macvtap_and_broadcast_queue_round_trip_through_show_and_plan() {
+    let Some(e) = E2e::new() else { return };
+    let l = &e.lab;
+    let vm = l.ns("vm");
+    let f = e.write(
+        "vms.toml",
+        &format!(
+            r#"name = "{owner}"
+[namespace."{vm}"]
+[parent.tp0]
+create = "veth"
+[parent.tp1]
+create = "veth"
+
+[[macvlan]]
+name = "vm1-net0"
+parent = "tp0"
+namespace = "{vm}"
+kind = "macvtap"
+mode = "bridge"
+mac = "52:54:00:00:01:01"
+bcqueuelen = 2000
+bc-cutoff = 2
+
+[[macvlan]]
+name = "src0"
+parent = "tp1"
+namespace = "{vm}"
+mode = "source"
+flags = ["nodst"]
+source-macs = ["02:00:00:00:00:aa"]
+"#,
+            owner = e.name()
+        ),
+    );
+    e.expect(0, &["apply"], &f);
+    let tap = l.link("vm", "vm1-net0");
+    assert_eq!(tap["linkinfo"]["info_kind"], "macvtap");
+    assert_eq!(info(&tap)["bcqueuelen"], 2000);
+    assert_eq!(info(&l.link("vm", "src0"))["nodst"], true);
+    e.expect(0, &["plan", "--detailed-exitcode"], &f);
+
+    let round_trip = |what: &str| {
+        let shown = e.expect(0, &["show"], &f);
+        assert!(
+            shown.stdout.contains("kind = \"macvtap\"")
+                && shown.stdout.contains("flags = [\"nodst\"]")
+                && shown.stdout.contains("bc-cutoff = 2"),
+            "{what}: {shown}"
+        );
+        let sf = e.write("shown.toml", &shown.stdout);
+        let p = e.mvtopo(&["plan", "--detailed-exitcode", sf.to_str().unwrap()]);
+        assert_eq!(
+            p.code, 0,
+            "{what}: show's TOML is not in sync:\n{shown}\n{p}"
+        );
+        let kernel = plan_json(&e, &[], &f);
+        let state = e.expect(0, &["show", "--format", "json"], &f);
+        let s = e.write("state.json", &state.stdout);
+        let from_state = plan_json(&e, &["--state", s.to_str().unwrap()], &f);
+        assert_eq!(from_state, kernel, "{what}: plan --state");
+        kernel
+    };
+    assert_eq!(round_trip("in sync")["in_sync"], true);
+
+    // Drift of the queue length: an update of exactly that, made in place.
+    let index = l.link("vm", "vm1-net0")["ifindex"].clone();
+    l.ip(
+        "vm",
+        &[
+            "link",
+            "set",
+            "vm1-net0",
+            "type",
+            "macvtap",
+            "bcqueuelen",
+            "300",
+        ],
+    );
+    let drifted = round_trip("drifted");
+    assert_eq!(
+        drifted["steps"][0]["changes"][0]["field"], "bcqueuelen",
+        "{drifted}"
+    );
+    assert_eq!(drifted["steps"][0]["changes"][0]["from"], 300, "{drifted}");
+    e.expect(0, &["apply"], &f);
+    let tap = l.link("vm", "vm1-net0");
+    assert_eq!(info(&tap)["bcqueuelen"], 2000);
+    assert_eq!(tap["ifindex"], index, "changed in place");
+
+    e.expect(0, &["destroy"], &f);
+    assert!(!l.has_ns("vm"));
+    assert!(!l.has_link("host", "tp0"));
+}

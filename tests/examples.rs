@@ -206,6 +206,12 @@ const RECIPES: &[Recipe] = &[
         unreachable: &[],
     },
     Recipe {
+        file: "macvtap-vm.toml",
+        ext: &[],
+        reach: &[],
+        unreachable: &[],
+    },
+    Recipe {
         file: "lab50.toml",
         ext: &[],
         reach: &[
@@ -347,7 +353,10 @@ fn run_on_kernel(r: &Recipe) {
         let short = m.namespace.as_ref().map_or("host", |n| n.as_str());
         let l = lab.link(short, m.name.as_str());
         let ctx = format!("{}: {short}/{}", r.file, m.name);
-        assert_eq!(l["linkinfo"]["info_kind"], "macvlan", "{ctx}");
+        assert_eq!(l["linkinfo"]["info_kind"], m.kind.as_str(), "{ctx}");
+        if let Some(q) = m.bcqueuelen {
+            assert_eq!(info(&l)["bcqueuelen"], q, "{ctx}");
+        }
         assert_eq!(info(&l)["mode"], m.mode.as_str(), "{ctx}");
         assert_eq!(l["ifalias"], alias.as_str(), "{ctx}");
         let want: BTreeSet<String> = m.addresses.iter().map(ToString::to_string).collect();
@@ -413,6 +422,11 @@ fn kernel_source_allowlist() {
 #[test]
 fn kernel_passthru_vm() {
     run_on_kernel(recipe("passthru-vm.toml"));
+}
+
+#[test]
+fn kernel_macvtap_vm() {
+    run_on_kernel(recipe("macvtap-vm.toml"));
 }
 
 #[test]

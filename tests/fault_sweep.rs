@@ -344,10 +344,14 @@ fn build(lab: &Lab, live: &LiveState) {
                     peer_mtu: p.map(|p| p.mtu),
                 }
             }
-            LinkKind::Macvlan => NewKind::Macvlan {
+            LinkKind::Macvlan | LinkKind::Macvtap => NewKind::Macvlan {
                 parent: l.parent.clone().expect("a macvlan's parent").name,
                 mode: l.mode.unwrap_or_default(),
                 source_macs: l.source_macs.clone(),
+                kind: l.kind.macvlan().unwrap_or_default(),
+                flags: l.flags.clone(),
+                bcqueuelen: l.bcqueuelen,
+                bc_cutoff: l.bc_cutoff,
             },
             ref k => panic!("cannot build a {k} link here"),
         };

@@ -31,6 +31,10 @@ fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Mac
         mtu: None,
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     }
 }
 
@@ -108,10 +112,24 @@ fn assert_snapshot_matches_ip(lab: &Lab, live: &LiveState) {
                 .as_str()
                 .and_then(|a| a.strip_prefix("mvtopo:"));
             assert_eq!(got.owner.as_deref(), owner, "{ctx} owner");
+            let macvlan = kind == "macvlan" || kind == "macvtap";
             assert_eq!(
                 got.mode.map(|m| m.as_str()),
-                info(ip)["mode"].as_str().filter(|_| kind == "macvlan"),
+                info(ip)["mode"].as_str().filter(|_| macvlan),
                 "{ctx} mode"
+            );
+            // iproute2 prints each flag as a key of its own, and bcqueuelen (what this
+            // macvlan asked for) beside usedbcqueuelen (the parent's largest).
+            let flags: Vec<&str> = ["nopromisc", "nodst"]
+                .into_iter()
+                .filter(|f| info(ip)[*f].as_bool() == Some(true))
+                .collect();
+            let got_flags: Vec<&str> = got.flags.iter().map(|f| f.as_str()).collect();
+            assert_eq!(got_flags, flags, "{ctx} flags");
+            assert_eq!(
+                got.bcqueuelen.map(u64::from),
+                info(ip)["bcqueuelen"].as_u64().filter(|_| macvlan),
+                "{ctx} bcqueuelen"
             );
             let macs: Vec<String> = got.source_macs.iter().map(|m| m.to_string()).collect();
             assert_eq!(macs, ip_macs(ip), "{ctx} source macs");
@@ -1315,4 +1333,179 @@ source-macs = ["02:00:00:00:00:aa", "02:00:00:00:00:bb"]
     assert!(!lab.has_ns("red") && !lab.has_ns("blue"));
     assert!(!lab.has_link("host", "lab0"));
     assert!(!std::path::Path::new(&format!("/run/mvtopo/netns/{red}")).exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// The macvlan driver's other keys: kind = "macvtap", flags, bcqueuelen, bc-cutoff.
+
+/// The tap character device of macvtap `name` in lab namespace `short`: its sysfs entry
+/// (`/sys/class/net/NAME/macvtap/tapN`, read inside the namespace) and `/dev/tapN`, a
+/// character device with the number sysfs gives. `None` when the link has no tap device.
+fn tap_device(lab: &Lab, short: &str, name: &str) -> Option<String> {
+    let ns = lab.ns(short);
+    // `ip netns exec` mounts the namespace's own /sys.
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "sh", "-c"])
+        .arg(format!(
+            "ls /sys/class/net/{name}/macvtap/ && cat /sys/class/net/{name}/macvtap/*/dev"
+        ))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let (tap, dev) = (lines.next()?.to_owned(), lines.next()?.to_owned());
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(format!("/dev/{tap}")).ok()?;
+    assert!(meta.file_type().is_char_device(), "/dev/{tap}");
+    let rdev = meta.rdev();
+    let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+    assert_eq!(dev, format!("{major}:{minor}"), "/dev/{tap} is {name}'s");
+    Some(tap)
+}
+
+fn ifindex(lab: &Lab, short: &str, name: &str) -> Value {
+    lab.link(short, name)["ifindex"].clone()
+}
+
+/// Each new key applied in lab namespaces and checked with `ip -j -d` (and sysfs, /dev);
+/// re-planned in sync; changed in place (same ifindex) where the kernel allows it, a kind
+/// change replaced; destroyed, the tap devices with it.
+#[test]
+fn macvtap_flags_and_broadcast_queue_through_the_pipeline() {
+    let Some(lab) = Lab::new() else { return };
+    let vm = lab.ns("vm");
+    let owner = lab.prefix.clone();
+    let file = |tap: &str, tap_tail: &str, pt_flags: &str, src_flags: &str| {
+        topology(&format!(
+            r#"
+name = "{owner}"
+[namespace."{vm}"]
+[parent.lab0]
+create = "veth"
+[parent.lab1]
+create = "veth"
+[parent.lab2]
+create = "veth"
+
+[[macvlan]]
+name = "tap0"
+parent = "lab0"
+namespace = "{vm}"
+kind = "{tap}"
+mac = "02:00:00:00:e3:01"
+{tap_tail}
+
+[[macvlan]]
+name = "mv0"
+parent = "lab0"
+namespace = "{vm}"
+mode = "bridge"
+
+[[macvlan]]
+name = "pt0"
+parent = "lab1"
+namespace = "{vm}"
+kind = "macvtap"
+mode = "passthru"
+flags = [{pt_flags}]
+
+[[macvlan]]
+name = "src0"
+parent = "lab2"
+namespace = "{vm}"
+mode = "source"
+flags = [{src_flags}]
+source-macs = ["02:00:00:00:00:aa"]
+"#
+        ))
+    };
+    let promiscuity = |parent: &str| lab.link("host", parent)["promiscuity"].as_u64();
+    let mut nl = lab.netlink();
+
+    let t1 = file(
+        "macvtap",
+        "mode = \"bridge\"\nbcqueuelen = 2000\nbc-cutoff = 3",
+        "\"nopromisc\"",
+        "\"nodst\"",
+    );
+    assert!(apply(&mut nl, &t1) > 0);
+    let tap0 = lab.link("vm", "tap0");
+    assert_eq!(tap0["linkinfo"]["info_kind"], "macvtap");
+    assert_eq!(info(&tap0)["mode"], "bridge");
+    assert_eq!(info(&tap0)["bcqueuelen"], 2000);
+    // The parent uses the largest any macvlan on it asks for; mv0 asks for the default.
+    assert_eq!(info(&tap0)["usedbcqueuelen"], 2000);
+    assert_eq!(info(&lab.link("vm", "mv0"))["bcqueuelen"], 1000);
+    let pt0 = lab.link("vm", "pt0");
+    assert_eq!(pt0["linkinfo"]["info_kind"], "macvtap");
+    assert_eq!(info(&pt0)["mode"], "passthru");
+    assert_eq!(info(&pt0)["nopromisc"], true);
+    assert!(is_up(&pt0));
+    assert_eq!(
+        promiscuity("lab1"),
+        Some(0),
+        "nopromisc: the parent is left alone"
+    );
+    assert_eq!(info(&lab.link("vm", "src0"))["nodst"], true);
+    // iproute2 6.1 does not print the cutoff: the snapshot has it, on both macvlans of the
+    // parent (it is the parent's).
+    let live = nl.snapshot().unwrap();
+    assert_eq!(find(&live, Some(&vm), "tap0").bc_cutoff, Some(3));
+    assert_eq!(find(&live, Some(&vm), "mv0").bc_cutoff, Some(3));
+    assert_snapshot_matches_ip(&lab, &live);
+    let tap_dev = tap_device(&lab, "vm", "tap0").expect("tap0's tap device");
+    let pt_dev = tap_device(&lab, "vm", "pt0").expect("pt0's tap device");
+    assert!(
+        tap_device(&lab, "vm", "mv0").is_none(),
+        "a macvlan has none"
+    );
+    assert_eq!(apply(&mut nl, &t1), 0, "in sync after the first apply");
+
+    // In place: the macvtap's mode, queue and the parent's cutoff; nopromisc cleared on the
+    // up passthru (the parent becomes promiscuous), nodst cleared.
+    let before: Vec<Value> = ["tap0", "pt0", "src0"]
+        .iter()
+        .map(|n| ifindex(&lab, "vm", n))
+        .collect();
+    let t2 = file(
+        "macvtap",
+        "mode = \"vepa\"\nbcqueuelen = 500\nbc-cutoff = -1",
+        "",
+        "",
+    );
+    assert!(apply(&mut nl, &t2) > 0);
+    let after: Vec<Value> = ["tap0", "pt0", "src0"]
+        .iter()
+        .map(|n| ifindex(&lab, "vm", n))
+        .collect();
+    assert_eq!(after, before, "changed in place, not made again");
+    let tap0 = lab.link("vm", "tap0");
+    assert_eq!(info(&tap0)["mode"], "vepa");
+    assert_eq!(info(&tap0)["bcqueuelen"], 500);
+    assert_eq!(info(&lab.link("vm", "pt0"))["nopromisc"], Value::Null);
+    assert_eq!(promiscuity("lab1"), Some(1));
+    assert_eq!(info(&lab.link("vm", "src0"))["nodst"], Value::Null);
+    let live = nl.snapshot().unwrap();
+    assert_eq!(find(&live, Some(&vm), "mv0").bc_cutoff, Some(-1));
+    assert_snapshot_matches_ip(&lab, &live);
+    assert_eq!(apply(&mut nl, &t2), 0);
+
+    // A kind change is a replace: tap0 becomes a plain macvlan and its tap device goes.
+    let t3 = file("macvlan", "mode = \"vepa\"", "", "");
+    assert!(apply(&mut nl, &t3) > 0);
+    let tap0 = lab.link("vm", "tap0");
+    assert_eq!(tap0["linkinfo"]["info_kind"], "macvlan");
+    assert_eq!(tap0["address"], "02:00:00:00:e3:01");
+    assert!(tap_device(&lab, "vm", "tap0").is_none());
+    assert!(!std::path::Path::new(&format!("/dev/{tap_dev}")).exists());
+    assert_eq!(apply(&mut nl, &t3), 0);
+
+    // Destroy: everything goes, pt0's tap device too.
+    let live = nl.snapshot().unwrap();
+    let plan = mvtopo::diff::destroy(&owner, &live).unwrap();
+    mvtopo::apply::run(&mut nl, &plan, &live, &|_| Ok(vec![]), Default::default()).unwrap();
+    assert!(!lab.has_ns("vm"));
+    assert!(!lab.has_link("host", "lab0") && !lab.has_link("host", "lab1"));
+    assert!(!std::path::Path::new(&format!("/dev/{pt_dev}")).exists());
 }

@@ -12,19 +12,21 @@ use mvtopo::diff::{PlanError, destroy, diff};
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
 use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Route, Span, Topology};
-use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use mvtopo::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 use mvtopo::plan::{Object, Plan, Step};
 use mvtopo::testing::{ln, ns};
 use proptest::prelude::*;
 
 const OWNER: &str = "lab";
 
-/// Two NICs nobody owns: the existing parents every topology may use.
+/// Two NICs nobody owns: the existing parents every topology may use, on a kernel with the
+/// broadcast queue attributes (so every macvlan made reports its queue length, as there).
 fn base() -> LiveState {
     serde_json::from_str(
         r#"{"links":[
           {"name":"eth1","kind":"device","mtu":1500,"up":true,"mac":"52:54:00:00:00:01"},
-          {"name":"eth2","kind":"device","mtu":1500,"up":false,"mac":"52:54:00:00:00:02"}]}"#,
+          {"name":"eth2","kind":"device","mtu":1500,"up":false,"mac":"52:54:00:00:00:02"}],
+          "kernel":{"macvlan_bc_queue_len":true,"macvlan_bc_cutoff":true}}"#,
     )
     .unwrap()
 }
@@ -52,15 +54,22 @@ struct MvSpec {
     addresses: usize, // 0..=2
     route: usize,     // 0 none, 1 via gateway, 2 on-link, 3 both
     sources: usize,
+    /// One bit each: macvtap, the mode's flag, bcqueuelen, the parent's bc-cutoff.
+    driver: usize,
 }
 
 fn mv_spec() -> impl Strategy<Value = MvSpec> {
     (
         (0..4usize, 0..4usize, 0..8usize, 0..5usize, any::<bool>()),
         (0..3usize, any::<bool>(), 0..3usize, 0..4usize, 1..4usize),
+        0..16usize,
     )
         .prop_map(
-            |((name, namespace, parent, mode, has_mac), (mtu, up, addresses, route, sources))| {
+            |(
+                (name, namespace, parent, mode, has_mac),
+                (mtu, up, addresses, route, sources),
+                driver,
+            )| {
                 MvSpec {
                     name,
                     namespace,
@@ -72,6 +81,7 @@ fn mv_spec() -> impl Strategy<Value = MvSpec> {
                     addresses,
                     route,
                     sources,
+                    driver,
                 }
             },
         )
@@ -269,9 +279,10 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
         } else {
             vec![]
         };
+        let parent = s.parent % parents.len();
         t.macvlans.push(Macvlan {
             name,
-            parent: parents[s.parent % parents.len()].clone(),
+            parent: parents[parent].clone(),
             namespace,
             mode,
             mac: (s.has_mac && mode != Mode::Passthru).then_some(MacAddr([2, 0, 0, salt, 0, i8])),
@@ -281,6 +292,18 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
             // A down link holds no routes (check rejects the pair).
             routes: if s.up { routes } else { vec![] },
             source_macs,
+            kind: if s.driver & 1 != 0 {
+                MacvlanKind::Macvtap
+            } else {
+                MacvlanKind::Macvlan
+            },
+            flags: MacvlanFlag::ALL
+                .into_iter()
+                .filter(|f| s.driver & 2 != 0 && f.mode() == mode)
+                .collect(),
+            bcqueuelen: (s.driver & 4 != 0).then_some(64 * (s.mtu as u32 + 1)),
+            // One value per parent, or `check` refuses.
+            bc_cutoff: (s.driver & 8 != 0).then_some(parent as i32 - 1),
             span: Span::default(),
         });
     }
@@ -365,7 +388,14 @@ fn check_matches(t: &Topology, live: &LiveState) -> Result<(), TestCaseError> {
         prop_assert!(l.is_some(), "macvlan {:?}/{} missing", m.namespace, m.name);
         let l = l.unwrap();
         accounted.insert(l.at());
-        prop_assert_eq!(&l.kind, &LinkKind::Macvlan);
+        prop_assert_eq!(&l.kind, &LinkKind::from(m.kind));
+        prop_assert_eq!(&l.flags, &m.flags);
+        if let Some(q) = m.bcqueuelen {
+            prop_assert_eq!(l.bcqueuelen, Some(q));
+        }
+        if let Some(c) = m.bc_cutoff {
+            prop_assert_eq!(l.bc_cutoff.unwrap_or(1), c);
+        }
         prop_assert_eq!(l.parent.as_ref().map(|p| &p.name), Some(&m.parent));
         prop_assert_eq!(l.mode, Some(m.mode));
         if m.mac.is_some() {
@@ -443,6 +473,9 @@ fn add_clutter(live: &mut LiveState, clutter: &[(usize, usize, bool)]) {
             mtu: 1500,
             up: true,
             source_macs: vec![],
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
             addresses: vec![],
             routes: vec![],
             owner: other_topology.then(|| "other".to_owned()),

@@ -198,6 +198,10 @@ fn step_lines_for_every_action_and_kind() {
         mtu: Some(1400),
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let src = MacvlanLink {
         namespace: None,
@@ -208,6 +212,10 @@ fn step_lines_for_every_action_and_kind() {
         mtu: None,
         up: false,
         source_macs: vec![mac("02:00:00:00:00:aa"), mac("02:00:00:00:00:bb")],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let nic = Object::Nic {
         name: ln("eth1"),

@@ -411,6 +411,54 @@ let
         ];
       };
 
+    # The macvlan driver's keys (kind, flags, the broadcast queue), typed and rendered as
+    # written; mvtopo checks the file at build time.
+    driverKeys =
+      let
+        c = eval [
+          (topologies {
+            vms.settings = {
+              parent.eth1 = { };
+              parent.eth2 = { };
+              macvlan = [
+                {
+                  name = "vm1-net0";
+                  parent = "eth1";
+                  kind = "macvtap";
+                  mode = "bridge";
+                  mac = "52:54:00:00:01:01";
+                  bcqueuelen = 2000;
+                  bc-cutoff = -1;
+                }
+                {
+                  name = "vm2-net0";
+                  parent = "eth2";
+                  kind = "macvtap";
+                  mode = "passthru";
+                  flags = [ "nopromisc" ];
+                }
+              ];
+            };
+          })
+        ];
+        m = builtins.head (filesOf c)."vms.toml".tomlValue.macvlan;
+      in
+      {
+        config = c;
+        problems = lib.concatLists [
+          (expect "failed assertions" (failed c) [ ])
+          (expect "the rendered macvtap" m {
+            name = "vm1-net0";
+            parent = "eth1";
+            kind = "macvtap";
+            mode = "bridge";
+            mac = "52:54:00:00:01:01";
+            bcqueuelen = 2000;
+            bc-cutoff = -1;
+          })
+        ];
+      };
+
     # The keys of the newest format version are typed (a wrong value is refused), and keys the
     # module does not know pass through to the file. mvtopo does not read these yet: no check.
     newKeys =
@@ -497,6 +545,9 @@ let
           ) docs)
           (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.mode")
           (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.routes.*.metric")
+          (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.kind")
+          (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.flags")
+          (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.bc-cutoff")
           (expectIn "documented options" names "services.mvtopo.topologies.<name>.destroyOnStop")
           (expectIn "documented options" names "services.mvtopo.package")
           # forces every type description, default and example to render

@@ -15,7 +15,7 @@ use crate::backend::{Backend, BackendError};
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 
-pub use requests::{NewKind, NewLink, Request, lower};
+pub use requests::{MacvlanAttr, NewKind, NewLink, Request, lower};
 pub use undo::{Accepted, UndoReport};
 
 /// "SIGINT" for 2; the number for a signal nix does not know.

@@ -10,7 +10,7 @@ use std::fmt;
 use crate::backend::{BackendError, RequestOp};
 use crate::live::{LinkKind, LinkRef, LiveState};
 use crate::model::Route;
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 use crate::plan::{Change, Object, Step};
 
 /// One request to the kernel: one rtnetlink message (or, for a namespace, one mount or
@@ -58,8 +58,21 @@ pub enum Request {
     /// kernel calls macvlan_changelink; it sets the mode before it reads the list).
     SetMacvlan {
         at: LinkRef,
+        /// The link's driver, which the request names (IFLA_INFO_KIND): the kernel refuses
+        /// a change naming another kind than the link's with EOPNOTSUPP.
+        kind: MacvlanKind,
         mode: Option<Mode>,
         source_macs: Option<Vec<MacAddr>>,
+    },
+    /// One more attribute of the macvlan driver (flags, broadcast queue), in a request of
+    /// its own, carrying IFLA_INFO_KIND like `SetMacvlan`. macvlan_changelink sets what it
+    /// is given one attribute after the other and can fail between them (a flags change
+    /// adjusts the parent's promiscuity first), so one attribute per request keeps each
+    /// request whole.
+    SetMacvlanAttr {
+        at: LinkRef,
+        kind: MacvlanKind,
+        attr: MacvlanAttr,
     },
     /// Set (`Some`) or clear (`None`) the owner alias; undo uses it to give a link back
     /// the alias it had.
@@ -85,6 +98,17 @@ pub enum Request {
     },
 }
 
+/// A macvlan driver attribute set by `Request::SetMacvlanAttr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MacvlanAttr {
+    /// IFLA_MACVLAN_FLAGS, all bits at once.
+    Flags(Vec<MacvlanFlag>),
+    /// IFLA_MACVLAN_BC_QUEUE_LEN.
+    BcQueueLen(u32),
+    /// IFLA_MACVLAN_BC_CUTOFF: the parent's, for every macvlan on it.
+    BcCutoff(i32),
+}
+
 /// A link to create, with everything a create can carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewLink {
@@ -107,6 +131,13 @@ pub enum NewKind {
         parent: LinkName,
         mode: Mode,
         source_macs: Vec<MacAddr>,
+        /// Macvlan or macvtap (IFLA_INFO_KIND).
+        kind: MacvlanKind,
+        flags: Vec<MacvlanFlag>,
+        /// `None`: the kernel's default.
+        bcqueuelen: Option<u32>,
+        /// `None`: the parent's stays as it is.
+        bc_cutoff: Option<i32>,
     },
     /// Both ends in one request; the peer goes straight into its namespace.
     Veth {
@@ -124,7 +155,7 @@ pub enum NewKind {
 impl NewKind {
     pub fn kind(&self) -> LinkKind {
         match self {
-            NewKind::Macvlan { .. } => LinkKind::Macvlan,
+            NewKind::Macvlan { kind, .. } => LinkKind::from(*kind),
             NewKind::Veth { .. } => LinkKind::Veth,
             NewKind::Dummy => LinkKind::Dummy,
             NewKind::Vlan { .. } => LinkKind::Vlan,
@@ -144,6 +175,7 @@ impl Request {
             | Request::SetMac { at, .. }
             | Request::SetUp { at, .. }
             | Request::SetMacvlan { at, .. }
+            | Request::SetMacvlanAttr { at, .. }
             | Request::SetAlias { at, .. }
             | Request::AddAddress { at, .. }
             | Request::DeleteAddress { at, .. }
@@ -158,7 +190,14 @@ impl Request {
             Request::CreateNamespace { .. } => RequestOp::CreateNamespace,
             Request::DeleteNamespace { .. } => RequestOp::DeleteNamespace,
             Request::CreateLink(n) => match n.kind {
-                NewKind::Macvlan { .. } => RequestOp::CreateMacvlan,
+                NewKind::Macvlan {
+                    kind: MacvlanKind::Macvlan,
+                    ..
+                } => RequestOp::CreateMacvlan,
+                NewKind::Macvlan {
+                    kind: MacvlanKind::Macvtap,
+                    ..
+                } => RequestOp::CreateMacvtap,
                 NewKind::Veth { .. } => RequestOp::CreateVeth,
                 NewKind::Dummy => RequestOp::CreateDummy,
                 NewKind::Vlan { .. } => RequestOp::CreateVlan,
@@ -171,6 +210,11 @@ impl Request {
             Request::SetUp { up: false, .. } => RequestOp::SetDown,
             Request::SetMacvlan { mode: Some(_), .. } => RequestOp::SetMode,
             Request::SetMacvlan { .. } => RequestOp::SetSourceMacs,
+            Request::SetMacvlanAttr { attr, .. } => match attr {
+                MacvlanAttr::Flags(_) => RequestOp::SetFlags,
+                MacvlanAttr::BcQueueLen(_) => RequestOp::SetBcQueueLen,
+                MacvlanAttr::BcCutoff(_) => RequestOp::SetBcCutoff,
+            },
             Request::SetAlias { .. } => RequestOp::SetAlias,
             Request::AddAddress { .. } => RequestOp::AddAddress,
             Request::DeleteAddress { .. } => RequestOp::DeleteAddress,
@@ -215,6 +259,14 @@ impl fmt::Display for Request {
                 }
                 Ok(())
             }
+            Request::SetMacvlanAttr { attr, .. } => match attr {
+                MacvlanAttr::Flags(flags) => {
+                    let l: Vec<&str> = flags.iter().map(MacvlanFlag::as_str).collect();
+                    write!(f, " [{}]", l.join(", "))
+                }
+                MacvlanAttr::BcQueueLen(n) => write!(f, " {n}"),
+                MacvlanAttr::BcCutoff(n) => write!(f, " {n}"),
+            },
             Request::SetAlias { owner, .. } => match owner {
                 Some(o) => write!(f, " mvtopo:{o}"),
                 None => write!(f, " (none)"),
@@ -375,6 +427,10 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                     } else {
                         Vec::new()
                     },
+                    kind: m.link_kind,
+                    flags: m.flags.clone(),
+                    bcqueuelen: m.bcqueuelen,
+                    bc_cutoff: m.bc_cutoff,
                 },
                 mac: m.mac,
                 mtu: m.mtu,
@@ -482,9 +538,14 @@ fn update(
         (None, _) => true,
     };
     let macs = macs.filter(|_| ends_source).cloned();
+    let kind = match object {
+        Object::Macvlan(m) => m.link_kind,
+        _ => MacvlanKind::Macvlan,
+    };
     if mode.is_some() || macs.is_some() {
         out.push(Request::SetMacvlan {
             at: at.clone(),
+            kind,
             mode,
             source_macs: macs,
         });
@@ -538,6 +599,21 @@ fn update(
                     }
                 }
             }
+            Change::Flags { to, .. } => out.push(Request::SetMacvlanAttr {
+                at: at.clone(),
+                kind,
+                attr: MacvlanAttr::Flags(to.clone()),
+            }),
+            Change::Bcqueuelen { to, .. } => out.push(Request::SetMacvlanAttr {
+                at: at.clone(),
+                kind,
+                attr: MacvlanAttr::BcQueueLen(*to),
+            }),
+            Change::BcCutoff { to, .. } => out.push(Request::SetMacvlanAttr {
+                at: at.clone(),
+                kind,
+                attr: MacvlanAttr::BcCutoff(*to),
+            }),
             Change::Mode { .. } | Change::SourceMacs { .. } => {}
         }
     }
@@ -563,6 +639,10 @@ mod tests {
             mtu,
             up: true,
             source_macs: vec![],
+            link_kind: MacvlanKind::Macvlan,
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
         })
     }
 

@@ -9,9 +9,9 @@
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
 use crate::names::{Mode, NsName};
 
-use super::requests::{NewKind, Request};
+use super::requests::{MacvlanAttr, NewKind, Request};
 
-pub use crate::names::DEFAULT_MTU;
+pub use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN, DEFAULT_MTU};
 
 /// The state before one request, for everything the request changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,9 +108,56 @@ fn blank(at: &LinkRef, kind: LinkKind, mtu: u32) -> LiveLink {
         // RTM_NEWLINK without IFF_UP: the link starts down (the claim brings it up).
         up: false,
         source_macs: vec![],
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
         addresses: vec![],
         routes: vec![],
         owner: None,
+    }
+}
+
+/// The broadcast queue length a macvlan reports after asking for `asked`: none where the
+/// kernel lacks the attribute (it ignores it, see `KernelFeatures`); the kernel's default
+/// where it has it and none was asked for; unknown (`None`) when the kernel is unknown.
+fn bc_queue_len(state: &LiveState, asked: Option<u32>) -> Option<u32> {
+    match state.kernel.macvlan_bc_queue_len {
+        Some(false) => None,
+        Some(true) => Some(asked.unwrap_or(DEFAULT_BC_QUEUE_LEN)),
+        None => asked,
+    }
+}
+
+/// The macvlans sharing `parent`'s macvlan port (the kernel's per-parent state).
+fn port_members(state: &LiveState, parent: &LinkRef) -> Vec<LinkRef> {
+    state
+        .links
+        .iter()
+        .filter(|c| c.kind.macvlan().is_some() && c.parent.as_ref() == Some(parent))
+        .map(LiveLink::at)
+        .collect()
+}
+
+/// The cutoff as a macvlan reports it: `None` where it is the kernel's default, which the
+/// kernel leaves out of its dumps.
+fn reported_cutoff(cutoff: i32) -> Option<i32> {
+    (cutoff != DEFAULT_BC_CUTOFF).then_some(cutoff)
+}
+
+/// Set the parent's broadcast cutoff, as every macvlan on it reports it, except `made`
+/// (a link this very request created, which has no prior state to give back).
+fn set_port_cutoff(
+    state: &mut LiveState,
+    parent: &LinkRef,
+    cutoff: i32,
+    made: Option<&LinkRef>,
+    prior: &mut Prior,
+) {
+    let reported = reported_cutoff(cutoff);
+    for m in port_members(state, parent) {
+        if Some(&m) != made && get(state, &m).is_some_and(|l| l.bc_cutoff != reported) {
+            change(state, &m, prior, |l| l.bc_cutoff = reported);
+        }
     }
 }
 
@@ -165,13 +212,34 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                 (lower_link.map(|p| p.mtu), lower_link.and_then(|p| p.mac));
             let mtu = n.mtu.or(lower_mtu).unwrap_or(DEFAULT_MTU);
             let mut l = blank(&n.at, n.kind.kind(), mtu);
-            l.parent = lower;
+            l.parent = lower.clone();
             l.mac = n.mac;
             match &n.kind {
                 NewKind::Macvlan {
-                    mode, source_macs, ..
+                    mode,
+                    source_macs,
+                    flags,
+                    bcqueuelen,
+                    bc_cutoff,
+                    ..
                 } => {
                     l.mode = Some(*mode);
+                    l.flags = flags.clone();
+                    l.flags.sort();
+                    l.flags.dedup();
+                    l.bcqueuelen = bc_queue_len(state, *bcqueuelen);
+                    // A new macvlan joins its parent's port and reports the port's
+                    // cutoff; one it asks for is the port's from then on.
+                    l.bc_cutoff = match (bc_cutoff, &lower) {
+                        (Some(c), _) if state.kernel.macvlan_bc_cutoff != Some(false) => {
+                            reported_cutoff(*c)
+                        }
+                        (_, Some(p)) => port_members(state, p)
+                            .first()
+                            .and_then(|m| get(state, m))
+                            .and_then(|m| m.bc_cutoff),
+                        _ => None,
+                    };
                     if *mode == Mode::Passthru && n.mac.is_none() {
                         l.mac = lower_mac;
                     }
@@ -201,6 +269,16 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
             }
             prior.added.insert(0, n.at.clone());
             put(state, l);
+            if let (
+                NewKind::Macvlan {
+                    bc_cutoff: Some(c), ..
+                },
+                Some(p),
+            ) = (&n.kind, &lower)
+                && state.kernel.macvlan_bc_cutoff != Some(false)
+            {
+                set_port_cutoff(state, p, *c, Some(&n.at), &mut prior);
+            }
         }
         Request::Claim { at, up } => change(state, at, &mut prior, |l| {
             l.owner = Some(owner.to_owned());
@@ -234,10 +312,30 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                 l.routes.clear();
             }
         }),
+        Request::SetMacvlanAttr { at, attr, .. } => match attr {
+            MacvlanAttr::Flags(flags) => change(state, at, &mut prior, |l| {
+                l.flags = flags.clone();
+                l.flags.sort();
+                l.flags.dedup();
+            }),
+            MacvlanAttr::BcQueueLen(n) => {
+                let n = bc_queue_len(state, Some(*n));
+                change(state, at, &mut prior, |l| l.bcqueuelen = n);
+            }
+            MacvlanAttr::BcCutoff(c) => {
+                let parent = get(state, at).and_then(|l| l.parent.clone());
+                if let Some(p) = parent
+                    && state.kernel.macvlan_bc_cutoff != Some(false)
+                {
+                    set_port_cutoff(state, &p, *c, None, &mut prior);
+                }
+            }
+        },
         Request::SetMacvlan {
             at,
             mode,
             source_macs,
+            ..
         } => change(state, at, &mut prior, |l| {
             if let Some(m) = mode {
                 if *m != Mode::Source {

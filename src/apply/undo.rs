@@ -14,7 +14,7 @@ use crate::backend::{Backend, BackendError};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::names::Mode;
 
-use super::requests::{NewKind, NewLink, Request};
+use super::requests::{MacvlanAttr, NewKind, NewLink, Request};
 use super::state::{self, Prior, get};
 
 /// A request the kernel accepted, and the state before it.
@@ -43,7 +43,7 @@ impl UndoReport {
 /// Parents before the links on them: a vlan sits on a parent, a macvlan on either.
 fn depth(l: &LiveLink) -> u8 {
     match l.kind {
-        LinkKind::Macvlan => 2,
+        LinkKind::Macvlan | LinkKind::Macvtap => 2,
         LinkKind::Vlan => 1,
         _ => 0,
     }
@@ -60,7 +60,7 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
         )
     };
     let kind = match l.kind {
-        LinkKind::Macvlan => NewKind::Macvlan {
+        LinkKind::Macvlan | LinkKind::Macvtap => NewKind::Macvlan {
             parent: l
                 .parent
                 .as_ref()
@@ -70,6 +70,10 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
                 .clone(),
             mode: l.mode.unwrap_or_default(),
             source_macs: l.source_macs.clone(),
+            kind: l.kind.macvlan().unwrap_or_default(),
+            flags: l.flags.clone(),
+            bcqueuelen: l.bcqueuelen,
+            bc_cutoff: l.bc_cutoff,
         },
         LinkKind::Vlan => NewKind::Vlan {
             link: l
@@ -219,6 +223,7 @@ pub fn inverse(
     let mut links: Vec<&LiveLink> = prior.links.iter().filter(|l| !doomed(&l.at())).collect();
     links.sort_by_key(|l| depth(l));
     let mut made: BTreeSet<LinkRef> = BTreeSet::new();
+    let mut cutoffs: BTreeSet<LinkRef> = BTreeSet::new();
     let mut after = Vec::new();
     let mut last = Vec::new();
     for was in links {
@@ -259,7 +264,7 @@ pub fn inverse(
             }
             Some(n) => {
                 let mut n = n.clone();
-                if was.kind == LinkKind::Macvlan {
+                if let Some(kind) = was.kind.macvlan() {
                     let mode = was.mode.filter(|m| Some(*m) != n.mode);
                     let list = (was.mode == Some(Mode::Source)
                         && (mode.is_some() || was.source_macs != n.source_macs))
@@ -267,10 +272,35 @@ pub fn inverse(
                     if mode.is_some() || list.is_some() {
                         out.push(Request::SetMacvlan {
                             at: at.clone(),
+                            kind,
                             mode,
                             source_macs: list,
                         });
                     }
+                    let mut attrs = Vec::new();
+                    if was.flags != n.flags {
+                        attrs.push(MacvlanAttr::Flags(was.flags.clone()));
+                    }
+                    if let Some(q) = was.bcqueuelen.filter(|q| Some(*q) != n.bcqueuelen) {
+                        attrs.push(MacvlanAttr::BcQueueLen(q));
+                    }
+                    // The cutoff is the parent's: set back once, through the first of its
+                    // macvlans that the request changed.
+                    if was.bc_cutoff != n.bc_cutoff
+                        && was
+                            .parent
+                            .as_ref()
+                            .is_some_and(|p| cutoffs.insert(p.clone()))
+                    {
+                        attrs.push(MacvlanAttr::BcCutoff(
+                            was.bc_cutoff.unwrap_or(state::DEFAULT_BC_CUTOFF),
+                        ));
+                    }
+                    out.extend(attrs.into_iter().map(|attr| Request::SetMacvlanAttr {
+                        at: at.clone(),
+                        kind,
+                        attr,
+                    }));
                 }
                 if was.mtu != n.mtu {
                     out.push(Request::SetMtu {
@@ -497,5 +527,80 @@ mod tests {
             apply(&mut s, r, "lab");
         }
         assert_eq!(s, live(), "the peer's own MTU and MAC come back too");
+    }
+
+    /// Two macvtaps on p0, sharing the parent's broadcast cutoff (4).
+    fn taps() -> LiveState {
+        let mut s: LiveState = serde_json::from_str(
+            r#"{"kernel":{"macvlan_bc_queue_len":true,"macvlan_bc_cutoff":true},"links":[
+            {"name":"p0","kind":"veth","peer":{"name":"p0p"},"mac":"02:00:00:00:00:01","mtu":1500,"up":true,"owner":"lab"},
+            {"name":"p0p","kind":"veth","peer":{"name":"p0"},"mac":"02:00:00:00:00:02","mtu":1500,"up":true,"owner":"lab"},
+            {"name":"t0","kind":"macvtap","parent":{"name":"p0"},"mode":"source","source_macs":["02:00:00:00:00:aa"],
+             "flags":["nodst"],"bcqueuelen":64,"bc_cutoff":4,"mac":"02:00:00:00:00:03","mtu":1500,"up":true,"owner":"lab"},
+            {"name":"t1","kind":"macvtap","parent":{"name":"p0"},"mode":"bridge","bcqueuelen":1000,"bc_cutoff":4,
+             "mac":"02:00:00:00:00:04","mtu":1500,"up":true,"owner":"lab"}]}"#,
+        )
+        .unwrap();
+        s.normalize();
+        s
+    }
+
+    #[test]
+    fn a_deleted_macvtap_comes_back_as_a_macvtap_with_its_flags_and_queue() {
+        let mut s = taps();
+        let r = Request::DeleteLink {
+            at: at(None, "t0"),
+            takes: vec![],
+        };
+        let prior = apply(&mut s, &r, "lab");
+        let (inv, problems) = inverse(&prior, &s, "lab", &|_| false, &|_| false);
+        assert!(problems.is_empty());
+        let Some(Request::CreateLink(n)) = inv.first() else {
+            panic!("{inv:?}");
+        };
+        assert_eq!(n.kind.kind(), LinkKind::Macvtap);
+        assert_eq!(inv[0].op(), crate::backend::RequestOp::CreateMacvtap);
+        for r in &inv {
+            apply(&mut s, r, "lab");
+        }
+        assert_eq!(s, taps());
+    }
+
+    #[test]
+    fn the_parents_cutoff_is_set_back_once_and_flags_and_queue_per_link() {
+        let mut s = taps();
+        let mut journal = Vec::new();
+        for (name, attr) in [
+            ("t1", MacvlanAttr::BcCutoff(1)),
+            ("t0", MacvlanAttr::Flags(vec![])),
+            ("t1", MacvlanAttr::BcQueueLen(10)),
+        ] {
+            let r = Request::SetMacvlanAttr {
+                at: at(None, name),
+                kind: crate::names::MacvlanKind::Macvtap,
+                attr,
+            };
+            journal.push(apply(&mut s, &r, "lab"));
+        }
+        // The cutoff is the parent's: both macvtaps report the default now.
+        assert!(s.links.iter().all(|l| l.bc_cutoff.is_none()));
+        let mut undone = Vec::new();
+        for prior in journal.iter().rev() {
+            let (inv, problems) = inverse(prior, &s, "lab", &|_| false, &|_| false);
+            assert!(problems.is_empty());
+            for r in &inv {
+                apply(&mut s, r, "lab");
+            }
+            undone.extend(inv.iter().map(ToString::to_string));
+        }
+        assert_eq!(
+            undone,
+            [
+                "set bcqueuelen t1 1000",
+                "set flags t0 [nodst]",
+                "set bc-cutoff t0 4",
+            ]
+        );
+        assert_eq!(s, taps());
     }
 }

@@ -142,6 +142,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             mtu: None,
             up: true,
             source_macs: vec![],
+            link_kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
         };
         nl.execute(
             &Step::Create {

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ownership::foreign;
 use super::{Context, Draft, PlanError};
-use crate::live::{LinkKind, LinkRef, LiveLink};
+use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
+use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::Macvlan;
-use crate::names::{LinkName, MacAddr, Mode};
+use crate::names::{LinkName, MacAddr, MacvlanFlag, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{ReplaceReason, Step};
 
@@ -82,6 +83,10 @@ pub(super) fn keep_moved_macs(cx: &Context<'_>, mut d: Draft) -> Draft {
 pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
     let t = cx.topology;
     for m in &t.macvlans {
+        if let Some(e) = missing_feature(m, cx.live) {
+            d.problems.push(e);
+            continue;
+        }
         let here = LinkRef::new(m.namespace.clone(), m.name.clone());
         let key = Key::Macvlan { at: here.clone() };
         let desired = MacvlanLink::from_model(m);
@@ -115,7 +120,7 @@ pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
             // network; a passthru link takes its parent's instead.
             // Not when the file gives that MAC to another macvlan, though.
             let wanted_elsewhere = l.mac.is_some_and(|mac| cx.wanted_macs.contains_key(&mac));
-            if to.mac.is_none() && !passthru && !wanted_elsewhere && l.kind == LinkKind::Macvlan {
+            if to.mac.is_none() && !passthru && !wanted_elsewhere && l.kind.macvlan().is_some() {
                 to.mac = l.mac;
             }
             d.steps.insert(
@@ -151,10 +156,10 @@ pub(super) fn macvlan_replace_reason(
     m: &Macvlan,
     l: &LiveLink,
 ) -> Option<ReplaceReason> {
-    if l.kind != LinkKind::Macvlan {
+    if l.kind.macvlan() != Some(m.kind) {
         return Some(ReplaceReason::Kind {
             from: l.kind.clone(),
-            to: LinkKind::Macvlan,
+            to: LinkKind::from(m.kind),
         });
     }
     let want = LinkRef::host(m.parent.clone());
@@ -175,6 +180,15 @@ pub(super) fn macvlan_replace_reason(
             from: live_mode,
             to: m.mode,
         });
+    }
+    // Changing nopromisc makes the kernel add or drop one promiscuity reference on the
+    // parent as though the passthru link were up (macvlan_changelink); on a link that
+    // is down it holds none, so the parent's count underflows (measured on 6.18: 2^32-1,
+    // and clearing the flag again fails with EOVERFLOW). Only a link that is up
+    // changes it in place.
+    let nopromisc = |f: &[MacvlanFlag]| f.contains(&MacvlanFlag::Nopromisc);
+    if live_mode == Mode::Passthru && !l.up && nopromisc(&l.flags) != nopromisc(&m.flags) {
+        return Some(ReplaceReason::NopromiscWhileDown);
     }
     // Its MAC (picked by the kernel, or given earlier) now belongs to another macvlan on
     // the same parent: only a new link gets a new kernel-picked MAC.
@@ -284,7 +298,7 @@ pub(super) fn sync_contents(d: &mut Draft, m: &Macvlan, l: &LiveLink, here: &Lin
 }
 
 /// In-place changes of a macvlan, in the order the kernel should get them (the mode
-/// before the source list it governs).
+/// before the source list it governs, the driver's other attributes before `up`).
 fn macvlan_changes(m: &Macvlan, l: &LiveLink) -> Vec<Change> {
     let mut changes = Vec::new();
     let live_mode = l.mode.unwrap_or_default();
@@ -306,6 +320,9 @@ fn macvlan_changes(m: &Macvlan, l: &LiveLink) -> Vec<Change> {
             to: want_sources,
         });
     }
+    // Before `up`: a passthru link's nopromisc changes only while it is up (see
+    // `macvlan_replace_reason`).
+    macvlan_driver_changes(m, l, &mut changes);
     if let Some(mac) = m.mac
         && l.mac != Some(mac)
     {
@@ -329,4 +346,54 @@ fn macvlan_changes(m: &Macvlan, l: &LiveLink) -> Vec<Change> {
         });
     }
     changes
+}
+
+/// Flags and the broadcast queue: compared only where the file sets them. What a macvlan
+/// asks for (bcqueuelen), not the parent's largest (usedbcqueuelen); the cutoff is the
+/// parent's, which every macvlan on it reports (`None`: the kernel's default).
+fn macvlan_driver_changes(m: &Macvlan, l: &LiveLink, changes: &mut Vec<Change>) {
+    if m.flags != l.flags {
+        changes.push(Change::Flags {
+            from: l.flags.clone(),
+            to: m.flags.clone(),
+        });
+    }
+    if let Some(q) = m.bcqueuelen
+        && l.bcqueuelen != Some(q)
+    {
+        changes.push(Change::Bcqueuelen {
+            from: l.bcqueuelen.unwrap_or(DEFAULT_BC_QUEUE_LEN),
+            to: q,
+        });
+    }
+    if let Some(c) = m.bc_cutoff {
+        let live = l.bc_cutoff.unwrap_or(DEFAULT_BC_CUTOFF);
+        if live != c {
+            changes.push(Change::BcCutoff { from: live, to: c });
+        }
+    }
+}
+
+/// A key the file sets that the kernel read cannot carry out (see `KernelFeatures`).
+fn missing_feature(m: &Macvlan, live: &LiveState) -> Option<PlanError> {
+    let k = &live.kernel;
+    let (key, feature) = if m.bcqueuelen.is_some() && k.macvlan_bc_queue_len == Some(false) {
+        (
+            "bcqueuelen",
+            "IFLA_MACVLAN_BC_QUEUE_LEN, the macvlan broadcast queue length, Linux 5.11",
+        )
+    } else if m.bc_cutoff.is_some() && k.macvlan_bc_cutoff == Some(false) {
+        (
+            "bc-cutoff",
+            "IFLA_MACVLAN_BC_CUTOFF, the macvlan broadcast cutoff, Linux 6.4",
+        )
+    } else {
+        return None;
+    };
+    Some(PlanError::KernelFeature {
+        at: LinkRef::new(m.namespace.clone(), m.name.clone()),
+        key,
+        feature,
+        span: Some((&m.span).into()),
+    })
 }

@@ -97,6 +97,23 @@ pub enum PlanError {
     #[diagnostic(transparent)]
     Cycle(#[from] CycleError),
 
+    #[error("macvlan {at} asks for {key} ({feature}), which this kernel does not have")]
+    #[diagnostic(
+        code("mvtopo::plan::kernel-feature"),
+        help(
+            "remove `{key}` from this macvlan, or run on a kernel that has it: an older kernel ignores the attribute without an error, so the file could never be applied"
+        )
+    )]
+    KernelFeature {
+        at: LinkRef,
+        /// The file's key.
+        key: &'static str,
+        /// The kernel's name for it and the release that brought it.
+        feature: &'static str,
+        #[label("asked for here")]
+        span: Option<SourceSpan>,
+    },
+
     #[error("{} problems stop the plan for topology {topology}", problems.len())]
     #[diagnostic(
         code(mvtopo::plan::blocked),

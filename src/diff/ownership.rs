@@ -34,7 +34,9 @@ pub fn stale_namespace(t: &Topology, ns: &LiveNamespace) -> bool {
 pub fn stale_link(t: &Topology, l: &LiveLink) -> bool {
     l.owned_by(&t.name)
         && match &l.kind {
-            LinkKind::Macvlan => t.macvlan(l.namespace.as_ref(), &l.name).is_none(),
+            LinkKind::Macvlan | LinkKind::Macvtap => {
+                t.macvlan(l.namespace.as_ref(), &l.name).is_none()
+            }
             k if k.is_lab_parent() => l.namespace.is_none() && !t.parents.contains_key(&l.name),
             _ => false,
         }
@@ -115,6 +117,7 @@ pub fn relevant(t: &Topology, live: &LiveState) -> LiveState {
             .filter(|l| keep.contains(&l.at()))
             .cloned()
             .collect(),
+        kernel: live.kernel.clone(),
     };
     out.normalize();
     out

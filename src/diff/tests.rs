@@ -480,6 +480,9 @@ fn owned_macvlan(namespace: &str, name: &str, parent: &str, mac: MacAddr) -> Liv
         mtu: 1500,
         up: true,
         source_macs: vec![],
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
         addresses: vec![],
         routes: vec![],
         owner: Some("lab".into()),
@@ -671,4 +674,92 @@ fn only_a_parents_mtu_going_down_moves_to_the_end() {
             ),
         ]
     );
+}
+
+#[test]
+fn a_kernel_without_the_broadcast_attributes_is_refused_before_any_change() {
+    // What such a kernel does with them: nothing, and no error (the fake, told the
+    // kernel lacks them, ignores them as that kernel's netlink policy does).
+    let mut t = lab();
+    t.macvlans[1].bcqueuelen = Some(300);
+    let mut old = host_state();
+    old.kernel.macvlan_bc_queue_len = Some(false);
+    old.kernel.macvlan_bc_cutoff = Some(false);
+    let mut quiet = t.clone();
+    quiet.macvlans[1].bcqueuelen = None;
+    let mut plan = diff(&quiet, &old).unwrap();
+    for s in &mut plan.steps {
+        if let Step::Create {
+            object: Object::Macvlan(m),
+        } = s
+        {
+            m.bcqueuelen = Some(300);
+            m.bc_cutoff = Some(5);
+        }
+    }
+    let mut fake = FakeBackend::new(old.clone());
+    fake.apply_all(&plan.steps, &t.name).unwrap();
+    assert!(
+        fake.state
+            .links
+            .iter()
+            .all(|l| l.bcqueuelen.is_none() && l.bc_cutoff.is_none())
+    );
+    // So the plan refuses, naming the key and the kernel's feature, and makes no step.
+    let e = diff(&t, &old).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            PlanError::KernelFeature {
+                key: "bcqueuelen",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("IFLA_MACVLAN_BC_QUEUE_LEN"), "{e}");
+    t.macvlans[1].bcqueuelen = None;
+    t.macvlans[0].bc_cutoff = Some(2);
+    let e = diff(&t, &old).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            PlanError::KernelFeature {
+                key: "bc-cutoff",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // A kernel that has them, or one not known (a state file from before), plans.
+    old.kernel = Default::default();
+    assert!(diff(&t, &old).is_ok());
+}
+
+#[test]
+fn macvtap_kind_flags_and_queue_converge_and_a_kind_change_is_a_replace() {
+    let mut t = lab();
+    let mut live = host_state();
+    live.kernel.macvlan_bc_queue_len = Some(true);
+    live.kernel.macvlan_bc_cutoff = Some(true);
+    t.macvlans[0].kind = crate::names::MacvlanKind::Macvtap;
+    t.macvlans[0].flags = vec![crate::names::MacvlanFlag::Nodst];
+    t.macvlans[0].bcqueuelen = Some(64);
+    t.macvlans[1].bc_cutoff = Some(-1);
+    let fake = applied(&t, live);
+    let tap = fake
+        .state
+        .link(Some(&ns("blue")), &ln("eth0"))
+        .expect("blue/eth0");
+    assert_eq!(tap.kind, LinkKind::Macvtap);
+    assert_eq!(tap.bcqueuelen, Some(64));
+    assert!(diff(&t, &fake.state).unwrap().in_sync);
+    t.macvlans[0].kind = crate::names::MacvlanKind::Macvlan;
+    let p = diff(&t, &fake.state).unwrap();
+    let Step::Replace { reason, to, .. } = &p.steps[0] else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(reason.to_string(), "kind changes from macvtap to macvlan");
+    let Object::Macvlan(to) = to else { panic!() };
+    assert_eq!(to.mac, tap.mac, "the kernel's MAC is kept");
 }

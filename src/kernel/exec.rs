@@ -9,8 +9,8 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkMessage, MacVlanMacAddressMode,
-    MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+    MacVlanFlags, MacVlanMacAddressMode, MacVlanMode,
 };
 use netlink_packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{
@@ -19,10 +19,10 @@ use rtnetlink::{
 };
 
 use super::{Netlink, ack, by_name, ifindex, io_err, journal, netns, nl_err};
-use crate::apply::{NewKind, NewLink, Request};
+use crate::apply::{MacvlanAttr, NewKind, NewLink, Request};
 use crate::backend::{BackendError, RequestOp};
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), BackendError> {
     let what = r.object();
@@ -79,8 +79,21 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
                 .build();
             change_link(nl, at.namespace.as_ref(), op, &what, msg)
         }
+        Request::SetMacvlanAttr { at, kind, attr } => {
+            let info = match attr {
+                MacvlanAttr::Flags(flags) => wire_flags(flags),
+                MacvlanAttr::BcQueueLen(n) => InfoMacVlan::BcQueueLen(*n),
+                MacvlanAttr::BcCutoff(n) => InfoMacVlan::BcCutoff(*n),
+            };
+            let msg = LinkMessageBuilder::<LinkMacVlan>::new_with_info_kind(InfoKind::MacVlan)
+                .name(at.name.as_str())
+                .append_info_data(info);
+            let msg = driver(*kind, msg.build())?;
+            change_link(nl, at.namespace.as_ref(), op, &what, msg)
+        }
         Request::SetMacvlan {
             at,
+            kind,
             mode,
             source_macs,
         } => {
@@ -100,7 +113,8 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
                         .append_info_data(mac_list(list))
                 };
             }
-            change_link(nl, at.namespace.as_ref(), op, &what, msg.build())
+            let msg = driver(*kind, msg.build())?;
+            change_link(nl, at.namespace.as_ref(), op, &what, msg)
         }
         Request::AddAddress { at, address } => {
             let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
@@ -247,6 +261,10 @@ fn create_link_as(
             parent,
             mode,
             source_macs,
+            kind,
+            flags,
+            bcqueuelen,
+            bc_cutoff,
         } => {
             let parent = link_index(nl, None, parent)?;
             let mut msg = LinkMacVlan::new(name, parent, wire_mode(*mode));
@@ -261,11 +279,20 @@ fn create_link_as(
                     .append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Set))
                     .append_info_data(mac_list(source_macs));
             }
+            if !flags.is_empty() {
+                msg = msg.append_info_data(wire_flags(flags));
+            }
+            if let Some(q) = bcqueuelen {
+                msg = msg.append_info_data(InfoMacVlan::BcQueueLen(*q));
+            }
+            if let Some(c) = bc_cutoff {
+                msg = msg.append_info_data(InfoMacVlan::BcCutoff(*c));
+            }
             if let Some(ns) = &n.at.namespace {
                 let fd = nl.conn(Some(ns))?.ns.file.as_raw_fd();
                 msg = msg.setns_by_fd(fd);
             }
-            msg.build()
+            driver(*kind, msg.build())?
         }
     };
     if let Some((i, _)) = ids {
@@ -345,6 +372,42 @@ fn wire_mode(m: Mode) -> MacVlanMode {
         Mode::Passthru => MacVlanMode::Passthrough,
         Mode::Source => MacVlanMode::Source,
     }
+}
+
+fn wire_flags(flags: &[MacvlanFlag]) -> InfoMacVlan {
+    InfoMacVlan::Flags(MacVlanFlags::from_bits_retain(MacvlanFlag::bits(flags)))
+}
+
+/// A macvlan message for the driver `kind`. macvtap is the macvlan driver under another
+/// IFLA_INFO_KIND (it registers the same netlink attributes through
+/// macvlan_link_register), so a message is built as a macvlan's and renamed; a change
+/// must name the link's own kind, or the kernel refuses it (EOPNOTSUPP, checked on 6.18).
+fn driver(kind: MacvlanKind, mut msg: LinkMessage) -> Result<LinkMessage, BackendError> {
+    if kind == MacvlanKind::Macvlan {
+        return Ok(msg);
+    }
+    for a in &mut msg.attributes {
+        let LinkAttribute::LinkInfo(infos) = a else {
+            continue;
+        };
+        for i in infos.iter_mut() {
+            match i {
+                LinkInfo::Kind(k) => *k = InfoKind::MacVtap,
+                LinkInfo::Data(InfoData::MacVlan(data)) => {
+                    let data = data
+                        .iter()
+                        .map(super::recode::<InfoMacVlan, InfoMacVtap>)
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| {
+                            BackendError::new("encode macvtap", "request", None, e.to_string())
+                        })?;
+                    *i = LinkInfo::Data(InfoData::MacVtap(data));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(msg)
 }
 
 fn mac_list(macs: &[MacAddr]) -> InfoMacVlan {

@@ -495,3 +495,15 @@ fn by_name(name: &str) -> LinkMessage {
     m.attributes.push(LinkAttribute::IfName(name.to_owned()));
     m
 }
+
+/// One netlink attribute re-read as another type with the same wire format (the crate has
+/// one type per link kind for macvlan's and macvtap's identical attributes).
+fn recode<A, B>(a: &A) -> Result<B, netlink_packet_core::DecodeError>
+where
+    A: netlink_packet_core::Emitable,
+    B: for<'b> netlink_packet_core::Parseable<netlink_packet_core::NlaBuffer<&'b [u8]>>,
+{
+    let mut buf = vec![0u8; a.buffer_len()];
+    a.emit(&mut buf);
+    B::parse(&netlink_packet_core::NlaBuffer::new(&buf[..]))
+}

@@ -75,6 +75,10 @@ pub struct RawMacvlan {
     pub addresses: Option<At<Vec<At<String>>>>,
     pub routes: Option<At<Vec<RawRoute>>>,
     pub source_macs: Option<At<Vec<At<String>>>>,
+    pub kind: Option<At<String>>,
+    pub flags: Option<At<Vec<At<String>>>>,
+    pub bcqueuelen: Option<At<i64>>,
+    pub bc_cutoff: Option<At<i64>>,
     /// Keys present with a value of the wrong type (already reported; not "missing").
     pub broken: Vec<&'static str>,
 }
@@ -91,35 +95,44 @@ pub struct RawRoute {
 
 pub const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
 pub const PARENT_KEYS: [&str; 6] = ["create", "peer", "peer-namespace", "link", "vlan-id", "mtu"];
-pub const MACVLAN_KEYS: [&str; 10] = [
+pub const MACVLAN_KEYS: [&str; 14] = [
     "name",
     "parent",
     "namespace",
+    "kind",
     "mode",
+    "flags",
     "mac",
     "mtu",
     "up",
     "addresses",
     "routes",
     "source-macs",
+    "bcqueuelen",
+    "bc-cutoff",
 ];
 pub const ROUTE_KEYS: [&str; 2] = ["to", "via"];
 
 /// Names other tools use for our keys, which edit distance would not find.
-fn alias(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "gateway" | "gw" => "via",
-        "dst" | "dest" | "destination" => "to",
-        "type" | "kind" => "create",
-        "vid" | "vlan" | "id" => "vlan-id",
-        "netns" | "ns" => "namespace",
-        "peer-netns" | "peer-ns" => "peer-namespace",
-        "address" | "addrs" | "ips" => "addresses",
-        "macaddr" | "address-mac" | "lladdr" => "mac",
-        "macs" | "allowed-macs" => "source-macs",
-        "dev" | "link" | "lower" => "parent",
-        _ => return None,
-    })
+fn alias(key: &str) -> &'static [&'static str] {
+    match key {
+        "gateway" | "gw" => &["via"],
+        "dst" | "dest" | "destination" => &["to"],
+        "kind" => &["create"],
+        // A parent's `create`, or a macvlan's `kind`: the one the table has is meant.
+        "type" => &["create", "kind"],
+        "vid" | "vlan" | "id" => &["vlan-id"],
+        "netns" | "ns" => &["namespace"],
+        "peer-netns" | "peer-ns" => &["peer-namespace"],
+        "address" | "addrs" | "ips" => &["addresses"],
+        "macaddr" | "address-mac" | "lladdr" => &["mac"],
+        "macs" | "allowed-macs" => &["source-macs"],
+        "dev" | "link" | "lower" => &["parent"],
+        "bc-queue-len" | "bc_queue_len" | "broadcast-queue" | "bcqueue" => &["bcqueuelen"],
+        "bc_cutoff" | "bccutoff" | "broadcast-cutoff" | "bc-queue-threshold" => &["bc-cutoff"],
+        "flag" | "macvlan-flags" => &["flags"],
+        _ => &[],
+    }
 }
 
 /// An example of each key written correctly, for "wrong type" help lines.
@@ -139,6 +152,10 @@ fn example(key: &str) -> &'static str {
         "addresses" => "addresses = [\"10.0.0.2/24\", \"fd00::2/64\"]",
         "routes" => "routes = [{ to = \"default\", via = \"10.0.0.1\" }]",
         "source-macs" => "source-macs = [\"02:00:00:00:00:aa\"]",
+        "kind" => "kind = \"macvtap\"",
+        "flags" => "flags = [\"nopromisc\"]",
+        "bcqueuelen" => "bcqueuelen = 1000",
+        "bc-cutoff" => "bc-cutoff = 2",
         "to" => "to = \"10.1.0.0/16\"",
         "via" => "via = \"10.0.0.1\"",
         _ => "name = \"eth0\"",
@@ -188,7 +205,9 @@ impl Walker {
     ) -> Option<&'static str> {
         let k: &str = key.get_ref();
         let suggestion = alias(k)
-            .filter(|a| known.contains(a))
+            .iter()
+            .copied()
+            .find(|a| known.contains(a))
             .or_else(|| did_you_mean(k, known.iter().copied()));
         let help = if known.is_empty() {
             format!("{within} takes no keys; remove this line")
@@ -440,6 +459,10 @@ impl Walker {
             addresses: None,
             routes: None,
             source_macs: None,
+            kind: None,
+            flags: None,
+            bcqueuelen: None,
+            bc_cutoff: None,
             broken: Vec::new(),
         };
         for (bk, bv) in body.iter() {
@@ -456,6 +479,10 @@ impl Walker {
                 "addresses" => m.addresses = self.strings(key, bv),
                 "source-macs" => m.source_macs = self.strings(key, bv),
                 "routes" => m.routes = self.routes(bv),
+                "kind" => m.kind = self.string(key, bv),
+                "flags" => m.flags = self.strings(key, bv),
+                "bcqueuelen" => m.bcqueuelen = self.integer(key, bv),
+                "bc-cutoff" => m.bc_cutoff = self.integer(key, bv),
                 _ => {
                     if let Some(meant) = self.unknown_key(bk, &MACVLAN_KEYS, "[[macvlan]]") {
                         m.broken.push(meant);

@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::apply::state::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
 use crate::diff;
 use crate::live::{LinkKind, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Route, Topology};
-use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 /// A whole file. `None` and empty fields are not written.
 #[derive(Debug, Default)]
@@ -59,6 +60,11 @@ pub(crate) struct MacvlanDoc {
     pub addresses: Vec<Cidr>,
     pub routes: Vec<Route>,
     pub source_macs: Vec<MacAddr>,
+    /// Written for a macvtap only: a macvlan is the default.
+    pub kind: MacvlanKind,
+    pub flags: Vec<MacvlanFlag>,
+    pub bcqueuelen: Option<u32>,
+    pub bc_cutoff: Option<i32>,
 }
 
 /// A TOML basic string. Escapes what TOML requires (quote, backslash, control characters),
@@ -165,8 +171,15 @@ impl MacvlanDoc {
         if let Some(ns) = &self.namespace {
             line(out, "namespace", ns.as_str());
         }
+        if self.kind != MacvlanKind::Macvlan {
+            line(out, "kind", self.kind.as_str());
+        }
         if let Some(mode) = self.mode {
             line(out, "mode", mode.as_str());
+        }
+        if !self.flags.is_empty() {
+            let a = array(&self.flags, |f| string(f.as_str()));
+            let _ = writeln!(out, "flags = {a}");
         }
         if let Some(mac) = self.mac {
             let _ = writeln!(out, "mac = \"{mac}\"");
@@ -187,6 +200,12 @@ impl MacvlanDoc {
         if !self.source_macs.is_empty() {
             let a = array(&self.source_macs, |m| string(&m.to_string()));
             let _ = writeln!(out, "source-macs = {a}");
+        }
+        if let Some(n) = self.bcqueuelen {
+            let _ = writeln!(out, "bcqueuelen = {n}");
+        }
+        if let Some(n) = self.bc_cutoff {
+            let _ = writeln!(out, "bc-cutoff = {n}");
         }
     }
 }
@@ -274,6 +293,10 @@ fn macvlan_from_model(m: &Macvlan) -> MacvlanDoc {
         addresses: m.addresses.clone(),
         routes: m.routes.clone(),
         source_macs: m.source_macs.clone(),
+        kind: m.kind,
+        flags: m.flags.clone(),
+        bcqueuelen: m.bcqueuelen,
+        bc_cutoff: m.bc_cutoff,
     }
 }
 
@@ -328,6 +351,12 @@ fn macvlan_from_live(l: &LiveLink) -> MacvlanDoc {
         addresses: l.addresses.clone(),
         routes: l.routes.clone(),
         source_macs: l.source_macs.clone(),
+        kind: l.kind.macvlan().unwrap_or_default(),
+        flags: l.flags.clone(),
+        // Only what differs from the kernel's defaults: a file without them keeps the
+        // link's, so the show → plan round trip holds either way.
+        bcqueuelen: l.bcqueuelen.filter(|q| *q != DEFAULT_BC_QUEUE_LEN),
+        bc_cutoff: l.bc_cutoff.filter(|c| *c != DEFAULT_BC_CUTOFF),
     }
 }
 
@@ -396,7 +425,7 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
                 .push(parent_from_live(l, l.owned_by(owner), p.mtu.map(|_| l.mtu)));
         }
     }
-    let pruned_parent = |l: &LiveLink| l.kind != LinkKind::Macvlan && diff::stale_link(t, l);
+    let pruned_parent = |l: &LiveLink| l.kind.macvlan().is_none() && diff::stale_link(t, l);
     let in_file = |n: &LinkName| t.parents.contains_key(n);
     let candidate = |l: &LiveLink| pruned_parent(l) || in_file(&l.name);
     for l in live.links.iter().filter(|l| pruned_parent(l)) {
@@ -418,13 +447,19 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
                 addresses: ordered_like(&m.addresses, &l.addresses),
                 routes: ordered_like(&m.routes, &l.routes),
                 source_macs: l.source_macs.clone(),
+                kind: l.kind.macvlan().unwrap_or_default(),
+                flags: l.flags.clone(),
+                bcqueuelen: m.bcqueuelen.and(l.bcqueuelen),
+                bc_cutoff: m
+                    .bc_cutoff
+                    .map(|_| l.bc_cutoff.unwrap_or(DEFAULT_BC_CUTOFF)),
             });
         }
     }
     doc.macvlans.extend(
         live.links
             .iter()
-            .filter(|l| l.kind == LinkKind::Macvlan && diff::stale_link(t, l))
+            .filter(|l| l.kind.macvlan().is_some() && diff::stale_link(t, l))
             .map(macvlan_from_live),
     );
     doc
@@ -439,7 +474,7 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
     let macvlans: Vec<&LiveLink> = live
         .links
         .iter()
-        .filter(|l| l.kind == LinkKind::Macvlan && (owner.is_none() || owned(l)))
+        .filter(|l| l.kind.macvlan().is_some() && (owner.is_none() || owned(l)))
         .collect();
 
     let used: BTreeSet<LinkName> = macvlans

@@ -99,7 +99,7 @@ impl<'t> Picture<'t> {
             None => m.name.to_string(),
         };
         let id = format!("macvlan:{at}");
-        let mut label = format!("macvlan {}\\n{}", escape(m.name.as_str()), m.mode);
+        let mut label = format!("{} {}\\n{}", m.kind, escape(m.name.as_str()), m.mode);
         if let Some(mac) = m.mac {
             let _ = write!(label, "\\nmac {mac}");
         }

@@ -2,7 +2,7 @@
 
 use crate::live::LinkRef;
 use crate::model::Route;
-use crate::names::{LinkName, MacAddr, NsName};
+use crate::names::{LinkName, MacAddr, MacvlanFlag, NsName};
 use crate::plan::{Change, Object, ReplaceReason, Step};
 
 fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
@@ -33,6 +33,14 @@ fn identity(o: &Object) -> String {
     }
 }
 
+/// What the object is, as people call it: its kind, but a macvtap for a macvtap.
+fn noun(o: &Object) -> &'static str {
+    match o {
+        Object::Macvlan(m) => m.link_kind.as_str(),
+        other => other.kind(),
+    }
+}
+
 /// The link a link object hangs off, if any: ` on lab0`.
 fn relation(o: &Object) -> Option<String> {
     match o {
@@ -44,6 +52,11 @@ fn relation(o: &Object) -> Option<String> {
 
 fn macs(m: &[MacAddr]) -> String {
     let v: Vec<String> = m.iter().map(MacAddr::to_string).collect();
+    format!("[{}]", v.join(", "))
+}
+
+fn flags(f: &[MacvlanFlag]) -> String {
+    let v: Vec<&str> = f.iter().map(MacvlanFlag::as_str).collect();
     format!("[{}]", v.join(", "))
 }
 
@@ -89,12 +102,21 @@ fn details(o: &Object) -> Vec<String> {
         }
         Object::Macvlan(m) => {
             d.push(m.mode.to_string());
+            if !m.flags.is_empty() {
+                d.push(format!("flags {}", flags(&m.flags)));
+            }
             mtu_mac(&mut d, &m.mac, &m.mtu);
             if !m.up {
                 d.push("down".to_owned());
             }
             if !m.source_macs.is_empty() {
                 d.push(format!("source-macs {}", macs(&m.source_macs)));
+            }
+            if let Some(n) = m.bcqueuelen {
+                d.push(format!("bcqueuelen {n}"));
+            }
+            if let Some(n) = m.bc_cutoff {
+                d.push(format!("bc-cutoff {n}"));
             }
         }
     }
@@ -109,6 +131,9 @@ fn change(c: &Change) -> String {
         Change::Up { from, to } => format!("up {from} → {to}"),
         Change::Mode { from, to } => format!("mode {from} → {to}"),
         Change::SourceMacs { from, to } => format!("source-macs {} → {}", macs(from), macs(to)),
+        Change::Flags { from, to } => format!("flags {} → {}", flags(from), flags(to)),
+        Change::Bcqueuelen { from, to } => format!("bcqueuelen {from} → {to}"),
+        Change::BcCutoff { from, to } => format!("bc-cutoff {from} → {to}"),
     }
 }
 
@@ -136,7 +161,7 @@ pub fn step_line(step: &Step) -> String {
 
 fn line(step: &Step) -> String {
     let head = |marker: &str, action: &str, o: &Object| {
-        let mut s = format!("{marker} {action} {} {}", o.kind(), identity(o));
+        let mut s = format!("{marker} {action} {} {}", noun(o), identity(o));
         if let Some(r) = relation(o) {
             s.push(' ');
             s.push_str(&r);
@@ -153,7 +178,7 @@ fn line(step: &Step) -> String {
             s
         }
         Step::Update { object, changes } => {
-            let mut s = format!("~ update {} {}", object.kind(), identity(object));
+            let mut s = format!("~ update {} {}", noun(object), identity(object));
             if !changes.is_empty() {
                 let c: Vec<String> = changes.iter().map(change).collect();
                 s.push_str(&format!(": {}", c.join(", ")));
@@ -161,9 +186,9 @@ fn line(step: &Step) -> String {
             s
         }
         Step::Replace { from, to, reason } => {
-            let mut s = format!("± replace {} {}", to.kind(), identity(to));
-            if from.kind() != to.kind() {
-                s.push_str(&format!(" (was {})", from.kind()));
+            let mut s = format!("± replace {} {}", noun(to), identity(to));
+            if noun(from) != noun(to) {
+                s.push_str(&format!(" (was {})", noun(from)));
             }
             // A hand-written plan may give no reason.
             if *reason != ReplaceReason::Text(String::new()) {

@@ -1,4 +1,5 @@
-//! Macvlans: mode, parent, MAC, MTU and the source-mode MAC allow-list.
+//! Macvlans: mode, parent, MAC, MTU and the source-mode MAC allow-list (the driver's other
+//! settings are `driver`'s).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -45,6 +46,16 @@ impl<'r> Resolver<'r> {
         let routes = self.routes(m, addresses_ok.then_some(addresses.as_slice()));
         let addresses = addresses_ok.then_some(addresses);
         let source_macs = self.source_macs(m, mode);
+        let kind = self.macvlan_kind(m);
+        let flags = self.flags(m, mode);
+        let bcqueuelen = match &m.bcqueuelen {
+            None => Some(None),
+            Some(at) => self.bcqueuelen(at).map(Some),
+        };
+        let bc_cutoff = match &m.bc_cutoff {
+            None => Some(None),
+            Some(at) => self.bc_cutoff(at).map(Some),
+        };
 
         if routes_on_down {
             return None;
@@ -60,6 +71,10 @@ impl<'r> Resolver<'r> {
             addresses: addresses?.into_iter().map(|a| a.value).collect(),
             routes: routes?,
             source_macs: source_macs?,
+            kind: kind?,
+            flags: flags?,
+            bcqueuelen: bcqueuelen?,
+            bc_cutoff: bc_cutoff?,
             span: Span(m.span.clone()),
         })
     }

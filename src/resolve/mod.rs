@@ -4,6 +4,7 @@
 
 mod across;
 mod addresses;
+mod driver;
 mod macvlans;
 mod naming;
 mod parents;
@@ -52,6 +53,7 @@ pub fn resolve(raw: &RawTopology, default_name: &str) -> Result<Topology, Vec<Pr
     let views = r.views();
     r.duplicate_names(&views);
     r.per_parent_rules(&views);
+    r.one_bc_cutoff_per_parent();
     r.per_namespace_rules(&views);
 
     if r.problems.is_empty() {

@@ -5,7 +5,7 @@
 
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
 use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Span, Topology};
-use mvtopo::names::{MacAddr, Mode};
+use mvtopo::names::{MacAddr, MacvlanFlag, MacvlanKind, Mode};
 
 pub use mvtopo::testing::{at, cidr, ln, mac, ns, route};
 
@@ -30,6 +30,10 @@ pub fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) ->
         addresses: vec![],
         routes: vec![],
         source_macs: vec![],
+        kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
         span: Span::default(),
     }
 }
@@ -131,6 +135,9 @@ pub fn link(namespace: Option<&str>, name: &str, kind: LinkKind) -> LiveLink {
         mtu: 1500,
         up: true,
         source_macs: vec![],
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
         addresses: vec![],
         routes: vec![],
         owner: None,
@@ -166,6 +173,7 @@ pub fn state(namespaces: &[(&str, Option<&str>)], links: Vec<LiveLink>) -> LiveS
             })
             .collect(),
         links,
+        kernel: Default::default(),
     };
     s.normalize();
     s
@@ -335,6 +343,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: Some(1400),
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let mv_src = MacvlanLink {
         namespace: None,
@@ -345,6 +357,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: None,
         up: true,
         source_macs: vec![mac("02:00:00:00:00:aa"), mac("02:00:00:00:00:bb")],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let blue_eth0 = MacvlanLink {
         namespace: Some(ns("blue")),
@@ -355,6 +371,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: None,
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let old_mv = MacvlanLink {
         namespace: Some(ns("red")),
@@ -365,6 +385,10 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         mtu: Some(1500),
         up: true,
         source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
     };
     let veth = |peer_namespace: Option<&str>| Object::Veth {
         name: ln("lab0"),
@@ -548,6 +572,16 @@ pub fn as_applied(t: &Topology) -> LiveState {
         l.addresses = m.addresses.clone();
         l.routes = m.routes.clone();
         l.source_macs = m.source_macs.clone();
+        l.kind = m.kind.into();
+        l.flags = m.flags.clone();
+        l.bcqueuelen = m.bcqueuelen;
+        // The cutoff is the parent's: every macvlan on it reports the one set.
+        l.bc_cutoff = t
+            .macvlans
+            .iter()
+            .filter(|o| o.parent == m.parent)
+            .find_map(|o| o.bc_cutoff)
+            .filter(|c| *c != 1);
         links.push(l);
     }
     let namespaces: Vec<(&str, Option<&str>)> = t
@@ -576,6 +610,8 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
         any::<bool>(),
         any::<bool>(),
         prop::collection::vec(0u8..4, 1..4),
+        // The driver's keys, one bit each: macvtap, the mode's flag, bcqueuelen, bc-cutoff.
+        0u8..16,
     );
     (
         prop::collection::vec(any::<bool>(), 3),
@@ -616,7 +652,7 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
             ];
             let mut defaults_in: Vec<(Option<&str>, bool)> = Vec::new();
             let mut macvlans = Vec::new();
-            for (i, ((mode, nsk, has_mac, mtu, up, v4, v6, default, onlink, srcs), pk)) in
+            for (i, ((mode, nsk, has_mac, mtu, up, v4, v6, default, onlink, srcs, driver), pk)) in
                 mvs.into_iter().enumerate()
             {
                 let namespace = pick_ns(nsk);
@@ -677,6 +713,22 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
                     s.sort();
                     s.dedup();
                     m.source_macs = s;
+                }
+                if driver & 1 != 0 {
+                    m.kind = MacvlanKind::Macvtap;
+                }
+                if driver & 2 != 0 {
+                    m.flags = MacvlanFlag::ALL
+                        .into_iter()
+                        .filter(|f| f.mode() == mode)
+                        .collect();
+                }
+                if driver & 4 != 0 {
+                    m.bcqueuelen = Some(100 * u32::from(i) + 50);
+                }
+                if driver & 8 != 0 {
+                    // One cutoff per parent, or `check` refuses.
+                    m.bc_cutoff = Some(parent_name.len() as i32 - 3);
                 }
                 macvlans.push(m);
             }
