@@ -903,6 +903,7 @@ impl<'a> Planner<'a> {
                 Key::Route {
                     at: here.clone(),
                     to: r.to,
+                    metric: r.metric,
                 },
                 Step::Create {
                     object: r.object(&m.namespace, &m.name),
@@ -950,6 +951,7 @@ impl<'a> Planner<'a> {
                     Key::Route {
                         at: here.clone(),
                         to: r.to,
+                        metric: r.metric,
                     },
                     Step::Create {
                         object: r.object(&m.namespace, &m.name),
@@ -963,6 +965,7 @@ impl<'a> Planner<'a> {
                     Key::Route {
                         at: here.clone(),
                         to: r.to,
+                        metric: r.metric,
                     },
                     Step::Delete {
                         object: r.object(&m.namespace, &m.name),
@@ -1663,6 +1666,7 @@ mod tests {
         red.routes = vec![Route {
             to: cidr("0.0.0.0/0"),
             via: Some("10.0.0.1".parse().unwrap()),
+            metric: None,
         }];
         let mut blue = mv(Some("blue"), "eth0", "eth1");
         blue.mode = Mode::Source;
@@ -1696,7 +1700,10 @@ mod tests {
                     Key::Parent { name } => format!("parent {name}"),
                     Key::Macvlan { at } => format!("macvlan {at}"),
                     Key::Address { at, address } => format!("address {at} {address}"),
-                    Key::Route { at, to } => format!("route {at} {to}"),
+                    Key::Route { at, to, metric } => match metric {
+                        Some(m) => format!("route {at} {to} metric {m}"),
+                        None => format!("route {at} {to}"),
+                    },
                 };
                 format!("{} {what}", s.action())
             })

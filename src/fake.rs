@@ -10,7 +10,8 @@
 //! mode change into or out of passthru; a macvlan brought up, or given a MAC, that an up
 //! sibling or the parent has is EADDRINUSE (one created down may share it; a claim refused
 //! so has set the alias all the same: RTM_SETLINK is not atomic); an
-//! absent address is EADDRNOTAVAIL, an absent route ESRCH; a veth's MTU is per end; going
+//! absent address is EADDRNOTAVAIL, an absent route ESRCH, a route whose destination and
+//! metric a namespace already has EEXIST; a veth's MTU is per end; going
 //! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it.
 
 use crate::apply::state::{self, get};
@@ -250,10 +251,15 @@ impl FakeBackend {
                 {
                     return Err(err(op, what, libc::ENETUNREACH));
                 }
-                // One main table per namespace: the same destination twice is EEXIST
-                // whichever link the first one goes out of.
+                // One main table per namespace, where a route is its destination and metric
+                // (fib_table_insert / fib6_add_rt2 with NLM_F_EXCL): the same pair twice is
+                // EEXIST whichever link or gateway the first one has; another metric is
+                // another route.
                 if self.state.links.iter().any(|o| {
-                    o.namespace == at.namespace && o.routes.iter().any(|r| r.to == route.to)
+                    o.namespace == at.namespace
+                        && o.routes
+                            .iter()
+                            .any(|r| r.to == route.to && r.metric() == route.metric())
                 }) {
                     return Err(err(op, what, libc::EEXIST));
                 }
@@ -531,6 +537,7 @@ mod tests {
             link: ln("mv0"),
             to: "0.0.0.0/0".parse().unwrap(),
             via: Some("10.0.0.1".parse().unwrap()),
+            metric: None,
         });
         assert_eq!(errno(f.execute(&route, "lab")), Some(libc::ENETUNREACH));
         let address = Object::Address {

@@ -272,6 +272,7 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
             let rk = Key::Route {
                 at: at.clone(),
                 to: r.to,
+                metric: r.metric,
             };
             nodes.push(rk.clone());
             edges.push((route_dependency(&at, &m.addresses, r.via.as_ref()), rk));
@@ -468,6 +469,9 @@ pub fn to_dot(t: &Topology) -> String {
                     let _ = write!(label, "\\n{to} dev {}", escape(m.name.as_str()));
                 }
             }
+            if let Some(metric) = r.metric {
+                let _ = write!(label, " metric {metric}");
+            }
         }
         clusters
             .entry(m.namespace.as_ref().map(|n| n.as_str()))
@@ -584,10 +588,12 @@ mod tests {
             Route {
                 to: cidr("0.0.0.0/0"),
                 via: Some("10.0.0.1".parse().unwrap()),
+                metric: None,
             },
             Route {
                 to: cidr("10.9.0.0/16"),
                 via: None,
+                metric: None,
             },
         ];
         let mut macvlans = vec![
@@ -636,7 +642,10 @@ mod tests {
                 Key::Parent { name } => format!("parent {name}"),
                 Key::Macvlan { at } => format!("macvlan {at}"),
                 Key::Address { at, address } => format!("address {at} {address}"),
-                Key::Route { at, to } => format!("route {at} {to}"),
+                Key::Route { at, to, metric } => match metric {
+                    Some(m) => format!("route {at} {to} metric {m}"),
+                    None => format!("route {at} {to}"),
+                },
             })
             .collect()
     }
@@ -682,6 +691,7 @@ mod tests {
         let def = Key::Route {
             at: at.clone(),
             to: cidr("0.0.0.0/0"),
+            metric: None,
         };
         assert_eq!(
             g.dependencies(&def),
@@ -693,6 +703,7 @@ mod tests {
         let onlink = Key::Route {
             at: at.clone(),
             to: cidr("10.9.0.0/16"),
+            metric: None,
         };
         assert_eq!(g.dependencies(&onlink), vec![Key::Macvlan { at }]);
         // The veth waits for the namespace its peer goes into.

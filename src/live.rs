@@ -197,6 +197,9 @@ impl LiveState {
             l.source_macs.dedup();
             l.addresses.sort();
             l.addresses.dedup();
+            // A state file may spell a default metric out (1024 on IPv6): it is the same
+            // route as one without.
+            l.routes.iter_mut().for_each(Route::fold_metric);
             l.routes.sort();
             l.routes.dedup();
         }

@@ -125,6 +125,61 @@ pub struct Route {
     /// The gateway; `None` is a route straight onto the link (scope link).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<IpAddr>,
+    /// The route's priority (RTA_PRIORITY), part of its identity as in the kernel: two
+    /// routes to one destination with different metrics are two routes. `None` is the
+    /// kernel's default for the family (IPv4 0, IPv6 1024), and never `Some` of it
+    /// (`Route::new` folds it), so a file that leaves the metric out and the kernel's
+    /// report of the route it made compare equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+}
+
+/// "10.1.0.0/16 via 10.0.0.1 metric 100", as `ip route` writes it.
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.to)?;
+        if let Some(v) = self.via {
+            write!(f, " via {v}")?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, " metric {m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// IP6_RT_PRIO_USER: the metric the kernel gives an IPv6 route added without one (or with 0).
+pub const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+impl Route {
+    /// A route with its metric folded: the family's default metric becomes `None`.
+    pub fn new(to: Cidr, via: Option<IpAddr>, metric: Option<u32>) -> Route {
+        let mut r = Route { to, via, metric };
+        r.fold_metric();
+        r
+    }
+
+    /// The metric the kernel has for this route (IPv6 turns 0 into 1024).
+    pub fn metric(&self) -> u32 {
+        match (self.metric, self.to.is_ipv4()) {
+            (Some(m), _) if m != 0 => m,
+            (_, true) => 0,
+            (_, false) => IPV6_DEFAULT_METRIC,
+        }
+    }
+
+    /// Writes the family's default metric as `None` (IPv6 also 0: the kernel turns a
+    /// metric of 0 into 1024 there).
+    pub fn fold_metric(&mut self) {
+        let default = match self.metric {
+            Some(0) => true,
+            Some(m) => !self.to.is_ipv4() && m == IPV6_DEFAULT_METRIC,
+            None => false,
+        };
+        if default {
+            self.metric = None;
+        }
+    }
 }
 
 impl Topology {

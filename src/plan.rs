@@ -134,6 +134,9 @@ pub enum Object {
         to: Cidr,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         via: Option<IpAddr>,
+        /// `None`: the kernel's default for the family (see `model::Route`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<u32>,
     },
 }
 
@@ -188,11 +191,26 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Key {
-    Namespace { name: NsName },
-    Parent { name: LinkName },
-    Macvlan { at: LinkRef },
-    Address { at: LinkRef, address: Cidr },
-    Route { at: LinkRef, to: Cidr },
+    Namespace {
+        name: NsName,
+    },
+    Parent {
+        name: LinkName,
+    },
+    Macvlan {
+        at: LinkRef,
+    },
+    Address {
+        at: LinkRef,
+        address: Cidr,
+    },
+    /// A route's identity is its destination and metric, as in the kernel's table.
+    Route {
+        at: LinkRef,
+        to: Cidr,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<u32>,
+    },
 }
 
 impl Object {
@@ -222,10 +240,12 @@ impl Object {
                 namespace,
                 link,
                 to,
+                metric,
                 ..
             } => Key::Route {
                 at: at(namespace, link),
                 to: *to,
+                metric: *metric,
             },
         }
     }
@@ -276,6 +296,7 @@ impl Route {
             link: link.clone(),
             to: self.to,
             via: self.via,
+            metric: self.metric,
         }
     }
 }

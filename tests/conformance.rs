@@ -87,6 +87,34 @@ fn parent(n: &Names) -> Vec<Request> {
     vec![veth(n, "p0", "p0p", 1, None), up(n, "p0"), up(n, "p0p")]
 }
 
+fn route(to: &str, via: Option<&str>, metric: Option<u32>) -> Route {
+    Route::new(cidr(to), via.map(|v| v.parse().unwrap()), metric)
+}
+
+/// An up macvlan m0 with 10.9.0.1/24 and fd09::1/64, a route to 10.10.0.0/16 through
+/// 10.9.0.254 and one to fd10::/64 through fd09::254, both with the kernel's default metric.
+fn routed(n: &Names) -> Vec<Request> {
+    let mut v = parent(n);
+    v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
+    v.push(up(n, "m0"));
+    for a in ["10.9.0.1/24", "fd09::1/64"] {
+        v.push(Request::AddAddress {
+            at: n.at("m0"),
+            address: cidr(a),
+        });
+    }
+    for r in [
+        route("10.10.0.0/16", Some("10.9.0.254"), None),
+        route("fd10::/64", Some("fd09::254"), None),
+    ] {
+        v.push(Request::AddRoute {
+            at: n.at("m0"),
+            route: r,
+        });
+    }
+    v
+}
+
 struct Scenario {
     name: &'static str,
     /// Namespaces (short names) made before anything else.
@@ -374,6 +402,7 @@ fn scenarios() -> Vec<Scenario> {
                 route: Route {
                     to: cidr("10.10.0.0/16"),
                     via: Some("10.9.0.254".parse().unwrap()),
+                    metric: None,
                 },
             },
             errno: Some(libc::ESRCH),
@@ -392,9 +421,78 @@ fn scenarios() -> Vec<Scenario> {
                 route: Route {
                     to: cidr("10.10.0.0/16"),
                     via: Some("10.9.0.254".parse().unwrap()),
+                    metric: None,
                 },
             },
             errno: Some(libc::ENETUNREACH),
+        },
+        Scenario {
+            name: "a second route to a destination, with another metric",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("10.10.0.0/16", Some("10.9.0.254"), Some(100)),
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "a route whose destination and metric are taken, through another gateway",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("10.10.0.0/16", Some("10.9.0.253"), None),
+            },
+            errno: Some(libc::EEXIST),
+        },
+        Scenario {
+            name: "an IPv6 route with metric 0 is one with 1024",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: Route {
+                    metric: Some(0),
+                    ..route("fd10::/64", None, None)
+                },
+            },
+            errno: Some(libc::EEXIST),
+        },
+        Scenario {
+            name: "an on-link IPv6 route beside one through a gateway, another metric",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("fd10::/64", None, Some(7)),
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "removing a route of another metric than the one there",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::DeleteRoute {
+                at: n.at("m0"),
+                route: route("10.10.0.0/16", Some("10.9.0.254"), Some(5)),
+            },
+            errno: Some(libc::ESRCH),
+        },
+        Scenario {
+            name: "an on-link route, no gateway needed",
+            namespaces: &[],
+            setup: |n| {
+                let mut v = parent(n);
+                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
+                v.push(up(n, "m0"));
+                v
+            },
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("10.11.0.0/16", None, Some(20)),
+            },
+            errno: None,
         },
         Scenario {
             name: "going down drops IPv6 addresses and routes, keeps IPv4",
@@ -414,6 +512,7 @@ fn scenarios() -> Vec<Scenario> {
                     route: Route {
                         to: cidr("10.10.0.0/16"),
                         via: Some("10.9.0.254".parse().unwrap()),
+                        metric: None,
                     },
                 });
                 v

@@ -198,6 +198,9 @@ impl Request {
                 if let Some(v) = route.via {
                     s.push_str(&format!(" via {v}"));
                 }
+                if let Some(m) = route.metric {
+                    s.push_str(&format!(" metric {m}"));
+                }
                 format!("{s} on {at}")
             }
             other => other.link().map(ToString::to_string).unwrap_or_default(),
@@ -403,9 +406,10 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             link,
             to,
             via,
+            metric,
         } => out.push(Request::AddRoute {
             at: LinkRef::new(namespace.clone(), link.clone()),
-            route: Route { to: *to, via: *via },
+            route: Route::new(*to, *via, *metric),
         }),
     }
     Ok(())
@@ -445,9 +449,10 @@ fn delete(
             link,
             to,
             via,
+            metric,
         } => out.push(Request::DeleteRoute {
             at: LinkRef::new(namespace.clone(), link.clone()),
-            route: Route { to: *to, via: *via },
+            route: Route::new(*to, *via, *metric),
         }),
         link => {
             if let Some(at) = link.link() {

@@ -12,7 +12,7 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkMessage, MacVlanMacAddressMode,
     MacVlanMode,
 };
-use netlink_packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
+use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{
     AddressMessageBuilder, LinkDummy, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
     LinkVlan, RouteMessageBuilder,
@@ -22,6 +22,7 @@ use super::{Netlink, ack, by_name, ifindex, io_err, journal, netns, nl_err};
 use crate::apply::{NewKind, NewLink, Request};
 use crate::backend::BackendError;
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
+use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 
 pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), BackendError> {
@@ -124,7 +125,7 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::AddRoute { at, route } => {
             let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = route_message(index, &route.to, route.via.as_ref(), false)
+            let msg = route_message(index, route, false)
                 .map_err(|m| BackendError::new(op, &what, Some(libc::EINVAL), m))?;
             let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
             nl.rt
@@ -133,7 +134,7 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::DeleteRoute { at, route } => {
             let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = route_message(index, &route.to, route.via.as_ref(), true)
+            let msg = route_message(index, route, true)
                 .map_err(|m| BackendError::new(op, &what, Some(libc::EINVAL), m))?;
             let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
             nl.rt
@@ -387,13 +388,12 @@ fn address_message(
 
 /// A main-table route out of link `index`: through `via`, or straight onto the link (scope
 /// link) without one. For a delete, protocol and scope are left unspecified/"nowhere" so
-/// the kernel matches the route whoever added it (`ip route del` does the same).
-fn route_message(
-    index: u32,
-    to: &Cidr,
-    via: Option<&IpAddr>,
-    delete: bool,
-) -> Result<RouteMessage, String> {
+/// the kernel matches the route whoever added it (`ip route del` does the same). The
+/// metric (RTA_PRIORITY) is always given, the family's default included: it is part of
+/// the route's identity, and a delete without it would take the first route to the
+/// destination whatever its metric.
+fn route_message(index: u32, route: &Route, delete: bool) -> Result<RouteMessage, String> {
+    let (to, via) = (&route.to, route.via.as_ref());
     let mut msg = match (to.addr, via) {
         (IpAddr::V4(dst), None | Some(IpAddr::V4(_))) => {
             let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
@@ -415,6 +415,8 @@ fn route_message(
         }
         _ => return Err("the gateway's address family differs from the destination's".into()),
     };
+    msg.attributes
+        .push(RouteAttribute::Priority(route.metric()));
     if via.is_none() {
         msg.header.scope = RouteScope::Link;
     }

@@ -570,6 +570,7 @@ fn route(r: &RouteMessage) -> Option<(u32, Route)> {
     let mut to = unspecified;
     let mut via = None;
     let mut oif = None;
+    let mut metric = None;
     for a in &r.attributes {
         match a {
             RouteAttribute::Destination(d) => to = route_ip(d)?,
@@ -577,6 +578,7 @@ fn route(r: &RouteMessage) -> Option<(u32, Route)> {
             RouteAttribute::Via(RouteVia::Inet(v)) => via = Some(IpAddr::V4(*v)),
             RouteAttribute::Via(RouteVia::Inet6(v)) => via = Some(IpAddr::V6(*v)),
             RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Priority(p) => metric = Some(*p),
             _ => {}
         }
     }
@@ -586,7 +588,7 @@ fn route(r: &RouteMessage) -> Option<(u32, Route)> {
         return None;
     }
     let to = Cidr::new(to, h.destination_prefix_length).ok()?;
-    Some((oif?, Route { to, via }))
+    Some((oif?, Route::new(to, via, metric)))
 }
 
 fn route_ip(a: &RouteAddress) -> Option<IpAddr> {

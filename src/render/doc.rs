@@ -114,14 +114,15 @@ pub(crate) fn route_to(r: &Route) -> String {
 }
 
 fn route_inline(r: &Route) -> String {
-    match r.via {
-        Some(via) => format!(
-            "{{ to = {}, via = {} }}",
-            string(&route_to(r)),
-            string(&via.to_string())
-        ),
-        None => format!("{{ to = {} }}", string(&route_to(r))),
+    let mut s = format!("{{ to = {}", string(&route_to(r)));
+    if let Some(via) = r.via {
+        s.push_str(&format!(", via = {}", string(&via.to_string())));
     }
+    if let Some(m) = r.metric {
+        s.push_str(&format!(", metric = {m}"));
+    }
+    s.push_str(" }");
+    s
 }
 
 fn array<T>(items: &[T], item: impl Fn(&T) -> String) -> String {

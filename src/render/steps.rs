@@ -33,12 +33,16 @@ fn identity(o: &Object) -> String {
             link,
             to,
             via,
+            metric,
         } => {
-            let dest = super::doc::route_to(&Route { to: *to, via: *via });
-            match via {
-                Some(v) => format!("{dest} via {v} on {}", at(namespace, link)),
-                None => format!("{dest} on {}", at(namespace, link)),
+            let mut dest = super::doc::route_to(&Route::new(*to, *via, *metric));
+            if let Some(v) = via {
+                dest.push_str(&format!(" via {v}"));
             }
+            if let Some(m) = metric {
+                dest.push_str(&format!(" metric {m}"));
+            }
+            format!("{dest} on {}", at(namespace, link))
         }
     }
 }

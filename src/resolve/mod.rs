@@ -1007,7 +1007,7 @@ impl<'r> Resolver<'r> {
                 return None;
             }
         }
-        Some(Route { to, via })
+        Some(Route::new(to, via, None))
     }
 
     fn source_macs(&mut self, m: &RawMacvlan, mode: Option<Mode>) -> Option<Vec<MacAddr>> {

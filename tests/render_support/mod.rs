@@ -25,7 +25,7 @@ pub fn route(to: &str, via: Option<&str>) -> Route {
         "default" => Cidr::default_for(via.as_ref().unwrap()),
         _ => cidr(to),
     };
-    Route { to, via }
+    Route::new(to, via, None)
 }
 
 pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
