@@ -20,7 +20,7 @@ formatted. The canonical layout:
 tables and dotted keys become headers; one [[macvlan]] per macvlan);
   - keys in the order of the format's example: parent: create, peer, peer-namespace, link, \
 vlan-id, mtu; macvlan: name, parent, namespace, mode, mac, mtu, up, addresses, routes, \
-source-macs; route: to, via;
+source-macs; route: to, via, metric;
   - `key = value`; strings in double quotes; integers in decimal; keys bare where TOML \
 allows it, else in double quotes (\"eth1.10\");
   - arrays on one line ([\"a\", \"b\"]), routes as inline tables ({ to = \"default\", via = \

@@ -52,6 +52,11 @@ impl LinkRef {
     pub fn new(namespace: Option<NsName>, name: LinkName) -> LinkRef {
         LinkRef { namespace, name }
     }
+
+    /// The link `name` in the namespace mvtopo runs in (where every parent lives).
+    pub fn host(name: LinkName) -> LinkRef {
+        LinkRef::new(None, name)
+    }
 }
 
 impl fmt::Display for LinkRef {
@@ -84,6 +89,11 @@ impl LinkKind {
             LinkKind::Vlan => "vlan",
             LinkKind::Other(s) => s,
         }
+    }
+
+    /// The kinds of parent mvtopo creates (lab parents): veth, dummy and vlan.
+    pub fn is_lab_parent(&self) -> bool {
+        matches!(self, LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan)
     }
 }
 
@@ -197,8 +207,8 @@ impl LiveState {
             l.source_macs.dedup();
             l.addresses.sort();
             l.addresses.dedup();
-            // A state file may spell a default metric out (1024 on IPv6): it is the same
-            // route as one without.
+            // A route built in code may spell a default metric out (1024 on IPv6): it is
+            // the same route as one without (JSON is folded as it is read).
             l.routes.iter_mut().for_each(Route::fold_metric);
             l.routes.sort();
             l.routes.dedup();

@@ -118,6 +118,7 @@ pub struct Macvlan {
 
 /// A route through a macvlan, in its namespace's main table.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "RouteFields")]
 pub struct Route {
     /// The destination network; `to = "default"` is 0.0.0.0/0 or ::/0 (the family of `via`).
     /// Host bits are zero.
@@ -132,6 +133,23 @@ pub struct Route {
     /// report of the route it made compare equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
+}
+
+/// A route as a state file writes it; read through `Route::new`, so a default metric
+/// spelled out (`"metric": 1024` on IPv6) is the same route as one without.
+#[derive(Deserialize)]
+struct RouteFields {
+    to: Cidr,
+    #[serde(default)]
+    via: Option<IpAddr>,
+    #[serde(default)]
+    metric: Option<u32>,
+}
+
+impl From<RouteFields> for Route {
+    fn from(f: RouteFields) -> Route {
+        Route::new(f.to, f.via, f.metric)
+    }
 }
 
 /// "10.1.0.0/16 via 10.0.0.1 metric 100", as `ip route` writes it.

@@ -78,6 +78,12 @@ fn route_key(key: &str) -> Value {
         "via" => {
             json!({"type": "string", "description": "the gateway (no via: an on-link route)", "minLength": 1})
         }
+        "metric" => json!({
+            "type": "integer",
+            "description": "the route's metric (priority), part of its identity (default: the kernel's, 0 for IPv4, 1024 for IPv6)",
+            "minimum": 0,
+            "maximum": 4294967295u64,
+        }),
         _ => json!({}),
     }
 }

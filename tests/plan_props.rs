@@ -265,6 +265,7 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
                     prefix: 16,
                 },
                 via: Some(format!("10.{i}.0.1").parse().unwrap()),
+                metric: None,
             });
         }
         if s.route & 2 == 2 {
@@ -274,6 +275,8 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
                     prefix: 24,
                 },
                 via: None,
+                // Odd macvlans' on-link route has a metric of its own.
+                metric: (i % 2 == 1).then_some(100),
             });
         }
         routes.sort();

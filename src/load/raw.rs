@@ -84,6 +84,7 @@ pub struct RawRoute {
     pub span: Range<usize>,
     pub to: Option<At<String>>,
     pub via: Option<At<String>>,
+    pub metric: Option<At<i64>>,
     /// Keys present with a value of the wrong type (already reported; not "missing").
     pub broken: Vec<&'static str>,
 }
@@ -102,7 +103,7 @@ pub const MACVLAN_KEYS: [&str; 10] = [
     "routes",
     "source-macs",
 ];
-pub const ROUTE_KEYS: [&str; 2] = ["to", "via"];
+pub const ROUTE_KEYS: [&str; 3] = ["to", "via", "metric"];
 
 /// Names other tools use for our keys, which edit distance would not find.
 fn alias(key: &str) -> Option<&'static str> {
@@ -117,6 +118,7 @@ fn alias(key: &str) -> Option<&'static str> {
         "macaddr" | "address-mac" | "lladdr" => "mac",
         "macs" | "allowed-macs" => "source-macs",
         "dev" | "link" | "lower" => "parent",
+        "priority" | "prio" | "preference" | "pref" => "metric",
         _ => return None,
     })
 }
@@ -140,6 +142,7 @@ fn example(key: &str) -> &'static str {
         "source-macs" => "source-macs = [\"02:00:00:00:00:aa\"]",
         "to" => "to = \"10.1.0.0/16\"",
         "via" => "via = \"10.0.0.1\"",
+        "metric" => "metric = 100",
         _ => "name = \"eth0\"",
     }
 }
@@ -502,6 +505,7 @@ impl Walker {
                 span: item.span(),
                 to: None,
                 via: None,
+                metric: None,
                 broken: Vec::new(),
             };
             for (k, rv) in t.iter() {
@@ -516,6 +520,12 @@ impl Walker {
                         r.via = self.string("via", rv);
                         if r.via.is_none() {
                             r.broken.push("via");
+                        }
+                    }
+                    "metric" => {
+                        r.metric = self.integer("metric", rv);
+                        if r.metric.is_none() {
+                            r.broken.push("metric");
                         }
                     }
                     _ => {
