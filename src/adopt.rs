@@ -235,12 +235,7 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
         return v;
     }
     let mut why = Vec::new();
-    let want = match &p.kind {
-        ParentKind::Existing => "device",
-        ParentKind::Veth { .. } => "veth",
-        ParentKind::Dummy => "dummy",
-        ParentKind::Vlan { .. } => "vlan",
-    };
+    let want = p.kind.link_kind();
     if l.kind.as_str() != want {
         why.push(format!("is a {} link, not a {want}", l.kind));
     } else {
@@ -271,6 +266,12 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
                         l.vlan_id
                             .map_or_else(|| "unknown".to_owned(), |v| v.to_string())
                     ));
+                }
+            }
+            ParentKind::Bridge { ports, .. } => {
+                let have = live.ports(None, &p.name);
+                if &have != ports {
+                    why.push(format!("ports: live {}, file {}", list(&have), list(ports)));
                 }
             }
             ParentKind::Existing | ParentKind::Dummy => {}

@@ -12,7 +12,9 @@
 //! so has set the alias all the same: RTM_SETLINK is not atomic); an
 //! absent address is EADDRNOTAVAIL, an absent route ESRCH, a route whose destination and
 //! metric a namespace already has EEXIST; a veth's MTU is per end; going
-//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it.
+//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it; a
+//! master that is missing is ENODEV, one that is not a bridge EOPNOTSUPP, a bridge as a port
+//! ELOOP, and a port with macvlans on it, or a macvlan on a port, EBUSY.
 
 use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
@@ -161,7 +163,7 @@ impl FakeBackend {
                             return Err(err(op, what, libc::EEXIST));
                         }
                     }
-                    NewKind::Dummy => {}
+                    NewKind::Dummy | NewKind::Bridge => {}
                     NewKind::Vlan { link, .. } => {
                         let lower = self.link(op, &host(link))?;
                         if n.mtu.is_some_and(|m| m > lower.mtu) {
@@ -172,6 +174,11 @@ impl FakeBackend {
                         let p = self.link(op, &host(parent))?;
                         if n.mtu.is_some_and(|m| m > p.mtu || m < 68) {
                             return Err(err(op, what, libc::EINVAL));
+                        }
+                        // A bridge port's receive handler is the bridge's: the macvlan
+                        // driver cannot register its own.
+                        if p.master.is_some() {
+                            return Err(err(op, what, libc::EBUSY));
                         }
                         let mut siblings = self.state.links.iter().filter(|s| {
                             s.kind == LinkKind::Macvlan && s.parent.as_ref() == Some(&host(parent))
@@ -198,6 +205,26 @@ impl FakeBackend {
             }
             Request::SetAlias { at, .. } | Request::DeleteLink { at, .. } => {
                 self.link(op, at)?;
+            }
+            Request::SetMaster { at, master } => {
+                let l = self.link(op, at)?;
+                if let Some(m) = master {
+                    let bridge = self.link(op, &LinkRef::new(at.namespace.clone(), m.clone()))?;
+                    if bridge.kind != LinkKind::Bridge {
+                        return Err(err(op, what, libc::EOPNOTSUPP));
+                    }
+                    if l.kind == LinkKind::Bridge {
+                        return Err(err(op, what, libc::ELOOP));
+                    }
+                    if self
+                        .state
+                        .links
+                        .iter()
+                        .any(|c| c.parent.as_ref() == Some(at))
+                    {
+                        return Err(err(op, what, libc::EBUSY));
+                    }
+                }
             }
             Request::SetMtu { at, mtu } => {
                 let l = self.link(op, at)?;
@@ -353,6 +380,7 @@ impl Backend for FakeBackend {
             Object::Veth { .. }
             | Object::Dummy { .. }
             | Object::Vlan { .. }
+            | Object::Bridge { .. }
             | Object::Macvlan(_) => {
                 let at = object
                     .link()

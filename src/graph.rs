@@ -241,6 +241,17 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
                 peer_namespace: Some(ns),
                 ..
             } => edges.push((Key::Namespace { name: ns.clone() }, key)),
+            // A port is made (with its veth) before the bridge enslaves it.
+            ParentKind::Bridge { ports, .. } => {
+                for v in ports.iter().filter_map(|port| t.veth_of(port)) {
+                    edges.push((
+                        Key::Parent {
+                            name: v.name.clone(),
+                        },
+                        key.clone(),
+                    ));
+                }
+            }
             _ => {}
         }
     }

@@ -76,6 +76,7 @@ pub enum LinkKind {
     Veth,
     Dummy,
     Vlan,
+    Bridge,
     Other(String),
 }
 
@@ -87,13 +88,17 @@ impl LinkKind {
             LinkKind::Veth => "veth",
             LinkKind::Dummy => "dummy",
             LinkKind::Vlan => "vlan",
+            LinkKind::Bridge => "bridge",
             LinkKind::Other(s) => s,
         }
     }
 
     /// The kinds of parent mvtopo creates (lab parents): veth, dummy and vlan.
     pub fn is_lab_parent(&self) -> bool {
-        matches!(self, LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan)
+        matches!(
+            self,
+            LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan | LinkKind::Bridge
+        )
     }
 }
 
@@ -106,6 +111,7 @@ impl FromStr for LinkKind {
             "veth" => LinkKind::Veth,
             "dummy" => LinkKind::Dummy,
             "vlan" => LinkKind::Vlan,
+            "bridge" => LinkKind::Bridge,
             other => LinkKind::Other(other.to_owned()),
         })
     }
@@ -144,6 +150,9 @@ pub struct LiveLink {
     /// The other end of a veth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<LinkRef>,
+    /// The bridge this link is a port of (IFLA_MASTER), always in the link's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<LinkName>,
     /// Macvlan mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -229,6 +238,14 @@ impl LiveState {
             .binary_search_by(|l| (l.namespace.as_ref(), &l.name).cmp(&(namespace, name)))
             .ok()
             .map(|i| &self.links[i])
+    }
+
+    /// The ports of bridge `bridge` in `namespace`, sorted.
+    pub fn ports(&self, namespace: Option<&NsName>, bridge: &LinkName) -> Vec<LinkName> {
+        self.links_in(namespace)
+            .filter(|l| l.master.as_ref() == Some(bridge))
+            .map(|l| l.name.clone())
+            .collect()
     }
 
     /// Links in one namespace (`None` = the tool's own).

@@ -80,6 +80,13 @@ pub enum ParentKind {
     },
     /// `create = "dummy"`.
     Dummy,
+    /// `create = "bridge"`: a Linux bridge, a switch for a lab. `ports` (sorted) are links
+    /// of the file (veth parents, or veth peers in mvtopo's namespace) enslaved to it.
+    Bridge {
+        ports: Vec<LinkName>,
+        /// Span of `ports`' value (or the header when there is none).
+        ports_span: Span,
+    },
     /// `create = "vlan"`: 802.1Q sub-interface of `link` (a `[parent.*]` key).
     Vlan {
         link: LinkName,
@@ -92,6 +99,17 @@ pub enum ParentKind {
 impl ParentKind {
     pub fn created(&self) -> bool {
         !matches!(self, ParentKind::Existing)
+    }
+
+    /// The kind the kernel reports for such a link (`LinkKind::as_str`).
+    pub fn link_kind(&self) -> &'static str {
+        match self {
+            ParentKind::Existing => "device",
+            ParentKind::Veth { .. } => "veth",
+            ParentKind::Dummy => "dummy",
+            ParentKind::Vlan { .. } => "vlan",
+            ParentKind::Bridge { .. } => "bridge",
+        }
     }
 }
 
@@ -201,6 +219,19 @@ impl Route {
 }
 
 impl Topology {
+    /// The `[parent.*]` veth that makes the link `port` in mvtopo's namespace: the veth
+    /// itself, or the one whose peer it is (a bridge port names either end).
+    pub fn veth_of(&self, port: &LinkName) -> Option<&Parent> {
+        self.parents.values().find(|p| match &p.kind {
+            ParentKind::Veth {
+                peer,
+                peer_namespace,
+                ..
+            } => p.name == *port || (peer == port && peer_namespace.is_none()),
+            _ => false,
+        })
+    }
+
     pub fn macvlan(&self, namespace: Option<&NsName>, name: &LinkName) -> Option<&Macvlan> {
         self.macvlans
             .binary_search_by(|m| (m.namespace.as_ref(), &m.name).cmp(&(namespace, name)))

@@ -58,6 +58,18 @@ pub enum Object {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mac: Option<MacAddr>,
     },
+    /// A lab bridge and its ports (links in the tool's namespace, sorted). The live object
+    /// of a delete has none: deleting a bridge releases its ports, which keep their own
+    /// record of it (`LiveLink::master`) for undo.
+    Bridge {
+        name: LinkName,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ports: Vec<LinkName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mtu: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<MacAddr>,
+    },
     Macvlan(MacvlanLink),
     /// An address on a macvlan.
     Address {
@@ -123,6 +135,11 @@ pub enum Change {
     SourceMacs {
         from: Vec<MacAddr>,
         to: Vec<MacAddr>,
+    },
+    /// A bridge's ports (IFLA_MASTER of each port added or released), sorted.
+    Ports {
+        from: Vec<LinkName>,
+        to: Vec<LinkName>,
     },
 }
 
@@ -212,6 +229,13 @@ impl Object {
                 mtu,
                 mac: l.mac,
             },
+            LinkKind::Bridge => Object::Bridge {
+                name,
+                ports: Vec::new(),
+                mtu,
+                // A bridge without ports has the all-zero MAC, which no create accepts.
+                mac: l.mac.filter(|m| !m.is_zero()),
+            },
             LinkKind::Macvlan | LinkKind::Other(_) => return None,
         })
     }
@@ -250,6 +274,12 @@ impl Object {
                 mtu,
                 mac: None,
             },
+            ParentKind::Bridge { ports, .. } => Object::Bridge {
+                name,
+                ports: ports.clone(),
+                mtu,
+                mac: None,
+            },
         }
     }
 
@@ -262,7 +292,8 @@ impl Object {
             Object::Nic { name, .. }
             | Object::Veth { name, .. }
             | Object::Dummy { name, .. }
-            | Object::Vlan { name, .. } => Key::Parent { name: name.clone() },
+            | Object::Vlan { name, .. }
+            | Object::Bridge { name, .. } => Key::Parent { name: name.clone() },
             Object::Macvlan(m) => Key::Macvlan {
                 at: at(&m.namespace, &m.name),
             },
@@ -305,6 +336,7 @@ impl Object {
             Object::Veth { .. } => "veth",
             Object::Dummy { .. } => "dummy",
             Object::Vlan { .. } => "vlan",
+            Object::Bridge { .. } => "bridge",
             Object::Macvlan(_) => "macvlan",
             Object::Address { .. } => "address",
             Object::Route { .. } => "route",
@@ -319,6 +351,7 @@ impl Object {
                 | Object::Veth { .. }
                 | Object::Dummy { .. }
                 | Object::Vlan { .. }
+                | Object::Bridge { .. }
                 | Object::Macvlan(_)
         )
     }

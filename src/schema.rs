@@ -66,6 +66,11 @@ fn parent_key(key: &str) -> Value {
             json!({"type": "integer", "description": "vlan only: the 802.1Q VLAN id", "minimum": 1, "maximum": 4094})
         }
         "mtu" => mtu("the parent's MTU, set by apply"),
+        "ports" => json!({
+            "type": "array",
+            "description": "bridge only: the file's veths (a [parent.*] with create = \"veth\", or its peer) enslaved to this bridge",
+            "items": interface_name("a veth end"),
+        }),
         _ => json!({}),
     }
 }
@@ -147,6 +152,7 @@ pub fn schema() -> Value {
         "allOf": [
             only_with("create", "veth", &["peer", "peer-namespace"]),
             only_with("create", "vlan", &["link", "vlan-id"]),
+            only_with("create", "bridge", &["ports"]),
             {
                 "if": {"properties": {"create": {"const": "vlan"}}, "required": ["create"]},
                 "then": {"required": ["link", "vlan-id"]},

@@ -87,6 +87,35 @@ fn parent(n: &Names) -> Vec<Request> {
     vec![veth(n, "p0", "p0p", 1, None), up(n, "p0"), up(n, "p0p")]
 }
 
+/// The parent veth p0/p0p and an up bridge br0 (with a MAC of its own: a bridge without
+/// one takes its first port's, a value the fake does not pick).
+fn bridged(n: &Names) -> Vec<Request> {
+    let mut v = parent(n);
+    v.push(Request::CreateLink(NewLink {
+        at: n.at("br0"),
+        kind: NewKind::Bridge,
+        mac: Some(mac(30)),
+        mtu: None,
+        restore: false,
+    }));
+    v.push(up(n, "br0"));
+    v
+}
+
+fn set_master(n: &Names, at: &str, master: Option<&str>) -> Request {
+    Request::SetMaster {
+        at: n.at(at),
+        master: master.map(|m| LinkName::new(m).unwrap()),
+    }
+}
+
+/// `bridged`, with p0p a port of br0.
+fn with_port(n: &Names) -> Vec<Request> {
+    let mut v = bridged(n);
+    v.push(set_master(n, "p0p", Some("br0")));
+    v
+}
+
 fn route(to: &str, via: Option<&str>, metric: Option<u32>) -> Route {
     Route::new(cidr(to), via.map(|v| v.parse().unwrap()), metric)
 }
@@ -544,6 +573,73 @@ fn scenarios() -> Vec<Scenario> {
             },
             request: |n| Request::DeleteLink {
                 at: n.at("p0p"),
+                takes: vec![],
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "a veth end enslaved to a bridge",
+            namespaces: &[],
+            setup: bridged,
+            request: |n| set_master(n, "p0p", Some("br0")),
+            errno: None,
+        },
+        Scenario {
+            name: "a port released",
+            namespaces: &[],
+            setup: with_port,
+            request: |n| set_master(n, "p0p", None),
+            errno: None,
+        },
+        Scenario {
+            name: "a master that is not a bridge",
+            namespaces: &[],
+            setup: bridged,
+            request: |n| set_master(n, "p0p", Some("p0")),
+            errno: Some(libc::EOPNOTSUPP),
+        },
+        Scenario {
+            name: "a master that does not exist",
+            namespaces: &[],
+            setup: bridged,
+            request: |n| set_master(n, "p0p", Some("br9")),
+            errno: Some(libc::ENODEV),
+        },
+        Scenario {
+            name: "a macvlan on a bridge port",
+            namespaces: &[],
+            setup: with_port,
+            request: |n| macvlan(n, "m0", "p0p", Mode::Bridge, 10, None),
+            errno: Some(libc::EBUSY),
+        },
+        Scenario {
+            name: "a link with a macvlan on it made a port",
+            namespaces: &[],
+            setup: |n| {
+                let mut v = bridged(n);
+                v.push(macvlan(n, "m0", "p0p", Mode::Bridge, 10, None));
+                v
+            },
+            request: |n| set_master(n, "p0p", Some("br0")),
+            errno: Some(libc::EBUSY),
+        },
+        Scenario {
+            name: "a macvlan on a bridge, in a namespace",
+            namespaces: &["a"],
+            setup: with_port,
+            request: |n| macvlan(n, "a/m0", "br0", Mode::Bridge, 10, None),
+            errno: None,
+        },
+        Scenario {
+            name: "deleting a bridge releases its ports and takes its macvlans",
+            namespaces: &[],
+            setup: |n| {
+                let mut v = with_port(n);
+                v.push(macvlan(n, "m0", "br0", Mode::Bridge, 10, None));
+                v
+            },
+            request: |n| Request::DeleteLink {
+                at: n.at("br0"),
                 takes: vec![],
             },
             errno: None,

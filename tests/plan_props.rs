@@ -228,6 +228,34 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
             },
         );
     }
+    // A bridge every other time, its ports the far ends of the veths that stay in
+    // mvtopo's namespace (macvlans sit on the near ends, never on a port).
+    if spec.vlan.2 % 2 == 0 {
+        let ports: Vec<LinkName> = t
+            .parents
+            .values()
+            .filter_map(|p| match &p.kind {
+                ParentKind::Veth {
+                    peer,
+                    peer_namespace: None,
+                    ..
+                } => Some(peer.clone()),
+                _ => None,
+            })
+            .collect();
+        t.parents.insert(
+            ln("br0"),
+            Parent {
+                name: ln("br0"),
+                kind: ParentKind::Bridge {
+                    ports,
+                    ports_span: Span::default(),
+                },
+                mtu: None,
+                span: Span::default(),
+            },
+        );
+    }
     let parents: Vec<LinkName> = t.parents.keys().cloned().collect();
     if parents.is_empty() {
         return t;
@@ -376,6 +404,10 @@ fn check_matches(t: &Topology, live: &LiveState) -> Result<(), TestCaseError> {
                 prop_assert_eq!(l.vlan_id, Some(*vlan_id));
                 prop_assert_eq!(l.parent.as_ref().map(|p| &p.name), Some(link));
             }
+            ParentKind::Bridge { ports, .. } => {
+                prop_assert_eq!(&l.kind, &LinkKind::Bridge);
+                prop_assert_eq!(&live.ports(None, &p.name), ports);
+            }
         }
     }
     for m in &t.macvlans {
@@ -455,6 +487,7 @@ fn add_clutter(live: &mut LiveState, clutter: &[(usize, usize, bool)]) {
                 name: ln("eth1"),
             }),
             peer: None,
+            master: None,
             mode: Some(Mode::Bridge),
             vlan_id: None,
             mac: Some(MacAddr([2, 0xee, 0, 0, 0, k as u8])),

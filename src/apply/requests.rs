@@ -61,6 +61,12 @@ pub enum Request {
         mode: Option<Mode>,
         source_macs: Option<Vec<MacAddr>>,
     },
+    /// Enslave `at` to the bridge `master` in its namespace (`None`: release it), one
+    /// RTM_SETLINK with IFLA_MASTER.
+    SetMaster {
+        at: LinkRef,
+        master: Option<LinkName>,
+    },
     /// Set (`Some`) or clear (`None`) the owner alias; undo uses it to give a link back
     /// the alias it had.
     SetAlias {
@@ -119,6 +125,7 @@ pub enum NewKind {
         link: LinkName,
         vlan_id: u16,
     },
+    Bridge,
 }
 
 impl NewKind {
@@ -128,6 +135,7 @@ impl NewKind {
             NewKind::Veth { .. } => LinkKind::Veth,
             NewKind::Dummy => LinkKind::Dummy,
             NewKind::Vlan { .. } => LinkKind::Vlan,
+            NewKind::Bridge => LinkKind::Bridge,
         }
     }
 }
@@ -144,6 +152,7 @@ impl Request {
             | Request::SetMac { at, .. }
             | Request::SetUp { at, .. }
             | Request::SetMacvlan { at, .. }
+            | Request::SetMaster { at, .. }
             | Request::SetAlias { at, .. }
             | Request::AddAddress { at, .. }
             | Request::DeleteAddress { at, .. }
@@ -162,6 +171,7 @@ impl Request {
                 NewKind::Veth { .. } => "create veth",
                 NewKind::Dummy => "create dummy",
                 NewKind::Vlan { .. } => "create vlan",
+                NewKind::Bridge => "create bridge",
             },
             Request::Claim { .. } => "set owner",
             Request::DeleteLink { .. } => "delete link",
@@ -171,6 +181,10 @@ impl Request {
             Request::SetUp { up: false, .. } => "set down",
             Request::SetMacvlan { mode: Some(_), .. } => "set mode",
             Request::SetMacvlan { .. } => "set source macs",
+            Request::SetMaster {
+                master: Some(_), ..
+            } => "set master",
+            Request::SetMaster { master: None, .. } => "release from bridge",
             Request::SetAlias { .. } => "set alias",
             Request::AddAddress { .. } => "add address",
             Request::DeleteAddress { .. } => "delete address",
@@ -226,6 +240,9 @@ impl fmt::Display for Request {
                 }
                 Ok(())
             }
+            Request::SetMaster {
+                master: Some(m), ..
+            } => write!(f, " {m}"),
             Request::SetAlias { owner, .. } => match owner {
                 Some(o) => write!(f, " mvtopo:{o}"),
                 None => write!(f, " (none)"),
@@ -370,6 +387,25 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 at: host(name),
                 up: true,
             });
+        }
+        Object::Bridge {
+            name,
+            ports,
+            mtu,
+            mac,
+        } => {
+            out.push(Request::CreateLink(NewLink {
+                at: host(name),
+                kind: NewKind::Bridge,
+                mac: *mac,
+                mtu: *mtu,
+                restore: false,
+            }));
+            out.push(Request::Claim {
+                at: host(name),
+                up: true,
+            });
+            set_ports(name, &[], ports, out);
         }
         Object::Macvlan(m) => {
             let at = LinkRef {
@@ -551,10 +587,29 @@ fn update(
                     }
                 }
             }
+            Change::Ports { from, to } => set_ports(&at.name, from, to, out),
             Change::Mode { .. } | Change::SourceMacs { .. } => {}
         }
     }
     Ok(())
+}
+
+/// Release the ports of `bridge` that are in `from` and not in `to`, then enslave those
+/// new in `to` (a port moved from another bridge is enslaved directly: the kernel releases
+/// it from the old one in the same request).
+fn set_ports(bridge: &LinkName, from: &[LinkName], to: &[LinkName], out: &mut Vec<Request>) {
+    for p in from.iter().filter(|p| !to.contains(p)) {
+        out.push(Request::SetMaster {
+            at: host(p),
+            master: None,
+        });
+    }
+    for p in to.iter().filter(|p| !from.contains(p)) {
+        out.push(Request::SetMaster {
+            at: host(p),
+            master: Some(bridge.clone()),
+        });
+    }
 }
 
 #[cfg(test)]

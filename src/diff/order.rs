@@ -57,7 +57,11 @@ impl<'a> Planner<'a> {
                         key.clone(),
                     ));
                 }
-                Object::Nic { .. } | Object::Veth { .. } | Object::Dummy { .. } => {}
+                // A bridge's ports are released, not deleted, with it.
+                Object::Nic { .. }
+                | Object::Veth { .. }
+                | Object::Dummy { .. }
+                | Object::Bridge { .. } => {}
             }
         }
         DepGraph::from_edges(self.deletes.keys().cloned(), edges)

@@ -4,6 +4,7 @@
 use super::{PlanError, Planner, show};
 use crate::live::{LinkKind, LinkRef, LiveLink};
 use crate::model::{Parent, ParentKind};
+use crate::names::LinkName;
 use crate::object::{Change, Key, Object};
 use crate::plan::Step;
 
@@ -75,6 +76,61 @@ impl<'a> Planner<'a> {
             }
         }
         self.cascade_vlans();
+        self.bridge_ports();
+    }
+
+    /// The ports of each bridge that is kept, changed in place (IFLA_MASTER of each port).
+    /// Only the file's veths count on the live side: a port whose veth is made (again) in
+    /// this plan comes without a master, one the file no longer has is deleted with its
+    /// veth, and a link someone else enslaved is not mvtopo's to release.
+    fn bridge_ports(&mut self) {
+        let t = self.topology;
+        for p in t.parents.values() {
+            let ParentKind::Bridge { ports, .. } = &p.kind else {
+                continue;
+            };
+            let key = Key::Parent {
+                name: p.name.clone(),
+            };
+            if matches!(
+                self.steps.get(&key),
+                Some(Step::Create { .. } | Step::Replace { .. })
+            ) || self.link(&LinkRef::host(p.name.clone())).is_none()
+            {
+                continue;
+            }
+            let remade = |veth: &LinkName| {
+                matches!(
+                    self.steps.get(&Key::Parent { name: veth.clone() }),
+                    Some(Step::Create { .. } | Step::Replace { .. })
+                )
+            };
+            let live: Vec<LinkName> = self
+                .live
+                .ports(None, &p.name)
+                .into_iter()
+                .filter(|port| t.veth_of(port).is_some_and(|v| !remade(&v.name)))
+                .collect();
+            if live == *ports {
+                continue;
+            }
+            let change = Change::Ports {
+                from: live,
+                to: ports.clone(),
+            };
+            match self.steps.get_mut(&key) {
+                Some(Step::Update { changes, .. }) => changes.push(change),
+                _ => {
+                    self.steps.insert(
+                        key,
+                        Step::Update {
+                            object: Object::from_parent(p),
+                            changes: vec![change],
+                        },
+                    );
+                }
+            }
+        }
     }
 
     pub(super) fn replace_parent(
@@ -184,7 +240,7 @@ impl<'a> Planner<'a> {
 }
 
 fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<String> {
-    let want = kind_name(&p.kind);
+    let want = p.kind.link_kind();
     match &p.kind {
         ParentKind::Existing => None,
         _ if l.kind.as_str() != want => Some(format!("kind changes from {} to {want}", l.kind)),
@@ -214,15 +270,7 @@ fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<String> {
                 None
             }
         }
-        ParentKind::Dummy => None,
-    }
-}
-
-fn kind_name(k: &ParentKind) -> &'static str {
-    match k {
-        ParentKind::Existing => "device",
-        ParentKind::Veth { .. } => "veth",
-        ParentKind::Dummy => "dummy",
-        ParentKind::Vlan { .. } => "vlan",
+        // Ports change in place (`bridge_ports`).
+        ParentKind::Dummy | ParentKind::Bridge { .. } => None,
     }
 }

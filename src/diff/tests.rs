@@ -498,6 +498,7 @@ fn owned_macvlan(namespace: &str, name: &str, parent: &str, mac: MacAddr) -> Liv
         kind: LinkKind::Macvlan,
         parent: Some(LinkRef::host(ln(parent))),
         peer: None,
+        master: None,
         mode: Some(Mode::Bridge),
         vlan_id: None,
         mac: Some(mac),

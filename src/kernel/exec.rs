@@ -14,8 +14,8 @@ use netlink_packet_route::link::{
 };
 use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{
-    AddressMessageBuilder, LinkDummy, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
-    LinkVlan, RouteMessageBuilder,
+    AddressMessageBuilder, LinkBridge, LinkDummy, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
+    LinkVeth, LinkVlan, RouteMessageBuilder,
 };
 
 use super::{Netlink, ack, by_name, ifindex, io_err, journal, netns, nl_err};
@@ -51,6 +51,16 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
                 }
             }
             delete_link(nl, at.namespace.as_ref(), &at.name)
+        }
+        Request::SetMaster { at, master } => {
+            let ns = at.namespace.as_ref();
+            let index = link_index(nl, ns, &at.name)?;
+            let msg = LinkUnspec::new_with_index(index);
+            let msg = match master {
+                Some(m) => msg.controller(link_index(nl, ns, m)?),
+                None => msg.nocontroller(),
+            };
+            change_link(nl, ns, op, &what, msg.build())
         }
         Request::SetMtu { at, mtu } => {
             let msg = LinkUnspec::new_with_name(at.name.as_str())
@@ -175,6 +185,17 @@ fn create_link(nl: &mut Netlink, n: &NewLink, op: &str, what: &str) -> Result<()
     }
 }
 
+/// A create's MTU and MAC, when it gives them.
+fn with_mtu_mac<T>(mut msg: LinkMessageBuilder<T>, n: &NewLink) -> LinkMessageBuilder<T> {
+    if let Some(m) = n.mtu {
+        msg = msg.mtu(m);
+    }
+    if let Some(m) = n.mac {
+        msg = msg.address(m.0.to_vec());
+    }
+    msg
+}
+
 fn create_link_as(
     nl: &mut Netlink,
     n: &NewLink,
@@ -217,27 +238,14 @@ fn create_link_as(
             }
             msg.build()
         }
-        NewKind::Dummy => {
-            let mut msg = LinkDummy::new(name);
-            if let Some(m) = n.mtu {
-                msg = msg.mtu(m);
-            }
-            if let Some(m) = n.mac {
-                msg = msg.address(m.0.to_vec());
-            }
-            msg.build()
-        }
+        NewKind::Dummy => with_mtu_mac(LinkDummy::new(name), n).build(),
         NewKind::Vlan { link, vlan_id } => {
             let lower = link_index(nl, None, link)?;
-            let mut msg = LinkVlan::new(name, lower, *vlan_id);
-            if let Some(m) = n.mtu {
-                msg = msg.mtu(m);
-            }
-            if let Some(m) = n.mac {
-                msg = msg.address(m.0.to_vec());
-            }
-            msg.build()
+            with_mtu_mac(LinkVlan::new(name, lower, *vlan_id), n).build()
         }
+        // Not `LinkBridge::new`, which asks for IFF_UP: like every link, it starts down and
+        // its claim brings it up.
+        NewKind::Bridge => with_mtu_mac(LinkMessageBuilder::<LinkBridge>::new(name), n).build(),
         // A macvlan is created directly in its target namespace: RTM_NEWLINK goes through
         // the socket of the namespace where the parent lives and carries IFLA_NET_NS_FD of
         // the target, so the kernel builds the link there. Creating it in the own namespace

@@ -362,6 +362,8 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         nsids: raw.nsids,
     };
     let mut by_index: HashMap<u32, usize> = HashMap::with_capacity(raw.links.len());
+    // IFLA_MASTER of each link in `out.links`: an ifindex in this namespace.
+    let mut masters: Vec<Option<u32>> = Vec::with_capacity(raw.links.len());
     for l in &raw.links {
         let name = l.attributes.iter().find_map(|a| match a {
             LinkAttribute::IfName(n) => Some(n),
@@ -382,6 +384,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
             kind: LinkKind::Device,
             parent: None,
             peer: None,
+            master: None,
             mode: None,
             vlan_id: None,
             mac: None,
@@ -394,6 +397,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         };
         let mut lower: Option<u32> = None;
         let mut nsid: Option<i32> = None;
+        let mut master: Option<u32> = None;
         for a in &l.attributes {
             match a {
                 LinkAttribute::Mtu(m) => link.mtu = *m,
@@ -401,6 +405,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
                 LinkAttribute::IfAlias(s) => link.owner = owner_from_alias(s).map(str::to_owned),
                 LinkAttribute::Link(i) => lower = Some(*i),
                 LinkAttribute::LinkNetNsId(i) => nsid = Some(*i),
+                LinkAttribute::Controller(i) => master = Some(*i),
                 LinkAttribute::LinkInfo(infos) => link_info(infos, &mut link),
                 _ => {}
             }
@@ -410,6 +415,12 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         by_index.insert(l.header.index, out.links.len());
         out.links.push(link);
         out.lower.push(lower.map(|i| (i, nsid)));
+        masters.push(master);
+    }
+    for (link, master) in out.links.iter_mut().zip(masters) {
+        link.master = master
+            .and_then(|i| out.names.get(&i))
+            .and_then(|n| LinkName::new(n).ok());
     }
     for a in &raw.addresses {
         let Some(&at) = by_index.get(&a.header.index) else {

@@ -54,6 +54,8 @@ pub struct RawParent {
     pub link: Option<At<String>>,
     pub vlan_id: Option<At<i64>>,
     pub mtu: Option<At<i64>>,
+    /// A bridge's ports: other `[parent.*]` keys (veths) or veth peers.
+    pub ports: Option<At<Vec<At<String>>>>,
     /// Span of each key as written, for "only allowed with ..." diagnostics.
     pub keys: Vec<At<&'static str>>,
     /// Keys present with a value of the wrong type (already reported; not "missing").
@@ -90,7 +92,15 @@ pub struct RawRoute {
 }
 
 pub const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
-pub const PARENT_KEYS: [&str; 6] = ["create", "peer", "peer-namespace", "link", "vlan-id", "mtu"];
+pub const PARENT_KEYS: [&str; 7] = [
+    "create",
+    "peer",
+    "peer-namespace",
+    "link",
+    "vlan-id",
+    "mtu",
+    "ports",
+];
 pub const MACVLAN_KEYS: [&str; 10] = [
     "name",
     "parent",
@@ -119,6 +129,7 @@ fn alias(key: &str) -> Option<&'static str> {
         "macs" | "allowed-macs" => "source-macs",
         "dev" | "link" | "lower" => "parent",
         "priority" | "prio" | "preference" | "pref" => "metric",
+        "slaves" | "members" | "interfaces" => "ports",
         _ => return None,
     })
 }
@@ -143,6 +154,7 @@ fn example(key: &str) -> &'static str {
         "to" => "to = \"10.1.0.0/16\"",
         "via" => "via = \"10.0.0.1\"",
         "metric" => "metric = 100",
+        "ports" => "ports = [\"lab0p\", \"lab1p\"]",
         _ => "name = \"eth0\"",
     }
 }
@@ -398,6 +410,7 @@ impl Walker {
             link: None,
             vlan_id: None,
             mtu: None,
+            ports: None,
             keys: Vec::new(),
             broken: Vec::new(),
         };
@@ -418,6 +431,7 @@ impl Walker {
                 "peer-namespace" => p.peer_namespace = self.string(key, bv),
                 "link" => p.link = self.string(key, bv),
                 "vlan-id" => p.vlan_id = self.integer(key, bv),
+                "ports" => p.ports = self.strings(key, bv),
                 _ => p.mtu = self.integer(key, bv),
             }
             if self.problems.len() > before {

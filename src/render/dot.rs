@@ -59,6 +59,21 @@ pub fn to_dot(t: &Topology) -> String {
                 ));
                 ("vlan".to_owned(), format!("\\nid {vlan_id}"))
             }
+            ParentKind::Bridge { ports, .. } => {
+                for port in ports {
+                    let from = match t.veth_of(port) {
+                        Some(v) if v.name != *port => format!("peer:{}", v.name),
+                        _ => format!("parent:{port}"),
+                    };
+                    edges.push(format!(
+                        "{} -> {} [label={}];",
+                        quote(&from),
+                        quote(&id),
+                        quote("port")
+                    ));
+                }
+                ("bridge".to_owned(), String::new())
+            }
         };
         let node = format!(
             "{} [label={}, shape=box, style=\"rounded,bold\"];",

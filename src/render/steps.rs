@@ -21,7 +21,8 @@ fn identity(o: &Object) -> String {
         Object::Nic { name, .. }
         | Object::Veth { name, .. }
         | Object::Dummy { name, .. }
-        | Object::Vlan { name, .. } => name.to_string(),
+        | Object::Vlan { name, .. }
+        | Object::Bridge { name, .. } => name.to_string(),
         Object::Macvlan(m) => at(&m.namespace, &m.name),
         Object::Address {
             namespace,
@@ -57,7 +58,11 @@ fn relation(o: &Object) -> Option<String> {
 }
 
 fn macs(m: &[MacAddr]) -> String {
-    let v: Vec<String> = m.iter().map(MacAddr::to_string).collect();
+    names(m)
+}
+
+fn names<T: std::fmt::Display>(items: &[T]) -> String {
+    let v: Vec<String> = items.iter().map(ToString::to_string).collect();
     format!("[{}]", v.join(", "))
 }
 
@@ -95,6 +100,14 @@ fn details(o: &Object) -> Vec<String> {
             }
         }
         Object::Dummy { mtu, mac, .. } => mtu_mac(&mut d, mac, mtu),
+        Object::Bridge {
+            ports, mtu, mac, ..
+        } => {
+            if !ports.is_empty() {
+                d.push(format!("ports {}", names(ports)));
+            }
+            mtu_mac(&mut d, mac, mtu);
+        }
         Object::Vlan {
             vlan_id, mtu, mac, ..
         } => {
@@ -123,6 +136,7 @@ fn change(c: &Change) -> String {
         Change::Up { from, to } => format!("up {from} → {to}"),
         Change::Mode { from, to } => format!("mode {from} → {to}"),
         Change::SourceMacs { from, to } => format!("source-macs {} → {}", macs(from), macs(to)),
+        Change::Ports { from, to } => format!("ports {} → {}", names(from), names(to)),
     }
 }
 
