@@ -191,6 +191,16 @@ struct Recipe {
 /// tests/e2e.rs and examples/quickstart.sh.
 const RECIPES: &[Recipe] = &[
     Recipe {
+        file: "bridge-lab.toml",
+        ext: &[],
+        reach: &[
+            ("left", "10.70.0.12"),
+            ("right", "10.70.0.11"),
+            ("left", "10.70.0.1"),
+        ],
+        unreachable: &[],
+    },
+    Recipe {
         file: "host-shim.toml",
         ext: &[],
         reach: &[
