@@ -354,6 +354,7 @@ fn build(lab: &Lab, live: &LiveState) {
                 mode: l.mode.unwrap_or_default(),
                 source_macs: l.source_macs.clone(),
             },
+            LinkKind::Bridge => NewKind::Bridge,
             ref k => panic!("cannot build a {k} link here"),
         };
         let passthru = l.mode == Some(mvtopo::names::Mode::Passthru);
@@ -387,6 +388,14 @@ fn build(lab: &Lab, live: &LiveState) {
             )
             .unwrap();
         }
+    }
+    // Bridge ports, once every link is there.
+    for l in links.iter().filter(|l| l.master.is_some()) {
+        let r = Request::SetMaster {
+            at: l.at(),
+            master: l.master.clone(),
+        };
+        nl.request(&r, "-").unwrap();
     }
     for l in &links {
         for a in &l.addresses {

@@ -67,7 +67,7 @@ fn find<'a>(
 }
 
 /// The snapshot of every lab namespace equals what `ip -j -d link` / `ip -j addr` report,
-/// link for link: names, kind, MTU, MAC, up, owner alias, mode, source list, VLAN id,
+/// link for link: names, kind, MTU, MAC, up, owner alias, mode, source list, VLAN id, bridge,
 /// IPv4 and global IPv6 addresses, and the parent or peer (same namespace by name, across
 /// namespaces by ifindex in the namespace the snapshot names).
 fn assert_snapshot_matches_ip(lab: &Lab, live: &LiveState) {
@@ -128,6 +128,11 @@ fn assert_snapshot_matches_ip(lab: &Lab, live: &LiveState) {
                 got.vlan_id.map(u64::from),
                 info(ip)["id"].as_u64().filter(|_| kind == "vlan"),
                 "{ctx} vlan id"
+            );
+            assert_eq!(
+                got.master.as_ref().map(|m| m.as_str()),
+                ip["master"].as_str(),
+                "{ctx} master"
             );
             let lower = if kind == "veth" {
                 &got.peer

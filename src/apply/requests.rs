@@ -336,36 +336,15 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 namespace: peer_namespace.clone(),
                 name: peer.clone(),
             };
-            out.push(Request::CreateLink(NewLink {
-                at: host(name),
-                kind: NewKind::Veth {
-                    peer: peer.clone(),
-                    peer_mac: *peer_mac,
-                    peer_mtu: *mtu,
-                },
-                mac: *mac,
-                mtu: *mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim {
-                at: host(name),
-                up: true,
-            });
+            let kind = NewKind::Veth {
+                peer: peer.clone(),
+                peer_mac: *peer_mac,
+                peer_mtu: *mtu,
+            };
+            lab_parent(name, kind, *mac, *mtu, out);
             out.push(Request::Claim { at: peer, up: true });
         }
-        Object::Dummy { name, mtu, mac } => {
-            out.push(Request::CreateLink(NewLink {
-                at: host(name),
-                kind: NewKind::Dummy,
-                mac: *mac,
-                mtu: *mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim {
-                at: host(name),
-                up: true,
-            });
-        }
+        Object::Dummy { name, mtu, mac } => lab_parent(name, NewKind::Dummy, *mac, *mtu, out),
         Object::Vlan {
             name,
             link,
@@ -373,20 +352,11 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             mtu,
             mac,
         } => {
-            out.push(Request::CreateLink(NewLink {
-                at: host(name),
-                kind: NewKind::Vlan {
-                    link: link.clone(),
-                    vlan_id: *vlan_id,
-                },
-                mac: *mac,
-                mtu: *mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim {
-                at: host(name),
-                up: true,
-            });
+            let kind = NewKind::Vlan {
+                link: link.clone(),
+                vlan_id: *vlan_id,
+            };
+            lab_parent(name, kind, *mac, *mtu, out);
         }
         Object::Bridge {
             name,
@@ -394,17 +364,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             mtu,
             mac,
         } => {
-            out.push(Request::CreateLink(NewLink {
-                at: host(name),
-                kind: NewKind::Bridge,
-                mac: *mac,
-                mtu: *mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim {
-                at: host(name),
-                up: true,
-            });
+            lab_parent(name, NewKind::Bridge, *mac, *mtu, out);
             set_ports(name, &[], ports, out);
         }
         Object::Macvlan(m) => {
@@ -449,6 +409,27 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
         }),
     }
     Ok(())
+}
+
+/// Create a lab parent in the tool's namespace, then claim it and bring it up.
+fn lab_parent(
+    name: &LinkName,
+    kind: NewKind,
+    mac: Option<MacAddr>,
+    mtu: Option<u32>,
+    out: &mut Vec<Request>,
+) {
+    out.push(Request::CreateLink(NewLink {
+        at: host(name),
+        kind,
+        mac,
+        mtu,
+        restore: false,
+    }));
+    out.push(Request::Claim {
+        at: host(name),
+        up: true,
+    });
 }
 
 /// A link delete, with what the kernel takes along according to `state`.
