@@ -450,3 +450,8 @@ fn kernel_ci() {
 fn kernel_vlan_parent() {
     run_on_kernel(recipe("vlan-parent.toml"));
 }
+
+#[test]
+fn kernel_bridge_lab() {
+    run_on_kernel(recipe("bridge-lab.toml"));
+}
