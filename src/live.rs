@@ -285,6 +285,24 @@ mod tests {
         assert_eq!(l.parent.as_ref().unwrap().to_string(), "eth1");
     }
 
+    /// A route's metric is folded as it is read: the family's default (IPv4 0, IPv6 0 or
+    /// 1024) is the same route as one without, any other metric is kept.
+    #[test]
+    fn default_metrics_fold_as_state_files_are_read() {
+        let metric = |json: &str| serde_json::from_str::<Route>(json).unwrap().metric;
+        assert_eq!(metric(r#"{"to": "fd00::/64", "metric": 1024}"#), None);
+        assert_eq!(metric(r#"{"to": "fd00::/64", "metric": 0}"#), None);
+        assert_eq!(metric(r#"{"to": "10.0.0.0/8", "metric": 0}"#), None);
+        assert_eq!(
+            metric(r#"{"to": "10.0.0.0/8", "metric": 1024}"#),
+            Some(1024)
+        );
+        assert_eq!(metric(r#"{"to": "fd00::/64", "metric": 5}"#), Some(5));
+        let r: Route = serde_json::from_str(r#"{"to": "fd00::/64"}"#).unwrap();
+        assert_eq!(r.metric(), 1024);
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"to":"fd00::/64"}"#);
+    }
+
     #[test]
     fn alias_owner() {
         assert_eq!(owner_from_alias("mvtopo:lab"), Some("lab"));
