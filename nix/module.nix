@@ -47,12 +47,14 @@ let
         "veth"
         "dummy"
         "vlan"
+        "bridge"
       ]) "Create this parent (and destroy it with the topology). Without it, the parent is an existing NIC: never created or deleted, only brought up (and its MTU set when `mtu` is given).";
       mtu = nullOr' mtu "The parent's MTU.";
       peer = nullOr' types.str ''For `create = "veth"`: the peer's name (default: the parent's name followed by "p").'';
       peer-namespace = nullOr' types.str ''For `create = "veth"`: a namespace of `settings.namespace` to put the peer into.'';
       link = nullOr' types.str ''For `create = "vlan"`: the parent (of `settings.parent`) the VLAN sits on.'';
       vlan-id = nullOr' (types.ints.between 1 4094) ''For `create = "vlan"`: the 802.1Q VLAN id.'';
+      ports = nullOr' (types.listOf types.str) ''For `create = "bridge"`: the veths of `settings.parent` (either end, in the host's namespace) enslaved to the bridge.'';
     };
   };
 

@@ -261,6 +261,12 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
                     ));
                 }
             }
+            ParentKind::Bridge { ports, .. } => {
+                let have = live.ports(None, &p.name);
+                if &have != ports {
+                    why.push(format!("ports: live {}, file {}", list(&have), list(ports)));
+                }
+            }
             ParentKind::Existing | ParentKind::Dummy => {}
         }
     }
@@ -396,12 +402,7 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
         || l.routes.iter().any(|r| !m.routes.contains(r));
     if routes_differ {
         let text = |rs: &[crate::model::Route]| -> Vec<String> {
-            rs.iter()
-                .map(|r| match r.via {
-                    Some(v) => format!("{} via {v}", r.to),
-                    None => r.to.to_string(),
-                })
-                .collect()
+            rs.iter().map(ToString::to_string).collect()
         };
         why.push(format!(
             "routes: live {}, file {}",

@@ -60,6 +60,7 @@ codes! {
     CheckVlanLink = "mvtopo::check::vlan-link",
     /// Vlan parents whose `link`s lead back to where they started.
     CheckVlanCycle = "mvtopo::check::vlan-cycle",
+    CheckBridgePort = "mvtopo::check::bridge-port",
     CheckCidr = "mvtopo::check::cidr",
     CheckDuplicateAddress = "mvtopo::check::duplicate-address",
     CheckRoute = "mvtopo::check::route",

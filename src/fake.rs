@@ -10,15 +10,18 @@
 //! mode change into or out of passthru; a macvlan brought up, or given a MAC, that an up
 //! sibling or the parent has is EADDRINUSE (one created down may share it; a claim refused
 //! so has set the alias all the same: RTM_SETLINK is not atomic); an
-//! absent address is EADDRNOTAVAIL, an absent route ESRCH; a veth's MTU is per end; going
-//! down drops IPv6 addresses and routes; lowering a link's MTU lowers the links on it; a
-//! macvlan change naming the other kind (macvlan for a macvtap) is EOPNOTSUPP; macvlans and
-//! macvtaps share a parent's port, and its broadcast cutoff, set through any of them.
+//! absent address is EADDRNOTAVAIL, an absent route ESRCH, a route whose destination and
+//! metric a namespace already has EEXIST; a veth's MTU is per end; going down drops IPv6
+//! addresses and routes; lowering a link's MTU lowers the links on it; a macvlan change
+//! naming the other kind (macvlan for a macvtap) is EOPNOTSUPP; macvlans and macvtaps share
+//! a parent's port, and its broadcast cutoff, set through any of them; a master that is
+//! missing is ENODEV, one that is not a bridge EOPNOTSUPP, a bridge as a port ELOOP, and a
+//! port with macvlans on it, or a macvlan on a port, EBUSY.
 
 use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
 use crate::backend::{Backend, BackendError, Op, RequestOp};
-use crate::live::{LinkRef, LiveLink, LiveState};
+use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::names::{MTU_MIN, MacAddr, Mode};
 use crate::plan::Object;
 
@@ -155,7 +158,7 @@ impl FakeBackend {
                             return Err(err(op, what, libc::EEXIST));
                         }
                     }
-                    NewKind::Dummy => {}
+                    NewKind::Dummy | NewKind::Bridge => {}
                     NewKind::Vlan { link, .. } => {
                         let lower = self.link(op, &LinkRef::host(link.clone()))?;
                         if n.mtu.is_some_and(|m| m > lower.mtu) {
@@ -166,6 +169,11 @@ impl FakeBackend {
                         let p = self.link(op, &LinkRef::host(parent.clone()))?;
                         if n.mtu.is_some_and(|m| m > p.mtu || m < MTU_MIN) {
                             return Err(err(op, what, libc::EINVAL));
+                        }
+                        // A bridge port's receive handler is the bridge's: the macvlan
+                        // driver cannot register its own.
+                        if p.master.is_some() {
+                            return Err(err(op, what, libc::EBUSY));
                         }
                         let mut siblings = self.state.links.iter().filter(|s| {
                             s.kind.macvlan().is_some()
@@ -193,6 +201,26 @@ impl FakeBackend {
             }
             Request::SetAlias { at, .. } | Request::DeleteLink { at, .. } => {
                 self.link(op, at)?;
+            }
+            Request::SetMaster { at, master } => {
+                let l = self.link(op, at)?;
+                if let Some(m) = master {
+                    let bridge = self.link(op, &LinkRef::new(at.namespace.clone(), m.clone()))?;
+                    if bridge.kind != LinkKind::Bridge {
+                        return Err(err(op, what, libc::EOPNOTSUPP));
+                    }
+                    if l.kind == LinkKind::Bridge {
+                        return Err(err(op, what, libc::ELOOP));
+                    }
+                    if self
+                        .state
+                        .links
+                        .iter()
+                        .any(|c| c.parent.as_ref() == Some(at))
+                    {
+                        return Err(err(op, what, libc::EBUSY));
+                    }
+                }
             }
             Request::SetMtu { at, mtu } => {
                 let l = self.link(op, at)?;
@@ -253,10 +281,15 @@ impl FakeBackend {
                 {
                     return Err(err(op, what, libc::ENETUNREACH));
                 }
-                // One main table per namespace: the same destination twice is EEXIST
-                // whichever link the first one goes out of.
+                // One main table per namespace, where a route is its destination and metric
+                // (fib_table_insert / fib6_add_rt2 with NLM_F_EXCL): the same pair twice is
+                // EEXIST whichever link or gateway the first one has; another metric is
+                // another route.
                 if self.state.links.iter().any(|o| {
-                    o.namespace == at.namespace && o.routes.iter().any(|r| r.to == route.to)
+                    o.namespace == at.namespace
+                        && o.routes
+                            .iter()
+                            .any(|r| r.to == route.to && r.metric() == route.metric())
                 }) {
                     return Err(err(op, what, libc::EEXIST));
                 }
@@ -350,6 +383,7 @@ impl Backend for FakeBackend {
             Object::Veth { .. }
             | Object::Dummy { .. }
             | Object::Vlan { .. }
+            | Object::Bridge { .. }
             | Object::Macvlan(_) => {
                 let at = object
                     .link()
@@ -538,6 +572,7 @@ mod tests {
             link: ln("mv0"),
             to: "0.0.0.0/0".parse().unwrap(),
             via: Some("10.0.0.1".parse().unwrap()),
+            metric: None,
         });
         assert_eq!(errno(f.execute(&route, "lab")), Some(libc::ENETUNREACH));
         let address = Object::Address {

@@ -238,6 +238,17 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
                 peer_namespace: Some(ns),
                 ..
             } => edges.push((Key::Namespace { name: ns.clone() }, key)),
+            // A port is made (with its veth) before the bridge enslaves it.
+            ParentKind::Bridge { ports, .. } => {
+                for v in ports.iter().filter_map(|port| t.veth_of(port)) {
+                    edges.push((
+                        Key::Parent {
+                            name: v.name.clone(),
+                        },
+                        key.clone(),
+                    ));
+                }
+            }
             _ => {}
         }
     }
@@ -266,6 +277,7 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
             let rk = Key::Route {
                 at: at.clone(),
                 to: r.to,
+                metric: r.metric,
             };
             nodes.push(rk.clone());
             edges.push((route_dependency(&at, &m.addresses, r.via.as_ref()), rk));
@@ -430,10 +442,12 @@ pub(crate) mod tests {
             Route {
                 to: cidr("0.0.0.0/0"),
                 via: Some("10.0.0.1".parse().unwrap()),
+                metric: None,
             },
             Route {
                 to: cidr("10.9.0.0/16"),
                 via: None,
+                metric: None,
             },
         ];
         let mut macvlans = vec![
@@ -482,7 +496,10 @@ pub(crate) mod tests {
                 Key::Parent { name } => format!("parent {name}"),
                 Key::Macvlan { at } => format!("macvlan {at}"),
                 Key::Address { at, address } => format!("address {at} {address}"),
-                Key::Route { at, to } => format!("route {at} {to}"),
+                Key::Route { at, to, metric } => match metric {
+                    Some(m) => format!("route {at} {to} metric {m}"),
+                    None => format!("route {at} {to}"),
+                },
             })
             .collect()
     }
@@ -528,6 +545,7 @@ pub(crate) mod tests {
         let def = Key::Route {
             at: at.clone(),
             to: cidr("0.0.0.0/0"),
+            metric: None,
         };
         assert_eq!(
             g.dependencies(&def),
@@ -539,6 +557,7 @@ pub(crate) mod tests {
         let onlink = Key::Route {
             at: at.clone(),
             to: cidr("10.9.0.0/16"),
+            metric: None,
         };
         assert_eq!(g.dependencies(&onlink), vec![Key::Macvlan { at }]);
         // The veth waits for the namespace its peer goes into.

@@ -103,6 +103,7 @@ pub enum LinkKind {
     Veth,
     Dummy,
     Vlan,
+    Bridge,
     Other(String),
 }
 
@@ -115,6 +116,7 @@ impl LinkKind {
             LinkKind::Veth => "veth",
             LinkKind::Dummy => "dummy",
             LinkKind::Vlan => "vlan",
+            LinkKind::Bridge => "bridge",
             LinkKind::Other(s) => s,
         }
     }
@@ -126,12 +128,16 @@ impl LinkKind {
             ParentKind::Veth { .. } => LinkKind::Veth,
             ParentKind::Dummy => LinkKind::Dummy,
             ParentKind::Vlan { .. } => LinkKind::Vlan,
+            ParentKind::Bridge { .. } => LinkKind::Bridge,
         }
     }
 
     /// The kinds of parent mvtopo creates (lab parents): veth, dummy and vlan.
     pub fn is_lab_parent(&self) -> bool {
-        matches!(self, LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan)
+        matches!(
+            self,
+            LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan | LinkKind::Bridge
+        )
     }
 }
 
@@ -145,6 +151,7 @@ impl FromStr for LinkKind {
             "veth" => LinkKind::Veth,
             "dummy" => LinkKind::Dummy,
             "vlan" => LinkKind::Vlan,
+            "bridge" => LinkKind::Bridge,
             other => LinkKind::Other(other.to_owned()),
         })
     }
@@ -203,6 +210,9 @@ pub struct LiveLink {
     /// The other end of a veth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<LinkRef>,
+    /// The bridge this link is a port of (IFLA_MASTER), always in the link's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<LinkName>,
     /// Macvlan mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -282,6 +292,9 @@ impl LiveState {
             l.flags.dedup();
             l.addresses.sort();
             l.addresses.dedup();
+            // A route built in code may spell a default metric out (1024 on IPv6): it is
+            // the same route as one without (JSON is folded as it is read).
+            l.routes.iter_mut().for_each(Route::fold_metric);
             l.routes.sort();
             l.routes.dedup();
         }
@@ -301,6 +314,14 @@ impl LiveState {
             .binary_search_by(|l| (l.namespace.as_ref(), &l.name).cmp(&(namespace, name)))
             .ok()
             .map(|i| &self.links[i])
+    }
+
+    /// The ports of bridge `bridge` in `namespace`, sorted.
+    pub fn ports(&self, namespace: Option<&NsName>, bridge: &LinkName) -> Vec<LinkName> {
+        self.links_in(namespace)
+            .filter(|l| l.master.as_ref() == Some(bridge))
+            .map(|l| l.name.clone())
+            .collect()
     }
 
     /// Links in one namespace (`None` = the tool's own).
@@ -338,6 +359,24 @@ mod tests {
         let l = s.link(Some(&red), &LinkName::new("eth0").unwrap()).unwrap();
         assert!(l.owned_by("lab"));
         assert_eq!(l.parent.as_ref().unwrap().to_string(), "eth1");
+    }
+
+    /// A route's metric is folded as it is read: the family's default (IPv4 0, IPv6 0 or
+    /// 1024) is the same route as one without, any other metric is kept.
+    #[test]
+    fn default_metrics_fold_as_state_files_are_read() {
+        let metric = |json: &str| serde_json::from_str::<Route>(json).unwrap().metric;
+        assert_eq!(metric(r#"{"to": "fd00::/64", "metric": 1024}"#), None);
+        assert_eq!(metric(r#"{"to": "fd00::/64", "metric": 0}"#), None);
+        assert_eq!(metric(r#"{"to": "10.0.0.0/8", "metric": 0}"#), None);
+        assert_eq!(
+            metric(r#"{"to": "10.0.0.0/8", "metric": 1024}"#),
+            Some(1024)
+        );
+        assert_eq!(metric(r#"{"to": "fd00::/64", "metric": 5}"#), Some(5));
+        let r: Route = serde_json::from_str(r#"{"to": "fd00::/64"}"#).unwrap();
+        assert_eq!(r.metric(), 1024);
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"to":"fd00::/64"}"#);
     }
 
     #[test]

@@ -80,6 +80,13 @@ pub enum ParentKind {
     },
     /// `create = "dummy"`.
     Dummy,
+    /// `create = "bridge"`: a Linux bridge, a switch for a lab. `ports` (sorted) are links
+    /// of the file (veth parents, or veth peers in mvtopo's namespace) enslaved to it.
+    Bridge {
+        ports: Vec<LinkName>,
+        /// Span of `ports`' value (or the header when there is none).
+        ports_span: Span,
+    },
     /// `create = "vlan"`: 802.1Q sub-interface of `link` (a `[parent.*]` key).
     Vlan {
         link: LinkName,
@@ -92,6 +99,17 @@ pub enum ParentKind {
 impl ParentKind {
     pub fn created(&self) -> bool {
         !matches!(self, ParentKind::Existing)
+    }
+
+    /// The kind the kernel reports for such a link (`LinkKind::as_str`).
+    pub fn link_kind(&self) -> &'static str {
+        match self {
+            ParentKind::Existing => "device",
+            ParentKind::Veth { .. } => "veth",
+            ParentKind::Dummy => "dummy",
+            ParentKind::Vlan { .. } => "vlan",
+            ParentKind::Bridge { .. } => "bridge",
+        }
     }
 }
 
@@ -129,6 +147,7 @@ pub struct Macvlan {
 
 /// A route through a macvlan, in its namespace's main table.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "RouteFields")]
 pub struct Route {
     /// The destination network; `to = "default"` is 0.0.0.0/0 or ::/0 (the family of `via`).
     /// Host bits are zero.
@@ -136,6 +155,78 @@ pub struct Route {
     /// The gateway; `None` is a route straight onto the link (scope link).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<IpAddr>,
+    /// The route's priority (RTA_PRIORITY), part of its identity as in the kernel: two
+    /// routes to one destination with different metrics are two routes. `None` is the
+    /// kernel's default for the family (IPv4 0, IPv6 1024), and never `Some` of it
+    /// (`Route::new` folds it), so a file that leaves the metric out and the kernel's
+    /// report of the route it made compare equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+}
+
+/// A route as a state file writes it; read through `Route::new`, so a default metric
+/// spelled out (`"metric": 1024` on IPv6) is the same route as one without.
+#[derive(Deserialize)]
+struct RouteFields {
+    to: Cidr,
+    #[serde(default)]
+    via: Option<IpAddr>,
+    #[serde(default)]
+    metric: Option<u32>,
+}
+
+impl From<RouteFields> for Route {
+    fn from(f: RouteFields) -> Route {
+        Route::new(f.to, f.via, f.metric)
+    }
+}
+
+/// "10.1.0.0/16 via 10.0.0.1 metric 100", as `ip route` writes it.
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.to)?;
+        if let Some(v) = self.via {
+            write!(f, " via {v}")?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, " metric {m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// IP6_RT_PRIO_USER: the metric the kernel gives an IPv6 route added without one (or with 0).
+pub const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+impl Route {
+    /// A route with its metric folded: the family's default metric becomes `None`.
+    pub fn new(to: Cidr, via: Option<IpAddr>, metric: Option<u32>) -> Route {
+        let mut r = Route { to, via, metric };
+        r.fold_metric();
+        r
+    }
+
+    /// The metric the kernel has for this route (IPv6 turns 0 into 1024).
+    pub fn metric(&self) -> u32 {
+        match (self.metric, self.to.is_ipv4()) {
+            (Some(m), _) if m != 0 => m,
+            (_, true) => 0,
+            (_, false) => IPV6_DEFAULT_METRIC,
+        }
+    }
+
+    /// Writes the family's default metric as `None` (IPv6 also 0: the kernel turns a
+    /// metric of 0 into 1024 there).
+    pub fn fold_metric(&mut self) {
+        let default = match self.metric {
+            Some(0) => true,
+            Some(m) => !self.to.is_ipv4() && m == IPV6_DEFAULT_METRIC,
+            None => false,
+        };
+        if default {
+            self.metric = None;
+        }
+    }
 }
 
 impl Route {
@@ -153,6 +244,19 @@ impl Route {
 }
 
 impl Topology {
+    /// The `[parent.*]` veth that makes the link `port` in mvtopo's namespace: the veth
+    /// itself, or the one whose peer it is (a bridge port names either end).
+    pub fn veth_of(&self, port: &LinkName) -> Option<&Parent> {
+        self.parents.values().find(|p| match &p.kind {
+            ParentKind::Veth {
+                peer,
+                peer_namespace,
+                ..
+            } => p.name == *port || (peer == port && peer_namespace.is_none()),
+            _ => false,
+        })
+    }
+
     pub fn macvlan(&self, namespace: Option<&NsName>, name: &LinkName) -> Option<&Macvlan> {
         self.macvlans
             .binary_search_by(|m| (m.namespace.as_ref(), &m.name).cmp(&(namespace, name)))

@@ -58,6 +58,18 @@ pub enum Object {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mac: Option<MacAddr>,
     },
+    /// A lab bridge and its ports (links in the tool's namespace, sorted). The live object
+    /// of a delete has none: deleting a bridge releases its ports, which keep their own
+    /// record of it (`LiveLink::master`) for undo.
+    Bridge {
+        name: LinkName,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ports: Vec<LinkName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mtu: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<MacAddr>,
+    },
     Macvlan(MacvlanLink),
     /// An address on a macvlan.
     Address {
@@ -74,6 +86,9 @@ pub enum Object {
         to: Cidr,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         via: Option<IpAddr>,
+        /// `None`: the kernel's default for the family (see `model::Route`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<u32>,
     },
 }
 
@@ -149,6 +164,11 @@ pub enum Change {
         from: i32,
         to: i32,
     },
+    /// A bridge's ports (IFLA_MASTER of each port added or released), sorted.
+    Ports {
+        from: Vec<LinkName>,
+        to: Vec<LinkName>,
+    },
 }
 
 /// The identity of an object, ordered so that sorting by key gives namespaces, then parents,
@@ -156,11 +176,26 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Key {
-    Namespace { name: NsName },
-    Parent { name: LinkName },
-    Macvlan { at: LinkRef },
-    Address { at: LinkRef, address: Cidr },
-    Route { at: LinkRef, to: Cidr },
+    Namespace {
+        name: NsName,
+    },
+    Parent {
+        name: LinkName,
+    },
+    Macvlan {
+        at: LinkRef,
+    },
+    Address {
+        at: LinkRef,
+        address: Cidr,
+    },
+    /// A route's identity is its destination and metric, as in the kernel's table.
+    Route {
+        at: LinkRef,
+        to: Cidr,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<u32>,
+    },
 }
 
 impl Object {
@@ -226,6 +261,13 @@ impl Object {
                 mtu,
                 mac: l.mac,
             },
+            LinkKind::Bridge => Object::Bridge {
+                name,
+                ports: Vec::new(),
+                mtu,
+                // A bridge without ports has the all-zero MAC, which no create accepts.
+                mac: l.mac.filter(|m| !m.is_zero()),
+            },
             LinkKind::Macvlan | LinkKind::Macvtap | LinkKind::Other(_) => return None,
         })
     }
@@ -264,6 +306,12 @@ impl Object {
                 mtu,
                 mac: None,
             },
+            ParentKind::Bridge { ports, .. } => Object::Bridge {
+                name,
+                ports: ports.clone(),
+                mtu,
+                mac: None,
+            },
         }
     }
 
@@ -276,7 +324,8 @@ impl Object {
             Object::Nic { name, .. }
             | Object::Veth { name, .. }
             | Object::Dummy { name, .. }
-            | Object::Vlan { name, .. } => Key::Parent { name: name.clone() },
+            | Object::Vlan { name, .. }
+            | Object::Bridge { name, .. } => Key::Parent { name: name.clone() },
             Object::Macvlan(m) => Key::Macvlan {
                 at: at(&m.namespace, &m.name),
             },
@@ -292,10 +341,12 @@ impl Object {
                 namespace,
                 link,
                 to,
+                metric,
                 ..
             } => Key::Route {
                 at: at(namespace, link),
                 to: *to,
+                metric: *metric,
             },
         }
     }
@@ -317,6 +368,7 @@ impl Object {
             Object::Veth { .. } => "veth",
             Object::Dummy { .. } => "dummy",
             Object::Vlan { .. } => "vlan",
+            Object::Bridge { .. } => "bridge",
             Object::Macvlan(_) => "macvlan",
             Object::Address { .. } => "address",
             Object::Route { .. } => "route",
@@ -331,6 +383,7 @@ impl Object {
                 | Object::Veth { .. }
                 | Object::Dummy { .. }
                 | Object::Vlan { .. }
+                | Object::Bridge { .. }
                 | Object::Macvlan(_)
         )
     }
@@ -360,10 +413,14 @@ impl Route {
     /// How people name the route out of link `at`: `default via 10.0.0.1 on red/eth0`,
     /// `10.9.0.0/16 on red/eth0` (its gateway is part of the name).
     pub fn name_on(&self, at: &LinkRef) -> String {
-        match self.via {
-            Some(v) => format!("{} via {v} on {at}", self.destination()),
-            None => format!("{} on {at}", self.destination()),
+        let mut s = self.destination();
+        if let Some(v) = self.via {
+            s.push_str(&format!(" via {v}"));
         }
+        if let Some(m) = self.metric {
+            s.push_str(&format!(" metric {m}"));
+        }
+        format!("{s} on {at}")
     }
 
     pub fn object(&self, namespace: &Option<NsName>, link: &LinkName) -> Object {
@@ -372,6 +429,7 @@ impl Route {
             link: link.clone(),
             to: self.to,
             via: self.via,
+            metric: self.metric,
         }
     }
 }

@@ -66,6 +66,11 @@ fn parent_key(key: &str) -> Value {
             json!({"type": "integer", "description": "vlan only: the 802.1Q VLAN id", "minimum": 1, "maximum": 4094})
         }
         "mtu" => mtu("the parent's MTU, set by apply"),
+        "ports" => json!({
+            "type": "array",
+            "description": "bridge only: the file's veths (a [parent.*] with create = \"veth\", or its peer) enslaved to this bridge",
+            "items": interface_name("a veth end"),
+        }),
         _ => json!({}),
     }
 }
@@ -78,6 +83,12 @@ fn route_key(key: &str) -> Value {
         "via" => {
             json!({"type": "string", "description": "the gateway (no via: an on-link route)", "minLength": 1})
         }
+        "metric" => json!({
+            "type": "integer",
+            "description": "the route's metric (priority), part of its identity (default: the kernel's, 0 for IPv4, 1024 for IPv6)",
+            "minimum": 0,
+            "maximum": 4294967295u64,
+        }),
         _ => json!({}),
     }
 }
@@ -171,6 +182,7 @@ pub fn schema() -> Value {
         "allOf": [
             only_with("create", "veth", &["peer", "peer-namespace"]),
             only_with("create", "vlan", &["link", "vlan-id"]),
+            only_with("create", "bridge", &["ports"]),
             {
                 "if": {"properties": {"create": {"const": "vlan"}}, "required": ["create"]},
                 "then": {"required": ["link", "vlan-id"]},

@@ -40,7 +40,7 @@ pub fn route(to: &str, via: Option<&str>) -> Route {
         ("default", None) => panic!("a default route needs a gateway"),
         _ => cidr(to),
     };
-    Route { to, via }
+    Route::new(to, via, None)
 }
 
 /// Link `name` in `namespace` (`None`: the namespace the backend is rooted at).

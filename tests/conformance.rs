@@ -18,7 +18,7 @@ use mvtopo::backend::Backend;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::{LinkRef, LiveState};
 use mvtopo::model::Route;
-use mvtopo::names::{MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
+use mvtopo::names::{LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 use mvtopo::testing::{cidr, ln};
 
 /// Names in a scenario, made concrete for one lab: namespaces get the lab's prefix.
@@ -134,6 +134,63 @@ fn up(n: &Names, at: &str) -> Request {
 /// The parent every scenario starts from: veth p0 (MAC …:01) / p0p (…:02), both up.
 fn parent(n: &Names) -> Vec<Request> {
     vec![veth(n, "p0", "p0p", 1, None), up(n, "p0"), up(n, "p0p")]
+}
+
+/// The parent veth p0/p0p and an up bridge br0 (with a MAC of its own: a bridge without
+/// one takes its first port's, a value the fake does not pick).
+fn bridged(n: &Names) -> Vec<Request> {
+    let mut v = parent(n);
+    v.push(Request::CreateLink(NewLink {
+        at: n.at("br0"),
+        kind: NewKind::Bridge,
+        mac: Some(mac(30)),
+        mtu: None,
+        restore: false,
+    }));
+    v.push(up(n, "br0"));
+    v
+}
+
+fn set_master(n: &Names, at: &str, master: Option<&str>) -> Request {
+    Request::SetMaster {
+        at: n.at(at),
+        master: master.map(|m| LinkName::new(m).unwrap()),
+    }
+}
+
+/// `bridged`, with p0p a port of br0.
+fn with_port(n: &Names) -> Vec<Request> {
+    let mut v = bridged(n);
+    v.push(set_master(n, "p0p", Some("br0")));
+    v
+}
+
+fn route(to: &str, via: Option<&str>, metric: Option<u32>) -> Route {
+    Route::new(cidr(to), via.map(|v| v.parse().unwrap()), metric)
+}
+
+/// An up macvlan m0 with 10.9.0.1/24 and fd09::1/64, a route to 10.10.0.0/16 through
+/// 10.9.0.254 and one to fd10::/64 through fd09::254, both with the kernel's default metric.
+fn routed(n: &Names) -> Vec<Request> {
+    let mut v = parent(n);
+    v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
+    v.push(up(n, "m0"));
+    for a in ["10.9.0.1/24", "fd09::1/64"] {
+        v.push(Request::AddAddress {
+            at: n.at("m0"),
+            address: cidr(a),
+        });
+    }
+    for r in [
+        route("10.10.0.0/16", Some("10.9.0.254"), None),
+        route("fd10::/64", Some("fd09::254"), None),
+    ] {
+        v.push(Request::AddRoute {
+            at: n.at("m0"),
+            route: r,
+        });
+    }
+    v
 }
 
 struct Scenario {
@@ -426,6 +483,7 @@ fn scenarios() -> Vec<Scenario> {
                 route: Route {
                     to: cidr("10.10.0.0/16"),
                     via: Some("10.9.0.254".parse().unwrap()),
+                    metric: None,
                 },
             },
             errno: Some(libc::ESRCH),
@@ -444,9 +502,78 @@ fn scenarios() -> Vec<Scenario> {
                 route: Route {
                     to: cidr("10.10.0.0/16"),
                     via: Some("10.9.0.254".parse().unwrap()),
+                    metric: None,
                 },
             },
             errno: Some(libc::ENETUNREACH),
+        },
+        Scenario {
+            name: "a second route to a destination, with another metric",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("10.10.0.0/16", Some("10.9.0.254"), Some(100)),
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "a route whose destination and metric are taken, through another gateway",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("10.10.0.0/16", Some("10.9.0.253"), None),
+            },
+            errno: Some(libc::EEXIST),
+        },
+        Scenario {
+            name: "an IPv6 route with metric 0 is one with 1024",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: Route {
+                    metric: Some(0),
+                    ..route("fd10::/64", None, None)
+                },
+            },
+            errno: Some(libc::EEXIST),
+        },
+        Scenario {
+            name: "an on-link IPv6 route beside one through a gateway, another metric",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("fd10::/64", None, Some(7)),
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "removing a route of another metric than the one there",
+            namespaces: &[],
+            setup: routed,
+            request: |n| Request::DeleteRoute {
+                at: n.at("m0"),
+                route: route("10.10.0.0/16", Some("10.9.0.254"), Some(5)),
+            },
+            errno: Some(libc::ESRCH),
+        },
+        Scenario {
+            name: "an on-link route, no gateway needed",
+            namespaces: &[],
+            setup: |n| {
+                let mut v = parent(n);
+                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
+                v.push(up(n, "m0"));
+                v
+            },
+            request: |n| Request::AddRoute {
+                at: n.at("m0"),
+                route: route("10.11.0.0/16", None, Some(20)),
+            },
+            errno: None,
         },
         Scenario {
             name: "going down drops IPv6 addresses and routes, keeps IPv4",
@@ -466,6 +593,7 @@ fn scenarios() -> Vec<Scenario> {
                     route: Route {
                         to: cidr("10.10.0.0/16"),
                         via: Some("10.9.0.254".parse().unwrap()),
+                        metric: None,
                     },
                 });
                 v
@@ -640,6 +768,73 @@ fn scenarios() -> Vec<Scenario> {
                 )
             },
             request: |n| attr(n, "m0", MacvlanKind::Macvlan, MacvlanAttr::BcCutoff(1)),
+            errno: None,
+        },
+        Scenario {
+            name: "a veth end enslaved to a bridge",
+            namespaces: &[],
+            setup: bridged,
+            request: |n| set_master(n, "p0p", Some("br0")),
+            errno: None,
+        },
+        Scenario {
+            name: "a port released",
+            namespaces: &[],
+            setup: with_port,
+            request: |n| set_master(n, "p0p", None),
+            errno: None,
+        },
+        Scenario {
+            name: "a master that is not a bridge",
+            namespaces: &[],
+            setup: bridged,
+            request: |n| set_master(n, "p0p", Some("p0")),
+            errno: Some(libc::EOPNOTSUPP),
+        },
+        Scenario {
+            name: "a master that does not exist",
+            namespaces: &[],
+            setup: bridged,
+            request: |n| set_master(n, "p0p", Some("br9")),
+            errno: Some(libc::ENODEV),
+        },
+        Scenario {
+            name: "a macvlan on a bridge port",
+            namespaces: &[],
+            setup: with_port,
+            request: |n| macvlan(n, "m0", "p0p", Mode::Bridge, 10, None),
+            errno: Some(libc::EBUSY),
+        },
+        Scenario {
+            name: "a link with a macvlan on it made a port",
+            namespaces: &[],
+            setup: |n| {
+                let mut v = bridged(n);
+                v.push(macvlan(n, "m0", "p0p", Mode::Bridge, 10, None));
+                v
+            },
+            request: |n| set_master(n, "p0p", Some("br0")),
+            errno: Some(libc::EBUSY),
+        },
+        Scenario {
+            name: "a macvlan on a bridge, in a namespace",
+            namespaces: &["a"],
+            setup: with_port,
+            request: |n| macvlan(n, "a/m0", "br0", Mode::Bridge, 10, None),
+            errno: None,
+        },
+        Scenario {
+            name: "deleting a bridge releases its ports and takes its macvlans",
+            namespaces: &[],
+            setup: |n| {
+                let mut v = with_port(n);
+                v.push(macvlan(n, "m0", "br0", Mode::Bridge, 10, None));
+                v
+            },
+            request: |n| Request::DeleteLink {
+                at: n.at("br0"),
+                takes: vec![],
+            },
             errno: None,
         },
         Scenario {

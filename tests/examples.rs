@@ -180,6 +180,16 @@ struct Recipe {
 /// tests/e2e.rs and examples/quickstart.sh.
 const RECIPES: &[Recipe] = &[
     Recipe {
+        file: "bridge-lab.toml",
+        ext: &[],
+        reach: &[
+            ("left", "10.70.0.12"),
+            ("right", "10.70.0.11"),
+            ("left", "10.70.0.1"),
+        ],
+        unreachable: &[],
+    },
+    Recipe {
         file: "host-shim.toml",
         ext: &[],
         reach: &[
@@ -442,4 +452,9 @@ fn kernel_ci() {
 #[test]
 fn kernel_vlan_parent() {
     run_on_kernel(recipe("vlan-parent.toml"));
+}
+
+#[test]
+fn kernel_bridge_lab() {
+    run_on_kernel(recipe("bridge-lab.toml"));
 }

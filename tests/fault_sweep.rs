@@ -353,6 +353,7 @@ fn build(lab: &Lab, live: &LiveState) {
                 bcqueuelen: l.bcqueuelen,
                 bc_cutoff: l.bc_cutoff,
             },
+            LinkKind::Bridge => NewKind::Bridge,
             ref k => panic!("cannot build a {k} link here"),
         };
         let passthru = l.mode == Some(mvtopo::names::Mode::Passthru);
@@ -386,6 +387,14 @@ fn build(lab: &Lab, live: &LiveState) {
             )
             .unwrap();
         }
+    }
+    // Bridge ports, once every link is there.
+    for l in links.iter().filter(|l| l.master.is_some()) {
+        let r = Request::SetMaster {
+            at: l.at(),
+            master: l.master.clone(),
+        };
+        nl.request(&r, "-").unwrap();
     }
     for l in &links {
         for a in &l.addresses {

@@ -62,7 +62,7 @@ fn find<'a>(
 }
 
 /// The snapshot of every lab namespace equals what `ip -j -d link` / `ip -j addr` report,
-/// link for link: names, kind, MTU, MAC, up, owner alias, mode, source list, VLAN id,
+/// link for link: names, kind, MTU, MAC, up, owner alias, mode, source list, VLAN id, bridge,
 /// IPv4 and global IPv6 addresses, and the parent or peer (same namespace by name, across
 /// namespaces by ifindex in the namespace the snapshot names).
 fn assert_snapshot_matches_ip(lab: &Lab, live: &LiveState) {
@@ -137,6 +137,11 @@ fn assert_snapshot_matches_ip(lab: &Lab, live: &LiveState) {
                 got.vlan_id.map(u64::from),
                 info(ip)["id"].as_u64().filter(|_| kind == "vlan"),
                 "{ctx} vlan id"
+            );
+            assert_eq!(
+                got.master.as_ref().map(|m| m.as_str()),
+                ip["master"].as_str(),
+                "{ctx} master"
             );
             let lower = if kind == "veth" {
                 &got.peer
@@ -597,20 +602,27 @@ fn addresses_and_routes() {
         link: ln("m0"),
         address: cidr(s),
     };
-    let route = |to: &str, via: Option<&str>| Object::Route {
+    let route = |to: &str, via: Option<&str>, metric: Option<u32>| Object::Route {
         namespace: Some(ns(&a)),
         link: ln("m0"),
         to: cidr(to),
         via: via.map(|v| v.parse::<IpAddr>().unwrap()),
+        metric,
     };
     for o in [addr("10.9.0.2/24"), addr("fd00::2/64")] {
         create(&mut nl, o);
     }
+    // Two routes to 10.3.0.0/16 that differ only in metric are two routes, as are two to
+    // fd02::/64 (one with the kernel's default IPv6 metric, 1024).
     let routes = [
-        route("0.0.0.0/0", Some("10.9.0.1")),
-        route("10.1.0.0/16", Some("10.9.0.254")),
-        route("10.2.0.0/16", None),
-        route("fd01::/64", Some("fd00::1")),
+        route("0.0.0.0/0", Some("10.9.0.1"), None),
+        route("10.1.0.0/16", Some("10.9.0.254"), None),
+        route("10.2.0.0/16", None, None),
+        route("10.3.0.0/16", Some("10.9.0.1"), Some(100)),
+        route("10.3.0.0/16", None, Some(200)),
+        route("fd01::/64", Some("fd00::1"), None),
+        route("fd02::/64", None, None),
+        route("fd02::/64", Some("fd00::1"), Some(10)),
     ];
     for r in routes.clone() {
         create(&mut nl, r);
@@ -643,6 +655,18 @@ fn addresses_and_routes() {
     let on_link = r4.iter().find(|r| r["dst"] == "10.2.0.0/16").unwrap();
     assert_eq!(on_link["scope"], "link");
     assert!(has(&lab.routes("a", "-6"), "fd01::/64", Some("fd00::1")));
+    let metric = |rs: &[Value], dst: &str, gw: Option<&str>| -> Vec<u64> {
+        rs.iter()
+            .filter(|r| r["dst"] == dst && r["dev"] == "m0" && r["gateway"].as_str() == gw)
+            .map(|r| r["metric"].as_u64().unwrap_or(0))
+            .collect()
+    };
+    assert_eq!(metric(&r4, "10.3.0.0/16", Some("10.9.0.1")), [100]);
+    assert_eq!(metric(&r4, "10.3.0.0/16", None), [200]);
+    assert_eq!(metric(&r4, "10.2.0.0/16", None), [0]);
+    let r6 = lab.routes("a", "-6");
+    assert_eq!(metric(&r6, "fd02::/64", None), [1024]);
+    assert_eq!(metric(&r6, "fd02::/64", Some("fd00::1")), [10]);
 
     let live = nl.snapshot().unwrap();
     assert_snapshot_matches_ip(&lab, &live);
@@ -652,15 +676,19 @@ fn addresses_and_routes() {
     let got_routes: Vec<String> = got
         .routes
         .iter()
-        .map(|r| format!("{} {:?}", r.to, r.via.map(|v| v.to_string())))
+        .map(|r| format!("{} {:?} {:?}", r.to, r.via.map(|v| v.to_string()), r.metric))
         .collect();
     assert_eq!(
         got_routes,
         [
-            "0.0.0.0/0 Some(\"10.9.0.1\")",
-            "10.1.0.0/16 Some(\"10.9.0.254\")",
-            "10.2.0.0/16 None",
-            "fd01::/64 Some(\"fd00::1\")",
+            "0.0.0.0/0 Some(\"10.9.0.1\") None",
+            "10.1.0.0/16 Some(\"10.9.0.254\") None",
+            "10.2.0.0/16 None None",
+            "10.3.0.0/16 None Some(200)",
+            "10.3.0.0/16 Some(\"10.9.0.1\") Some(100)",
+            "fd01::/64 Some(\"fd00::1\") None",
+            "fd02::/64 None None",
+            "fd02::/64 Some(\"fd00::1\") Some(10)",
         ]
     );
 
@@ -678,6 +706,8 @@ fn addresses_and_routes() {
     assert!(!has(&lab.routes("a", "-4"), "default", Some("10.9.0.1")));
     assert!(!has(&lab.routes("a", "-4"), "10.2.0.0/16", None));
     assert!(!has(&lab.routes("a", "-6"), "fd01::/64", Some("fd00::1")));
+    assert!(metric(&lab.routes("a", "-4"), "10.3.0.0/16", None).is_empty());
+    assert!(metric(&lab.routes("a", "-6"), "fd02::/64", None).is_empty());
     let addrs: Vec<String> = lab.addrs("a", "m0").into_iter().map(|(a, _)| a).collect();
     assert!(addrs.contains(&"10.9.0.2/24".to_owned()));
     assert!(!addrs.contains(&"fd00::2/64".to_owned()));

@@ -282,10 +282,10 @@ proptest! {
             prop_assert_eq!(&m.addresses, &addrs);
             let mut routes = Vec::new();
             if g.default_route {
-                routes.push(Route { to: "0.0.0.0/0".parse().unwrap(), via: Some(format!("10.{i}.0.1").parse::<IpAddr>().unwrap()) });
+                routes.push(Route { to: "0.0.0.0/0".parse().unwrap(), via: Some(format!("10.{i}.0.1").parse::<IpAddr>().unwrap()), metric: None });
             }
             if g.extra_route {
-                routes.push(Route { to: format!("172.{}.{i}.0/24", 16 + i).parse().unwrap(), via: None });
+                routes.push(Route { to: format!("172.{}.{i}.0/24", 16 + i).parse().unwrap(), via: None, metric: None });
             }
             prop_assert_eq!(&m.routes, &routes);
             if g.mode == Mode::Source {

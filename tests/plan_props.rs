@@ -235,6 +235,34 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
             },
         );
     }
+    // A bridge every other time, its ports the far ends of the veths that stay in
+    // mvtopo's namespace (macvlans sit on the near ends, never on a port).
+    if spec.vlan.2 % 2 == 0 {
+        let ports: Vec<LinkName> = t
+            .parents
+            .values()
+            .filter_map(|p| match &p.kind {
+                ParentKind::Veth {
+                    peer,
+                    peer_namespace: None,
+                    ..
+                } => Some(peer.clone()),
+                _ => None,
+            })
+            .collect();
+        t.parents.insert(
+            ln("br0"),
+            Parent {
+                name: ln("br0"),
+                kind: ParentKind::Bridge {
+                    ports,
+                    ports_span: Span::default(),
+                },
+                mtu: None,
+                span: Span::default(),
+            },
+        );
+    }
     let parents: Vec<LinkName> = t.parents.keys().cloned().collect();
     if parents.is_empty() {
         return t;
@@ -263,12 +291,15 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
             routes.push(Route {
                 to: Cidr::new(format!("10.{}.0.0", 100 + i).parse().unwrap(), 16).unwrap(),
                 via: Some(format!("10.{i}.0.1").parse().unwrap()),
+                metric: None,
             });
         }
         if s.route & 2 == 2 {
             routes.push(Route {
                 to: Cidr::new(format!("192.168.{i}.0").parse().unwrap(), 24).unwrap(),
                 via: None,
+                // Odd macvlans' on-link route has a metric of its own.
+                metric: (i % 2 == 1).then_some(100),
             });
         }
         routes.sort();
@@ -381,6 +412,10 @@ fn check_matches(t: &Topology, live: &LiveState) -> Result<(), TestCaseError> {
                 prop_assert_eq!(l.vlan_id, Some(*vlan_id));
                 prop_assert_eq!(l.parent.as_ref().map(|p| &p.name), Some(link));
             }
+            ParentKind::Bridge { ports, .. } => {
+                prop_assert_eq!(&l.kind, &LinkKind::Bridge);
+                prop_assert_eq!(&live.ports(None, &p.name), ports);
+            }
         }
     }
     for m in &t.macvlans {
@@ -467,6 +502,7 @@ fn add_clutter(live: &mut LiveState, clutter: &[(usize, usize, bool)]) {
                 name: ln("eth1"),
             }),
             peer: None,
+            master: None,
             mode: Some(Mode::Bridge),
             vlan_id: None,
             mac: Some(MacAddr([2, 0xee, 0, 0, 0, k as u8])),

@@ -459,6 +459,7 @@ fn default_route_without_gateway_keeps_its_family() {
         mvtopo::model::Route {
             to: cidr("::/0"),
             via: None,
+            metric: None,
         },
         route("default", Some("10.0.0.1")),
     ];

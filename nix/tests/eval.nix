@@ -230,7 +230,26 @@ let
                   create = "veth";
                   peer-namespace = "c";
                 };
+                parent.lab1.create = "veth";
+                parent.sw0 = {
+                  create = "bridge";
+                  ports = [ "lab1p" ];
+                };
                 macvlan = [
+                  {
+                    name = "mvs";
+                    parent = "sw0";
+                    mode = "bridge";
+                    addresses = [ "10.2.0.1/24" ];
+                    routes = [
+                      {
+                        to = "10.3.0.0/16";
+                        via = "10.2.0.254";
+                        metric = 100;
+                      }
+                      { to = "10.4.0.0/16"; }
+                    ];
+                  }
                   {
                     name = "mvc";
                     parent = "eth1";
@@ -548,6 +567,7 @@ let
           (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.kind")
           (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.flags")
           (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.macvlan.*.bc-cutoff")
+          (expectIn "documented options" names "services.mvtopo.topologies.<name>.settings.parent.<name>.ports")
           (expectIn "documented options" names "services.mvtopo.topologies.<name>.destroyOnStop")
           (expectIn "documented options" names "services.mvtopo.package")
           # forces every type description, default and example to render

@@ -74,6 +74,12 @@ pub enum Request {
         kind: MacvlanKind,
         attr: MacvlanAttr,
     },
+    /// Enslave `at` to the bridge `master` in its namespace (`None`: release it), one
+    /// RTM_SETLINK with IFLA_MASTER.
+    SetMaster {
+        at: LinkRef,
+        master: Option<LinkName>,
+    },
     /// Set (`Some`) or clear (`None`) the owner alias; undo uses it to give a link back
     /// the alias it had.
     SetAlias {
@@ -150,6 +156,7 @@ pub enum NewKind {
         link: LinkName,
         vlan_id: u16,
     },
+    Bridge,
 }
 
 impl NewKind {
@@ -159,6 +166,7 @@ impl NewKind {
             NewKind::Veth { .. } => LinkKind::Veth,
             NewKind::Dummy => LinkKind::Dummy,
             NewKind::Vlan { .. } => LinkKind::Vlan,
+            NewKind::Bridge => LinkKind::Bridge,
         }
     }
 }
@@ -176,6 +184,7 @@ impl Request {
             | Request::SetUp { at, .. }
             | Request::SetMacvlan { at, .. }
             | Request::SetMacvlanAttr { at, .. }
+            | Request::SetMaster { at, .. }
             | Request::SetAlias { at, .. }
             | Request::AddAddress { at, .. }
             | Request::DeleteAddress { at, .. }
@@ -201,6 +210,7 @@ impl Request {
                 NewKind::Veth { .. } => RequestOp::CreateVeth,
                 NewKind::Dummy => RequestOp::CreateDummy,
                 NewKind::Vlan { .. } => RequestOp::CreateVlan,
+                NewKind::Bridge => RequestOp::CreateBridge,
             },
             Request::Claim { .. } => RequestOp::SetOwner,
             Request::DeleteLink { .. } => RequestOp::DeleteLink,
@@ -215,6 +225,10 @@ impl Request {
                 MacvlanAttr::BcQueueLen(_) => RequestOp::SetBcQueueLen,
                 MacvlanAttr::BcCutoff(_) => RequestOp::SetBcCutoff,
             },
+            Request::SetMaster {
+                master: Some(_), ..
+            } => RequestOp::SetMaster,
+            Request::SetMaster { master: None, .. } => RequestOp::ReleaseFromBridge,
             Request::SetAlias { .. } => RequestOp::SetAlias,
             Request::AddAddress { .. } => RequestOp::AddAddress,
             Request::DeleteAddress { .. } => RequestOp::DeleteAddress,
@@ -267,6 +281,9 @@ impl fmt::Display for Request {
                 MacvlanAttr::BcQueueLen(n) => write!(f, " {n}"),
                 MacvlanAttr::BcCutoff(n) => write!(f, " {n}"),
             },
+            Request::SetMaster {
+                master: Some(m), ..
+            } => write!(f, " {m}"),
             Request::SetAlias { owner, .. } => match owner {
                 Some(o) => write!(f, " mvtopo:{o}"),
                 None => write!(f, " (none)"),
@@ -360,36 +377,15 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 namespace: peer_namespace.clone(),
                 name: peer.clone(),
             };
-            out.push(Request::CreateLink(NewLink {
-                at: host(name),
-                kind: NewKind::Veth {
-                    peer: peer.clone(),
-                    peer_mac: *peer_mac,
-                    peer_mtu: *mtu,
-                },
-                mac: *mac,
-                mtu: *mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim {
-                at: host(name),
-                up: true,
-            });
+            let kind = NewKind::Veth {
+                peer: peer.clone(),
+                peer_mac: *peer_mac,
+                peer_mtu: *mtu,
+            };
+            lab_parent(name, kind, *mac, *mtu, out);
             out.push(Request::Claim { at: peer, up: true });
         }
-        Object::Dummy { name, mtu, mac } => {
-            out.push(Request::CreateLink(NewLink {
-                at: host(name),
-                kind: NewKind::Dummy,
-                mac: *mac,
-                mtu: *mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim {
-                at: host(name),
-                up: true,
-            });
-        }
+        Object::Dummy { name, mtu, mac } => lab_parent(name, NewKind::Dummy, *mac, *mtu, out),
         Object::Vlan {
             name,
             link,
@@ -397,20 +393,20 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             mtu,
             mac,
         } => {
-            out.push(Request::CreateLink(NewLink {
-                at: host(name),
-                kind: NewKind::Vlan {
-                    link: link.clone(),
-                    vlan_id: *vlan_id,
-                },
-                mac: *mac,
-                mtu: *mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim {
-                at: host(name),
-                up: true,
-            });
+            let kind = NewKind::Vlan {
+                link: link.clone(),
+                vlan_id: *vlan_id,
+            };
+            lab_parent(name, kind, *mac, *mtu, out);
+        }
+        Object::Bridge {
+            name,
+            ports,
+            mtu,
+            mac,
+        } => {
+            lab_parent(name, NewKind::Bridge, *mac, *mtu, out);
+            set_ports(name, &[], ports, out);
         }
         Object::Macvlan(m) => {
             let at = LinkRef {
@@ -451,12 +447,34 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             link,
             to,
             via,
+            metric,
         } => out.push(Request::AddRoute {
             at: LinkRef::new(namespace.clone(), link.clone()),
-            route: Route { to: *to, via: *via },
+            route: Route::new(*to, *via, *metric),
         }),
     }
     Ok(())
+}
+
+/// Create a lab parent in the tool's namespace, then claim it and bring it up.
+fn lab_parent(
+    name: &LinkName,
+    kind: NewKind,
+    mac: Option<MacAddr>,
+    mtu: Option<u32>,
+    out: &mut Vec<Request>,
+) {
+    out.push(Request::CreateLink(NewLink {
+        at: host(name),
+        kind,
+        mac,
+        mtu,
+        restore: false,
+    }));
+    out.push(Request::Claim {
+        at: host(name),
+        up: true,
+    });
 }
 
 /// A link delete, with what the kernel takes along according to `state`.
@@ -493,9 +511,10 @@ fn delete(
             link,
             to,
             via,
+            metric,
         } => out.push(Request::DeleteRoute {
             at: LinkRef::new(namespace.clone(), link.clone()),
-            route: Route { to: *to, via: *via },
+            route: Route::new(*to, *via, *metric),
         }),
         link => {
             if let Some(at) = link.link() {
@@ -614,10 +633,29 @@ fn update(
                 kind,
                 attr: MacvlanAttr::BcCutoff(*to),
             }),
+            Change::Ports { from, to } => set_ports(&at.name, from, to, out),
             Change::Mode { .. } | Change::SourceMacs { .. } => {}
         }
     }
     Ok(())
+}
+
+/// Release the ports of `bridge` that are in `from` and not in `to`, then enslave those
+/// new in `to` (a port moved from another bridge is enslaved directly: the kernel releases
+/// it from the old one in the same request).
+fn set_ports(bridge: &LinkName, from: &[LinkName], to: &[LinkName], out: &mut Vec<Request>) {
+    for p in from.iter().filter(|p| !to.contains(p)) {
+        out.push(Request::SetMaster {
+            at: host(p),
+            master: None,
+        });
+    }
+    for p in to.iter().filter(|p| !from.contains(p)) {
+        out.push(Request::SetMaster {
+            at: host(p),
+            master: Some(bridge.clone()),
+        });
+    }
 }
 
 #[cfg(test)]

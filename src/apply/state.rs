@@ -43,13 +43,24 @@ pub(crate) fn put(state: &mut LiveState, l: LiveLink) {
 }
 
 /// Remove a link and everything the kernel removes with it (the other end of a veth, the
-/// links stacked on it), returning them as they were.
+/// links stacked on it), returning them as they were, and the ports a removed bridge
+/// releases as they were before.
 fn remove_link(state: &mut LiveState, at: &LinkRef) -> Vec<LiveLink> {
     let mut gone = Vec::new();
     let mut todo = vec![at.clone()];
     while let Some(at) = todo.pop() {
         let Ok(i) = index(state, &at) else { continue };
         let l = state.links.remove(i);
+        if l.kind == LinkKind::Bridge {
+            for p in state
+                .links
+                .iter_mut()
+                .filter(|p| p.namespace == at.namespace && p.master.as_ref() == Some(&at.name))
+            {
+                gone.push(p.clone());
+                p.master = None;
+            }
+        }
         if l.kind == LinkKind::Veth
             && let Some(p) = &l.peer
         {
@@ -101,6 +112,7 @@ fn blank(at: &LinkRef, kind: LinkKind, mtu: u32) -> LiveLink {
         kind,
         parent: None,
         peer: None,
+        master: None,
         mode: None,
         vlan_id: None,
         mac: None,
@@ -265,7 +277,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                     prior.added.push(peer.clone());
                     put(state, p);
                 }
-                NewKind::Dummy => {}
+                NewKind::Dummy | NewKind::Bridge => {}
             }
             prior.added.insert(0, n.at.clone());
             put(state, l);
@@ -303,6 +315,9 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
             }
         }
         Request::SetMac { at, mac } => change(state, at, &mut prior, |l| l.mac = Some(*mac)),
+        Request::SetMaster { at, master } => {
+            change(state, at, &mut prior, |l| l.master = master.clone())
+        }
         Request::SetUp { at, up } => change(state, at, &mut prior, |l| {
             l.up = *up;
             if !*up {

@@ -40,11 +40,13 @@ impl UndoReport {
     }
 }
 
-/// Parents before the links on them: a vlan sits on a parent, a macvlan on either.
+/// Parents before the links on them: a vlan sits on a parent, a macvlan on either, and a
+/// bridge port is enslaved once its bridge is back.
 fn depth(l: &LiveLink) -> u8 {
     match l.kind {
         LinkKind::Macvlan | LinkKind::Macvtap => 2,
         LinkKind::Vlan => 1,
+        _ if l.master.is_some() => 1,
         _ => 0,
     }
 }
@@ -86,6 +88,7 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
             vlan_id: l.vlan_id.ok_or_else(|| cannot("its vlan id is unknown"))?,
         },
         LinkKind::Dummy => NewKind::Dummy,
+        LinkKind::Bridge => NewKind::Bridge,
         LinkKind::Veth => {
             let peer = l
                 .peer
@@ -110,15 +113,25 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
         at: l.at(),
         kind,
         // A passthru macvlan takes its parent's MAC; giving it one is EINVAL on some
-        // kernels, and it is the parent's anyway.
-        mac: l.mac.filter(|_| l.mode != Some(Mode::Passthru)),
+        // kernels, and it is the parent's anyway. A bridge without ports has the all-zero
+        // MAC, which no create accepts.
+        mac: l
+            .mac
+            .filter(|m| l.mode != Some(Mode::Passthru) && !m.is_zero()),
         mtu: Some(l.mtu),
         restore: true,
     })
 }
 
-/// Give `l`'s alias and up state back after creating it again.
+/// Give `l`'s alias, up state and bridge back after creating it again (its bridge, a
+/// parent-level link, is back by then: see `depth`).
 fn reclaim(l: &LiveLink, owner: &str, out: &mut Vec<Request>) {
+    if l.master.is_some() {
+        out.push(Request::SetMaster {
+            at: l.at(),
+            master: l.master.clone(),
+        });
+    }
     if l.owner.as_deref() == Some(owner) {
         out.push(Request::Claim {
             at: l.at(),
@@ -312,6 +325,12 @@ pub fn inverse(
                     out.push(Request::SetMac {
                         at: at.clone(),
                         mac,
+                    });
+                }
+                if was.master != n.master {
+                    out.push(Request::SetMaster {
+                        at: at.clone(),
+                        master: was.master.clone(),
                     });
                 }
                 if was.owner != n.owner {

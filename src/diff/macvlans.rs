@@ -228,6 +228,7 @@ pub(super) fn create_contents(d: &mut Draft, m: &Macvlan, here: &LinkRef) {
             Key::Route {
                 at: here.clone(),
                 to: r.to,
+                metric: r.metric,
             },
             Step::Create {
                 object: r.object(&m.namespace, &m.name),
@@ -275,6 +276,7 @@ pub(super) fn sync_contents(d: &mut Draft, m: &Macvlan, l: &LiveLink, here: &Lin
                 Key::Route {
                     at: here.clone(),
                     to: r.to,
+                    metric: r.metric,
                 },
                 Step::Create {
                     object: r.object(&m.namespace, &m.name),
@@ -288,6 +290,7 @@ pub(super) fn sync_contents(d: &mut Draft, m: &Macvlan, l: &LiveLink, here: &Lin
                 Key::Route {
                     at: here.clone(),
                     to: r.to,
+                    metric: r.metric,
                 },
                 Step::Delete {
                     object: r.object(&m.namespace, &m.name),

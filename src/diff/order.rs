@@ -55,7 +55,11 @@ pub(super) fn delete_graph(cx: &Context<'_>, d: &Draft) -> DepGraph {
                     key.clone(),
                 ));
             }
-            Object::Nic { .. } | Object::Veth { .. } | Object::Dummy { .. } => {}
+            // A bridge's ports are released, not deleted, with it.
+            Object::Nic { .. }
+            | Object::Veth { .. }
+            | Object::Dummy { .. }
+            | Object::Bridge { .. } => {}
         }
     }
     DepGraph::from_edges(d.deletes.keys().cloned(), edges)

@@ -5,6 +5,7 @@ use super::ownership::foreign;
 use super::{Context, Draft, PlanError};
 use crate::live::{LinkKind, LinkRef, LiveLink};
 use crate::model::{Parent, ParentKind};
+use crate::names::LinkName;
 use crate::object::{Change, Key, Object};
 use crate::plan::{ReplaceReason, Step};
 
@@ -75,7 +76,62 @@ pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
         }
     }
     cascade_vlans(cx, &mut d);
+    bridge_ports(cx, &mut d);
     d
+}
+
+/// The ports of each bridge that is kept, changed in place (IFLA_MASTER of each port).
+/// Only the file's veths count on the live side: a port whose veth is made (again) in
+/// this plan comes without a master, one the file no longer has is deleted with its
+/// veth, and a link someone else enslaved is not mvtopo's to release.
+fn bridge_ports(cx: &Context<'_>, d: &mut Draft) {
+    let t = cx.topology;
+    for p in t.parents.values() {
+        let ParentKind::Bridge { ports, .. } = &p.kind else {
+            continue;
+        };
+        let key = Key::Parent {
+            name: p.name.clone(),
+        };
+        if matches!(
+            d.steps.get(&key),
+            Some(Step::Create { .. } | Step::Replace { .. })
+        ) || cx.link(&LinkRef::host(p.name.clone())).is_none()
+        {
+            continue;
+        }
+        let remade = |veth: &LinkName| {
+            matches!(
+                d.steps.get(&Key::Parent { name: veth.clone() }),
+                Some(Step::Create { .. } | Step::Replace { .. })
+            )
+        };
+        let live: Vec<LinkName> = cx
+            .live
+            .ports(None, &p.name)
+            .into_iter()
+            .filter(|port| t.veth_of(port).is_some_and(|v| !remade(&v.name)))
+            .collect();
+        if live == *ports {
+            continue;
+        }
+        let change = Change::Ports {
+            from: live,
+            to: ports.clone(),
+        };
+        match d.steps.get_mut(&key) {
+            Some(Step::Update { changes, .. }) => changes.push(change),
+            _ => {
+                d.steps.insert(
+                    key,
+                    Step::Update {
+                        object: Object::from_parent(p),
+                        changes: vec![change],
+                    },
+                );
+            }
+        }
+    }
 }
 
 pub(super) fn replace_parent(
@@ -229,6 +285,7 @@ fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<ReplaceReason> {
                 None
             }
         }
-        ParentKind::Existing | ParentKind::Dummy => None,
+        // Ports change in place (`bridge_ports`).
+        ParentKind::Existing | ParentKind::Dummy | ParentKind::Bridge { .. } => None,
     }
 }

@@ -75,6 +75,7 @@ fn lab() -> Topology {
     red.routes = vec![Route {
         to: cidr("0.0.0.0/0"),
         via: Some("10.0.0.1".parse().unwrap()),
+        metric: None,
     }];
     let mut blue = mv(Some("blue"), "eth0", "eth1");
     blue.mode = Mode::Source;
@@ -108,7 +109,10 @@ fn summary(p: &Plan) -> Vec<String> {
                 Key::Parent { name } => format!("parent {name}"),
                 Key::Macvlan { at } => format!("macvlan {at}"),
                 Key::Address { at, address } => format!("address {at} {address}"),
-                Key::Route { at, to } => format!("route {at} {to}"),
+                Key::Route { at, to, metric } => match metric {
+                    Some(m) => format!("route {at} {to} metric {m}"),
+                    None => format!("route {at} {to}"),
+                },
             };
             format!("{} {what}", s.action())
         })
@@ -474,6 +478,7 @@ fn owned_macvlan(namespace: &str, name: &str, parent: &str, mac: MacAddr) -> Liv
         kind: LinkKind::Macvlan,
         parent: Some(LinkRef::host(ln(parent))),
         peer: None,
+        master: None,
         mode: Some(Mode::Bridge),
         vlan_id: None,
         mac: Some(mac),

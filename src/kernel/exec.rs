@@ -12,16 +12,17 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
     MacVlanFlags, MacVlanMacAddressMode, MacVlanMode,
 };
-use netlink_packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
+use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{
-    AddressMessageBuilder, LinkDummy, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
-    LinkVlan, RouteMessageBuilder,
+    AddressMessageBuilder, LinkBridge, LinkDummy, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
+    LinkVeth, LinkVlan, RouteMessageBuilder,
 };
 
 use super::{Netlink, ack, by_name, ifindex, io_err, journal, netns, nl_err};
 use crate::apply::{MacvlanAttr, NewKind, NewLink, Request};
 use crate::backend::{BackendError, RequestOp};
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
+use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), BackendError> {
@@ -50,6 +51,16 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
                 }
             }
             delete_link(nl, at.namespace.as_ref(), &at.name)
+        }
+        Request::SetMaster { at, master } => {
+            let ns = at.namespace.as_ref();
+            let index = link_index(nl, ns, &at.name)?;
+            let msg = LinkUnspec::new_with_index(index);
+            let msg = match master {
+                Some(m) => msg.controller(link_index(nl, ns, m)?),
+                None => msg.nocontroller(),
+            };
+            change_link(nl, ns, op, &what, msg.build())
         }
         Request::SetMtu { at, mtu } => {
             let msg = LinkUnspec::new_with_name(at.name.as_str())
@@ -138,7 +149,7 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::AddRoute { at, route } => {
             let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = route_message(index, &route.to, route.via.as_ref(), false)
+            let msg = route_message(index, route, false)
                 .map_err(|m| BackendError::new(op, &what, Some(libc::EINVAL), m))?;
             let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
             nl.rt
@@ -147,7 +158,7 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::DeleteRoute { at, route } => {
             let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = route_message(index, &route.to, route.via.as_ref(), true)
+            let msg = route_message(index, route, true)
                 .map_err(|m| BackendError::new(op, &what, Some(libc::EINVAL), m))?;
             let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
             nl.rt
@@ -187,6 +198,17 @@ fn create_link(
         (Some(_), Err(e)) if e.errno == Some(libc::EBUSY) => create_link_as(nl, n, None, op, what),
         (_, r) => r,
     }
+}
+
+/// A create's MTU and MAC, when it gives them.
+fn with_mtu_mac<T>(mut msg: LinkMessageBuilder<T>, n: &NewLink) -> LinkMessageBuilder<T> {
+    if let Some(m) = n.mtu {
+        msg = msg.mtu(m);
+    }
+    if let Some(m) = n.mac {
+        msg = msg.address(m.0.to_vec());
+    }
+    msg
 }
 
 fn create_link_as(
@@ -231,27 +253,14 @@ fn create_link_as(
             }
             msg.build()
         }
-        NewKind::Dummy => {
-            let mut msg = LinkDummy::new(name);
-            if let Some(m) = n.mtu {
-                msg = msg.mtu(m);
-            }
-            if let Some(m) = n.mac {
-                msg = msg.address(m.0.to_vec());
-            }
-            msg.build()
-        }
+        NewKind::Dummy => with_mtu_mac(LinkDummy::new(name), n).build(),
         NewKind::Vlan { link, vlan_id } => {
             let lower = link_index(nl, None, link)?;
-            let mut msg = LinkVlan::new(name, lower, *vlan_id);
-            if let Some(m) = n.mtu {
-                msg = msg.mtu(m);
-            }
-            if let Some(m) = n.mac {
-                msg = msg.address(m.0.to_vec());
-            }
-            msg.build()
+            with_mtu_mac(LinkVlan::new(name, lower, *vlan_id), n).build()
         }
+        // Not `LinkBridge::new`, which asks for IFF_UP: like every link, it starts down and
+        // its claim brings it up.
+        NewKind::Bridge => with_mtu_mac(LinkMessageBuilder::<LinkBridge>::new(name), n).build(),
         // A macvlan is created directly in its target namespace: RTM_NEWLINK goes through
         // the socket of the namespace where the parent lives and carries IFLA_NET_NS_FD of
         // the target, so the kernel builds the link there. Creating it in the own namespace
@@ -451,13 +460,12 @@ fn address_message(
 
 /// A main-table route out of link `index`: through `via`, or straight onto the link (scope
 /// link) without one. For a delete, protocol and scope are left unspecified/"nowhere" so
-/// the kernel matches the route whoever added it (`ip route del` does the same).
-fn route_message(
-    index: u32,
-    to: &Cidr,
-    via: Option<&IpAddr>,
-    delete: bool,
-) -> Result<RouteMessage, String> {
+/// the kernel matches the route whoever added it (`ip route del` does the same). The
+/// metric (RTA_PRIORITY) is always given, the family's default included: it is part of
+/// the route's identity, and a delete without it would take the first route to the
+/// destination whatever its metric.
+fn route_message(index: u32, route: &Route, delete: bool) -> Result<RouteMessage, String> {
+    let (to, via) = (&route.to, route.via.as_ref());
     let mut msg = match (to.addr(), via) {
         (IpAddr::V4(dst), None | Some(IpAddr::V4(_))) => {
             let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
@@ -479,6 +487,8 @@ fn route_message(
         }
         _ => return Err("the gateway's address family differs from the destination's".into()),
     };
+    msg.attributes
+        .push(RouteAttribute::Priority(route.metric()));
     if via.is_none() {
         msg.header.scope = RouteScope::Link;
     }

@@ -314,6 +314,7 @@ impl crate::backend::Backend for Netlink {
             Object::Veth { .. }
             | Object::Dummy { .. }
             | Object::Vlan { .. }
+            | Object::Bridge { .. }
             | Object::Macvlan(_) => {
                 let Some(at) = object.link() else {
                     return Err(not_claimable(object));

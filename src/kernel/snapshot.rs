@@ -398,6 +398,8 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         nsids: raw.nsids,
     };
     let mut by_index: HashMap<u32, usize> = HashMap::with_capacity(raw.links.len());
+    // IFLA_MASTER of each link in `out.links`: an ifindex in this namespace.
+    let mut masters: Vec<Option<u32>> = Vec::with_capacity(raw.links.len());
     for l in &raw.links {
         let name = l.attributes.iter().find_map(|a| match a {
             LinkAttribute::IfName(n) => Some(n),
@@ -418,6 +420,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
             kind: LinkKind::Device,
             parent: None,
             peer: None,
+            master: None,
             mode: None,
             vlan_id: None,
             mac: None,
@@ -433,6 +436,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         };
         let mut lower: Option<u32> = None;
         let mut nsid: Option<i32> = None;
+        let mut master: Option<u32> = None;
         for a in &l.attributes {
             match a {
                 LinkAttribute::Mtu(m) => link.mtu = *m,
@@ -440,6 +444,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
                 LinkAttribute::IfAlias(s) => link.owner = owner_from_alias(s).map(str::to_owned),
                 LinkAttribute::Link(i) => lower = Some(*i),
                 LinkAttribute::LinkNetNsId(i) => nsid = Some(*i),
+                LinkAttribute::Controller(i) => master = Some(*i),
                 LinkAttribute::LinkInfo(infos) => link_info(infos, &mut link),
                 _ => {}
             }
@@ -449,6 +454,12 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         by_index.insert(l.header.index, out.links.len());
         out.links.push(link);
         out.lower.push(lower.map(|i| (i, nsid)));
+        masters.push(master);
+    }
+    for (link, master) in out.links.iter_mut().zip(masters) {
+        link.master = master
+            .and_then(|i| out.names.get(&i))
+            .and_then(|n| LinkName::new(n).ok());
     }
     for a in &raw.addresses {
         let Some(&at) = by_index.get(&a.header.index) else {
@@ -619,6 +630,7 @@ fn route(r: &RouteMessage) -> Option<(u32, Route)> {
     let mut to = unspecified;
     let mut via = None;
     let mut oif = None;
+    let mut metric = None;
     for a in &r.attributes {
         match a {
             RouteAttribute::Destination(d) => to = route_ip(d)?,
@@ -626,6 +638,7 @@ fn route(r: &RouteMessage) -> Option<(u32, Route)> {
             RouteAttribute::Via(RouteVia::Inet(v)) => via = Some(IpAddr::V4(*v)),
             RouteAttribute::Via(RouteVia::Inet6(v)) => via = Some(IpAddr::V6(*v)),
             RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Priority(p) => metric = Some(*p),
             _ => {}
         }
     }
@@ -635,7 +648,7 @@ fn route(r: &RouteMessage) -> Option<(u32, Route)> {
         return None;
     }
     let to = Cidr::new(to, h.destination_prefix_length).ok()?;
-    Some((oif?, Route { to, via }))
+    Some((oif?, Route::new(to, via, metric)))
 }
 
 fn route_ip(a: &RouteAddress) -> Option<IpAddr> {

@@ -55,6 +55,8 @@ pub struct RawParent {
     pub link: Option<At<String>>,
     pub vlan_id: Option<At<i64>>,
     pub mtu: Option<At<i64>>,
+    /// A bridge's ports: other `[parent.*]` keys (veths) or veth peers.
+    pub ports: Option<At<Vec<At<String>>>>,
     /// Span of each key as written, for "only allowed with ..." diagnostics.
     pub keys: Vec<At<&'static str>>,
     /// Keys present with a value of the wrong type (already reported; not "missing").
@@ -89,12 +91,21 @@ pub struct RawRoute {
     pub span: Range<usize>,
     pub to: Option<At<String>>,
     pub via: Option<At<String>>,
+    pub metric: Option<At<i64>>,
     /// Keys present with a value of the wrong type (already reported; not "missing").
     pub broken: Vec<&'static str>,
 }
 
 pub const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
-pub const PARENT_KEYS: [&str; 6] = ["create", "peer", "peer-namespace", "link", "vlan-id", "mtu"];
+pub const PARENT_KEYS: [&str; 7] = [
+    "create",
+    "peer",
+    "peer-namespace",
+    "link",
+    "vlan-id",
+    "mtu",
+    "ports",
+];
 pub const MACVLAN_KEYS: [&str; 14] = [
     "name",
     "parent",
@@ -111,7 +122,7 @@ pub const MACVLAN_KEYS: [&str; 14] = [
     "bcqueuelen",
     "bc-cutoff",
 ];
-pub const ROUTE_KEYS: [&str; 2] = ["to", "via"];
+pub const ROUTE_KEYS: [&str; 3] = ["to", "via", "metric"];
 
 /// Names other tools use for our keys, which edit distance would not find.
 fn alias(key: &str) -> &'static [&'static str] {
@@ -131,6 +142,8 @@ fn alias(key: &str) -> &'static [&'static str] {
         "bc-queue-len" | "bc_queue_len" | "broadcast-queue" | "bcqueue" => &["bcqueuelen"],
         "bc_cutoff" | "bccutoff" | "broadcast-cutoff" | "bc-queue-threshold" => &["bc-cutoff"],
         "flag" | "macvlan-flags" => &["flags"],
+        "priority" | "prio" | "preference" | "pref" => &["metric"],
+        "slaves" | "members" | "interfaces" => &["ports"],
         _ => &[],
     }
 }
@@ -158,6 +171,8 @@ fn example(key: &str) -> &'static str {
         "bc-cutoff" => "bc-cutoff = 2",
         "to" => "to = \"10.1.0.0/16\"",
         "via" => "via = \"10.0.0.1\"",
+        "metric" => "metric = 100",
+        "ports" => "ports = [\"lab0p\", \"lab1p\"]",
         _ => "name = \"eth0\"",
     }
 }
@@ -415,6 +430,7 @@ impl Walker {
             link: None,
             vlan_id: None,
             mtu: None,
+            ports: None,
             keys: Vec::new(),
             broken: Vec::new(),
         };
@@ -435,6 +451,7 @@ impl Walker {
                 "peer-namespace" => p.peer_namespace = self.string(key, bv),
                 "link" => p.link = self.string(key, bv),
                 "vlan-id" => p.vlan_id = self.integer(key, bv),
+                "ports" => p.ports = self.strings(key, bv),
                 _ => p.mtu = self.integer(key, bv),
             }
             if self.problems.len() > before {
@@ -530,6 +547,7 @@ impl Walker {
                 span: item.span(),
                 to: None,
                 via: None,
+                metric: None,
                 broken: Vec::new(),
             };
             for (k, rv) in t.iter() {
@@ -544,6 +562,12 @@ impl Walker {
                         r.via = self.string("via", rv);
                         if r.via.is_none() {
                             r.broken.push("via");
+                        }
+                    }
+                    "metric" => {
+                        r.metric = self.integer("metric", rv);
+                        if r.metric.is_none() {
+                            r.broken.push("metric");
                         }
                     }
                     _ => {

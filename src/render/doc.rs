@@ -31,6 +31,8 @@ pub(crate) struct ParentDoc {
     pub link: Option<String>,
     pub vlan_id: Option<u16>,
     pub mtu: Option<u32>,
+    /// A bridge's ports.
+    pub ports: Vec<LinkName>,
 }
 
 impl ParentDoc {
@@ -43,6 +45,7 @@ impl ParentDoc {
             link: None,
             vlan_id: None,
             mtu: None,
+            ports: Vec::new(),
         }
     }
 }
@@ -112,14 +115,15 @@ pub(crate) fn key(s: &str) -> String {
 }
 
 fn route_inline(r: &Route) -> String {
-    match r.via {
-        Some(via) => format!(
-            "{{ to = {}, via = {} }}",
-            string(&r.destination()),
-            string(&via.to_string())
-        ),
-        None => format!("{{ to = {} }}", string(&r.destination())),
+    let mut s = format!("{{ to = {}", string(&r.destination()));
+    if let Some(via) = r.via {
+        s.push_str(&format!(", via = {}", string(&via.to_string())));
     }
+    if let Some(m) = r.metric {
+        s.push_str(&format!(", metric = {m}"));
+    }
+    s.push_str(" }");
+    s
 }
 
 fn array<T>(items: &[T], item: impl Fn(&T) -> String) -> String {
@@ -147,6 +151,10 @@ impl ParentDoc {
         }
         if let Some(mtu) = self.mtu {
             let _ = writeln!(out, "mtu = {mtu}");
+        }
+        if !self.ports.is_empty() {
+            let ports = array(&self.ports, |p| string(p.as_str()));
+            let _ = writeln!(out, "ports = {ports}");
         }
     }
 }
@@ -276,6 +284,10 @@ fn parent_from_model(p: &Parent) -> ParentDoc {
             d.link = Some(link.to_string());
             d.vlan_id = Some(*vlan_id);
         }
+        ParentKind::Bridge { ports, .. } => {
+            d.create = Some("bridge".to_owned());
+            d.ports = ports.clone();
+        }
     }
     d.mtu = p.mtu;
     d
@@ -316,7 +328,7 @@ pub(crate) fn from_topology(t: &Topology) -> Doc {
 /// (`create = KIND` plus what the kernel says about that kind): a foreign veth used as an
 /// existing parent is just an existing parent, and a foreign link where the file wants to
 /// create one shows up as a missing `create`.
-fn parent_from_live(l: &LiveLink, owned: bool, mtu: Option<u32>) -> ParentDoc {
+fn parent_from_live(l: &LiveLink, owned: bool, mtu: Option<u32>, live: &LiveState) -> ParentDoc {
     let mut d = ParentDoc::existing(l.name.clone());
     if owned {
         d.create = Some(l.kind.as_str().to_owned());
@@ -329,6 +341,7 @@ fn parent_from_live(l: &LiveLink, owned: bool, mtu: Option<u32>) -> ParentDoc {
                 d.link = l.parent.as_ref().map(|p| p.to_string());
                 d.vlan_id = l.vlan_id;
             }
+            LinkKind::Bridge => d.ports = live.ports(l.namespace.as_ref(), &l.name),
             _ => {}
         }
     }
@@ -421,8 +434,12 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
     for (name, p) in &t.parents {
         if let Some(l) = live.link(None, name) {
             // Fields the file leaves unset are left out, so they never show as drift.
-            doc.parents
-                .push(parent_from_live(l, l.owned_by(owner), p.mtu.map(|_| l.mtu)));
+            doc.parents.push(parent_from_live(
+                l,
+                l.owned_by(owner),
+                p.mtu.map(|_| l.mtu),
+                live,
+            ));
         }
     }
     let pruned_parent = |l: &LiveLink| l.kind.macvlan().is_none() && diff::stale_link(t, l);
@@ -430,7 +447,8 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
     let candidate = |l: &LiveLink| pruned_parent(l) || in_file(&l.name);
     for l in live.links.iter().filter(|l| pruned_parent(l)) {
         if !is_secondary_end(l, live, &candidate, &in_file) {
-            doc.parents.push(parent_from_live(l, true, Some(l.mtu)));
+            doc.parents
+                .push(parent_from_live(l, true, Some(l.mtu), live));
         }
     }
 
@@ -494,7 +512,8 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
                 .map(|l| l.name.clone()),
         );
     }
-    // A vlan's lower link must be a parent of its own, and may be a vlan too.
+    // A vlan's lower link must be a parent of its own, and may be a vlan too; so must a
+    // bridge's ports.
     let mut todo: Vec<LinkName> = names.iter().cloned().collect();
     while let Some(n) = todo.pop() {
         let Some(l) = live.link(None, &n) else {
@@ -504,6 +523,13 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
             if let Some(lower) = l.parent.as_ref().filter(|p| p.namespace.is_none()) {
                 if names.insert(lower.name.clone()) {
                     todo.push(lower.name.clone());
+                }
+            }
+        }
+        if l.kind == LinkKind::Bridge && owned(l) {
+            for port in live.ports(None, &l.name) {
+                if names.insert(port.clone()) {
+                    todo.push(port);
                 }
             }
         }
@@ -529,7 +555,7 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
                 }
                 continue;
             }
-            let p = parent_from_live(l, true, Some(l.mtu));
+            let p = parent_from_live(l, true, Some(l.mtu), live);
             peer_namespaces.extend(p.peer_namespace.clone());
             doc.parents.push(p);
         } else {

@@ -22,7 +22,7 @@ pub fn to_dot(t: &Topology) -> String {
         picture.clusters.entry(Some(ns.as_str())).or_default();
     }
     for (name, p) in &t.parents {
-        picture.parent(name, p);
+        picture.parent(t, name, p);
     }
     for m in &t.macvlans {
         picture.macvlan(m);
@@ -42,7 +42,7 @@ struct Picture<'t> {
 
 impl<'t> Picture<'t> {
     /// A parent: its node in the tool's namespace, and a veth's far end or a vlan's link.
-    fn parent(&mut self, name: &LinkName, p: &'t Parent) {
+    fn parent(&mut self, t: &Topology, name: &LinkName, p: &'t Parent) {
         let id = format!("parent:{name}");
         let mtu = p.mtu.map(|m| format!("\\nmtu {m}")).unwrap_or_default();
         let (kind, extra) = match &p.kind {
@@ -78,6 +78,21 @@ impl<'t> Picture<'t> {
                     quote("link")
                 ));
                 ("vlan".to_owned(), format!("\\nid {vlan_id}"))
+            }
+            ParentKind::Bridge { ports, .. } => {
+                for port in ports {
+                    let from = match t.veth_of(port) {
+                        Some(v) if v.name != *port => format!("peer:{}", v.name),
+                        _ => format!("parent:{port}"),
+                    };
+                    self.edges.push(format!(
+                        "{} -> {} [label={}];",
+                        quote(&from),
+                        quote(&id),
+                        quote("port")
+                    ));
+                }
+                ("bridge".to_owned(), String::new())
             }
         };
         let node = format!(
@@ -125,6 +140,9 @@ impl<'t> Picture<'t> {
                 None => {
                     let _ = write!(label, "\\n{to} dev {}", escape(m.name.as_str()));
                 }
+            }
+            if let Some(metric) = r.metric {
+                let _ = write!(label, " metric {metric}");
             }
         }
         self.clusters

@@ -17,7 +17,8 @@ fn identity(o: &Object) -> String {
         Object::Nic { name, .. }
         | Object::Veth { name, .. }
         | Object::Dummy { name, .. }
-        | Object::Vlan { name, .. } => name.to_string(),
+        | Object::Vlan { name, .. }
+        | Object::Bridge { name, .. } => name.to_string(),
         Object::Macvlan(m) => at(&m.namespace, &m.name).to_string(),
         Object::Address {
             namespace,
@@ -29,7 +30,8 @@ fn identity(o: &Object) -> String {
             link,
             to,
             via,
-        } => Route { to: *to, via: *via }.name_on(&at(namespace, link)),
+            metric,
+        } => Route::new(*to, *via, *metric).name_on(&at(namespace, link)),
     }
 }
 
@@ -51,7 +53,11 @@ fn relation(o: &Object) -> Option<String> {
 }
 
 fn macs(m: &[MacAddr]) -> String {
-    let v: Vec<String> = m.iter().map(MacAddr::to_string).collect();
+    names(m)
+}
+
+fn names<T: std::fmt::Display>(items: &[T]) -> String {
+    let v: Vec<String> = items.iter().map(ToString::to_string).collect();
     format!("[{}]", v.join(", "))
 }
 
@@ -94,6 +100,14 @@ fn details(o: &Object) -> Vec<String> {
             }
         }
         Object::Dummy { mtu, mac, .. } => mtu_mac(&mut d, mac, mtu),
+        Object::Bridge {
+            ports, mtu, mac, ..
+        } => {
+            if !ports.is_empty() {
+                d.push(format!("ports {}", names(ports)));
+            }
+            mtu_mac(&mut d, mac, mtu);
+        }
         Object::Vlan {
             vlan_id, mtu, mac, ..
         } => {
@@ -134,6 +148,7 @@ fn change(c: &Change) -> String {
         Change::Flags { from, to } => format!("flags {} → {}", flags(from), flags(to)),
         Change::Bcqueuelen { from, to } => format!("bcqueuelen {from} → {to}"),
         Change::BcCutoff { from, to } => format!("bc-cutoff {from} → {to}"),
+        Change::Ports { from, to } => format!("ports {} → {}", names(from), names(to)),
     }
 }
 

@@ -10,6 +10,7 @@ use super::{Resolver, text};
 use crate::code::Code;
 use crate::load::problem::Problem;
 use crate::load::raw::At;
+use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 
 impl<'r> Resolver<'r> {
@@ -64,7 +65,14 @@ impl<'r> Resolver<'r> {
                             let c: Cidr = to.parse().ok()?;
                             (c.network() == c).then_some(c)?
                         };
-                        Some((to, r.span.clone()))
+                        let metric = match &r.metric {
+                            None => None,
+                            Some(at) => Some(u32::try_from(at.value).ok()?),
+                        };
+                        // The kernel's identity of a route in a table: destination and
+                        // metric (the family's default folded, so 0 and 1024 meet on IPv6).
+                        let metric = Route::new(to, None, metric).metric();
+                        Some((to, metric, r.span.clone()))
                     })
                     .collect();
                 View {
@@ -264,7 +272,7 @@ impl<'r> Resolver<'r> {
     /// Addresses and routes must be unique within a namespace.
     pub(super) fn per_namespace_rules(&mut self, views: &[View]) {
         let mut addresses: HashMap<(&Option<NsName>, IpAddr), Range<usize>> = HashMap::new();
-        let mut routes: HashMap<(&Option<NsName>, Cidr), Range<usize>> = HashMap::new();
+        let mut routes: HashMap<(&Option<NsName>, Cidr, u32), Range<usize>> = HashMap::new();
         for v in views {
             let Some(ns) = &v.namespace else { continue };
             for (addr, span) in &v.addresses {
@@ -284,20 +292,26 @@ impl<'r> Resolver<'r> {
                     }
                 }
             }
-            for (to, span) in &v.routes {
-                match routes.get(&(ns, *to)) {
+            for (to, metric, span) in &v.routes {
+                match routes.get(&(ns, *to, *metric)) {
                     Some(first) => self.problems.push(
                         Problem::new(
                             Code::CheckDuplicateRoute,
-                            format!("two routes to {to} in {}", ns_phrase(ns.as_ref())),
+                            format!(
+                                "two routes to {to} with metric {metric} in {}",
+                                ns_phrase(ns.as_ref())
+                            ),
                             span.clone(),
-                            "same destination again".into(),
-                            Some("keep one route per destination in a namespace".into()),
+                            "same destination and metric again".into(),
+                            Some(
+                                "keep one route per destination and metric in a namespace, or give one of them another metric"
+                                    .into(),
+                            ),
                         )
                         .with_label(first.clone(), "first route here"),
                     ),
                     None => {
-                        routes.insert((ns, *to), span.clone());
+                        routes.insert((ns, *to, *metric), span.clone());
                     }
                 }
             }
@@ -315,5 +329,6 @@ pub(super) struct View {
     mode: Option<Mode>,
     mac: Option<(MacAddr, Range<usize>)>,
     addresses: Vec<(IpAddr, Range<usize>)>,
-    routes: Vec<(Cidr, Range<usize>)>,
+    /// Destination and the metric the kernel would give it.
+    routes: Vec<(Cidr, u32, Range<usize>)>,
 }

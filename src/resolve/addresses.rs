@@ -105,12 +105,13 @@ impl<'r> Resolver<'r> {
                 return None;
             }
         };
+        let metric = self.metric(r);
         let via = via?;
         let to = self.destination(r, to_at, via)?;
         if let (Some(gw), Some(via_at)) = (via, &r.via) {
             self.gateway_fits(gw, via_at, to, addresses)?;
         }
-        Some(Route { to, via })
+        Some(Route::new(to, via, metric?))
     }
 
     fn gateway(&mut self, at: &At<String>) -> Option<IpAddr> {
@@ -153,7 +154,7 @@ impl<'r> Resolver<'r> {
                     "a default route needs a gateway".into(),
                     r.span.clone(),
                     "no `via`".into(),
-                    Some("add the router's address on this link, e.g. via = \"10.0.0.1\"".into()),
+                    Some("add the router's address on this link, e.g. via = \"10.0.0.1\", or write to = \"0.0.0.0/0\" (or \"::/0\") for a default route onto the link".into()),
                 ));
                 return None;
             };
@@ -230,5 +231,25 @@ impl<'r> Resolver<'r> {
             return None;
         }
         Some(())
+    }
+
+    /// `metric`: RTA_PRIORITY is 32 bits. `Some(None)`: not given (the kernel's default).
+    fn metric(&mut self, r: &RawRoute) -> Option<Option<u32>> {
+        let Some(at) = &r.metric else {
+            return (!r.broken.contains(&"metric")).then_some(None);
+        };
+        match u32::try_from(at.value) {
+            Ok(m) => Some(Some(m)),
+            Err(_) => {
+                self.push(Problem::new(
+                    Code::CheckRoute,
+                    format!("route metric {} is outside 0..=4294967295", at.value),
+                    at.span.clone(),
+                    "not a 32-bit metric".into(),
+                    Some("write a metric from 0 to 4294967295, e.g. metric = 100".into()),
+                ));
+                None
+            }
+        }
     }
 }

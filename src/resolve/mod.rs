@@ -26,7 +26,7 @@ const TOPOLOGY_NAME_MAX: usize = 64;
 /// (NAME_MAX is 255 bytes), with room to spare.
 const NS_NAME_MAX: usize = 200;
 
-pub const CREATE_KINDS: [&str; 3] = ["veth", "dummy", "vlan"];
+pub const CREATE_KINDS: [&str; 4] = ["veth", "dummy", "vlan", "bridge"];
 
 /// Validates the file as written and builds the topology, or returns every problem found.
 /// `default_name` is the topology name when the file has none (the file's stem).
@@ -44,6 +44,7 @@ pub fn resolve(raw: &RawTopology, default_name: &str) -> Result<Topology, Vec<Pr
     }
     let parents: Vec<Option<Parent>> = raw.parents.iter().map(|p| r.parent(p)).collect();
     r.vlan_mtus(&parents);
+    r.bridge_ports(&parents);
     let mtus = r.declared_mtus(&parents);
     let macvlans: Vec<Option<Macvlan>> = raw
         .macvlans

@@ -1,5 +1,8 @@
-//! Parents: their kinds (existing, veth, dummy, vlan), names of veth peers, and MTUs,
-//! including the MTU a vlan takes from its link.
+//! Parents: their kinds (existing, veth, dummy, vlan, bridge), names of veth peers, a
+//! bridge's ports, and MTUs, including the MTU a vlan takes from its link.
+
+use std::collections::HashMap;
+use std::ops::Range;
 
 use super::{CREATE_KINDS, MTU_MAX, MTU_MIN, Resolver, text};
 use crate::code::Code;
@@ -19,6 +22,7 @@ impl<'r> Resolver<'r> {
         let kind = match create {
             None => ParentKind::Existing,
             Some("dummy") => ParentKind::Dummy,
+            Some("bridge") => self.bridge(p)?,
             Some("veth") => self.veth(p, name.is_some(), &header)?,
             _ => self.vlan(p, &header)?,
         };
@@ -39,7 +43,7 @@ impl<'r> Resolver<'r> {
         match &p.create {
             None => Some(None),
             Some(c) => match c.value.as_str() {
-                k @ ("veth" | "dummy" | "vlan") => Some(Some(k)),
+                k @ ("veth" | "dummy" | "vlan" | "bridge") => Some(Some(k)),
                 other => {
                     let help = match did_you_mean(other, CREATE_KINDS) {
                         Some(s) => format!("did you mean {s:?}?"),
@@ -52,7 +56,7 @@ impl<'r> Resolver<'r> {
                         Code::CheckCreate,
                         format!("unknown create kind {other:?}"),
                         c.span.clone(),
-                        "not veth, dummy or vlan".into(),
+                        "not veth, dummy, vlan or bridge".into(),
                         Some(help),
                     ));
                     None
@@ -61,12 +65,32 @@ impl<'r> Resolver<'r> {
         }
     }
 
+    /// A bridge and its ports (names checked here; what they are, in `bridge_ports`).
+    fn bridge(&mut self, p: &'r RawParent) -> Option<ParentKind> {
+        let mut ports = Vec::new();
+        let mut ok = !p.broken.contains(&"ports");
+        for at in p.ports.iter().flat_map(|l| l.value.iter()) {
+            match self.link_name(at) {
+                Some(n) => ports.push(n),
+                None => ok = false,
+            }
+        }
+        ports.sort();
+        ports.dedup();
+        let span = p.ports.as_ref().map_or(p.span.clone(), |l| l.span.clone());
+        ok.then_some(ParentKind::Bridge {
+            ports,
+            ports_span: Span(span),
+        })
+    }
+
     /// Keys that belong to another `create` kind than this parent's.
     fn keys_of_other_kinds(&mut self, p: &RawParent, create: Option<&str>, header: &str) {
         for key in &p.keys {
             let needs = match key.value {
                 "peer" | "peer-namespace" => "veth",
                 "link" | "vlan-id" => "vlan",
+                "ports" => "bridge",
                 _ => continue,
             };
             if create != Some(needs) {
@@ -214,6 +238,9 @@ impl<'r> Resolver<'r> {
                     match &p.kind {
                         ParentKind::Existing => return None,
                         ParentKind::Veth { .. } | ParentKind::Dummy => return Some(DEFAULT_MTU),
+                        // Without one of its own a bridge takes its ports' smallest MTU:
+                        // unknown here.
+                        ParentKind::Bridge { .. } => return None,
                         ParentKind::Vlan { link, .. } => {
                             i = *self.parent_index.get(link.as_str())?;
                         }
@@ -269,6 +296,103 @@ impl<'r> Resolver<'r> {
                 self.push(problem);
             }
         }
+    }
+
+    /// A bridge's ports are the file's veths (either end, in mvtopo's namespace, where the
+    /// bridge is), each on one bridge at most; and no macvlan sits on a port: a port's
+    /// receive handler is the bridge's, and the kernel refuses a macvlan there (EBUSY).
+    pub(super) fn bridge_ports(&mut self, parents: &[Option<Parent>]) {
+        let veth_end = |port: &str| {
+            parents.iter().flatten().find_map(|p| match &p.kind {
+                ParentKind::Veth {
+                    peer,
+                    peer_namespace,
+                    ..
+                } if p.name.as_str() == port || peer.as_str() == port => {
+                    Some((p, peer.as_str() == port, peer_namespace.clone()))
+                }
+                _ => None,
+            })
+        };
+        let mut taken: HashMap<String, Range<usize>> = HashMap::new();
+        let mut problems = Vec::new();
+        for (raw, parent) in self.raw.parents.iter().zip(parents) {
+            let Some(Parent {
+                kind: ParentKind::Bridge { .. },
+                ..
+            }) = parent
+            else {
+                continue;
+            };
+            for at in raw.ports.iter().flat_map(|l| l.value.iter()) {
+                let problem = match veth_end(&at.value) {
+                    None => Some((
+                        format!("bridge port {:?} is not a veth of this file", at.value),
+                        "not a veth".to_owned(),
+                        "name a [parent.*] with create = \"veth\", or its peer".to_owned(),
+                    )),
+                    Some((v, true, Some(ns))) => Some((
+                        format!(
+                            "bridge port {:?} is in namespace {:?}, the bridge in mvtopo's own",
+                            at.value,
+                            ns.as_str()
+                        ),
+                        "peer elsewhere".to_owned(),
+                        format!(
+                            "name {:?} (the other end) instead, or drop peer-namespace from [parent.{}]",
+                            v.name.as_str(),
+                            text::toml_key(v.name.as_str())
+                        ),
+                    )),
+                    Some(_) => None,
+                };
+                if let Some((message, label, help)) = problem {
+                    problems.push(Problem::new(
+                        Code::CheckBridgePort,
+                        message,
+                        at.span.clone(),
+                        label,
+                        Some(help),
+                    ));
+                    continue;
+                }
+                match taken.get(&at.value) {
+                    Some(first) if *first != at.span => problems.push(
+                        Problem::new(
+                            Code::CheckBridgePort,
+                            format!("{:?} is a port of two bridges", at.value),
+                            at.span.clone(),
+                            "again here".into(),
+                            Some("a link is a port of one bridge at most: keep one".into()),
+                        )
+                        .with_label(first.clone(), "first here"),
+                    ),
+                    _ => {
+                        taken.insert(at.value.clone(), at.span.clone());
+                    }
+                }
+            }
+        }
+        for m in &self.raw.macvlans {
+            if let Some(at) = m.parent.as_ref()
+                && let Some(port) = taken.get(&at.value)
+            {
+                problems.push(
+                    Problem::new(
+                        Code::CheckBridgePort,
+                        format!("macvlan on {:?}, a bridge port", at.value),
+                        at.span.clone(),
+                        "a bridge port".into(),
+                        Some(
+                            "put the macvlan on the bridge itself (the kernel refuses a macvlan on a bridge port)"
+                                .into(),
+                        ),
+                    )
+                    .with_label(port.clone(), "made a port here"),
+                );
+            }
+        }
+        self.problems.extend(problems);
     }
 
     pub(super) fn mtu(&mut self, at: &At<i64>) -> Option<u32> {

@@ -129,6 +129,7 @@ pub fn link(namespace: Option<&str>, name: &str, kind: LinkKind) -> LiveLink {
         kind,
         parent: None,
         peer: None,
+        master: None,
         mode: None,
         vlan_id: None,
         mac: None,
@@ -541,6 +542,9 @@ pub fn as_applied(t: &Topology) -> LiveState {
                 });
                 l
             }
+            ParentKind::Bridge { .. } => {
+                owned(link(None, p.name.as_str(), LinkKind::Bridge), owner)
+            }
             ParentKind::Vlan {
                 link: lower,
                 vlan_id,
@@ -557,6 +561,16 @@ pub fn as_applied(t: &Topology) -> LiveState {
         };
         l.mtu = mtu;
         links.push(l);
+    }
+    for p in t.parents.values() {
+        if let ParentKind::Bridge { ports, .. } = &p.kind {
+            for l in links
+                .iter_mut()
+                .filter(|l| l.namespace.is_none() && ports.contains(&l.name))
+            {
+                l.master = Some(p.name.clone());
+            }
+        }
     }
     for (i, m) in t.macvlans.iter().enumerate() {
         let mut l = owned(link(None, m.name.as_str(), LinkKind::Macvlan), owner);
@@ -618,7 +632,7 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
         prop::option::of(Just(9000u32)),
         0usize..4,
         any::<bool>(),
-        prop::collection::vec((mv, 0usize..3), 0..6),
+        prop::collection::vec((mv, 0usize..4), 0..6),
     )
         .prop_map(|(ns_on, eth1_mtu, peer_ns, passthru_on_d0, mvs)| {
             let chosen: Vec<&str> = NAMESPACES
@@ -649,6 +663,24 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
                     },
                     None,
                 ),
+                parent(
+                    "v1",
+                    ParentKind::Veth {
+                        peer: ln("v1p"),
+                        peer_namespace: None,
+                        peer_namespace_span: Span::default(),
+                    },
+                    None,
+                ),
+                // A switch for the lab: its port is a veth's far end.
+                parent(
+                    "br0",
+                    ParentKind::Bridge {
+                        ports: vec![ln("v1p")],
+                        ports_span: Span::default(),
+                    },
+                    None,
+                ),
             ];
             let mut defaults_in: Vec<(Option<&str>, bool)> = Vec::new();
             let mut macvlans = Vec::new();
@@ -661,7 +693,7 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
                 let parent_name = if on_d0 {
                     "d0"
                 } else {
-                    ["eth1", "v0", "eth1.10"][pk]
+                    ["eth1", "v0", "eth1.10", "br0"][pk]
                 };
                 let mode = match Mode::ALL[mode] {
                     Mode::Passthru if !on_d0 => Mode::Bridge,
@@ -698,8 +730,10 @@ pub fn arb_topology() -> impl proptest::strategy::Strategy<Value = Topology> {
                     ));
                 }
                 if onlink {
-                    m.routes
-                        .push(route(&format!("10.{}.0.0/16", 200 + i), None));
+                    // Odd macvlans' on-link routes carry a metric of their own.
+                    let mut r = route(&format!("10.{}.0.0/16", 200 + i), None);
+                    r.metric = (i % 2 == 1).then_some(u32::from(i) * 10 + 5);
+                    m.routes.push(r);
                 }
                 // A down link holds no routes (check rejects the pair).
                 if !m.up {
