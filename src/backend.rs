@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::apply::{Request, lower};
+use crate::code::Code;
 use crate::live::LiveState;
 use crate::plan::{Object, Step};
 
@@ -224,6 +225,18 @@ impl BackendError {
     }
 }
 
+/// A kernel error as a diagnostic: `mvtopo::kernel::failed`, with the hint as its help.
+impl miette::Diagnostic for BackendError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(Code::KernelFailed))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.hint()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +256,12 @@ mod tests {
         );
         let e = einval(RequestOp::CreateMacvlan.into());
         assert_eq!(e.op, "create macvlan");
+        let d: &dyn miette::Diagnostic = &e;
+        assert_eq!(
+            d.code().map(|c| c.to_string()).as_deref(),
+            Some("mvtopo::kernel::failed")
+        );
+        assert_eq!(d.help().map(|h| h.to_string()), e.hint());
         assert_eq!(e.to_string(), "create macvlan red/eth0: invalid argument");
     }
 }

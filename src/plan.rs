@@ -80,8 +80,9 @@ impl fmt::Display for Action {
 }
 
 /// Why a link is deleted and made again instead of changed in place. Serialized as the
-/// sentence `Display` writes (plan JSON and saved plans carry that text).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// sentence `Display` writes (plan JSON and saved plans carry that text); two reasons are
+/// equal when they say the same, so a saved plan read back equals the plan made again.
+#[derive(Clone, Debug)]
 pub enum ReplaceReason {
     /// The live link is of another kind.
     Kind { from: LinkKind, to: LinkKind },
@@ -217,6 +218,14 @@ impl ReplaceReason {
         (reason.to_string() == s).then_some(reason)
     }
 }
+
+impl PartialEq for ReplaceReason {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ReplaceReason {}
 
 impl From<&str> for ReplaceReason {
     fn from(s: &str) -> Self {
@@ -376,9 +385,12 @@ mod tests {
         for r in reasons {
             let json = serde_json::to_string(&r).unwrap();
             assert_eq!(json, serde_json::to_string(&r.to_string()).unwrap());
+            let back = serde_json::from_str::<ReplaceReason>(&json).unwrap();
+            assert_eq!(back, r, "{json}");
+            // A sentence the planner writes reads back as the same kind of reason.
             assert_eq!(
-                serde_json::from_str::<ReplaceReason>(&json).unwrap(),
-                r,
+                std::mem::discriminant(&back),
+                std::mem::discriminant(&r),
                 "{json}"
             );
         }

@@ -287,6 +287,8 @@ impl Exit {
     }
 }
 
+// long: one match arm per subcommand, each a call to the command's function, and the one place
+// a failure becomes an exit status and a report.
 pub fn run(cli: Cli) -> u8 {
     ui::init(cli.color, cli.quiet, cli.verbose);
     let json = json::wanted(&cli.command);

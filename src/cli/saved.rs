@@ -166,17 +166,8 @@ fn compare(
     }
 }
 
-/// `apply --plan PLAN.json`: executes exactly the saved steps, or refuses, changing nothing,
-/// when the live state they depend on is not what it was when the plan was made. With
-/// `--dry-run` (and `--state`) it only says whether the plan still holds.
-pub(super) fn cmd_apply_saved(
-    path: &Path,
-    dry_run: bool,
-    state: Option<&Path>,
-    format: Format,
-    detailed: bool,
-    lock_timeout: Option<std::time::Duration>,
-) -> Result<u8, Exit> {
+/// A saved plan whose checksums hold, and its topology loaded again from the saved text.
+fn read_saved(path: &Path) -> Result<(SavedPlan, Loaded), Exit> {
     let saved: SavedPlan = read_json(
         path,
         "a saved plan",
@@ -213,6 +204,22 @@ pub(super) fn cmd_apply_saved(
             saved.topology, l.topology.name
         )));
     }
+    Ok((saved, l))
+}
+
+/// `apply --plan PLAN.json`: executes exactly the saved steps, or refuses, changing nothing,
+/// when the live state they depend on is not what it was when the plan was made. With
+/// `--dry-run` (and `--state`) it only says whether the plan still holds.
+pub(super) fn cmd_apply_saved(
+    path: &Path,
+    dry_run: bool,
+    state: Option<&Path>,
+    format: Format,
+    detailed: bool,
+    lock_timeout: Option<std::time::Duration>,
+) -> Result<u8, Exit> {
+    let (saved, l) = read_saved(path)?;
+    let against = &saved.planned_against;
     let _lock = if dry_run {
         None
     } else {

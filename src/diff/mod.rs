@@ -5,6 +5,10 @@
 //! is only ever made for objects owned by the topology (`LiveLink::owner`), except the MTU
 //! and up state of the existing parents the file declares. A foreign object in the way is
 //! a `PlanError`, found before anything is changed.
+//!
+//! The planner runs in phases (`phases`, in order): each is a function of a read-only
+//! `Context` (the file, the live state, indexes over them) and the `Draft` so far, which
+//! it returns grown; `order::finish` then puts the draft's steps in order.
 
 mod conflicts;
 mod macvlans;

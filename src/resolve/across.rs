@@ -9,9 +9,19 @@ use super::text::{ns_phrase, shorten_link_name};
 use super::{Resolver, text};
 use crate::code::Code;
 use crate::load::problem::Problem;
-use crate::load::raw::At;
+use crate::load::raw::{At, RawParent};
 use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+
+/// A link name the file defines, where, and how to report a second definition of it.
+struct Entry {
+    ns: Option<NsName>,
+    name: LinkName,
+    span: Range<usize>,
+    label: String,
+    /// For a veth peer: what to write instead.
+    peer_help: Option<String>,
+}
 
 impl<'r> Resolver<'r> {
     /// What can be known about each macvlan even when some of its values are invalid, so
@@ -92,49 +102,13 @@ impl<'r> Resolver<'r> {
     /// Identity is (namespace, name): parents and veth peers that stay put live in mvtopo's
     /// own namespace, alongside macvlans without `namespace`.
     pub(super) fn duplicate_names(&mut self, views: &[View]) {
-        struct Entry {
-            ns: Option<NsName>,
-            name: LinkName,
-            span: Range<usize>,
-            label: String,
-            /// For a veth peer: what to write instead.
-            peer_help: Option<String>,
-        }
         let mut entries: Vec<Entry> = Vec::new();
         for raw in &self.raw.parents {
             let Ok(name) = LinkName::new(&raw.name.value) else {
                 continue;
             };
             if raw.create.as_ref().is_some_and(|c| c.value == "veth") {
-                let peer_ns = match &raw.peer_namespace {
-                    None => Some(None),
-                    Some(at) => self
-                        .namespace_spans
-                        .contains_key(at.value.as_str())
-                        .then(|| NsName::new(&at.value).ok().map(Some))
-                        .flatten(),
-                };
-                let (peer, span, label) = match &raw.peer {
-                    Some(at) => (at.value.clone(), at.span.clone(), "veth peer".to_owned()),
-                    None => {
-                        let peer = format!("{name}p");
-                        let label = format!("veth peer {peer} (the default name)");
-                        (peer, raw.name.span.clone(), label)
-                    }
-                };
-                if let (Some(ns), Ok(peer)) = (peer_ns, LinkName::new(&peer)) {
-                    let other = shorten_link_name(&format!("{name}-peer"));
-                    entries.push(Entry {
-                        ns,
-                        name: peer,
-                        span,
-                        label,
-                        peer_help: Some(format!(
-                            "set a different peer under [parent.{}], e.g. peer = {other:?}",
-                            text::toml_key(name.as_str()),
-                        )),
-                    });
-                }
+                entries.extend(self.veth_peer_entry(raw, &name));
             }
             entries.push(Entry {
                 ns: None,
@@ -186,6 +160,40 @@ impl<'r> Resolver<'r> {
                 .with_label(f.span.clone(), format!("{} defined here first", f.label)),
             );
         }
+    }
+
+    /// The far end of a veth, where it will be (none when its namespace is unknown).
+    fn veth_peer_entry(&self, raw: &RawParent, name: &LinkName) -> Option<Entry> {
+        let peer_ns = match &raw.peer_namespace {
+            None => Some(None),
+            Some(at) => self
+                .namespace_spans
+                .contains_key(at.value.as_str())
+                .then(|| NsName::new(&at.value).ok().map(Some))
+                .flatten(),
+        };
+        let (peer, span, label) = match &raw.peer {
+            Some(at) => (at.value.clone(), at.span.clone(), "veth peer".to_owned()),
+            None => {
+                let peer = format!("{name}p");
+                let label = format!("veth peer {peer} (the default name)");
+                (peer, raw.name.span.clone(), label)
+            }
+        };
+        let (Some(ns), Ok(peer)) = (peer_ns, LinkName::new(&peer)) else {
+            return None;
+        };
+        let other = shorten_link_name(&format!("{name}-peer"));
+        Some(Entry {
+            ns,
+            name: peer,
+            span,
+            label,
+            peer_help: Some(format!(
+                "set a different peer under [parent.{}], e.g. peer = {other:?}",
+                text::toml_key(name.as_str()),
+            )),
+        })
     }
 
     /// Passthru exclusivity and MAC uniqueness, both per parent.
