@@ -433,6 +433,13 @@ fn run_group(
 ) -> Result<(), (Vec<Request>, BackendError)> {
     let mut requests = group.into_iter();
     while let Some(r) = requests.next() {
+        // Two entries can each give back the same address or route: a request that changed
+        // a link's siblings too (the parent's broadcast cutoff, a parent's MTU) records them
+        // whole, and undoing it restores whatever of them differs. What an earlier group
+        // gave back already is not asked for again (the kernel would say EEXIST).
+        if already_there(&r, state) {
+            continue;
+        }
         match backend.request(&r, owner) {
             Ok(()) => {}
             // Undo wants the object gone; if it is already gone (its parent took it
@@ -448,6 +455,16 @@ fn run_group(
         report.undone.push(r);
     }
     Ok(())
+}
+
+fn already_there(r: &Request, state: &LiveState) -> bool {
+    match r {
+        Request::AddAddress { at, address } => {
+            get(state, at).is_some_and(|l| l.addresses.contains(address))
+        }
+        Request::AddRoute { at, route } => get(state, at).is_some_and(|l| l.routes.contains(route)),
+        _ => false,
+    }
 }
 
 fn is_delete(r: &Request) -> bool {
