@@ -136,6 +136,14 @@ fn parent(n: &Names) -> Vec<Request> {
     vec![veth(n, "p0", "p0p", 1, None), up(n, "p0"), up(n, "p0p")]
 }
 
+/// The parent veth p0/p0p and an up macvlan m0 on p0.
+fn up_macvlan(n: &Names) -> Vec<Request> {
+    let mut v = parent(n);
+    v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
+    v.push(up(n, "m0"));
+    v
+}
+
 /// The parent veth p0/p0p and an up bridge br0 (with a MAC of its own: a bridge without
 /// one takes its first port's, a value the fake does not pick).
 fn bridged(n: &Names) -> Vec<Request> {
@@ -172,9 +180,7 @@ fn route(to: &str, via: Option<&str>, metric: Option<u32>) -> Route {
 /// An up macvlan m0 with 10.9.0.1/24 and fd09::1/64, a route to 10.10.0.0/16 through
 /// 10.9.0.254 and one to fd10::/64 through fd09::254, both with the kernel's default metric.
 fn routed(n: &Names) -> Vec<Request> {
-    let mut v = parent(n);
-    v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
-    v.push(up(n, "m0"));
+    let mut v = up_macvlan(n);
     for a in ["10.9.0.1/24", "fd09::1/64"] {
         v.push(Request::AddAddress {
             at: n.at("m0"),
@@ -276,12 +282,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "a down macvlan may share an up sibling's MAC",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
-                v.push(up(n, "m0"));
-                v
-            },
+            setup: up_macvlan,
             request: |n| macvlan(n, "m1", "p0", Mode::Bridge, 10, None),
             errno: None,
         },
@@ -421,12 +422,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "claim: alias and up in one request; alias cleared",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
-                v.push(up(n, "m0"));
-                v
-            },
+            setup: up_macvlan,
             request: |n| Request::SetAlias {
                 at: n.at("m0"),
                 owner: None,
@@ -491,12 +487,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "a route through an unreachable gateway",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
-                v.push(up(n, "m0"));
-                v
-            },
+            setup: up_macvlan,
             request: |n| Request::AddRoute {
                 at: n.at("m0"),
                 route: Route {
@@ -563,12 +554,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "an on-link route, no gateway needed",
             namespaces: &[],
-            setup: |n| {
-                let mut v = parent(n);
-                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
-                v.push(up(n, "m0"));
-                v
-            },
+            setup: up_macvlan,
             request: |n| Request::AddRoute {
                 at: n.at("m0"),
                 route: route("10.11.0.0/16", None, Some(20)),
