@@ -29,6 +29,9 @@ pub struct Plan {
 }
 
 /// One step. Serialized with an `action` tag: `{"action": "create", "object": {...}}`.
+// A replace carries both objects whole, as every step carries complete objects; steps live
+// in one Vec per plan and are built once, so boxing them would only add an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum Step {

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ownership::foreign;
 use super::{Context, Draft, PlanError};
-use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::Macvlan;
+use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
 use crate::names::{LinkName, MacAddr, MacvlanFlag, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{ReplaceReason, Step};
