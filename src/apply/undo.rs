@@ -52,6 +52,25 @@ fn depth(l: &LiveLink) -> u8 {
 }
 
 /// The create request that makes `l` again as it was, if the kernel can make it.
+/// The broadcast cutoff a macvlan made again must ask for. The cutoff is its parent's and
+/// outlives any one macvlan while others stay on the parent: when the run changed it and
+/// the macvlan that did so is already gone, a link that had the default (which the kernel
+/// leaves out of its dumps) must ask for the default explicitly, or it joins the parent
+/// at the run's value.
+fn cutoff_to_restore(l: &LiveLink, now: &LiveState) -> Option<i32> {
+    if l.bc_cutoff.is_some() || now.kernel.macvlan_bc_cutoff == Some(false) {
+        return l.bc_cutoff;
+    }
+    let at = l.at();
+    let sibling_differs = now.links.iter().any(|o| {
+        o.kind.macvlan().is_some()
+            && o.parent == l.parent
+            && o.at() != at
+            && o.bc_cutoff.is_some()
+    });
+    sibling_differs.then_some(state::DEFAULT_BC_CUTOFF)
+}
+
 fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, BackendError> {
     let cannot = |why: &str| {
         BackendError::new(
@@ -75,7 +94,7 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
             kind: l.kind.macvlan().unwrap_or_default(),
             flags: l.flags.clone(),
             bcqueuelen: l.bcqueuelen,
-            bc_cutoff: l.bc_cutoff,
+            bc_cutoff: cutoff_to_restore(l, now),
         },
         LinkKind::Vlan => NewKind::Vlan {
             link: l
