@@ -233,13 +233,9 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
         why.push(format!("is a {} link, not a {want}", l.kind));
     } else {
         match &p.kind {
-            ParentKind::Veth {
-                peer,
-                peer_namespace,
-                ..
-            } => {
-                let target = LinkRef::new(peer_namespace.clone(), peer.clone());
-                if l.peer.as_ref() != Some(&target) {
+            ParentKind::Veth { .. } => {
+                let target = LinkRef::veth_peer(&p.kind);
+                if let Some(target) = target.filter(|t| l.peer.as_ref() != Some(t)) {
                     why.push(format!(
                         "peer: live {}, file {target}",
                         show(l.peer.as_ref())

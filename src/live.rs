@@ -79,6 +79,18 @@ impl LinkRef {
         LinkRef { namespace, name }
     }
 
+    /// Where a veth parent's far end is to be (`None` for other kinds of parent).
+    pub fn veth_peer(kind: &ParentKind) -> Option<LinkRef> {
+        match kind {
+            ParentKind::Veth {
+                peer,
+                peer_namespace,
+                ..
+            } => Some(LinkRef::new(peer_namespace.clone(), peer.clone())),
+            _ => None,
+        }
+    }
+
     /// The link `name` in the namespace mvtopo runs in (where every parent lives).
     pub fn host(name: LinkName) -> LinkRef {
         LinkRef::new(None, name)

@@ -7,7 +7,7 @@ use miette::SourceSpan;
 
 use super::{Context, Draft, PlanError, normalized};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
-use crate::model::{ParentKind, Topology};
+use crate::model::Topology;
 use crate::names::NsName;
 use crate::object::{Key, Object};
 use crate::plan::Step;
@@ -57,14 +57,7 @@ pub fn relevant(t: &Topology, live: &LiveState) -> LiveState {
     let mut wanted: BTreeSet<LinkRef> = BTreeSet::new();
     for p in t.parents.values() {
         wanted.insert(LinkRef::host(p.name.clone()));
-        if let ParentKind::Veth {
-            peer,
-            peer_namespace,
-            ..
-        } = &p.kind
-        {
-            wanted.insert(LinkRef::new(peer_namespace.clone(), peer.clone()));
-        }
+        wanted.extend(LinkRef::veth_peer(&p.kind));
     }
     for m in &t.macvlans {
         wanted.insert(LinkRef::new(m.namespace.clone(), m.name.clone()));

@@ -257,18 +257,13 @@ fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<ReplaceReason> {
             to: want,
         });
     }
+    if let Some(target) = LinkRef::veth_peer(&p.kind) {
+        return (l.peer.as_ref() != Some(&target)).then(|| ReplaceReason::Peer {
+            from: l.peer.clone(),
+            to: target,
+        });
+    }
     match &p.kind {
-        ParentKind::Veth {
-            peer,
-            peer_namespace,
-            ..
-        } => {
-            let target = LinkRef::new(peer_namespace.clone(), peer.clone());
-            (l.peer.as_ref() != Some(&target)).then(|| ReplaceReason::Peer {
-                from: l.peer.clone(),
-                to: target,
-            })
-        }
         ParentKind::Vlan { link, vlan_id, .. } => {
             let want_link = LinkRef::host(link.clone());
             if l.parent.as_ref() != Some(&want_link) {
@@ -285,7 +280,10 @@ fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<ReplaceReason> {
                 None
             }
         }
-        // Ports change in place (`bridge_ports`).
-        ParentKind::Existing | ParentKind::Dummy | ParentKind::Bridge { .. } => None,
+        // A bridge's ports change in place (`bridge_ports`).
+        ParentKind::Existing
+        | ParentKind::Veth { .. }
+        | ParentKind::Dummy
+        | ParentKind::Bridge { .. } => None,
     }
 }
