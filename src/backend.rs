@@ -1,5 +1,5 @@
-//! The one seam between the pure pipeline and the kernel: a snapshot, and one kernel
-//! request at a time.
+//! The one seam between the pure pipeline and the kernel: a snapshot, and kernel requests
+//! (one at a time, or several independent ones at once).
 //!
 //! `kernel::Netlink` implements it with rtnetlink; `fake::FakeBackend` (test builds only)
 //! implements it over a `LiveState` in memory with the kernel's rules, records every
@@ -20,6 +20,15 @@ pub trait Backend {
     /// `apply`'s business, not the backend's.
     fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError>;
 
+    /// Make several requests that do not depend on each other (`apply::independent`),
+    /// possibly all in flight at once. Returns the outcome of each request made, in the
+    /// order given: one at a time (this default) it stops after the first refusal, so the
+    /// requests after it have no outcome; a backend that makes them at once has one for
+    /// each. Either way, exactly the `Ok` ones were accepted.
+    fn request_many(&mut self, requests: &[Request], owner: &str) -> Vec<Result<(), BackendError>> {
+        one_at_a_time(self, requests, owner)
+    }
+
     /// Carry out one plan step outside `apply::run` (tests, benchmarks): its requests in
     /// order, stopping at the first refusal, and undoing nothing. Creates and deletes lower
     /// without looking at the state; other steps read a snapshot first.
@@ -38,6 +47,25 @@ pub trait Backend {
     /// a link gets the alias `mvtopo:OWNER`, a namespace a marker. Existing NICs, addresses
     /// and routes are never owned: EINVAL.
     fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError>;
+}
+
+/// `requests` made one after the other through `backend.request`, up to the first refusal
+/// (what `Backend::request_many` does unless a backend can do better).
+pub fn one_at_a_time<B: Backend + ?Sized>(
+    backend: &mut B,
+    requests: &[Request],
+    owner: &str,
+) -> Vec<Result<(), BackendError>> {
+    let mut out = Vec::with_capacity(requests.len());
+    for r in requests {
+        let result = backend.request(r, owner);
+        let refused = result.is_err();
+        out.push(result);
+        if refused {
+            break;
+        }
+    }
+    out
 }
 
 /// A kernel operation that failed: which operation, on what, and the errno.

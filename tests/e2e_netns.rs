@@ -157,7 +157,11 @@ fn a_namespace_made_again_by_hand_is_not_ours_even_with_the_same_inode() {
     drop(lock);
     let out = e.expect(0, &["destroy"], &f);
     common::run("ip", &["netns", "exec", &x, "true"]);
-    assert_eq!(inode(&path), hand_made, "the hand-made namespace was replaced");
+    assert_eq!(
+        inode(&path),
+        hand_made,
+        "the hand-made namespace was replaced"
+    );
     assert!(!marker(&x).exists(), "the stale marker is still there");
     // Another run of this suite may have swept the marker first; then the note is in its
     // output, not ours.

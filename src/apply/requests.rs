@@ -42,6 +42,19 @@ pub enum Request {
         at: LinkRef,
         takes: Vec<LinkRef>,
     },
+    /// Several links of one namespace deleted in one kernel batch: what consecutive
+    /// `DeleteLink`s of one namespace lower into (`batch_deletes`). Each RTM_DELLINK of one
+    /// link waits for an RCU grace period (~16 ms here); the backend moves these links into
+    /// a link group of their own (RTM_SETLINK with IFLA_GROUP, cheap) and deletes the group
+    /// with one RTM_DELLINK, one grace period for all (`kernel::batch`). Accepted or refused
+    /// as a whole: on a refusal the links moved get their old group back and nothing is
+    /// deleted. Its effect is each link's delete, in order; `takes` is what those take
+    /// along (as for `DeleteLink`).
+    DeleteLinks {
+        namespace: Option<NsName>,
+        links: Vec<LinkName>,
+        takes: Vec<LinkRef>,
+    },
     SetMtu {
         at: LinkRef,
         mtu: u32,
@@ -136,7 +149,9 @@ impl Request {
     /// The link the request is about (`None` for a namespace).
     pub fn link(&self) -> Option<&LinkRef> {
         match self {
-            Request::CreateNamespace { .. } | Request::DeleteNamespace { .. } => None,
+            Request::CreateNamespace { .. }
+            | Request::DeleteNamespace { .. }
+            | Request::DeleteLinks { .. } => None,
             Request::CreateLink(n) => Some(&n.at),
             Request::Claim { at, .. }
             | Request::DeleteLink { at, .. }
@@ -165,6 +180,7 @@ impl Request {
             },
             Request::Claim { .. } => "set owner",
             Request::DeleteLink { .. } => "delete link",
+            Request::DeleteLinks { .. } => "delete links",
             Request::SetMtu { .. } => "set mtu",
             Request::SetMac { .. } => "set mac",
             Request::SetUp { up: true, .. } => "set up",
@@ -199,6 +215,21 @@ impl Request {
                     s.push_str(&format!(" via {v}"));
                 }
                 format!("{s} on {at}")
+            }
+            // "red/mv0, red/mv1, red/mv2 and 17 more".
+            Request::DeleteLinks {
+                namespace, links, ..
+            } => {
+                let named: Vec<String> = links
+                    .iter()
+                    .take(3)
+                    .map(|l| LinkRef::new(namespace.clone(), l.clone()).to_string())
+                    .collect();
+                let mut s = named.join(", ");
+                if links.len() > named.len() {
+                    s.push_str(&format!(" and {} more", links.len() - named.len()));
+                }
+                s
             }
             other => other.link().map(ToString::to_string).unwrap_or_default(),
         }
@@ -409,6 +440,94 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
         }),
     }
     Ok(())
+}
+
+/// Fold runs of single-link deletes of one namespace into `DeleteLinks` requests: `steps`
+/// holds each step's requests, in order; a run of steps that each lower into one
+/// `DeleteLink` in the same namespace becomes one `DeleteLinks` in the run's first step,
+/// and the others keep no request of their own (their deletes are in it). A delete joins a
+/// run only when none of the links it names or takes along is named or taken along by the
+/// run already: then the batch deletes exactly what the single deletes would, in one
+/// kernel batch. Runs of one stay a `DeleteLink`. Linear in the number of requests.
+pub fn batch_deletes(steps: &mut [Vec<Request>]) {
+    use std::collections::HashSet;
+
+    let single = |r: &[Request]| match r {
+        [Request::DeleteLink { at, takes }] => Some((at.clone(), takes.clone())),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < steps.len() {
+        let Some((first, first_takes)) = single(&steps[i]) else {
+            i += 1;
+            continue;
+        };
+        let mut touched: HashSet<LinkRef> = HashSet::new();
+        touched.insert(first.clone());
+        touched.extend(first_takes.iter().cloned());
+        let mut links = vec![first.name.clone()];
+        let mut takes = first_takes;
+        let mut j = i + 1;
+        while j < steps.len() {
+            let Some((at, t)) = single(&steps[j]) else {
+                break;
+            };
+            if at.namespace != first.namespace
+                || touched.contains(&at)
+                || t.iter().any(|x| touched.contains(x))
+            {
+                break;
+            }
+            touched.insert(at.clone());
+            touched.extend(t.iter().cloned());
+            links.push(at.name);
+            takes.extend(t);
+            j += 1;
+        }
+        if j > i + 1 {
+            steps[i] = vec![Request::DeleteLinks {
+                namespace: first.namespace,
+                links,
+                takes,
+            }];
+            for s in &mut steps[i + 1..j] {
+                s.clear();
+            }
+        }
+        i = j;
+    }
+}
+
+/// Whether `next` can be in flight together with `group` (requests made at once through
+/// `Backend::request_many`): only batches of deletes, each in a namespace of its own, none
+/// naming or taking along a link another names or takes along. Then the order in which the
+/// kernel carries them out changes nothing, and undo, which looks at each one's own prior
+/// state, stays exact.
+pub fn independent<'a>(group: impl IntoIterator<Item = &'a Request>, next: &Request) -> bool {
+    let Request::DeleteLinks {
+        namespace,
+        links,
+        takes,
+    } = next
+    else {
+        return false;
+    };
+    let mine =
+        |at: &LinkRef| at.namespace == *namespace && links.contains(&at.name) || takes.contains(at);
+    group.into_iter().all(|r| match r {
+        Request::DeleteLinks {
+            namespace: other,
+            links: theirs,
+            takes: carried,
+        } => {
+            other != namespace
+                && !carried.iter().any(mine)
+                && !theirs
+                    .iter()
+                    .any(|l| mine(&LinkRef::new(other.clone(), l.clone())))
+        }
+        _ => false,
+    })
 }
 
 /// A link delete, with what the kernel takes along according to `state`.
@@ -652,6 +771,87 @@ mod tests {
         let r = lower(&step, &live).unwrap();
         let ops: Vec<&str> = r.iter().map(Request::op).collect();
         assert_eq!(ops, ["delete link", "create macvlan", "set owner"]);
+    }
+
+    fn del(ns: Option<&str>, name: &str, takes: &[&str]) -> Vec<Request> {
+        let ns = ns.map(|n| NsName::new(n).unwrap());
+        vec![Request::DeleteLink {
+            at: LinkRef::new(ns.clone(), ln(name)),
+            takes: takes
+                .iter()
+                .map(|t| LinkRef::new(ns.clone(), ln(t)))
+                .collect(),
+        }]
+    }
+
+    #[test]
+    fn runs_of_deletes_in_one_namespace_become_one_batch() {
+        let red = Some("red");
+        let mut steps = vec![
+            del(red, "a", &[]),
+            del(red, "b", &[]),
+            del(red, "c", &["d"]),
+            // Taken along by c already: a batch of its own would fail, so a new run.
+            del(red, "d", &[]),
+            del(red, "e", &[]),
+            // Another namespace: another run.
+            del(Some("blue"), "a", &[]),
+            vec![Request::DeleteNamespace {
+                name: NsName::new("red").unwrap(),
+            }],
+            del(None, "x", &[]),
+        ];
+        batch_deletes(&mut steps);
+        let shown: Vec<Vec<String>> = steps
+            .iter()
+            .map(|s| s.iter().map(ToString::to_string).collect())
+            .collect();
+        let empty: Vec<String> = vec![];
+        assert_eq!(
+            shown,
+            [
+                vec!["delete links red/a, red/b, red/c".to_owned()],
+                empty.clone(),
+                empty.clone(),
+                vec!["delete links red/d, red/e".to_owned()],
+                empty,
+                vec!["delete link blue/a".to_owned()],
+                vec!["delete namespace red".to_owned()],
+                vec!["delete link x".to_owned()],
+            ]
+        );
+        let Request::DeleteLinks { takes, .. } = &steps[0][0] else {
+            panic!("a batch");
+        };
+        assert_eq!(
+            takes,
+            &[LinkRef::new(Some(NsName::new("red").unwrap()), ln("d"))]
+        );
+    }
+
+    #[test]
+    fn a_batch_has_the_effect_of_its_deletes() {
+        let live: LiveState = serde_json::from_str(
+            r#"{"namespaces":[{"name":"red"}],"links":[
+            {"name":"p0","kind":"veth","peer":{"name":"p0p"},"mtu":1500,"up":true},
+            {"name":"p0p","kind":"veth","peer":{"name":"p0"},"mtu":1500,"up":true},
+            {"namespace":"red","name":"a","kind":"macvlan","parent":{"name":"p0"},"mtu":1500,"up":true,"addresses":["10.0.0.1/24"]},
+            {"namespace":"red","name":"b","kind":"macvlan","parent":{"name":"p0"},"mtu":1500,"up":true},
+            {"namespace":"red","name":"c","kind":"macvlan","parent":{"name":"p0"},"mtu":1500,"up":true}]}"#,
+        )
+        .unwrap();
+        let mut singles = vec![del(Some("red"), "a", &[]), del(Some("red"), "b", &[])];
+        let mut one = live.clone();
+        let mut each = live.clone();
+        let mut prior_each = Vec::new();
+        for r in singles.iter().flatten() {
+            prior_each.extend(crate::apply::state::apply(&mut each, r, "lab").links);
+        }
+        batch_deletes(&mut singles);
+        let prior = crate::apply::state::apply(&mut one, &singles[0][0], "lab");
+        assert_eq!(one, each);
+        assert_eq!(prior.links, prior_each);
+        assert_eq!(one.links.len(), 3);
     }
 
     #[test]

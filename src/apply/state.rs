@@ -211,6 +211,14 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
             change(state, at, &mut prior, |l| l.owner = owner.clone())
         }
         Request::DeleteLink { at, .. } => prior.links = remove_link(state, at),
+        Request::DeleteLinks {
+            namespace, links, ..
+        } => {
+            for name in links {
+                let at = LinkRef::new(namespace.clone(), name.clone());
+                prior.links.extend(remove_link(state, &at));
+            }
+        }
         Request::SetMtu { at, mtu } => {
             change(state, at, &mut prior, |l| l.mtu = *mtu);
             // A lower device's MTU caps the links on it (the macvlan and vlan drivers'

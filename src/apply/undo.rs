@@ -405,6 +405,7 @@ fn is_delete(r: &Request) -> bool {
     matches!(
         r,
         Request::DeleteLink { .. }
+            | Request::DeleteLinks { .. }
             | Request::DeleteNamespace { .. }
             | Request::DeleteAddress { .. }
             | Request::DeleteRoute { .. }

@@ -38,18 +38,15 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::CreateLink(n) => create_link(nl, n, op, &what),
         Request::Claim { at, up } => claim(nl, at, owner, *up),
-        Request::DeleteLink { at, takes } => {
-            // Noted first, so that undo can make them again under the same ifindexes. The
-            // first delete of a name is the link as it was before the run (a replace
-            // deletes it, and undo then deletes the new one before making it again).
-            for x in std::iter::once(at).chain(takes) {
-                if !nl.gone.contains_key(x)
-                    && let Ok(i) = link_index(nl, x.namespace.as_ref(), &x.name)
-                {
-                    nl.gone.insert(x.clone(), i);
-                }
-            }
+        Request::DeleteLink { at, .. } => {
+            note_deleted(nl, r);
             delete_link(nl, at.namespace.as_ref(), &at.name)
+        }
+        Request::DeleteLinks {
+            namespace, links, ..
+        } => {
+            note_deleted(nl, r);
+            nl.delete_links_batched(namespace.as_ref(), links)
         }
         Request::SetMtu { at, mtu } => {
             let msg = LinkUnspec::new_with_name(at.name.as_str())
@@ -423,6 +420,34 @@ fn route_message(
         msg.header.scope = RouteScope::NoWhere;
     }
     Ok(msg)
+}
+
+/// Note the ifindexes of links about to be deleted, so that undo can make them again
+/// under the same ones. The first delete of a name is the link as it was before the run
+/// (a replace deletes it, and undo then deletes the new one before making it again).
+pub(super) fn note_deleted(nl: &mut Netlink, r: &Request) {
+    let (named, takes): (Vec<LinkRef>, &[LinkRef]) = match r {
+        Request::DeleteLink { at, takes } => (vec![at.clone()], takes),
+        Request::DeleteLinks {
+            namespace,
+            links,
+            takes,
+        } => (
+            links
+                .iter()
+                .map(|l| LinkRef::new(namespace.clone(), l.clone()))
+                .collect(),
+            takes,
+        ),
+        _ => return,
+    };
+    for x in named.iter().chain(takes) {
+        if !nl.gone.contains_key(x)
+            && let Ok(i) = link_index(nl, x.namespace.as_ref(), &x.name)
+        {
+            nl.gone.insert(x.clone(), i);
+        }
+    }
 }
 
 /// Delete a link by (namespace, name); the kernel takes its addresses and routes along.

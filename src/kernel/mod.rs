@@ -294,15 +294,61 @@ impl crate::backend::Backend for Netlink {
             if let Some((at, errno)) = self.faults.fail_at
                 && at == n
             {
-                return Err(BackendError::new(
-                    request.op(),
-                    request.object(),
-                    Some(errno),
-                    format!("{} (injected)", errno_text(errno)),
-                ));
+                return Err(injected(request, errno));
             }
         }
         exec::request(self, request, owner)
+    }
+
+    /// Batches of deletes in different namespaces (all that `apply` groups) go at once, on
+    /// threads of their own (`delete_links_concurrently`); anything else one at a time.
+    fn request_many(&mut self, requests: &[Request], owner: &str) -> Vec<Result<(), BackendError>> {
+        let mut batches = Vec::with_capacity(requests.len());
+        for r in requests {
+            match r {
+                Request::DeleteLinks {
+                    namespace, links, ..
+                } => batches.push((namespace.as_ref(), links.as_slice())),
+                _ => return crate::backend::one_at_a_time(self, requests, owner),
+            }
+        }
+        // Test builds: the injected refusal is made instead of its batch, as in `request`.
+        #[cfg(feature = "testing")]
+        let injected: Vec<Option<BackendError>> = requests
+            .iter()
+            .map(|r| {
+                let n = self.faults.made;
+                self.faults.made += 1;
+                self.faults
+                    .fail_at
+                    .filter(|(at, _)| *at == n)
+                    .map(|(_, errno)| injected(r, errno))
+            })
+            .collect();
+        #[cfg(not(feature = "testing"))]
+        let injected: Vec<Option<BackendError>> = vec![None; requests.len()];
+        let mut made = Vec::new();
+        for (r, (b, skip)) in requests.iter().zip(batches.iter().zip(&injected)) {
+            if skip.is_none() {
+                exec::note_deleted(self, r);
+                made.push(*b);
+            }
+        }
+        let mut results = self.delete_links_concurrently(&made).into_iter();
+        injected
+            .into_iter()
+            .map(|skip| match skip {
+                Some(e) => Err(e),
+                None => results.next().unwrap_or_else(|| {
+                    Err(BackendError::new(
+                        "delete links",
+                        "",
+                        None,
+                        "not carried out",
+                    ))
+                }),
+            })
+            .collect()
     }
 
     fn claim(&mut self, object: &Object, owner: &str) -> Result<(), BackendError> {
@@ -328,6 +374,17 @@ impl crate::backend::Backend for Netlink {
             }
         }
     }
+}
+
+/// The refusal `fail_at` makes instead of a request.
+#[cfg(feature = "testing")]
+fn injected(request: &Request, errno: i32) -> BackendError {
+    BackendError::new(
+        request.op(),
+        request.object(),
+        Some(errno),
+        format!("{} (injected)", errno_text(errno)),
+    )
 }
 
 /// Existing NICs are used, never owned; addresses and routes belong to their link.
