@@ -208,12 +208,33 @@ pub fn run(
     let mut lowered: Vec<(usize, Result<Vec<Request>, BackendError>)> = Vec::with_capacity(total);
     {
         let mut ahead = live.clone();
+        // Single deletes that join one batch are applied to `ahead` together, when the run
+        // ends: one pass over the state instead of one per link (a run's deletes lower the
+        // same against the state before it; see `DeleteRun`).
+        let mut run = requests::DeleteRun::default();
         for (i, step) in plan.steps.iter().enumerate() {
             if implied[i].is_some() {
                 // Carried out by a later delete (see `implied_deletes`).
                 continue;
             }
-            match lower(step, &ahead) {
+            let mut lowering = lower(step, &ahead);
+            if let Ok(r) = &lowering
+                && run.join(r)
+            {
+                lowered.push((i, lowering));
+                continue;
+            }
+            if let Some(batch) = run.take() {
+                state::apply(&mut ahead, &batch, owner);
+                lowering = lower(step, &ahead);
+                if let Ok(r) = &lowering
+                    && run.join(r)
+                {
+                    lowered.push((i, lowering));
+                    continue;
+                }
+            }
+            match lowering {
                 Ok(requests) => {
                     for r in &requests {
                         state::apply(&mut ahead, r, owner);

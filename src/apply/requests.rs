@@ -442,59 +442,86 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
     Ok(())
 }
 
-/// Fold runs of single-link deletes of one namespace into `DeleteLinks` requests: `steps`
-/// holds each step's requests, in order; a run of steps that each lower into one
-/// `DeleteLink` in the same namespace becomes one `DeleteLinks` in the run's first step,
-/// and the others keep no request of their own (their deletes are in it). A delete joins a
-/// run only when none of the links it names or takes along is named or taken along by the
-/// run already: then the batch deletes exactly what the single deletes would, in one
-/// kernel batch. Runs of one stay a `DeleteLink`. Linear in the number of requests.
-pub fn batch_deletes(steps: &mut [Vec<Request>]) {
-    use std::collections::HashSet;
+/// A run of single-link deletes of one namespace gathered into one batch. A delete joins
+/// only when none of the links it names or takes along is named or taken along by the run
+/// already: then the batch deletes exactly what the single deletes would, in one kernel
+/// batch, and a delete lowered against the state before the run is the one it would be
+/// after it (what the run removes is not reachable from it).
+#[derive(Debug, Default)]
+pub struct DeleteRun {
+    namespace: Option<NsName>,
+    links: Vec<LinkName>,
+    takes: Vec<LinkRef>,
+    touched: std::collections::HashSet<LinkRef>,
+}
 
-    let single = |r: &[Request]| match r {
-        [Request::DeleteLink { at, takes }] => Some((at.clone(), takes.clone())),
-        _ => None,
-    };
-    let mut i = 0;
-    while i < steps.len() {
-        let Some((first, first_takes)) = single(&steps[i]) else {
-            i += 1;
-            continue;
+impl DeleteRun {
+    /// Add `requests` (one step's) to the run if they are one `DeleteLink` that joins it;
+    /// `false`, changing nothing, otherwise.
+    pub fn join(&mut self, requests: &[Request]) -> bool {
+        let [Request::DeleteLink { at, takes }] = requests else {
+            return false;
         };
-        let mut touched: HashSet<LinkRef> = HashSet::new();
-        touched.insert(first.clone());
-        touched.extend(first_takes.iter().cloned());
-        let mut links = vec![first.name.clone()];
-        let mut takes = first_takes;
-        let mut j = i + 1;
-        while j < steps.len() {
-            let Some((at, t)) = single(&steps[j]) else {
-                break;
-            };
-            if at.namespace != first.namespace
-                || touched.contains(&at)
-                || t.iter().any(|x| touched.contains(x))
-            {
-                break;
-            }
-            touched.insert(at.clone());
-            touched.extend(t.iter().cloned());
-            links.push(at.name);
-            takes.extend(t);
-            j += 1;
+        if !self.links.is_empty()
+            && (at.namespace != self.namespace
+                || self.touched.contains(at)
+                || takes.iter().any(|t| self.touched.contains(t)))
+        {
+            return false;
         }
-        if j > i + 1 {
-            steps[i] = vec![Request::DeleteLinks {
-                namespace: first.namespace,
-                links,
-                takes,
-            }];
-            for s in &mut steps[i + 1..j] {
-                s.clear();
-            }
+        self.namespace = at.namespace.clone();
+        self.touched.insert(at.clone());
+        self.touched.extend(takes.iter().cloned());
+        self.links.push(at.name.clone());
+        self.takes.extend(takes.iter().cloned());
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The run as one request (a `DeleteLink` when it holds one link), leaving it empty.
+    pub fn take(&mut self) -> Option<Request> {
+        let run = std::mem::take(self);
+        match run.links.len() {
+            0 => None,
+            1 => run.links.into_iter().next().map(|name| Request::DeleteLink {
+                at: LinkRef::new(run.namespace, name),
+                takes: run.takes,
+            }),
+            _ => Some(Request::DeleteLinks {
+                namespace: run.namespace,
+                links: run.links,
+                takes: run.takes,
+            }),
         }
-        i = j;
+    }
+}
+
+/// Fold runs of single-link deletes of one namespace into `DeleteLinks` requests (see
+/// `DeleteRun`): `steps` holds each step's requests, in order; a run of steps that each
+/// lower into one `DeleteLink` becomes one request in the run's first step, and the others
+/// keep no request of their own (their deletes are in it). Linear in the requests.
+pub fn batch_deletes(steps: &mut [Vec<Request>]) {
+    let mut run = DeleteRun::default();
+    let mut first = 0;
+    for i in 0..=steps.len() {
+        let starts = run.is_empty();
+        if i < steps.len() && run.join(&steps[i]) {
+            if starts {
+                first = i;
+            } else {
+                steps[i].clear();
+            }
+            continue;
+        }
+        if let Some(r) = run.take() {
+            steps[first] = vec![r];
+        }
+        if i < steps.len() && run.join(&steps[i]) {
+            first = i;
+        }
     }
 }
 
