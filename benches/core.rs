@@ -215,7 +215,7 @@ fn main() {
     let text = topology_text();
     let mut rows: Vec<(&str, Duration, Duration, String)> = Vec::new();
 
-    let (best, median, loaded) = time(|| mvtopo::load::load_str("bench.toml", &text, "bench"));
+    let (best, median, loaded) = time(|| mvtopo::check::load_str("bench.toml", &text, "bench"));
     let topology = match loaded {
         Ok(t) => t,
         Err(e) => {

@@ -10,11 +10,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::diff::live_object;
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
 use crate::names::{LinkName, Mode, NsName};
-use crate::plan::Object;
+use crate::object::Object;
 
 /// What adopt does with one object of the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -293,7 +292,7 @@ fn verdict(l: &LiveLink, why: Vec<String>) -> Verdict {
     if !why.is_empty() {
         return Verdict::Refused(why);
     }
-    match live_object(l) {
+    match Object::from_live(l) {
         Some(o) => Verdict::Claim(o),
         None => Verdict::Refused(vec![format!("mvtopo cannot manage a {} link", l.kind)]),
     }
@@ -408,7 +407,7 @@ mod tests {
     use crate::plan::{Key, Step};
 
     fn topology(text: &str) -> Topology {
-        crate::load::load_str("lab.toml", text, "lab").expect("valid topology")
+        crate::check::load_str("lab.toml", text, "lab").expect("valid topology")
     }
 
     fn state(json: &str) -> LiveState {

@@ -1,14 +1,14 @@
 //! The dependency graph of a topology: which object must exist before which, its
-//! deterministic topological order, the vlan-link cycle check, and the Graphviz picture.
+//! deterministic topological order, and the vlan-link cycle check (its picture is
+//! `render::dot`).
 //!
-//! Nodes are `plan::Key`s; an edge goes from a dependency to its dependent (a namespace to
+//! Nodes are `object::Key`s; an edge goes from a dependency to its dependent (a namespace to
 //! the macvlans in it, a parent to its macvlans, a macvlan to its addresses, an address to
 //! the routes whose gateway it reaches). The only way a file can make a cycle is a chain of
 //! vlan `link`s that comes back to itself; `build` reports it with the `link` spans.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::fmt::Write as _;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use miette::LabeledSpan;
 use petgraph::Direction;
@@ -17,7 +17,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::live::LinkRef;
 use crate::model::{Macvlan, ParentKind, Topology};
 use crate::names::LinkName;
-use crate::plan::Key;
+use crate::object::Key;
 
 /// A chain of vlan parents whose `link`s lead back to where they started.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -370,168 +370,16 @@ pub fn check_vlan_cycles(t: &Topology) -> Result<(), CycleError> {
     Err(CycleError { cycles, labels })
 }
 
-/// Graphviz DOT of `t`: namespaces as clusters (the tool's own namespace too, holding the
-/// parents), one node per parent, macvlan and veth peer, addresses and routes listed in the
-/// macvlan's label, and an edge from each link to what sits on it.
-pub fn to_dot(t: &Topology) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "digraph {} {{", quote(&t.name));
-    out.push_str("  rankdir=LR;\n  compound=true;\n");
-    out.push_str("  node [shape=box, style=rounded, fontname=\"monospace\", fontsize=10];\n");
-    out.push_str("  edge [fontname=\"monospace\", fontsize=9];\n");
-
-    // Members of each cluster: None is the tool's own namespace.
-    let mut clusters: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
-    let mut edges: Vec<String> = Vec::new();
-    clusters.entry(None).or_default();
-    for ns in t.namespaces.keys() {
-        clusters.entry(Some(ns.as_str())).or_default();
-    }
-    for (name, p) in &t.parents {
-        let id = format!("parent:{name}");
-        let mtu = p.mtu.map(|m| format!("\\nmtu {m}")).unwrap_or_default();
-        let (kind, extra) = match &p.kind {
-            ParentKind::Existing => ("existing".to_owned(), String::new()),
-            ParentKind::Veth {
-                peer,
-                peer_namespace,
-                ..
-            } => {
-                let peer_id = format!("peer:{name}");
-                let peer_node = format!(
-                    "{} [label={}, style=\"rounded,dashed\"];",
-                    quote(&peer_id),
-                    quote(&format!("veth peer {peer}"))
-                );
-                clusters
-                    .entry(peer_namespace.as_ref().map(|n| n.as_str()))
-                    .or_default()
-                    .push(peer_node);
-                edges.push(format!(
-                    "{} -> {} [dir=both, style=dashed, arrowhead=none, arrowtail=none];",
-                    quote(&id),
-                    quote(&peer_id)
-                ));
-                ("veth".to_owned(), String::new())
-            }
-            ParentKind::Dummy => ("dummy".to_owned(), String::new()),
-            ParentKind::Vlan { link, vlan_id, .. } => {
-                edges.push(format!(
-                    "{} -> {} [label={}];",
-                    quote(&format!("parent:{link}")),
-                    quote(&id),
-                    quote("link")
-                ));
-                ("vlan".to_owned(), format!("\\nid {vlan_id}"))
-            }
-        };
-        let node = format!(
-            "{} [label={}, shape=box, style=\"rounded,bold\"];",
-            quote(&id),
-            quote_escaped(&format!(
-                "parent {}\\n{kind}{extra}{mtu}",
-                escape(name.as_str())
-            ))
-        );
-        clusters.entry(None).or_default().push(node);
-    }
-    for m in &t.macvlans {
-        let at = match &m.namespace {
-            Some(ns) => format!("{ns}/{}", m.name),
-            None => m.name.to_string(),
-        };
-        let id = format!("macvlan:{at}");
-        let mut label = format!("macvlan {}\\n{}", escape(m.name.as_str()), m.mode);
-        if let Some(mac) = m.mac {
-            let _ = write!(label, "\\nmac {mac}");
-        }
-        if let Some(mtu) = m.mtu {
-            let _ = write!(label, "\\nmtu {mtu}");
-        }
-        if !m.up {
-            label.push_str("\\ndown");
-        }
-        for a in &m.addresses {
-            let _ = write!(label, "\\n{a}");
-        }
-        for r in &m.routes {
-            let to = if r.to.is_default() {
-                "default".to_owned()
-            } else {
-                r.to.to_string()
-            };
-            match r.via {
-                Some(v) => {
-                    let _ = write!(label, "\\n{to} via {v}");
-                }
-                None => {
-                    let _ = write!(label, "\\n{to} dev {}", escape(m.name.as_str()));
-                }
-            }
-        }
-        clusters
-            .entry(m.namespace.as_ref().map(|n| n.as_str()))
-            .or_default()
-            .push(format!("{} [label={}];", quote(&id), quote_escaped(&label)));
-        edges.push(format!(
-            "{} -> {};",
-            quote(&format!("parent:{}", m.parent)),
-            quote(&id)
-        ));
-    }
-    for (i, (ns, members)) in clusters.iter().enumerate() {
-        let label = match ns {
-            Some(ns) => format!("namespace {ns}"),
-            None => "mvtopo's own namespace".to_owned(),
-        };
-        let _ = writeln!(out, "  subgraph cluster_{i} {{");
-        let _ = writeln!(out, "    label={};", quote(&label));
-        out.push_str("    style=rounded;\n    color=gray50;\n");
-        if members.is_empty() {
-            // An empty cluster is not drawn at all; an invisible point keeps the namespace
-            // in the picture.
-            let _ = writeln!(
-                out,
-                "    {} [shape=point, style=invis];",
-                quote(&format!("namespace:{}", ns.unwrap_or("")))
-            );
-        }
-        for m in members {
-            let _ = writeln!(out, "    {m}");
-        }
-        out.push_str("  }\n");
-    }
-    for e in edges {
-        let _ = writeln!(out, "  {e}");
-    }
-    out.push_str("}\n");
-    out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// A DOT string literal of arbitrary text.
-fn quote(s: &str) -> String {
-    format!("\"{}\"", escape(s))
-}
-
-/// A DOT string literal of text already escaped (it carries `\n` line breaks on purpose).
-fn quote_escaped(s: &str) -> String {
-    format!("\"{s}\"")
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Macvlan, Namespace, Parent, Route, Span};
     use crate::names::{Cidr, Mode, NsName};
 
-    fn ln(s: &str) -> LinkName {
+    pub(crate) fn ln(s: &str) -> LinkName {
         LinkName::new(s).unwrap()
     }
-    fn ns(s: &str) -> NsName {
+    pub(crate) fn ns(s: &str) -> NsName {
         NsName::new(s).unwrap()
     }
     fn cidr(s: &str) -> Cidr {
@@ -577,7 +425,7 @@ mod tests {
         }
     }
 
-    fn topo() -> Topology {
+    pub(crate) fn topo() -> Topology {
         let mut red = mv(Some("red"), "eth0", "lab0");
         red.addresses = vec![cidr("10.0.0.2/24"), cidr("fd00::2/64")];
         red.routes = vec![
@@ -774,59 +622,5 @@ mod tests {
         );
         assert_eq!(g.order(), vec![k("a"), k("d"), k("b"), k("c")]);
         assert_eq!(g.reverse_order().len(), 4);
-    }
-
-    #[test]
-    fn dot_output() {
-        let mut t = topo();
-        t.macvlans
-            .retain(|m| m.namespace.as_ref() != Some(&ns("blue")));
-        t.parents.get_mut(&ln("eth1")).unwrap().mtu = Some(9000);
-        let expected = r#"digraph "lab" {
-  rankdir=LR;
-  compound=true;
-  node [shape=box, style=rounded, fontname="monospace", fontsize=10];
-  edge [fontname="monospace", fontsize=9];
-  subgraph cluster_0 {
-    label="mvtopo's own namespace";
-    style=rounded;
-    color=gray50;
-    "parent:eth1" [label="parent eth1\nexisting\nmtu 9000", shape=box, style="rounded,bold"];
-    "parent:eth1.10" [label="parent eth1.10\nvlan\nid 10", shape=box, style="rounded,bold"];
-    "parent:lab0" [label="parent lab0\nveth", shape=box, style="rounded,bold"];
-    "macvlan:host0" [label="macvlan host0\nbridge"];
-  }
-  subgraph cluster_1 {
-    label="namespace blue";
-    style=rounded;
-    color=gray50;
-    "namespace:blue" [shape=point, style=invis];
-  }
-  subgraph cluster_2 {
-    label="namespace red";
-    style=rounded;
-    color=gray50;
-    "macvlan:red/eth0" [label="macvlan eth0\nbridge\n10.0.0.2/24\nfd00::2/64\ndefault via 10.0.0.1\n10.9.0.0/16 dev eth0"];
-  }
-  subgraph cluster_3 {
-    label="namespace switch";
-    style=rounded;
-    color=gray50;
-    "peer:lab0" [label="veth peer lab0p", style="rounded,dashed"];
-  }
-  "parent:eth1" -> "parent:eth1.10" [label="link"];
-  "parent:lab0" -> "peer:lab0" [dir=both, style=dashed, arrowhead=none, arrowtail=none];
-  "parent:eth1" -> "macvlan:host0";
-  "parent:lab0" -> "macvlan:red/eth0";
-}
-"#;
-        assert_eq!(to_dot(&t), expected);
-    }
-
-    #[test]
-    fn dot_escapes_quotes() {
-        let mut t = topo();
-        t.name = "a\"b".into();
-        assert!(to_dot(&t).starts_with("digraph \"a\\\"b\" {"));
     }
 }

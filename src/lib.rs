@@ -6,6 +6,7 @@
 pub mod adopt;
 pub mod apply;
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod diff;
 #[cfg(any(test, feature = "testing"))]
@@ -18,6 +19,7 @@ pub mod live;
 pub mod load;
 pub mod model;
 pub mod names;
+pub mod object;
 pub mod plan;
 pub mod render;
 pub mod resolve;

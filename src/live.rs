@@ -52,6 +52,11 @@ impl LinkRef {
     pub fn new(namespace: Option<NsName>, name: LinkName) -> LinkRef {
         LinkRef { namespace, name }
     }
+
+    /// The link `name` in the namespace mvtopo runs in (where every parent lives).
+    pub fn host(name: LinkName) -> LinkRef {
+        LinkRef::new(None, name)
+    }
 }
 
 impl fmt::Display for LinkRef {
@@ -84,6 +89,11 @@ impl LinkKind {
             LinkKind::Vlan => "vlan",
             LinkKind::Other(s) => s,
         }
+    }
+
+    /// The kinds of parent mvtopo creates (lab parents): veth, dummy and vlan.
+    pub fn is_lab_parent(&self) -> bool {
+        matches!(self, LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan)
     }
 }
 

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use mvtopo::apply::{self, ApplyError, Request};
 use mvtopo::backend::{Backend, BackendError};
+use mvtopo::check::load_str;
 use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::LiveState;
-use mvtopo::load::load_str;
 use mvtopo::model::Topology;
 use mvtopo::plan::Step;
 

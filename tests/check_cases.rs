@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use mvtopo::load::{load_str, render_plain};
+use mvtopo::check::load_str;
+use mvtopo::load::render_plain;
 
 fn run(dir: &Path) -> Result<(), Failed> {
     let input = dir.join("topology.toml");

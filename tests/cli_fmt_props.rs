@@ -5,7 +5,7 @@
 
 mod render_support;
 
-use mvtopo::{fmt, load, render};
+use mvtopo::{check, fmt, render};
 use proptest::prelude::*;
 use render_support::arb_topology;
 
@@ -108,7 +108,7 @@ proptest! {
         prop_assert_eq!(fmt::format(&canonical).map_err(TestCaseError::fail)?, canonical.clone());
 
         let styled = restyle(&canonical, seed);
-        let back = load::load_str("styled.toml", &styled, "lab")
+        let back = check::load_str("styled.toml", &styled, "lab")
             .map_err(|e| TestCaseError::fail(format!("{e:?}\n{styled}")))?;
         prop_assert_eq!(&back, &t, "restyling changed the topology:\n{}", styled);
         let formatted = fmt::format(&styled).map_err(TestCaseError::fail)?;
@@ -126,7 +126,7 @@ proptest! {
             prop_assert!(once.contains(c.as_str()), "lost {:?}:\n{}\n----\n{}", c, commented, once);
         }
         prop_assert_eq!(fmt::format(&once).map_err(TestCaseError::fail)?, once.clone());
-        let back = load::load_str("commented.toml", &once, "lab")
+        let back = check::load_str("commented.toml", &once, "lab")
             .map_err(|e| TestCaseError::fail(format!("{e:?}\n{once}")))?;
         prop_assert_eq!(&back, &t, "{}", once);
     }

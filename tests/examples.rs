@@ -33,7 +33,7 @@ fn example_files() -> Vec<PathBuf> {
 fn load(path: &Path) -> (String, Topology) {
     let text = std::fs::read_to_string(path).expect("read example");
     let stem = path.file_stem().expect("stem").to_string_lossy();
-    let t = mvtopo::load::load_str(&path.display().to_string(), &text, &stem)
+    let t = mvtopo::check::load_str(&path.display().to_string(), &text, &stem)
         .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
     (text, t)
 }
@@ -167,7 +167,7 @@ fn gen_lab_prints_lab50_toml_and_refuses_bad_counts() {
     }
     // Any size in range is a valid file with that many namespaces (plus the switch's).
     let out = Command::new("bash").arg(&script).arg("3").output().unwrap();
-    let t = mvtopo::load::load_str("gen", &String::from_utf8_lossy(&out.stdout), "gen")
+    let t = mvtopo::check::load_str("gen", &String::from_utf8_lossy(&out.stdout), "gen")
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(t.namespaces.len(), 4);
     assert_eq!(t.macvlans.len(), 4);

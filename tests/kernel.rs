@@ -1213,7 +1213,7 @@ fn snapshot_under_churn_is_consistent() {
 // Through the whole pipeline: load → diff → apply::run with this backend → verify.
 
 fn topology(text: &str) -> mvtopo::model::Topology {
-    mvtopo::load::load_str("lab.toml", text, "lab").unwrap_or_else(|e| panic!("{e:?}"))
+    mvtopo::check::load_str("lab.toml", text, "lab").unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 /// Apply `t` through the executor with this backend; the verify step re-diffs the fresh

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use mvtopo::load::{LoadError, load_file, load_str, render_plain};
+use mvtopo::check::{LoadError, load_file, load_str};
+use mvtopo::load::render_plain;
 use mvtopo::model::{ParentKind, Route};
 use mvtopo::names::{Cidr, LinkName, MacAddr, Mode, NsName};
 use proptest::prelude::*;

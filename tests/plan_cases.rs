@@ -67,7 +67,7 @@ fn render(d: &dyn Diagnostic, indent: usize, out: &mut String) {
 
 fn run(dir: &Path) -> Result<(), Failed> {
     let text = read(&dir.join("topology.toml"))?;
-    let topology = mvtopo::load::load_str("topology.toml", &text, "topology")
+    let topology = mvtopo::check::load_str("topology.toml", &text, "topology")
         .map_err(|e| format!("topology.toml does not load: {e:?}"))?;
     let live: LiveState = serde_json::from_str(&read(&dir.join("live.json"))?)
         .map_err(|e| format!("live.json: {e}"))?;

@@ -13,7 +13,7 @@ proptest! {
     #[test]
     fn generated_topologies_round_trip(t in arb_topology()) {
         let text = render::topology_toml(&t);
-        let back = mvtopo::load::load_str("gen.toml", &text, "lab")
+        let back = mvtopo::check::load_str("gen.toml", &text, "lab")
             .map_err(|e| TestCaseError::fail(format!("{e:?}\n{text}")))?;
         prop_assert_eq!(&back, &t, "{}", text);
         prop_assert_eq!(render::topology_toml(&back), text);
@@ -42,7 +42,7 @@ proptest! {
     fn show_output_always_loads(t in arb_topology()) {
         let live = as_applied(&t);
         let text = render::show_toml(&live, Some("lab"));
-        let back = mvtopo::load::load_str("show.toml", &text, "lab")
+        let back = mvtopo::check::load_str("show.toml", &text, "lab")
             .map_err(|e| TestCaseError::fail(format!("{e:?}\n{text}")))?;
         prop_assert_eq!(back.macvlans.len(), t.macvlans.len());
     }

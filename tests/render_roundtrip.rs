@@ -9,7 +9,7 @@ use mvtopo::render;
 use render_support::*;
 
 fn load(text: &str) -> Topology {
-    match mvtopo::load::load_str("lab.toml", text, "lab") {
+    match mvtopo::check::load_str("lab.toml", text, "lab") {
         Ok(t) => t,
         Err(e) => panic!("loading the rendered file failed: {e:?}\n{text}"),
     }
@@ -61,7 +61,7 @@ fn valid_files() -> Vec<std::path::PathBuf> {
 fn every_valid_file_round_trips() {
     for path in valid_files() {
         let source = std::fs::read_to_string(&path).unwrap();
-        let t = match mvtopo::load::load_str(&path.display().to_string(), &source, "lab") {
+        let t = match mvtopo::check::load_str(&path.display().to_string(), &source, "lab") {
             Ok(t) => t,
             Err(e) => panic!("{}: {e:?}", path.display()),
         };

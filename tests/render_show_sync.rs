@@ -7,7 +7,7 @@ use mvtopo::render;
 use render_support::*;
 
 fn load(text: &str) -> Topology {
-    match mvtopo::load::load_str("lab.toml", text, "lab") {
+    match mvtopo::check::load_str("lab.toml", text, "lab") {
         Ok(t) => t,
         Err(e) => panic!("loading the rendered file failed: {e:?}\n{text}"),
     }

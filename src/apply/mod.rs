@@ -484,7 +484,7 @@ mod tests {
             .filter_map(|d| {
                 let name = d.file_name()?.to_string_lossy().into_owned();
                 let text = std::fs::read_to_string(d.join("topology.toml")).ok()?;
-                let t = crate::load::load_str("topology.toml", &text, "topology").ok()?;
+                let t = crate::check::load_str("topology.toml", &text, "topology").ok()?;
                 let mut live: LiveState =
                     serde_json::from_str(&std::fs::read_to_string(d.join("live.json")).ok()?)
                         .ok()?;

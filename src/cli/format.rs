@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{EXIT_DATAERR, EXIT_OK, Exit, read_topology, ui};
-use crate::{load, render};
+use crate::{check, render};
 
 /// `fmt FILE [--check]`.
 pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
@@ -21,7 +21,7 @@ pub(super) fn cmd_fmt(file: &Path, check: bool) -> Result<u8, Exit> {
     })?;
     // The layout may change, the topology may not: formatting that would change what the
     // file means (a bug) writes nothing.
-    let same = load::load_str(&l.name, &formatted, &l.topology.name)
+    let same = check::load_str(&l.name, &formatted, &l.topology.name)
         .is_ok_and(|t| render::topology_toml(&t) == render::topology_toml(&l.topology));
     if !same {
         return Err(Exit::failure(miette::miette!(

@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn check_reports_become_one_diagnostic_per_problem() {
         let text = "name = 7\n[[macvlan]]\nnme = \"a\"\n";
-        let e = crate::load::load_str("t.toml", text, "t").unwrap_err();
+        let e = crate::check::load_str("t.toml", text, "t").unwrap_err();
         let n = e.len();
         let report = Report::new(e);
         let v = error(65, Some(&report));

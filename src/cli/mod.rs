@@ -27,7 +27,7 @@ use crate::backend::{Backend, BackendError};
 use crate::live::LiveState;
 use crate::model::Topology;
 use crate::plan::Plan;
-use crate::{diff, graph, kernel, load, render};
+use crate::{check, diff, graph, kernel, render};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
@@ -427,7 +427,7 @@ fn read_topology(path: &Path) -> Result<Loaded, Exit> {
 }
 
 fn load_topology(text: String, name: String, stem: &str) -> Result<Loaded, Exit> {
-    let topology = load::load_str(&name, &text, stem).map_err(|e| Exit::new(EXIT_DATAERR, e))?;
+    let topology = check::load_str(&name, &text, stem).map_err(|e| Exit::new(EXIT_DATAERR, e))?;
     // The graph is part of validation: a cycle through vlan links is invalid input (the
     // only cycle a file can make; checked without building the whole graph).
     if let Err(e) = graph::check_vlan_cycles(&topology) {
@@ -473,7 +473,7 @@ fn cmd_check(file: &Path, format: Format) -> Result<u8, Exit> {
 
 fn cmd_graph(file: &Path) -> Result<u8, Exit> {
     let l = read_topology(file)?;
-    print!("{}", graph::to_dot(&l.topology));
+    print!("{}", render::to_dot(&l.topology));
     Ok(EXIT_OK)
 }
 

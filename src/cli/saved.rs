@@ -289,7 +289,7 @@ pub(super) fn cmd_apply_saved(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::load_str;
+    use crate::check::load_str;
 
     const TOPO: &str = "name = \"lab\"\n[namespace.red]\n[parent.eth1]\n[[macvlan]]\nname = \"mv0\"\nparent = \"eth1\"\nnamespace = \"red\"\nmtu = 1400\n";
 

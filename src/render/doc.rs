@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::diff;
 use crate::live::{LinkKind, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Route, Topology};
 use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
@@ -347,10 +348,6 @@ fn ordered_like<T: Clone + PartialEq>(file: &[T], live: &[T]) -> Vec<T> {
     out
 }
 
-fn is_created_kind(k: &LinkKind) -> bool {
-    matches!(k, LinkKind::Veth | LinkKind::Dummy | LinkKind::Vlan)
-}
-
 /// Whether `l`, a veth in the tool's namespace, is the lesser end of a pair whose both ends are
 /// in that namespace and are candidates: a pair is one parent, so only one end is shown.
 /// `preferred` says which ends must be kept if possible (the file's, or those macvlans use).
@@ -397,7 +394,7 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
     doc.namespaces.extend(
         live.namespaces
             .iter()
-            .filter(|n| n.owned_by(owner) && !t.namespaces.contains_key(&n.name))
+            .filter(|n| diff::stale_namespace(t, n))
             .map(|n| n.name.clone()),
     );
 
@@ -408,12 +405,7 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
                 .push(parent_from_live(l, l.owned_by(owner), p.mtu.map(|_| l.mtu)));
         }
     }
-    let pruned_parent = |l: &LiveLink| {
-        l.namespace.is_none()
-            && l.owned_by(owner)
-            && is_created_kind(&l.kind)
-            && !t.parents.contains_key(&l.name)
-    };
+    let pruned_parent = |l: &LiveLink| l.kind != LinkKind::Macvlan && diff::stale_link(t, l);
     let in_file = |n: &LinkName| t.parents.contains_key(n);
     let candidate = |l: &LiveLink| pruned_parent(l) || in_file(&l.name);
     for l in live.links.iter().filter(|l| pruned_parent(l)) {
@@ -441,11 +433,7 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
     doc.macvlans.extend(
         live.links
             .iter()
-            .filter(|l| {
-                l.kind == LinkKind::Macvlan
-                    && l.owned_by(owner)
-                    && t.macvlan(l.namespace.as_ref(), &l.name).is_none()
-            })
+            .filter(|l| l.kind == LinkKind::Macvlan && diff::stale_link(t, l))
             .map(macvlan_from_live),
     );
     doc
@@ -476,7 +464,7 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
         names.extend(
             live.links
                 .iter()
-                .filter(|l| l.namespace.is_none() && owned(l) && is_created_kind(&l.kind))
+                .filter(|l| l.namespace.is_none() && owned(l) && l.kind.is_lab_parent())
                 .map(|l| l.name.clone()),
         );
     }
@@ -508,7 +496,7 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
             doc.parents.push(ParentDoc::existing(n.clone()));
             continue;
         };
-        if owned(l) && is_created_kind(&l.kind) {
+        if owned(l) && l.kind.is_lab_parent() {
             if is_secondary_end(l, live, &candidate, &is_used) {
                 if is_used(n) {
                     doc.parents.push(ParentDoc::existing(n.clone()));

@@ -2,6 +2,7 @@
 //! step lines and summaries, JSON. Rendering only formats values; it makes no decisions.
 
 mod doc;
+mod dot;
 mod steps;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use crate::model::Topology;
 use crate::plan::Plan;
 
 pub(crate) use doc::{key as toml_key, string as toml_string};
+pub use dot::to_dot;
 pub use steps::step_line;
 
 const RESET: &str = "\x1b[0m";
@@ -26,7 +28,7 @@ const MAGENTA: &str = "\x1b[35m";
 const CYAN: &str = "\x1b[36m";
 
 /// Canonical topology TOML in the spec's format for a validated Topology. Must parse back with
-/// `load::load_str` into an equal Topology (round trip).
+/// `check::load_str` into an equal Topology (round trip).
 pub fn topology_toml(t: &Topology) -> String {
     doc::from_topology(t).into_toml()
 }

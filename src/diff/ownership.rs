@@ -1,0 +1,286 @@
+//! What belongs to a topology: ownership of live links, what a delete takes along
+//! (casualties), what the plan prunes, and the part of the live state a plan depends on.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use miette::SourceSpan;
+
+use super::{PlanError, Planner, normalized};
+use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
+use crate::model::{ParentKind, Topology};
+use crate::names::NsName;
+use crate::object::{Key, Object};
+use crate::plan::Step;
+
+/// Whether `l` belongs to topology `owner`. The far end of an owned veth counts as owned
+/// even when only one end carries the alias: it is created and destroyed with it.
+pub fn owned(live: &LiveState, owner: &str, l: &LiveLink) -> bool {
+    l.owned_by(owner)
+        || (l.kind == LinkKind::Veth
+            && l.peer
+                .as_ref()
+                .and_then(|p| live.link(p.namespace.as_ref(), &p.name))
+                .is_some_and(|p| p.owned_by(owner) && p.peer.as_ref() == Some(&l.at())))
+}
+
+/// An owned namespace the file no longer names: the plan deletes it (unless deleting it
+/// would take a foreign link along).
+pub fn stale_namespace(t: &Topology, ns: &LiveNamespace) -> bool {
+    ns.owned_by(&t.name) && !t.namespaces.contains_key(&ns.name)
+}
+
+/// A link carrying `t`'s alias that the file no longer names, as a macvlan or as a lab
+/// parent in the tool's namespace: the plan prunes it.
+pub fn stale_link(t: &Topology, l: &LiveLink) -> bool {
+    l.owned_by(&t.name)
+        && match &l.kind {
+            LinkKind::Macvlan => t.macvlan(l.namespace.as_ref(), &l.name).is_none(),
+            k if k.is_lab_parent() => l.namespace.is_none() && !t.parents.contains_key(&l.name),
+            _ => false,
+        }
+}
+
+/// The part of `live` that the plans for `t` (and its destroy) depend on: what `t.name`
+/// owns, whatever sits at an identity the file names (a foreign object in the way), the
+/// namespaces the file names or the topology owns with everything in them, and, closed
+/// transitively, the parents, veth peers and children of all of those (what a delete
+/// would take along). `mvtopo show --format json FILE` writes this, so that
+/// `plan --state` on it gives the same plan as against the kernel.
+pub fn relevant(t: &Topology, live: &LiveState) -> LiveState {
+    let live = normalized(live);
+    let owner = t.name.as_str();
+    let named_ns = |n: &NsName| {
+        t.namespaces.contains_key(n) || live.namespace(n).is_some_and(|x| x.owned_by(owner))
+    };
+    let mut wanted: BTreeSet<LinkRef> = BTreeSet::new();
+    for p in t.parents.values() {
+        wanted.insert(LinkRef::host(p.name.clone()));
+        if let ParentKind::Veth {
+            peer,
+            peer_namespace,
+            ..
+        } = &p.kind
+        {
+            wanted.insert(LinkRef::new(peer_namespace.clone(), peer.clone()));
+        }
+    }
+    for m in &t.macvlans {
+        wanted.insert(LinkRef::new(m.namespace.clone(), m.name.clone()));
+    }
+    let mut keep: BTreeSet<LinkRef> = live
+        .links
+        .iter()
+        .filter(|l| {
+            l.owned_by(owner)
+                || wanted.contains(&l.at())
+                || l.namespace.as_ref().is_some_and(named_ns)
+        })
+        .map(LiveLink::at)
+        .collect();
+    // Close over parents, peers and children.
+    loop {
+        let mut more = Vec::new();
+        for l in &live.links {
+            let here = l.at();
+            if keep.contains(&here) {
+                more.extend(l.parent.iter().cloned());
+                more.extend(l.peer.iter().cloned());
+            } else if l.parent.as_ref().is_some_and(|p| keep.contains(p))
+                || l.peer.as_ref().is_some_and(|p| keep.contains(p))
+            {
+                more.push(here);
+            }
+        }
+        let before = keep.len();
+        keep.extend(
+            more.into_iter()
+                .filter(|r| live.link(r.namespace.as_ref(), &r.name).is_some()),
+        );
+        if keep.len() == before {
+            break;
+        }
+    }
+    let mut out = LiveState {
+        namespaces: live
+            .namespaces
+            .iter()
+            .filter(|n| {
+                named_ns(&n.name) || keep.iter().any(|r| r.namespace.as_ref() == Some(&n.name))
+            })
+            .cloned()
+            .collect(),
+        links: live
+            .links
+            .iter()
+            .filter(|l| keep.contains(&l.at()))
+            .cloned()
+            .collect(),
+    };
+    out.normalize();
+    out
+}
+
+impl<'a> Planner<'a> {
+    pub(super) fn children_of(&self, at: &LinkRef) -> &[&'a LiveLink] {
+        let live = self.live;
+        let map = self.children.get_or_init(|| {
+            let mut map: HashMap<&'a LinkRef, Vec<&'a LiveLink>> = HashMap::new();
+            for l in &live.links {
+                if let Some(p) = &l.parent {
+                    map.entry(p).or_default().push(l);
+                }
+            }
+            map
+        });
+        map.get(at).map_or(&[], Vec::as_slice)
+    }
+
+    pub(super) fn owned(&self, l: &LiveLink) -> bool {
+        owned(self.live, self.owner, l)
+    }
+
+    pub(super) fn foreign(&mut self, l: &LiveLink, span: Option<SourceSpan>) {
+        self.problems.push(PlanError::Foreign {
+            at: l.at(),
+            topology: self.owner.to_owned(),
+            owner: l.owner.clone(),
+            span,
+        });
+    }
+
+    /// Owned links that nothing in the file accounts for are deleted.
+    pub(super) fn prune_links(&mut self) {
+        let live = self.live;
+        for l in &live.links {
+            if self.handled.contains(&l.at()) || !self.owned(l) {
+                continue;
+            }
+            // Deleting either end of a veth deletes both: one step, for the end in the
+            // tool's own namespace (links are sorted, so it comes first).
+            if l.kind == LinkKind::Veth
+                && let Some(peer) = &l.peer
+            {
+                self.handled.insert(peer.clone());
+            }
+            let foreign = self.foreign_casualties(l);
+            if !foreign.is_empty() {
+                self.notes.push(format!(
+                    "{} {} is kept: deleting it would delete {}, which topology {} does not own",
+                    l.kind,
+                    l.at(),
+                    foreign
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.owner
+                ));
+                continue;
+            }
+            match Object::from_live(l) {
+                Some(Object::Nic { .. }) | None => self.notes.push(format!(
+                    "interface {} ({}) is owned by topology {} but mvtopo cannot delete it; it is left in place",
+                    l.at(),
+                    l.kind,
+                    self.owner
+                )),
+                Some(object) => {
+                    self.deletes.insert(object.key(), Step::Delete { object });
+                }
+            }
+        }
+    }
+
+    /// The links not owned by this topology that the kernel would delete along with `l`:
+    /// the other end of a veth, and whatever sits on any of those (macvlans, vlans),
+    /// transitively.
+    pub(super) fn foreign_casualties(&self, l: &LiveLink) -> Vec<LinkRef> {
+        self.casualties(vec![l.at()])
+    }
+
+    /// The links not owned by this topology that die when the links `start` are deleted:
+    /// the other end of each veth, and whatever sits on any of those, transitively.
+    pub(super) fn casualties(&self, start: Vec<LinkRef>) -> Vec<LinkRef> {
+        let live = self.live;
+        let mut seen: HashSet<LinkRef> = start.iter().cloned().collect();
+        let mut doomed: Vec<LinkRef> = start;
+        let mut i = 0;
+        while i < doomed.len() {
+            let at = doomed[i].clone();
+            self.visit(1);
+            if let Some(l) = self.link(&at)
+                && l.kind == LinkKind::Veth
+                && let Some(peer) = &l.peer
+                && seen.insert(peer.clone())
+            {
+                doomed.push(peer.clone());
+            }
+            let children = self.children_of(&at);
+            self.visit(children.len());
+            for child in children {
+                let c = child.at();
+                if seen.insert(c.clone()) {
+                    doomed.push(c);
+                }
+            }
+            i += 1;
+        }
+        doomed
+            .into_iter()
+            .filter(|at| {
+                live.link(at.namespace.as_ref(), &at.name)
+                    .is_some_and(|x| !self.owned(x))
+            })
+            .collect()
+    }
+
+    pub(super) fn prune_namespaces(&mut self) {
+        let live = self.live;
+        for ns in &live.namespaces {
+            if !stale_namespace(self.topology, ns) {
+                continue;
+            }
+            // Links are sorted by (namespace, name): the namespace's links are one run.
+            let start = live
+                .links
+                .partition_point(|l| l.namespace.as_ref() < Some(&ns.name));
+            // Everything in the namespace dies with it, and with those whatever hangs off
+            // them elsewhere (the far end of a veth whose peer is in here, and the macvlans
+            // on that end).
+            let inside: Vec<LinkRef> = live.links[start..]
+                .iter()
+                .take_while(|l| l.namespace.as_ref() == Some(&ns.name))
+                .map(LiveLink::at)
+                .collect();
+            let foreign: Vec<String> = self
+                .casualties(inside)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if foreign.is_empty() {
+                self.deletes.insert(
+                    Key::Namespace {
+                        name: ns.name.clone(),
+                    },
+                    Step::Delete {
+                        object: Object::Namespace {
+                            name: ns.name.clone(),
+                        },
+                    },
+                );
+            } else {
+                let noun = if foreign.len() == 1 {
+                    "interface"
+                } else {
+                    "interfaces"
+                };
+                self.notes.push(format!(
+                    "namespace {} is kept: deleting it would delete {noun} {}, which topology {} does not own",
+                    ns.name,
+                    foreign.join(", "),
+                    self.owner
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Macvlans: mode, parent, MAC, MTU and the source-mode MAC allow-list.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::parents::implied_mtu_label;
+use super::{Resolver, text};
+use crate::load::problem::{Problem, did_you_mean, one_of};
+use crate::load::raw::{At, RawMacvlan};
+use crate::model::{Macvlan, Parent, Span};
+use crate::names::{MacAddr, Mode};
+
+impl<'r> Resolver<'r> {
+    pub(super) fn macvlan(
+        &mut self,
+        m: &'r RawMacvlan,
+        parents: &[Option<Parent>],
+        mtus: &[Option<u32>],
+    ) -> Option<Macvlan> {
+        let name = match &m.name {
+            Some(at) => self.link_name(at),
+            None => {
+                if !m.broken.contains(&"name") {
+                    self.missing(
+                        m.span.clone(),
+                        "[[macvlan]]",
+                        "name",
+                        "name = \"mv0\" (at most 15 bytes)".into(),
+                    );
+                }
+                None
+            }
+        };
+        let parent = match &m.parent {
+            Some(at) => self.parent_ref(at, "parent"),
+            None => {
+                if !m.broken.contains(&"parent") {
+                    let example = self
+                        .raw
+                        .parents
+                        .first()
+                        .map_or("eth1", |p| p.name.value.as_str());
+                    self.missing(
+                        m.span.clone(),
+                        "[[macvlan]]",
+                        "parent",
+                        format!("parent = {example:?} (a [parent.*] key)"),
+                    );
+                }
+                None
+            }
+        };
+        let namespace = match &m.namespace {
+            Some(at) => self.ns_ref(at, "namespace").map(Some),
+            None => Some(None),
+        };
+        let mode = match &m.mode {
+            None => Some(Mode::default()),
+            Some(at) => match at.value.parse::<Mode>() {
+                Ok(mode) => Some(mode),
+                Err(_) => {
+                    let names = Mode::ALL.map(|m| m.as_str());
+                    let help = match did_you_mean(&at.value, names) {
+                        Some(s) => format!("did you mean {s:?}?"),
+                        None => format!("use {}", one_of(names)),
+                    };
+                    self.push(Problem::new(
+                        "mvtopo::check::mode",
+                        format!("unknown macvlan mode {:?}", at.value),
+                        at.span.clone(),
+                        "not a macvlan mode".into(),
+                        Some(help),
+                    ));
+                    None
+                }
+            },
+        };
+        let mac = match &m.mac {
+            Some(at) => self.own_mac(at).map(Some),
+            None => Some(None),
+        };
+        let mtu = match &m.mtu {
+            None => Some(None),
+            Some(at) => {
+                let mtu = self.mtu(at)?;
+                if let Some((pi, pname)) = &parent {
+                    if let (Some(limit), Some(_)) = (mtus[*pi], &parents[*pi]) {
+                        if mtu > limit {
+                            let praw = &self.raw.parents[*pi];
+                            let mut problem = Problem::new(
+                                "mvtopo::check::mtu",
+                                format!(
+                                    "mtu {mtu} is above the mtu of parent {:?} ({limit})",
+                                    pname.as_str()
+                                ),
+                                at.span.clone(),
+                                format!("above {limit}"),
+                                Some(format!(
+                                    "use mtu = {limit} or less, or raise the mtu of [parent.{}]",
+                                    text::toml_key(pname.as_str())
+                                )),
+                            );
+                            problem = match &praw.mtu {
+                                Some(pm) => problem.with_label(pm.span.clone(), "the parent's mtu"),
+                                None => problem.with_label(
+                                    praw.name.span.clone(),
+                                    implied_mtu_label(praw, limit),
+                                ),
+                            };
+                            self.push(problem);
+                            return None;
+                        }
+                    }
+                }
+                Some(Some(mtu))
+            }
+        };
+        let up = m.up.as_ref().is_none_or(|u| u.value);
+        // The kernel keeps no route on a link that is down: it refuses to add one ("nexthop
+        // device is not up") and flushes them when the link goes down. A file asking for
+        // both can never be applied, so it is invalid here rather than at apply time.
+        let mut routes_on_down = false;
+        if let (Some(u), Some(r)) = (&m.up, &m.routes)
+            && !u.value
+            && !r.value.is_empty()
+        {
+            routes_on_down = true;
+            self.push(
+                Problem::new(
+                    "mvtopo::check::routes-on-down-link",
+                    "routes on a macvlan with up = false".to_owned(),
+                    r.span.clone(),
+                    "routes here".into(),
+                    Some(
+                        "the kernel keeps no route on a link that is down: remove `routes`, or set up = true"
+                            .into(),
+                    ),
+                )
+                .with_label(u.span.clone(), "the link is down"),
+            );
+        }
+        let (addresses, addresses_ok) = self.addresses(m);
+        // A gateway may lie in a prefix that failed to parse: only judge reachability when
+        // every address is known.
+        let routes = self.routes(m, addresses_ok.then_some(addresses.as_slice()));
+        let addresses = addresses_ok.then_some(addresses);
+        let source_macs = self.source_macs(m, mode);
+
+        if routes_on_down {
+            return None;
+        }
+        Some(Macvlan {
+            name: name?,
+            parent: parent?.1,
+            namespace: namespace?,
+            mode: mode?,
+            mac: mac?,
+            mtu: mtu?,
+            up,
+            addresses: addresses?.into_iter().map(|a| a.value).collect(),
+            routes: routes?,
+            source_macs: source_macs?,
+            span: Span(m.span.clone()),
+        })
+    }
+
+    /// A MAC an interface may carry: well formed, unicast, not all zero.
+    pub(super) fn mac(&mut self, at: &At<String>, what: &str) -> Option<MacAddr> {
+        let Ok(mac) = at.value.parse::<MacAddr>() else {
+            self.push(Problem::new(
+                "mvtopo::check::mac",
+                format!("{:?} is not a MAC address", at.value),
+                at.span.clone(),
+                "malformed MAC".into(),
+                Some("write six hex octets separated by \":\", e.g. \"02:00:00:00:00:01\"".into()),
+            ));
+            return None;
+        };
+        if mac.is_multicast() {
+            let mut fixed = mac;
+            // Clear the group bit and set the locally administered one.
+            fixed.0[0] = (fixed.0[0] & 0xfe) | 0x02;
+            self.push(Problem::new(
+                "mvtopo::check::mac",
+                format!("{what} {mac} is a multicast address"),
+                at.span.clone(),
+                "multicast MAC (first octet is odd)".into(),
+                Some(format!(
+                    "use a unicast MAC: the first octet must be even, e.g. \"{fixed}\""
+                )),
+            ));
+            return None;
+        }
+        if mac.is_zero() {
+            self.push(Problem::new(
+                "mvtopo::check::mac",
+                format!("{what} 00:00:00:00:00:00 is not a usable address"),
+                at.span.clone(),
+                "all-zero MAC".into(),
+                Some("use a unicast MAC such as \"02:00:00:00:00:01\"".into()),
+            ));
+            return None;
+        }
+        Some(mac)
+    }
+
+    pub(super) fn own_mac(&mut self, at: &At<String>) -> Option<MacAddr> {
+        let mac = self.mac(at, "mac");
+        if mac.is_none() && at.value.parse::<MacAddr>().is_ok() {
+            // Say that leaving it out is also an option for the interface's own MAC.
+            if let Some(h) = self.problems.last_mut().and_then(|p| p.help.as_mut()) {
+                h.push_str(", or remove `mac` to let the kernel pick one");
+            }
+        }
+        mac
+    }
+
+    pub(super) fn source_macs(
+        &mut self,
+        m: &RawMacvlan,
+        mode: Option<Mode>,
+    ) -> Option<Vec<MacAddr>> {
+        let broken = m.broken.contains(&"source-macs");
+        match (&m.source_macs, mode) {
+            (None, Some(Mode::Source)) if broken => None,
+            (None, Some(Mode::Source)) => {
+                let span = m.mode.as_ref().map_or(m.span.clone(), |a| a.span.clone());
+                self.push(Problem::new(
+                    "mvtopo::check::source-macs",
+                    "mode \"source\" needs `source-macs`".into(),
+                    span,
+                    "no source-macs".into(),
+                    Some("add the MACs this macvlan accepts frames from, e.g. source-macs = [\"02:00:00:00:00:aa\"]".into()),
+                ));
+                None
+            }
+            (None, _) => Some(Vec::new()),
+            (Some(list), Some(Mode::Source)) => {
+                if list.value.is_empty() && !broken {
+                    self.push(Problem::new(
+                        "mvtopo::check::source-macs",
+                        "`source-macs` is empty; a source macvlan would receive nothing".into(),
+                        list.span.clone(),
+                        "empty list".into(),
+                        Some("list the MACs this macvlan accepts frames from, e.g. source-macs = [\"02:00:00:00:00:aa\"]".into()),
+                    ));
+                    return None;
+                }
+                let mut ok = !broken;
+                let mut seen: HashMap<MacAddr, Range<usize>> = HashMap::new();
+                for at in &list.value {
+                    let Some(mac) = self.mac(at, "source MAC") else {
+                        ok = false;
+                        continue;
+                    };
+                    if let Some(first) = seen.get(&mac) {
+                        self.push(
+                            Problem::new(
+                                "mvtopo::check::duplicate-mac",
+                                format!("{mac} is listed twice in source-macs"),
+                                at.span.clone(),
+                                "listed again".into(),
+                                Some("remove the repeated entry".into()),
+                            )
+                            .with_label(first.clone(), "first listed here"),
+                        );
+                        ok = false;
+                    } else {
+                        seen.insert(mac, at.span.clone());
+                    }
+                }
+                let mut macs: Vec<MacAddr> = seen.into_keys().collect();
+                macs.sort();
+                ok.then_some(macs)
+            }
+            (Some(list), Some(other)) => {
+                self.push(Problem::new(
+                    "mvtopo::check::source-macs",
+                    format!(
+                        "`source-macs` only applies to mode \"source\"; this macvlan is {other}"
+                    ),
+                    list.span.clone(),
+                    "only for mode = \"source\"".into(),
+                    Some("remove source-macs, or set mode = \"source\"".into()),
+                ));
+                None
+            }
+            // Unknown mode: already reported.
+            (Some(_), None) => None,
+        }
+    }
+}
