@@ -1,9 +1,10 @@
-//! The unit of undo: one kernel request (`Request`), and the lowering of a plan step into
-//! the requests the kernel carries it out with, in order.
+//! The unit of undo: one kernel request (`Request`), the lowering of a plan step into the
+//! requests the kernel carries it out with, in order, and the batching of link deletes
+//! (`batch_deletes`, `independent`).
 //!
 //! Lowering is pure: it looks only at the step and at the state the earlier requests of the
 //! run left behind (`apply::state`), so the fake kernel and the real one receive exactly the
-//! same requests, one at a time, and either can refuse any of them.
+//! same requests, and either can refuse any of them.
 
 use std::fmt;
 
@@ -486,10 +487,14 @@ impl DeleteRun {
         let run = std::mem::take(self);
         match run.links.len() {
             0 => None,
-            1 => run.links.into_iter().next().map(|name| Request::DeleteLink {
-                at: LinkRef::new(run.namespace, name),
-                takes: run.takes,
-            }),
+            1 => run
+                .links
+                .into_iter()
+                .next()
+                .map(|name| Request::DeleteLink {
+                    at: LinkRef::new(run.namespace, name),
+                    takes: run.takes,
+                }),
             _ => Some(Request::DeleteLinks {
                 namespace: run.namespace,
                 links: run.links,

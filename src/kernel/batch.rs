@@ -21,7 +21,7 @@ use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 
 use rtnetlink::Handle;
 
-use super::{Netlink, ack, by_name, dump, io_err, nl_err};
+use super::{Netlink, ack, by_name, dump, io_err, links_request, nl_err};
 use crate::backend::BackendError;
 use crate::names::{LinkName, NsName};
 
@@ -173,7 +173,7 @@ async fn delete_group(
 ) -> Result<(), BackendError> {
     let mut h = handle.clone();
     // The group of every link here, to pick a free one and to restore on failure.
-    let links = dump(&mut h, RouteNetlinkMessage::GetLink(LinkMessage::default()))
+    let links = dump(&mut h, links_request())
         .await
         .map_err(|e| nl_err("dump links", object, e))?;
     let mut group_of: HashMap<String, u32> = HashMap::new();
