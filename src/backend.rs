@@ -6,6 +6,8 @@
 //! request and can refuse any of them, which is what makes rollback and fault tests cheap
 //! and exact.
 
+use std::sync::atomic::{AtomicI32, Ordering};
+
 use crate::apply::{Request, lower};
 use crate::live::LiveState;
 use crate::plan::{Object, Step};
@@ -22,11 +24,17 @@ pub trait Backend {
 
     /// Make several requests that do not depend on each other (`apply::independent`),
     /// possibly all in flight at once. Returns the outcome of each request made, in the
-    /// order given: one at a time (this default) it stops after the first refusal, so the
-    /// requests after it have no outcome; a backend that makes them at once has one for
-    /// each. Either way, exactly the `Ok` ones were accepted.
-    fn request_many(&mut self, requests: &[Request], owner: &str) -> Vec<Result<(), BackendError>> {
-        one_at_a_time(self, requests, owner)
+    /// order given: one at a time (this default) it stops after the first refusal, and
+    /// before the next request once `stop` is set (an interrupt), so the requests after
+    /// have no outcome; a backend that makes them at once has one for each. Either way,
+    /// exactly the `Ok` ones were accepted.
+    fn request_many(
+        &mut self,
+        requests: &[Request],
+        owner: &str,
+        stop: &AtomicI32,
+    ) -> Vec<Result<(), BackendError>> {
+        one_at_a_time(self, requests, owner, stop)
     }
 
     /// Carry out one plan step outside `apply::run` (tests, benchmarks): its requests in
@@ -50,14 +58,19 @@ pub trait Backend {
 }
 
 /// `requests` made one after the other through `backend.request`, up to the first refusal
-/// (what `Backend::request_many` does unless a backend can do better).
+/// or until `stop` is set (what `Backend::request_many` does unless a backend can do
+/// better).
 pub fn one_at_a_time<B: Backend + ?Sized>(
     backend: &mut B,
     requests: &[Request],
     owner: &str,
+    stop: &AtomicI32,
 ) -> Vec<Result<(), BackendError>> {
     let mut out = Vec::with_capacity(requests.len());
     for r in requests {
+        if !out.is_empty() && stop.load(Ordering::SeqCst) != 0 {
+            break;
+        }
         let result = backend.request(r, owner);
         let refused = result.is_err();
         out.push(result);

@@ -323,9 +323,10 @@ pub fn run(
             [(_, one)] => vec![backend.request(one, owner)],
             many => {
                 let requests: Vec<Request> = many.iter().map(|(_, r)| r.clone()).collect();
-                backend.request_many(&requests, owner)
+                backend.request_many(&requests, owner, stop)
             }
         };
+        let made = results.len() == group.len();
         // Every accepted one is journaled, also those after a refusal (made at once).
         let mut refused = None;
         for ((i, request), result) in group.into_iter().zip(results) {
@@ -341,6 +342,12 @@ pub fn run(
         }
         if let Some((i, request, e)) = refused {
             return Err(fail(i, Some(request), e, &journal, &mut now, backend));
+        }
+        // A backend making them one at a time stopped before the rest: an interrupt.
+        if !made {
+            let signal = stop.load(Ordering::SeqCst);
+            let undo = undo::undo(backend, &journal, &mut now, owner);
+            return Err(ApplyError::Interrupted { signal, undo });
         }
     }
     if let Some((i, e)) = unlowerable {

@@ -531,11 +531,18 @@ pub fn batch_deletes(steps: &mut [Vec<Request>]) {
 }
 
 /// Whether `next` can be in flight together with `group` (requests made at once through
-/// `Backend::request_many`): only batches of deletes, each in a namespace of its own, none
-/// naming or taking along a link another names or takes along. Then the order in which the
+/// `Backend::request_many`): address adds, none twice; or batches of deletes, each in a
+/// namespace of its own, none naming or taking along a link another names or takes along. Then the order in which the
 /// kernel carries them out changes nothing, and undo, which looks at each one's own prior
 /// state, stays exact.
 pub fn independent<'a>(group: impl IntoIterator<Item = &'a Request>, next: &Request) -> bool {
+    // Address adds: each on an existing link, none the same as another, so whichever the
+    // kernel carries out first, each is accepted or refused as it would be alone.
+    if let Request::AddAddress { .. } = next {
+        return group
+            .into_iter()
+            .all(|r| matches!(r, Request::AddAddress { .. }) && r != next);
+    }
     let Request::DeleteLinks {
         namespace,
         links,
@@ -859,6 +866,45 @@ mod tests {
             takes,
             &[LinkRef::new(Some(NsName::new("red").unwrap()), ln("d"))]
         );
+    }
+
+    #[test]
+    fn only_batches_of_other_namespaces_and_distinct_address_adds_go_at_once() {
+        let batch = |ns: &str, links: &[&str], takes: &[(&str, &str)]| Request::DeleteLinks {
+            namespace: Some(NsName::new(ns).unwrap()),
+            links: links.iter().map(|l| ln(l)).collect(),
+            takes: takes
+                .iter()
+                .map(|(n, l)| LinkRef::new(Some(NsName::new(n).unwrap()), ln(l)))
+                .collect(),
+        };
+        let red = batch("red", &["a", "b"], &[]);
+        assert!(independent([&red], &batch("blue", &["a"], &[])));
+        assert!(!independent([&red], &batch("red", &["c"], &[])));
+        // Takes along a link the other batch names (a veth's peer): not independent.
+        assert!(!independent(
+            [&red],
+            &batch("blue", &["v"], &[("red", "b")])
+        ));
+        assert!(!independent(
+            [&batch("blue", &["v"], &[("red", "b")])],
+            &red
+        ));
+        let add = |name: &str, a: &str| Request::AddAddress {
+            at: at(name),
+            address: a.parse().unwrap(),
+        };
+        let one = add("m0", "10.0.0.1/24");
+        assert!(independent([&one], &add("m0", "10.0.0.2/24")));
+        assert!(independent([&one], &add("m1", "10.0.0.1/24")));
+        assert!(!independent([&one], &one.clone()));
+        assert!(!independent([&red], &one));
+        assert!(!independent([&one], &red));
+        let claim = Request::Claim {
+            at: at("m0"),
+            up: true,
+        };
+        assert!(!independent([&one], &claim));
     }
 
     #[test]

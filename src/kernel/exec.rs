@@ -140,6 +140,45 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
     }
 }
 
+/// Several `AddAddress` requests in flight at once: each is its own RTM_NEWADDR with its
+/// own ACK, so exactly those the kernel accepted are known, and the kernel carries them out
+/// in the order sent on each socket; what is saved is a round trip per address. One result
+/// per request, in order.
+pub(super) fn add_addresses(
+    nl: &mut Netlink,
+    requests: &[&Request],
+) -> Vec<Result<(), BackendError>> {
+    let mut sends = Vec::with_capacity(requests.len());
+    for r in requests {
+        let Request::AddAddress { at, address } = r else {
+            sends.push(Err(BackendError::new(
+                r.op(),
+                r.object(),
+                None,
+                "not an address",
+            )));
+            continue;
+        };
+        let what = r.object();
+        let prepared = link_index(nl, at.namespace.as_ref(), &at.name).and_then(|index| {
+            let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
+            Ok((handle, address_message(index, address, true), what))
+        });
+        sends.push(prepared);
+    }
+    let futures = sends.into_iter().map(|prepared| async move {
+        let (mut handle, msg, what) = prepared?;
+        ack(
+            &mut handle,
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .await
+        .map_err(|e| nl_err("add address", &what, e))
+    });
+    nl.rt.block_on(futures::future::join_all(futures))
+}
+
 fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
     LinkRef {
         namespace: ns.cloned(),

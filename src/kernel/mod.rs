@@ -304,19 +304,25 @@ impl crate::backend::Backend for Netlink {
         exec::request(self, request, owner)
     }
 
-    /// Batches of deletes in different namespaces (all that `apply` groups) go at once, on
-    /// threads of their own (`delete_links_concurrently`); anything else one at a time.
-    fn request_many(&mut self, requests: &[Request], owner: &str) -> Vec<Result<(), BackendError>> {
-        let mut batches = Vec::with_capacity(requests.len());
-        for r in requests {
-            match r {
-                Request::DeleteLinks {
-                    namespace, links, ..
-                } => batches.push((namespace.as_ref(), links.as_slice())),
-                _ => return crate::backend::one_at_a_time(self, requests, owner),
-            }
+    /// Batches of deletes in different namespaces go at once, on threads of their own
+    /// (`delete_links_concurrently`); address adds are pipelined, all in flight on their
+    /// namespaces' sockets (`exec::add_addresses`); anything else one at a time.
+    fn request_many(
+        &mut self,
+        requests: &[Request],
+        owner: &str,
+        stop: &std::sync::atomic::AtomicI32,
+    ) -> Vec<Result<(), BackendError>> {
+        let batches = requests
+            .iter()
+            .all(|r| matches!(r, Request::DeleteLinks { .. }));
+        let addresses = requests
+            .iter()
+            .all(|r| matches!(r, Request::AddAddress { .. }));
+        if !batches && !addresses {
+            return crate::backend::one_at_a_time(self, requests, owner, stop);
         }
-        // Test builds: the injected refusal is made instead of its batch, as in `request`.
+        // Test builds: the injected refusal is made instead of its request, as in `request`.
         #[cfg(feature = "testing")]
         let injected: Vec<Option<BackendError>> = requests
             .iter()
@@ -331,25 +337,34 @@ impl crate::backend::Backend for Netlink {
             .collect();
         #[cfg(not(feature = "testing"))]
         let injected: Vec<Option<BackendError>> = vec![None; requests.len()];
-        let mut made = Vec::new();
-        for (r, (b, skip)) in requests.iter().zip(batches.iter().zip(&injected)) {
-            if skip.is_none() {
+        let made: Vec<&Request> = requests
+            .iter()
+            .zip(&injected)
+            .filter(|(_, skip)| skip.is_none())
+            .map(|(r, _)| r)
+            .collect();
+        let mut results = if batches {
+            let mut places = Vec::with_capacity(made.len());
+            for r in &made {
                 exec::note_deleted(self, r);
-                made.push(*b);
+                if let Request::DeleteLinks {
+                    namespace, links, ..
+                } = r
+                {
+                    places.push((namespace.as_ref(), links.as_slice()));
+                }
             }
+            self.delete_links_concurrently(&places)
+        } else {
+            exec::add_addresses(self, &made)
         }
-        let mut results = self.delete_links_concurrently(&made).into_iter();
+        .into_iter();
         injected
             .into_iter()
             .map(|skip| match skip {
                 Some(e) => Err(e),
                 None => results.next().unwrap_or_else(|| {
-                    Err(BackendError::new(
-                        "delete links",
-                        "",
-                        None,
-                        "not carried out",
-                    ))
+                    Err(BackendError::new("request", "", None, "not carried out"))
                 }),
             })
             .collect()
