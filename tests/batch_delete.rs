@@ -1,6 +1,8 @@
-//! `Netlink::delete_links_batched` against the real kernel, in a lab namespace: the listed
-//! links go in one request, the others stay in their group, a missing name changes nothing.
-//! Prints the time beside one RTM_DELLINK per link (a figure, never an assertion).
+//! Batched link deletes (`Netlink::delete_links_batched`, `Request::DeleteLinks`) against
+//! the real kernel, in a lab namespace: the listed links go in one request, the others stay
+//! in their group, a missing name changes nothing, and a group delete the kernel refuses
+//! deletes nothing and gives every link its group back. Prints the time beside one
+//! RTM_DELLINK per link (a figure, never an assertion).
 
 mod common;
 
@@ -22,13 +24,19 @@ fn macvlans(lab: &Lab, prefix: &str, n: usize) -> Vec<LinkName> {
         .collect()
 }
 
-#[test]
-fn listed_links_go_in_one_batch_and_nothing_else() {
-    let Some(lab) = Lab::new() else { return };
+/// A lab whose host holds the veth up0 (peer up0p), the macvlans' parent.
+fn lab_with_parent() -> Option<Lab> {
+    let lab = Lab::new()?;
     lab.ip(
         "host",
         &["link", "add", "up0", "type", "veth", "peer", "name", "up0p"],
     );
+    Some(lab)
+}
+
+#[test]
+fn listed_links_go_in_one_batch_and_nothing_else() {
+    let Some(lab) = lab_with_parent() else { return };
     lab.ip(
         "host",
         &["link", "add", "keep", "link", "up0", "type", "macvlan"],
@@ -84,11 +92,7 @@ fn a_batch_the_kernel_refuses_partway_deletes_nothing_and_restores_groups() {
     use mvtopo::apply::Request;
     use mvtopo::backend::Backend;
 
-    let Some(lab) = Lab::new() else { return };
-    lab.ip(
-        "host",
-        &["link", "add", "up0", "type", "veth", "peer", "name", "up0p"],
-    );
+    let Some(lab) = lab_with_parent() else { return };
     let mut links = macvlans(&lab, "g", 5);
     lab.ip("host", &["link", "set", "g1", "group", "5"]);
     links.insert(2, LinkName::new("lo").expect("a link name"));
