@@ -64,24 +64,38 @@ impl Netlink {
     ) -> Vec<Result<(), BackendError>> {
         let mut results: Vec<Option<Result<(), BackendError>>> = vec![None; batches.len()];
         // The namespaces' files, to open the sockets in (`netns::sockets_in`).
-        let mut files = Vec::new();
+        // The namespaces' connections are opened (and cached) first; their files, borrowed,
+        // are where the sockets of this call are made (`netns::sockets_in`).
         let mut jobs = Vec::new();
         for (i, (ns, names)) in batches.iter().enumerate() {
-            let object = object_of(*ns, names);
-            match self.conn(*ns).and_then(|c| {
-                c.ns.file
-                    .try_clone()
-                    .map_err(|e| io_err("open namespace", &object, &e))
-            }) {
-                Ok(f) => {
-                    files.push(f);
-                    jobs.push((i, *names, object));
-                }
+            match self.conn(*ns) {
+                Ok(_) => jobs.push((i, *ns, *names, object_of(*ns, names))),
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let refs: Vec<&std::fs::File> = files.iter().collect();
-        let sockets = super::netns::sockets_in(&refs);
+        let files: Vec<&std::fs::File> = jobs
+            .iter()
+            .filter_map(|(_, ns, _, _)| match ns {
+                None => Some(&self.root.ns.file),
+                Some(n) => self.named.get(*n).map(|c| &c.ns.file),
+            })
+            .collect();
+        if files.len() != jobs.len() {
+            return vec![
+                Err(BackendError::new(
+                    "delete links",
+                    "",
+                    None,
+                    "namespace not open"
+                ));
+                batches.len()
+            ];
+        }
+        let sockets = super::netns::sockets_in(&files);
+        let jobs: Vec<_> = jobs
+            .into_iter()
+            .map(|(i, _, names, object)| (i, names, object))
+            .collect();
         let queue: Vec<_> = jobs.into_iter().zip(sockets).collect();
         let next = AtomicUsize::new(0);
         let done: Mutex<Vec<(usize, Result<(), BackendError>)>> = Mutex::new(Vec::new());
