@@ -217,7 +217,8 @@ async fn delete_group(
     let used: std::collections::HashSet<u32> = group_of.values().copied().collect();
     let group = (GROUP_BASE..)
         .take(1 << 16)
-        .find(|g| !used.contains(g))
+        // Never the journal's group: recovery takes an unclaimed link there for its own.
+        .find(|g| !used.contains(g) && *g != super::CREATING_GROUP)
         .ok_or_else(|| BackendError::new("delete links", object, None, "no free link group"))?;
 
     let set = |name: &str, g: u32| {
