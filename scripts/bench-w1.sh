@@ -5,6 +5,7 @@
 # that creates each link directly in its namespace (the practical limit).
 # Runs as root, entirely inside namespaces it creates (prefix w1<pid>-) and removes on exit.
 # Usage: scripts/bench-w1.sh [ROUNDS]   (default 3; the best round is printed)
+# Each figure is printed beside the iproute2 baseline of the same run, with their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -30,17 +31,9 @@ trap 'del_namespaces; rm -rf "$WORK"' EXIT
   done; done
 } > "$WORK/w1.toml"
 
-now() { date +%s%N; }
-ms() { echo $(( ($2 - $1) / 1000000 )); }
-# timed LABEL CMD...: runs CMD under /usr/bin/time, records wall ms and peak RSS (KiB)
-timed() {
-  local t0 t1; t0=$(now)
-  /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out"; return 1; }
-  t1=$(now)
-  echo "$(ms "$t0" "$t1") $(cat "$WORK/rss")"
-}
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
-best() { sort -n | head -1; }
 declare -A R
 for r in $(seq 1 "$ROUNDS"); do
   ip netns add "$P-lab"
@@ -75,15 +68,19 @@ nsenter --net=/run/netns/$P-lab ip -batch $WORK/host.batch
 for n in \$(seq 0 49); do ip -n $P-n\$n -batch $WORK/ns\$n.batch; done
 EOS
   R[ipbatch]+="$(timed bash "$WORK/ipbatch.sh")"$'\n'
+  # Destroy: the parents (each takes its macvlans in one batch), then the namespaces.
+  cat > "$WORK/ipdel.sh" <<EOS
+set -e
+for p in 0 1 2 3; do ip -n $P-lab link del up\$p; done
+for n in \$(seq 0 49); do ip netns del $P-n\$n; done
+EOS
+  R[ipdel]+="$(timed bash "$WORK/ipdel.sh")"$'\n'
   del_namespaces
 done
 
-row() { local v; v=$(printf '%s' "${R[$1]}" | best); printf '%-34s %8s ms %10s KiB\n' "$2" "${v% *}" "${v#* }"; }
 echo "W1: 4 veth parents, 50 namespaces, 1000 bridge macvlans, 1 IPv4 each; best of $ROUNDS rounds"
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)"
-row apply   "mvtopo apply (from scratch)"
-row noop    "mvtopo apply (no-op re-apply)"
-row destroy "mvtopo destroy"
-row ipbatch "ip -batch, links made in their ns"
-a=$(printf '%s' "${R[apply]}" | best); b=$(printf '%s' "${R[ipbatch]}" | best)
-awk -v a="${a% *}" -v b="${b% *}" 'BEGIN { printf "apply / ip-batch: %.2fx (target <= 1.5x)\n", (b > 0 ? a / b : 0) }'
+machine
+row apply   "mvtopo apply (from scratch)" ipbatch "ip -batch, made in their ns"
+row noop    "mvtopo apply (no-op)"        ipbatch "(ip -batch apply)"
+row destroy "mvtopo destroy"              ipdel   "ip link del parents + netns del"
+echo "targets: apply <= 1.5x ip-batch, no-op < 100 ms, peak RSS < 50 MB"

@@ -46,16 +46,8 @@ lab() {
   done
 }
 
-now() { date +%s%N; }
-ms() { echo $(( ($2 - $1) / 1000000 )); }
-# timed CMD...: runs CMD under /usr/bin/time, prints "wall_ms peak_rss_kib cpu_ms" (user +
-# system: on a shared machine the wall time also counts waiting for a core)
-timed() {
-  local t0 t1; t0=$(now)
-  /usr/bin/time -f '%M %U %S' -o "$WORK/rss" "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out" >&2; return 1; }
-  t1=$(now)
-  echo "$(ms "$t0" "$t1") $(awk '{ printf "%d %d", $1, ($2 + $3) * 1000 }' "$WORK/rss")"
-}
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
 # The iproute2 equivalent: namespaces, links created in their namespace from the lab, then
 # per namespace address + up. Destroy: per namespace, every link into one group, one
@@ -86,7 +78,6 @@ set -e
 for n in \$(seq 0 $last); do ip -n $P-n\$n -batch $WORK/del\$n.batch; ip netns del $P-n\$n; done
 EOS
 
-best() { sort -n | head -1; }
 declare -A R
 for r in $(seq 1 "$ROUNDS"); do
   lab
@@ -105,15 +96,8 @@ for r in $(seq 1 "$ROUNDS"); do
   del_namespaces
 done
 
-val() { printf '%s' "${R[$1]}" | best; }
-row() {
-  local v b; v=($(val "$1")); b=($(val "$3"))
-  printf '%-28s %7s ms (cpu %6s) %7s KiB | %-31s %7s ms (cpu %6s) %7s KiB  %5s\n' \
-    "$2" "${v[0]}" "${v[2]}" "${v[1]}" "$4" "${b[0]}" "${b[2]}" "${b[1]}" \
-    "$(awk -v a="${v[0]}" -v b="${b[0]}" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')"
-}
 echo "W2: $PARENTS existing veth parents, $NS namespaces, $((NS * PER)) bridge macvlans, 1 IPv4 each; best of $ROUNDS round(s)"
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine
 row apply   "mvtopo apply (from scratch)" ipbatch "ip -batch, made in their ns"
 row noop    "mvtopo apply (no-op)"        ipbatch "(ip -batch apply)"
 row destroy "mvtopo destroy"              ipdel   "ip -batch group del + netns del"

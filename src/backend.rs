@@ -1,5 +1,5 @@
-//! The one seam between the pure pipeline and the kernel: a snapshot, and one kernel
-//! request at a time.
+//! The one seam between the pure pipeline and the kernel: a snapshot, and kernel requests
+//! (one at a time, or several independent ones at once).
 //!
 //! `kernel::Netlink` implements it with rtnetlink; `fake::FakeBackend` (test builds only)
 //! implements it over a `LiveState` in memory with the kernel's rules, records every
@@ -7,6 +7,7 @@
 //! and exact.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::apply::{Request, lower};
 use crate::code::Code;
@@ -22,6 +23,21 @@ pub trait Backend {
     /// The kernel accepts or refuses a request as a whole; undoing accepted ones is
     /// `apply`'s business, not the backend's.
     fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError>;
+
+    /// Make several requests that do not depend on each other (`apply::independent`),
+    /// possibly all in flight at once. Returns the outcome of each request made, in the
+    /// order given: one at a time (this default) it stops after the first refusal, and
+    /// before the next request once `stop` is set (an interrupt), so the requests after
+    /// have no outcome; a backend that makes them at once has one for each. Either way,
+    /// exactly the `Ok` ones were accepted.
+    fn request_many(
+        &mut self,
+        requests: &[Request],
+        owner: &str,
+        stop: &AtomicI32,
+    ) -> Vec<Result<(), BackendError>> {
+        one_at_a_time(self, requests, owner, stop)
+    }
 
     /// Carry out one plan step outside `apply::run` (tests, benchmarks): its requests in
     /// order, stopping at the first refusal, and undoing nothing. Creates and deletes lower
@@ -56,6 +72,7 @@ pub enum RequestOp {
     CreateBridge,
     SetOwner,
     DeleteLink,
+    DeleteLinks,
     SetMtu,
     SetMac,
     SetUp,
@@ -87,6 +104,7 @@ impl RequestOp {
             RequestOp::CreateBridge => "create bridge",
             RequestOp::SetOwner => "set owner",
             RequestOp::DeleteLink => "delete link",
+            RequestOp::DeleteLinks => "delete links",
             RequestOp::SetMtu => "set mtu",
             RequestOp::SetMac => "set mac",
             RequestOp::SetUp => "set up",
@@ -112,6 +130,8 @@ impl RequestOp {
             self,
             RequestOp::CreateNamespace
                 | RequestOp::CreateMacvlan
+                | RequestOp::CreateMacvtap
+                | RequestOp::CreateBridge
                 | RequestOp::CreateVeth
                 | RequestOp::CreateDummy
                 | RequestOp::CreateVlan
@@ -168,6 +188,30 @@ impl PartialEq<&str> for Op {
             Op::Other(s) => s == other,
         }
     }
+}
+
+/// `requests` made one after the other through `backend.request`, up to the first refusal
+/// or until `stop` is set (what `Backend::request_many` does unless a backend can do
+/// better).
+pub fn one_at_a_time<B: Backend + ?Sized>(
+    backend: &mut B,
+    requests: &[Request],
+    owner: &str,
+    stop: &AtomicI32,
+) -> Vec<Result<(), BackendError>> {
+    let mut out = Vec::with_capacity(requests.len());
+    for r in requests {
+        if !out.is_empty() && stop.load(Ordering::SeqCst) != 0 {
+            break;
+        }
+        let result = backend.request(r, owner);
+        let refused = result.is_err();
+        out.push(result);
+        if refused {
+            break;
+        }
+    }
+    out
 }
 
 /// A kernel operation that failed: which operation, on what, and the errno.

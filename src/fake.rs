@@ -222,6 +222,16 @@ impl FakeBackend {
                     }
                 }
             }
+            // Every link must be there before anything changes (the kernel backend reads
+            // the namespace's links first); a missing one is named.
+            Request::DeleteLinks {
+                namespace, links, ..
+            } => {
+                for name in links {
+                    let at = LinkRef::new(namespace.clone(), name.clone());
+                    self.link(op, &at)?;
+                }
+            }
             Request::SetMtu { at, mtu } => {
                 let l = self.link(op, at)?;
                 let parent = l.parent.as_ref().and_then(|p| get(&self.state, p));

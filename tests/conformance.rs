@@ -824,6 +824,44 @@ fn scenarios() -> Vec<Scenario> {
             errno: None,
         },
         Scenario {
+            name: "a batch of deletes takes its links, their addresses and what sits on them",
+            namespaces: &["a"],
+            setup: |n| {
+                let mut v = parent(n);
+                v.push(veth(n, "q0", "q0p", 3, None));
+                v.push(macvlan(n, "m0", "q0", Mode::Bridge, 10, None));
+                v.push(macvlan(n, "a/m1", "p0", Mode::Bridge, 11, None));
+                v.push(macvlan(n, "m2", "p0", Mode::Bridge, 12, None));
+                v.push(up(n, "m2"));
+                v.push(Request::AddAddress {
+                    at: n.at("m2"),
+                    address: cidr("10.9.0.1/24"),
+                });
+                v
+            },
+            request: |n| Request::DeleteLinks {
+                namespace: None,
+                links: vec![LinkName::new("m2").unwrap(), LinkName::new("q0").unwrap()],
+                takes: vec![n.at("q0p"), n.at("m0")],
+            },
+            errno: None,
+        },
+        Scenario {
+            name: "a batch naming an absent link changes nothing",
+            namespaces: &[],
+            setup: |n| {
+                let mut v = parent(n);
+                v.push(macvlan(n, "m0", "p0", Mode::Bridge, 10, None));
+                v
+            },
+            request: |_| Request::DeleteLinks {
+                namespace: None,
+                links: vec![LinkName::new("m0").unwrap(), LinkName::new("m9").unwrap()],
+                takes: vec![],
+            },
+            errno: Some(libc::ENODEV),
+        },
+        Scenario {
             name: "a namespace twice",
             namespaces: &[],
             setup: |n| vec![Request::CreateNamespace { name: n.ns("b") }],

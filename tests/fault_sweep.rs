@@ -511,6 +511,13 @@ fn main() {
             Ok(())
         },
     ));
+    trials.push(Trial::test(
+        "a_prune_in_concurrent_batches_refused_at_a_few_points_leaves_the_kernel_as_found",
+        || {
+            a_prune_in_concurrent_batches_refused_at_a_few_points_leaves_the_kernel_as_found();
+            Ok(())
+        },
+    ));
     let conclusion = libtest_mimic::run(&args, common::kernel_trials(trials));
     // The sweep as a whole, when every case ran: enough plans and requests refused.
     if !args.list
@@ -577,4 +584,61 @@ fn a_w1_shaped_apply_refused_at_a_few_points_leaves_the_kernel_as_found() {
     });
     assert_eq!(requests, total, "the request count of W1 changed");
     assert_eq!(tried, points.len());
+}
+
+/// A prune of W1's shape at a smaller size (10 namespaces of 5 macvlans with an address
+/// each, all removed from the file): one batch of deletes per namespace, all made at once
+/// (`Backend::request_many`). Refused at the first batch, at one in the middle (the others
+/// are carried out all the same, and undone) and at the last: the kernel as found each time.
+fn a_prune_in_concurrent_batches_refused_at_a_few_points_leaves_the_kernel_as_found() {
+    let Some(lab) = Lab::new() else { return };
+    let head = |toml: &mut String| {
+        toml.push_str(&format!("name = \"{}\"\n", lab.prefix));
+        for n in 0..10 {
+            toml.push_str(&format!("[namespace.\"{}\"]\n", lab.ns(&format!("n{n}"))));
+        }
+        for p in 0..2 {
+            toml.push_str(&format!("[parent.up{p}]\ncreate = \"veth\"\n"));
+        }
+    };
+    let (mut full, mut pruned) = (String::new(), String::new());
+    head(&mut full);
+    head(&mut pruned);
+    for n in 0..10 {
+        for i in 0..5 {
+            full.push_str(&format!(
+                "[[macvlan]]\nname = \"mv{i}\"\nparent = \"up{}\"\nnamespace = \"{}\"\naddresses = [\"10.61.{n}.{}/16\"]\n",
+                i % 2,
+                lab.ns(&format!("n{n}")),
+                i + 1
+            ));
+        }
+    }
+    let full = load_str("full.toml", &full, "full").unwrap();
+    let pruned = load_str("pruned.toml", &pruned, "pruned").unwrap();
+    let live = snapshot(&lab);
+    let plan = diff(&full, &live).unwrap();
+    let check = |after: &LiveState| {
+        diff(&full, after)
+            .map(|p| p.steps)
+            .map_err(|e| e.to_string())
+    };
+    apply::run(&mut lab.netlink(), &plan, &live, &check, Default::default()).unwrap();
+    let live = snapshot(&lab);
+    let in_lab = |s: &LiveState| {
+        s.links
+            .iter()
+            .filter(|l| {
+                l.namespace
+                    .as_ref()
+                    .is_some_and(|n| n.as_str().starts_with(&format!("{}-n", lab.prefix)))
+            })
+            .count()
+    };
+    assert_eq!(in_lab(&live), 50);
+    let points = [0, 4, 9, 10];
+    let (requests, tried) = sweep(&lab, "prune", &pruned, &live, &|n| points.contains(&n));
+    assert_eq!(requests, 10, "one batch per namespace");
+    assert_eq!(tried, 3);
+    assert_eq!(in_lab(&snapshot(&lab)), 0);
 }

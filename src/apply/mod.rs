@@ -1,5 +1,5 @@
-//! Carrying out a plan: lower each step into kernel requests and make them one at a time,
-//! journaling every accepted one with the state it changed; on the first refusal, an
+//! Carrying out a plan: lower each step into kernel requests and make them one at a time
+//! (batches of deletes in different namespaces at once), journaling every accepted one with the state it changed; on the first refusal, an
 //! interrupt, a failed verification or a declined confirmation, undo exactly the accepted
 //! requests, last first. Then re-read the kernel and verify that nothing is left to do
 //! (nmstate's apply → re-retrieve → verify). Pure over the `Backend` seam, so every failure
@@ -15,7 +15,7 @@ use crate::backend::{Backend, BackendError};
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 
-pub use requests::{MacvlanAttr, NewKind, NewLink, Request, lower};
+pub use requests::{MacvlanAttr, NewKind, NewLink, Request, batch_deletes, lower};
 pub use undo::{Accepted, UndoReport};
 
 /// "SIGINT" for 2; the number for a signal nix does not know.
@@ -168,6 +168,9 @@ impl ApplyError {
     }
 }
 
+/// The most requests made at once (`Backend::request_many`).
+const MAX_IN_FLIGHT: usize = 256;
+
 /// How often verification re-reads the kernel when something is still off, and how long
 /// it waits before each re-read: some state settles asynchronously (a namespace's links
 /// are torn down by a workqueue after `ip netns del` returns), so one read right after the
@@ -203,20 +206,39 @@ pub fn run(
     // the run makes. A step that cannot be lowered ends the list; the run fails there, after
     // the requests before it, as it would lowering step by step.
     let mut lowered: Vec<(usize, Result<Vec<Request>, BackendError>)> = Vec::with_capacity(total);
-    let mut requests_total = 0;
     {
         let mut ahead = live.clone();
+        // Single deletes that join one batch are applied to `ahead` together, when the run
+        // ends: one pass over the state instead of one per link (a run's deletes lower the
+        // same against the state before it; see `DeleteRun`).
+        let mut run = requests::DeleteRun::default();
         for (i, step) in plan.steps.iter().enumerate() {
             if implied[i].is_some() {
                 // Carried out by a later delete (see `implied_deletes`).
                 continue;
             }
-            match lower(step, &ahead) {
+            let mut lowering = lower(step, &ahead);
+            if let Ok(r) = &lowering
+                && run.join(r)
+            {
+                lowered.push((i, lowering));
+                continue;
+            }
+            if let Some(batch) = run.take() {
+                state::apply(&mut ahead, &batch, owner);
+                lowering = lower(step, &ahead);
+                if let Ok(r) = &lowering
+                    && run.join(r)
+                {
+                    lowered.push((i, lowering));
+                    continue;
+                }
+            }
+            match lowering {
                 Ok(requests) => {
                     for r in &requests {
                         state::apply(&mut ahead, r, owner);
                     }
-                    requests_total += requests.len();
                     lowered.push((i, Ok(requests)));
                 }
                 Err(e) => {
@@ -226,50 +248,110 @@ pub fn run(
             }
         }
     }
+    // Runs of single-link deletes in one namespace go to the kernel as one batch each
+    // (same effect, one RCU grace period instead of one per link; see `batch_deletes`).
+    // The batch is made as the first step of its run: a refusal names that step.
+    let requests_total: usize = {
+        let ok = lowered.iter().take_while(|(_, r)| r.is_ok()).count();
+        let mut runs: Vec<Vec<Request>> = lowered[..ok]
+            .iter_mut()
+            .map(|(_, r)| r.as_mut().map(std::mem::take).unwrap_or_default())
+            .collect();
+        requests::batch_deletes(&mut runs);
+        let total = runs.iter().map(Vec::len).sum();
+        for ((_, r), batched) in lowered.iter_mut().zip(runs) {
+            *r = Ok(batched);
+        }
+        total
+    };
     // The state the run has reached: the live snapshot with every accepted request applied.
     let mut now = live.clone();
     let mut journal: Vec<Accepted> = Vec::with_capacity(requests_total);
     let stop = control.stop;
+    let fail = |i: usize,
+                request: Option<Request>,
+                error: BackendError,
+                journal: &[Accepted],
+                now: &mut LiveState,
+                backend: &mut dyn Backend| {
+        let undo = undo::undo(backend, journal, now, owner);
+        ApplyError::Step {
+            index: i + 1,
+            total,
+            step: Box::new(plan.steps[i].clone()),
+            request: request.map(Box::new),
+            error: Box::new(error),
+            undo,
+        }
+    };
+    // The requests in order, with their step; a step that could not be lowered ends them.
+    let mut unlowerable = None;
+    let mut flat = Vec::with_capacity(requests_total);
     for (i, requests) in lowered {
-        let step = &plan.steps[i];
-        let fail = |request: Option<Request>,
-                    error: BackendError,
-                    journal: &[Accepted],
-                    now: &mut LiveState,
-                    backend: &mut dyn Backend| {
-            let undo = undo::undo(backend, journal, now, owner);
-            ApplyError::Step {
-                index: i + 1,
-                total,
-                step: Box::new(step.clone()),
-                request: request.map(Box::new),
-                error: Box::new(error),
-                undo,
+        match requests {
+            Ok(r) => flat.extend(r.into_iter().map(|r| (i, r))),
+            Err(e) => unlowerable = Some((i, e)),
+        }
+    }
+    let mut flat = flat.into_iter().peekable();
+    while let Some(first) = flat.next() {
+        // Independent requests after it go with it, all in flight at once.
+        let mut group = vec![first];
+        while group.len() < MAX_IN_FLIGHT
+            && let Some((_, next)) = flat.peek()
+        {
+            if !requests::independent(group.iter().map(|(_, r)| r), next) {
+                break;
             }
-        };
-        let requests = match requests {
-            Ok(r) => r,
-            Err(e) => return Err(fail(None, e, &journal, &mut now, backend)),
-        };
-        for request in requests {
-            let signal = stop.load(Ordering::SeqCst);
-            if signal != 0 {
-                let undo = undo::undo(backend, &journal, &mut now, owner);
-                return Err(ApplyError::Interrupted { signal, undo });
-            }
-            if let Some(observe) = control.progress.as_mut() {
+            group.extend(flat.next());
+        }
+        let signal = stop.load(Ordering::SeqCst);
+        if signal != 0 {
+            let undo = undo::undo(backend, &journal, &mut now, owner);
+            return Err(ApplyError::Interrupted { signal, undo });
+        }
+        if let Some(observe) = control.progress.as_mut() {
+            for (k, (_, request)) in group.iter().enumerate() {
                 observe(Progress {
-                    done: journal.len(),
+                    done: journal.len() + k,
                     total: requests_total,
-                    request: &request,
+                    request,
                 });
             }
-            if let Err(e) = backend.request(&request, owner) {
-                return Err(fail(Some(request), e, &journal, &mut now, backend));
-            }
-            let prior = state::apply(&mut now, &request, owner);
-            journal.push(Accepted { request, prior });
         }
+        let results = match group.as_slice() {
+            [(_, one)] => vec![backend.request(one, owner)],
+            many => {
+                let requests: Vec<Request> = many.iter().map(|(_, r)| r.clone()).collect();
+                backend.request_many(&requests, owner, stop)
+            }
+        };
+        let made = results.len() == group.len();
+        // Every accepted one is journaled, also those after a refusal (made at once).
+        let mut refused = None;
+        for ((i, request), result) in group.into_iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    let prior = state::apply(&mut now, &request, owner);
+                    journal.push(Accepted { request, prior });
+                }
+                Err(e) => {
+                    refused.get_or_insert((i, request, e));
+                }
+            }
+        }
+        if let Some((i, request, e)) = refused {
+            return Err(fail(i, Some(request), e, &journal, &mut now, backend));
+        }
+        // A backend making them one at a time stopped before the rest: an interrupt.
+        if !made {
+            let signal = stop.load(Ordering::SeqCst);
+            let undo = undo::undo(backend, &journal, &mut now, owner);
+            return Err(ApplyError::Interrupted { signal, undo });
+        }
+    }
+    if let Some((i, e)) = unlowerable {
+        return Err(fail(i, None, e, &journal, &mut now, backend));
     }
     let remaining = match verify(backend, check) {
         Ok(Ok(r)) => r,

@@ -63,10 +63,7 @@ fn cutoff_to_restore(l: &LiveLink, now: &LiveState) -> Option<i32> {
     }
     let at = l.at();
     let sibling_differs = now.links.iter().any(|o| {
-        o.kind.macvlan().is_some()
-            && o.parent == l.parent
-            && o.at() != at
-            && o.bc_cutoff.is_some()
+        o.kind.macvlan().is_some() && o.parent == l.parent && o.at() != at && o.bc_cutoff.is_some()
     });
     sibling_differs.then_some(state::DEFAULT_BC_CUTOFF)
 }
@@ -490,6 +487,7 @@ fn is_delete(r: &Request) -> bool {
     matches!(
         r,
         Request::DeleteLink { .. }
+            | Request::DeleteLinks { .. }
             | Request::DeleteNamespace { .. }
             | Request::DeleteAddress { .. }
             | Request::DeleteRoute { .. }

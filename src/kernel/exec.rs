@@ -39,17 +39,8 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
         }
         Request::CreateLink(n) => create_link(nl, n, op, &what),
         Request::Claim { at, up } => claim(nl, at, owner, *up),
-        Request::DeleteLink { at, takes } => {
-            // Noted first, so that undo can make them again under the same ifindexes. The
-            // first delete of a name is the link as it was before the run (a replace
-            // deletes it, and undo then deletes the new one before making it again).
-            for x in std::iter::once(at).chain(takes) {
-                if !nl.gone.contains_key(x)
-                    && let Ok(i) = link_index(nl, x.namespace.as_ref(), &x.name)
-                {
-                    nl.gone.insert(x.clone(), i);
-                }
-            }
+        Request::DeleteLink { at, .. } => {
+            note_deleted(nl, r);
             delete_link(nl, at.namespace.as_ref(), &at.name)
         }
         Request::SetMaster { at, master } => {
@@ -61,6 +52,12 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
                 None => msg.nocontroller(),
             };
             change_link(nl, ns, op, &what, msg.build())
+        }
+        Request::DeleteLinks {
+            namespace, links, ..
+        } => {
+            note_deleted(nl, r);
+            nl.delete_links_batched(namespace.as_ref(), links)
         }
         Request::SetMtu { at, mtu } => {
             let msg = LinkUnspec::new_with_name(at.name.as_str())
@@ -166,6 +163,45 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
                 .map_err(|e| nl_err(op, &what, e))
         }
     }
+}
+
+/// Several `AddAddress` requests in flight at once: each is its own RTM_NEWADDR with its
+/// own ACK, so exactly those the kernel accepted are known, and the kernel carries them out
+/// in the order sent on each socket; what is saved is a round trip per address. One result
+/// per request, in order.
+pub(super) fn add_addresses(
+    nl: &mut Netlink,
+    requests: &[&Request],
+) -> Vec<Result<(), BackendError>> {
+    let mut sends = Vec::with_capacity(requests.len());
+    for r in requests {
+        let Request::AddAddress { at, address } = r else {
+            sends.push(Err(BackendError::new(
+                r.op(),
+                r.object(),
+                None,
+                "not an address",
+            )));
+            continue;
+        };
+        let what = r.object();
+        let prepared = link_index(nl, at.namespace.as_ref(), &at.name).and_then(|index| {
+            let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
+            Ok((handle, address_message(index, address, true), what))
+        });
+        sends.push(prepared);
+    }
+    let futures = sends.into_iter().map(|prepared| async move {
+        let (mut handle, msg, what) = prepared?;
+        ack(
+            &mut handle,
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .await
+        .map_err(|e| nl_err("add address", &what, e))
+    });
+    nl.rt.block_on(futures::future::join_all(futures))
 }
 
 fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
@@ -497,6 +533,34 @@ fn route_message(index: u32, route: &Route, delete: bool) -> Result<RouteMessage
         msg.header.scope = RouteScope::NoWhere;
     }
     Ok(msg)
+}
+
+/// Note the ifindexes of links about to be deleted, so that undo can make them again
+/// under the same ones. The first delete of a name is the link as it was before the run
+/// (a replace deletes it, and undo then deletes the new one before making it again).
+pub(super) fn note_deleted(nl: &mut Netlink, r: &Request) {
+    let (named, takes): (Vec<LinkRef>, &[LinkRef]) = match r {
+        Request::DeleteLink { at, takes } => (vec![at.clone()], takes),
+        Request::DeleteLinks {
+            namespace,
+            links,
+            takes,
+        } => (
+            links
+                .iter()
+                .map(|l| LinkRef::new(namespace.clone(), l.clone()))
+                .collect(),
+            takes,
+        ),
+        _ => return,
+    };
+    for x in named.iter().chain(takes) {
+        if !nl.gone.contains_key(x)
+            && let Ok(i) = link_index(nl, x.namespace.as_ref(), &x.name)
+        {
+            nl.gone.insert(x.clone(), i);
+        }
+    }
 }
 
 /// Delete a link by (namespace, name); the kernel takes its addresses and routes along.

@@ -683,6 +683,10 @@ pub fn sockets_in(namespaces: &[&File]) -> Vec<io::Result<OwnedFd>> {
                 let sock = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
                 // Non-blocking before tokio's AsyncFd takes it over.
                 sock.set_non_blocking(true)?;
+                // Dump requests' headers are then filters the kernel applies (the route dump's
+                // table and type); a kernel without it (before 4.20) ignores them, and the
+                // snapshot filters the same again itself.
+                let _ = sock.set_netlink_get_strict_chk(true);
                 // SAFETY: `into_raw_fd` gives up ownership of a valid, open descriptor.
                 Ok(unsafe { OwnedFd::from_raw_fd(sock.into_raw_fd()) })
             })

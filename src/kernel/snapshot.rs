@@ -19,7 +19,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::Handle;
 
 use super::netns::{self, NsFile};
-use super::{Conn, Netlink, connect, denied, dump, io_err, nl_err, nsid_of};
+use super::{Conn, Netlink, connect, denied, dump, io_err, links_request, nl_err, nsid_of};
 use crate::backend::BackendError;
 use crate::live::{
     KernelFeatures, LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias,
@@ -272,25 +272,25 @@ async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError
         if attempt > 0 {
             tokio::time::sleep(backoff(attempt - 1)).await;
         }
-        let links = dump(
-            &mut handle,
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        )
-        .await
-        .map_err(|e| nl_err("dump links", &object, e))?;
+        let links = dump(&mut handle, links_request())
+            .await
+            .map_err(|e| nl_err("dump links", &object, e))?;
         let addresses = dump(
             &mut handle,
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
         )
         .await
         .map_err(|e| nl_err("dump addresses", &object, e))?;
-        // AF_UNSPEC: the kernel dumps every family's tables in one go.
-        let routes = dump(
-            &mut handle,
-            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
-        )
-        .await
-        .map_err(|e| nl_err("dump routes", &object, e))?;
+        // AF_UNSPEC: the kernel dumps every family's tables in one go; only the main
+        // table's unicast routes (`reported`), which strict checking lets the kernel pick:
+        // the local table alone holds several routes per link (its addresses, broadcast,
+        // IPv6 multicast), most of the dump otherwise.
+        let mut only_main = RouteMessage::default();
+        only_main.header.table = RouteHeader::RT_TABLE_MAIN;
+        only_main.header.kind = RouteType::Unicast;
+        let routes = dump(&mut handle, RouteNetlinkMessage::GetRoute(only_main))
+            .await
+            .map_err(|e| nl_err("dump routes", &object, e))?;
         if links.interrupted || addresses.interrupted || routes.interrupted {
             continue;
         }
