@@ -412,7 +412,7 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Backend;
+    use crate::apply::backend::Backend;
     use crate::fake::FakeBackend;
     use crate::plan::{Key, Step};
 

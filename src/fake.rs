@@ -18,9 +18,9 @@
 //! missing is ENODEV, one that is not a bridge EOPNOTSUPP, a bridge as a port ELOOP, and a
 //! port with macvlans on it, or a macvlan on a port, EBUSY.
 
+use crate::apply::backend::{Backend, BackendError, Op, RequestOp};
 use crate::apply::state::{self, get};
 use crate::apply::{NewKind, Request};
-use crate::backend::{Backend, BackendError, Op, RequestOp};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::names::{MTU_MIN, MacAddr, Mode};
 use crate::plan::Object;

@@ -5,7 +5,6 @@
 
 pub mod adopt;
 pub mod apply;
-pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod code;

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use common::cases::{Check, PlanCase, per_case, plan_cases};
 use libtest_mimic::{Arguments, Trial};
+use mvtopo::apply::backend::{Backend, BackendError};
 use mvtopo::apply::{self, ApplyError, Progress, Request};
-use mvtopo::backend::{Backend, BackendError};
 use mvtopo::diff::diff;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::LiveState;

@@ -92,7 +92,7 @@ fn listed_links_go_in_one_batch_and_nothing_else() {
 #[test]
 fn a_batch_the_kernel_refuses_partway_deletes_nothing_and_restores_groups() {
     use mvtopo::apply::Request;
-    use mvtopo::backend::Backend;
+    use mvtopo::apply::backend::Backend;
 
     let Some(lab) = lab_with_parent() else { return };
     let mut links = macvlans(&lab, "g", 5);

@@ -13,8 +13,8 @@
 mod common;
 
 use common::Lab;
+use mvtopo::apply::backend::Backend;
 use mvtopo::apply::{MacvlanAttr, NewKind, NewLink, Request};
-use mvtopo::backend::Backend;
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::{LinkRef, LiveState};
 use mvtopo::model::Route;

@@ -12,7 +12,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::Lab;
-use mvtopo::backend::Backend;
+use mvtopo::apply::backend::Backend;
 use mvtopo::live::{LinkKind, LinkRef, LiveState};
 use mvtopo::names::{Mode, NsName};
 use mvtopo::plan::{Change, MacvlanLink, Object, Step};
@@ -1060,7 +1060,7 @@ fn run_one(
     nl: &mut mvtopo::kernel::Netlink,
     step: Step,
     owner: &str,
-) -> mvtopo::backend::BackendError {
+) -> mvtopo::apply::backend::BackendError {
     let plan = mvtopo::plan::Plan {
         topology: owner.into(),
         in_sync: false,

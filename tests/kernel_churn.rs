@@ -11,7 +11,7 @@
 mod common;
 
 use common::Lab;
-use mvtopo::backend::Backend;
+use mvtopo::apply::backend::Backend;
 
 /// Snapshots taken while another process keeps adding and deleting links in the same
 /// namespace: dumps come back interrupted (NLM_F_DUMP_INTR) and are read again, and a snapshot never misses or doubles a link that stayed

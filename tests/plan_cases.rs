@@ -81,7 +81,7 @@ fn run(dir: &Path) -> Result<(), Failed> {
     if let Ok(plan) = &first {
         let mut fake = FakeBackend::new(live.clone());
         for (i, step) in plan.steps.iter().enumerate() {
-            use mvtopo::backend::Backend;
+            use mvtopo::apply::backend::Backend;
             fake.execute(step, &topology.name).map_err(|e| {
                 format!("step {i} ({}) fails on the fake kernel: {e}", step.action())
             })?;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use mvtopo::backend::Backend;
+use mvtopo::apply::backend::Backend;
 use mvtopo::diff::{PlanError, destroy, diff};
 use mvtopo::fake::FakeBackend;
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};

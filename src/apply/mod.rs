@@ -5,13 +5,14 @@
 //! (nmstate's apply → re-retrieve → verify). Pure over the `Backend` seam, so every failure
 //! path is tested with the fake kernel.
 
+pub mod backend;
 pub mod requests;
 pub mod state;
 pub mod undo;
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::backend::{Backend, BackendError};
+use self::backend::{Backend, BackendError};
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::backend::{BackendError, RequestOp};
+use super::backend::{BackendError, RequestOp};
 use crate::live::{LinkKind, LinkRef, LiveState};
 use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::backend::{Backend, BackendError};
+use super::backend::{Backend, BackendError};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::names::Mode;
 
@@ -612,7 +612,7 @@ mod tests {
             panic!("{inv:?}");
         };
         assert_eq!(n.kind.kind(), LinkKind::Macvtap);
-        assert_eq!(inv[0].op(), crate::backend::RequestOp::CreateMacvtap);
+        assert_eq!(inv[0].op(), crate::apply::backend::RequestOp::CreateMacvtap);
         for r in &inv {
             apply(&mut s, r, "lab");
         }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mvtopo::backend::Backend;
+use mvtopo::apply::backend::Backend;
 use mvtopo::kernel::Netlink;
 use mvtopo::names::{LinkName, Mode, NsName};
 use mvtopo::plan::{MacvlanLink, Object, Step};

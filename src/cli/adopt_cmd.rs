@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::adopt;
-use crate::backend::Backend;
+use crate::apply::backend::Backend;
 
 use super::{EXIT_FAILURE, EXIT_OK, Exit, backend_report, lock, netlink, read_topology, recover};
 

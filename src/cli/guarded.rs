@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::io::Write;
 
+use crate::apply::backend::Backend;
 use crate::apply::{self, ApplyError, Control, Outcome, Progress};
-use crate::backend::Backend;
 use crate::interrupt::{self, Guard};
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};

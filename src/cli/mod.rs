@@ -23,7 +23,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use miette::{NamedSource, Report};
 use serde_json::json;
 
-use crate::backend::Backend;
+use crate::apply::backend::Backend;
 use crate::code::Code;
 use crate::live::LiveState;
 use crate::model::Topology;

@@ -1,8 +1,8 @@
 //! How a failed run or a kernel error is reported: the report's code, the story of what
 //! failed and what was undone, and the JSON beside it.
 
+use crate::apply::backend::BackendError;
 use crate::apply::{self, ApplyError};
-use crate::backend::BackendError;
 use crate::code::Code;
 use crate::plan::Plan;
 use crate::render;

@@ -15,7 +15,7 @@ use super::{
     live_state, load_topology, lock, make_plan, netlink, print_plan, read_json, recover,
     report_run,
 };
-use crate::backend::Backend;
+use crate::apply::backend::Backend;
 use crate::code::Code;
 use crate::diff;
 use crate::live::LiveState;

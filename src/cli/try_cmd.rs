@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::apply::backend::Backend;
 use crate::apply::{self, ApplyError};
-use crate::backend::Backend;
 use crate::interrupt;
 use crate::live::LiveState;
 use crate::{diff, render};

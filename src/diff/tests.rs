@@ -1,7 +1,7 @@
 //! Unit tests of the planner: plans for hand-made states, and the linear-cost checks.
 
 use super::*;
-use crate::backend::Backend;
+use crate::apply::backend::Backend;
 use crate::fake::FakeBackend;
 use crate::graph::tests::{cidr, ln, mv, ns};
 use crate::live::LiveNamespace;

@@ -22,7 +22,7 @@ use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use rtnetlink::Handle;
 
 use super::{Netlink, ack, by_name, dump, io_err, links_request, nl_err};
-use crate::backend::BackendError;
+use crate::apply::backend::BackendError;
 use crate::names::{LinkName, NsName};
 
 /// Where the groups this module picks start; any u32 is a valid group, 0 is the default

@@ -19,8 +19,8 @@ use rtnetlink::{
 };
 
 use super::{Netlink, ack, by_name, ifindex, io_err, journal, netns, nl_err};
+use crate::apply::backend::{BackendError, RequestOp};
 use crate::apply::{MacvlanAttr, NewKind, NewLink, Request};
-use crate::backend::{BackendError, RequestOp};
 use crate::live::{LinkRef, OWNER_ALIAS_PREFIX};
 use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::netns::{self, NsFile};
 use super::{Netlink, io_err, nl_err};
-use crate::backend::BackendError;
+use crate::apply::backend::BackendError;
 use crate::live::LinkRef;
 use crate::names::{LinkName, NsName};
 

@@ -33,7 +33,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::apply::Request;
-use crate::backend::{BackendError, Op};
+use crate::apply::backend::{BackendError, Op};
 use crate::live::LiveState;
 use crate::names::NsName;
 use crate::plan::Object;
@@ -287,7 +287,7 @@ fn denied(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
 }
 
-impl crate::backend::Backend for Netlink {
+impl crate::apply::backend::Backend for Netlink {
     fn snapshot(&mut self) -> Result<LiveState, BackendError> {
         snapshot::snapshot(self)
     }
@@ -322,7 +322,7 @@ impl crate::backend::Backend for Netlink {
             .iter()
             .all(|r| matches!(r, Request::AddAddress { .. }));
         if !batches && !addresses {
-            return crate::backend::one_at_a_time(self, requests, owner, stop);
+            return crate::apply::backend::one_at_a_time(self, requests, owner, stop);
         }
         // Test builds: the injected refusal is made instead of its request, as in `request`.
         #[cfg(feature = "testing")]
@@ -389,7 +389,7 @@ impl crate::backend::Backend for Netlink {
                     at,
                     owner: Some(owner.to_owned()),
                 };
-                crate::backend::Backend::request(self, &alias, owner)
+                crate::apply::backend::Backend::request(self, &alias, owner)
             }
             Object::Nic { .. } | Object::Address { .. } | Object::Route { .. } => {
                 Err(not_claimable(object))

@@ -20,7 +20,7 @@ use rtnetlink::Handle;
 
 use super::netns::{self, NsFile};
 use super::{Conn, Netlink, connect, denied, dump, io_err, links_request, nl_err, nsid_of};
-use crate::backend::BackendError;
+use crate::apply::backend::BackendError;
 use crate::live::{
     KernelFeatures, LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias,
 };

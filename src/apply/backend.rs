@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::apply::{Request, lower};
+use super::{Request, lower};
 use crate::code::Code;
 use crate::live::LiveState;
 use crate::plan::{Object, Step};
