@@ -613,10 +613,19 @@ pub fn dump(lab: &Lab) -> Dump {
 /// segmentation limits (`tso_max_size`, ...), which the kernel derives: a bridge lowers its
 /// own to fit each port it adds and does not raise them when the port leaves, and a
 /// macvlan follows its lower device's. They follow history, not anything mvtopo sets.
+/// And the carrier and what derives from it (`operstate`, the LOWER_UP, NO-CARRIER and
+/// M-DOWN flags): the kernel's link watcher updates them asynchronously, up to a second
+/// after the admin state (IFF_UP, which stays in) changed, later under load; a dump taken
+/// before it runs and one after it differ in nothing mvtopo sets.
 fn without_timers(links: &mut Value) {
     for l in links.as_array_mut().into_iter().flatten() {
         if let Some(o) = l.as_object_mut() {
-            o.retain(|k, _| !(k.starts_with("tso_max") || k.starts_with("gso_max")));
+            o.retain(|k, _| {
+                !(k.starts_with("tso_max") || k.starts_with("gso_max") || k == "operstate")
+            });
+            if let Some(flags) = o.get_mut("flags").and_then(Value::as_array_mut) {
+                flags.retain(|f| !matches!(f.as_str(), Some("LOWER_UP" | "NO-CARRIER" | "M-DOWN")));
+            }
         }
         for data in ["info_data", "info_slave_data"] {
             if let Some(d) = l["linkinfo"][data].as_object_mut() {
