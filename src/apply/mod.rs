@@ -13,6 +13,7 @@ pub mod undo;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use self::backend::{Backend, BackendError};
+use crate::code::Code;
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 
@@ -166,6 +167,25 @@ impl ApplyError {
             ),
             ApplyError::Interrupted { .. } | ApplyError::Reverted { .. } => None,
         }
+    }
+}
+
+/// A failed run as a diagnostic: a code per way of failing, the hint as its help.
+impl miette::Diagnostic for ApplyError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(match self {
+            ApplyError::Snapshot(_) => Code::ApplySnapshot,
+            ApplyError::Step { .. } => Code::ApplyStep,
+            ApplyError::Verify { .. } => Code::ApplyVerify,
+            ApplyError::Unverifiable { .. } => Code::ApplyUnverifiable,
+            ApplyError::Interrupted { .. } => Code::ApplyInterrupted,
+            ApplyError::Reverted { .. } => Code::ApplyReverted,
+        }))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.hint()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display + 'a>)
     }
 }
 
