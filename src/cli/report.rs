@@ -166,3 +166,33 @@ pub(super) fn backend_report(e: &BackendError, context: Option<&str>) -> Report 
     }
     miette::miette!(code = Code::KernelFailed.as_str(), "{msg}")
 }
+
+#[cfg(test)]
+mod tests {
+    use miette::Diagnostic;
+
+    use super::*;
+    use crate::apply::UndoReport;
+
+    /// The report carries the command's code and the whole story; the cause keeps its own.
+    #[test]
+    fn a_failed_run_reports_the_commands_code_and_the_causes_story() {
+        let failed = RunFailed {
+            run: Run::Destroy,
+            error: ApplyError::Interrupted {
+                signal: 15,
+                undo: UndoReport::default(),
+            },
+        };
+        let code = |d: &dyn Diagnostic| d.code().map(|c| c.to_string());
+        assert_eq!(code(&failed).as_deref(), Some("mvtopo::destroy::failed"));
+        assert_eq!(
+            code(&failed.error).as_deref(),
+            Some("mvtopo::apply::interrupted")
+        );
+        assert_eq!(
+            failed.to_string(),
+            "destroy interrupted by SIGTERM: undoing what it had done\n  nothing had been changed yet\n  the system is as it was found"
+        );
+    }
+}

@@ -3,7 +3,6 @@
 //! checked that the file is intact and the live state the plan depends on is what it was.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -11,9 +10,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, Run, backend_report, guarded,
-    live_state, load_topology, lock, make_plan, netlink, print_plan, read_json, recover,
-    report_run,
+    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, backend_report, execute, live_state,
+    load_topology, lock, make_plan, netlink, print_plan, read_json, recover,
 };
 use crate::apply::backend::Backend;
 use crate::code::Code;
@@ -246,19 +244,7 @@ pub(super) fn cmd_apply_saved(
             EXIT_OK
         });
     };
-    if format == Format::Text {
-        print_plan(&plan, &l, &live, format);
-        let _ = std::io::stdout().flush();
-    }
-    let t = &l.topology;
-    // A plan error here (a blocker that appeared meanwhile) fails the apply, by name.
-    let check = |after: &LiveState| {
-        diff::diff(t, after)
-            .map(|p| p.steps)
-            .map_err(|e| e.to_string())
-    };
-    let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
-    report_run(&plan, format, result, Run::Apply)
+    execute(&mut backend, &plan, &l, &live, format)
 }
 
 /// The saved plan, if it still holds against `live`: refused, changing nothing, when the
