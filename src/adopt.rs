@@ -13,7 +13,7 @@ use std::fmt;
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
 use crate::names::DEFAULT_BC_CUTOFF;
-use crate::names::{Mode, NsName};
+use crate::names::{MacvlanKind, Mode, NsName};
 use crate::object::Object;
 
 /// What adopt does with one object of the file.
@@ -298,6 +298,33 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
     let Some(kind) = l.kind.macvlan() else {
         return Verdict::Refused(vec![format!("is a {} link, not a macvlan", l.kind)]);
     };
+    let mut why = macvlan_attr_diffs(m, l, kind);
+    why.extend(mac_diffs(t, m, l));
+    if let Some(mtu) = m.mtu
+        && mtu != l.mtu
+    {
+        why.push(format!("mtu: live {}, file {mtu}", l.mtu));
+    }
+    if l.up != m.up {
+        why.push(format!("up: live {}, file {}", l.up, m.up));
+    }
+    let mut want = m.source_macs.clone();
+    want.sort();
+    want.dedup();
+    if want != l.source_macs {
+        why.push(format!(
+            "source-macs: live {}, file {}",
+            list(&l.source_macs),
+            list(&want)
+        ));
+    }
+    why.extend(address_diffs(m, l));
+    verdict(l, why)
+}
+
+/// How the live macvlan's own attributes (kind, flags, broadcast settings, parent, mode)
+/// differ from the file's.
+fn macvlan_attr_diffs(m: &Macvlan, l: &LiveLink, kind: MacvlanKind) -> Vec<String> {
     let mut why = Vec::new();
     if kind != m.kind {
         why.push(format!("kind: live {kind}, file {}", m.kind));
@@ -335,6 +362,13 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
     if mode != m.mode {
         why.push(format!("mode: live {mode}, file {}", m.mode));
     }
+    why
+}
+
+/// How the live macvlan's MAC differs from the file's, or clashes with another's in it.
+fn mac_diffs(t: &Topology, m: &Macvlan, l: &LiveLink) -> Vec<String> {
+    let mut why = Vec::new();
+    let mode = l.mode.unwrap_or_default();
     if let Some(mac) = m.mac
         && l.mac != Some(mac)
     {
@@ -359,24 +393,12 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
             LinkRef::new(other.namespace.clone(), other.name.clone())
         ));
     }
-    if let Some(mtu) = m.mtu
-        && mtu != l.mtu
-    {
-        why.push(format!("mtu: live {}, file {mtu}", l.mtu));
-    }
-    if l.up != m.up {
-        why.push(format!("up: live {}, file {}", l.up, m.up));
-    }
-    let mut want = m.source_macs.clone();
-    want.sort();
-    want.dedup();
-    if want != l.source_macs {
-        why.push(format!(
-            "source-macs: live {}, file {}",
-            list(&l.source_macs),
-            list(&want)
-        ));
-    }
+    why
+}
+
+/// How the live link's addresses and routes differ from the file's.
+fn address_diffs(m: &Macvlan, l: &LiveLink) -> Vec<String> {
+    let mut why = Vec::new();
     let missing: Vec<_> = m
         .addresses
         .iter()
@@ -406,7 +428,7 @@ fn macvlan_verdict(t: &Topology, m: &Macvlan, live: &LiveState) -> Verdict {
             list(&text(&m.routes))
         ));
     }
-    verdict(l, why)
+    why
 }
 
 #[cfg(test)]

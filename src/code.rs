@@ -78,6 +78,14 @@ codes! {
     /// A kernel request (or reading the kernel's state) failed.
     KernelFailed = "mvtopo::kernel::failed",
     ApplyFailed = "mvtopo::apply::failed",
+    /// Why a run failed, as its cause says it (`ApplyError`); the run's report carries
+    /// `mvtopo::apply::failed` (or `destroy`, `try`) with the cause beside it.
+    ApplySnapshot = "mvtopo::apply::snapshot",
+    ApplyStep = "mvtopo::apply::step",
+    ApplyVerify = "mvtopo::apply::verify",
+    ApplyUnverifiable = "mvtopo::apply::unverifiable",
+    ApplyInterrupted = "mvtopo::apply::interrupted",
+    ApplyReverted = "mvtopo::apply::reverted",
     DestroyFailed = "mvtopo::destroy::failed",
     TryFailed = "mvtopo::try::failed",
     /// Another run holds the apply lock, or it cannot be taken.
@@ -193,6 +201,14 @@ mod tests {
             Box::new(crate::graph::CycleError {
                 cycles: vec![],
                 labels: vec![],
+            }),
+            Box::new(crate::apply::ApplyError::Interrupted {
+                signal: 2,
+                undo: crate::apply::UndoReport::default(),
+            }),
+            Box::new(crate::apply::ApplyError::Reverted {
+                reason: "x".into(),
+                undo: crate::apply::UndoReport::default(),
             }),
             Box::new(crate::check::LoadError::Io {
                 path: "x".into(),

@@ -20,9 +20,10 @@
 
 use crate::apply::backend::{Backend, BackendError, Op, RequestOp};
 use crate::apply::state::{self, get};
-use crate::apply::{NewKind, Request};
+use crate::apply::{NewKind, NewLink, Request};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
-use crate::names::{MTU_MIN, MacAddr, Mode};
+use crate::model::Route;
+use crate::names::{LinkName, MTU_MIN, MacAddr, Mode};
 use crate::plan::Object;
 
 pub use crate::apply::state::DEFAULT_MTU;
@@ -134,6 +135,8 @@ impl FakeBackend {
             })
     }
 
+    // long: one match with one short arm per request kind, the clearest form of "what the
+    // kernel refuses"; the longer arms are methods of their own.
     /// Whether the kernel accepts `request`; `Ok` means `state::apply` may run it.
     fn check(&self, request: &Request) -> Res {
         let op = request.op();
@@ -149,44 +152,7 @@ impl FakeBackend {
                     return Err(err(op, what, libc::ENOENT));
                 }
             }
-            Request::CreateLink(n) => {
-                self.free(op, &n.at)?;
-                match &n.kind {
-                    NewKind::Veth { peer, .. } => {
-                        self.free(op, peer)?;
-                        if *peer == n.at {
-                            return Err(err(op, what, libc::EEXIST));
-                        }
-                    }
-                    NewKind::Dummy | NewKind::Bridge => {}
-                    NewKind::Vlan { link, .. } => {
-                        let lower = self.link(op, &LinkRef::host(link.clone()))?;
-                        if n.mtu.is_some_and(|m| m > lower.mtu) {
-                            return Err(err(op, what, libc::EINVAL));
-                        }
-                    }
-                    NewKind::Macvlan { parent, mode, .. } => {
-                        let p = self.link(op, &LinkRef::host(parent.clone()))?;
-                        if n.mtu.is_some_and(|m| m > p.mtu || m < MTU_MIN) {
-                            return Err(err(op, what, libc::EINVAL));
-                        }
-                        // A bridge port's receive handler is the bridge's: the macvlan
-                        // driver cannot register its own.
-                        if p.master.is_some() {
-                            return Err(err(op, what, libc::EBUSY));
-                        }
-                        let mut siblings = self.state.links.iter().filter(|s| {
-                            s.kind.macvlan().is_some()
-                                && s.parent.as_ref() == Some(&LinkRef::host(parent.clone()))
-                        });
-                        let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
-                        let any = siblings.clone().next().is_some();
-                        if siblings.any(passthru) || (*mode == Mode::Passthru && any) {
-                            return Err(err(op, what, libc::EINVAL));
-                        }
-                    }
-                }
-            }
+            Request::CreateLink(n) => self.check_create_link(op, &what, n)?,
             Request::Claim { at, up } => {
                 let l = self.link(op, at)?;
                 if *up && !l.up && self.mac_busy(at, l, l.mac) {
@@ -202,26 +168,7 @@ impl FakeBackend {
             Request::SetAlias { at, .. } | Request::DeleteLink { at, .. } => {
                 self.link(op, at)?;
             }
-            Request::SetMaster { at, master } => {
-                let l = self.link(op, at)?;
-                if let Some(m) = master {
-                    let bridge = self.link(op, &LinkRef::new(at.namespace.clone(), m.clone()))?;
-                    if bridge.kind != LinkKind::Bridge {
-                        return Err(err(op, what, libc::EOPNOTSUPP));
-                    }
-                    if l.kind == LinkKind::Bridge {
-                        return Err(err(op, what, libc::ELOOP));
-                    }
-                    if self
-                        .state
-                        .links
-                        .iter()
-                        .any(|c| c.parent.as_ref() == Some(at))
-                    {
-                        return Err(err(op, what, libc::EBUSY));
-                    }
-                }
-            }
+            Request::SetMaster { at, master } => self.check_set_master(op, &what, at, master)?,
             // Every link must be there before anything changes (the kernel backend reads
             // the namespace's links first); a missing one is named.
             Request::DeleteLinks {
@@ -284,32 +231,107 @@ impl FakeBackend {
                     return Err(err(op, what, libc::EADDRNOTAVAIL));
                 }
             }
-            Request::AddRoute { at, route } => {
-                let l = self.link(op, at)?;
-                if let Some(gw) = route.via
-                    && !l.addresses.iter().any(|a| a.contains(&gw))
-                {
-                    return Err(err(op, what, libc::ENETUNREACH));
-                }
-                // One main table per namespace, where a route is its destination and metric
-                // (fib_table_insert / fib6_add_rt2 with NLM_F_EXCL): the same pair twice is
-                // EEXIST whichever link or gateway the first one has; another metric is
-                // another route.
-                if self.state.links.iter().any(|o| {
-                    o.namespace == at.namespace
-                        && o.routes
-                            .iter()
-                            .any(|r| r.to == route.to && r.metric() == route.metric())
-                }) {
-                    return Err(err(op, what, libc::EEXIST));
-                }
-            }
+            Request::AddRoute { at, route } => self.check_add_route(op, &what, at, route)?,
             Request::DeleteRoute { at, route } => {
                 let l = self.link(op, at)?;
                 if !l.routes.contains(route) {
                     return Err(err(op, what, libc::ESRCH));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel accepts a link made by `n`: its name free, and its lower device
+    /// there and willing.
+    fn check_create_link(&self, op: RequestOp, what: &str, n: &NewLink) -> Res {
+        self.free(op, &n.at)?;
+        match &n.kind {
+            NewKind::Veth { peer, .. } => {
+                self.free(op, peer)?;
+                if *peer == n.at {
+                    return Err(err(op, what, libc::EEXIST));
+                }
+            }
+            NewKind::Dummy | NewKind::Bridge => {}
+            NewKind::Vlan { link, .. } => {
+                let lower = self.link(op, &LinkRef::host(link.clone()))?;
+                if n.mtu.is_some_and(|m| m > lower.mtu) {
+                    return Err(err(op, what, libc::EINVAL));
+                }
+            }
+            NewKind::Macvlan { parent, mode, .. } => {
+                let p = self.link(op, &LinkRef::host(parent.clone()))?;
+                if n.mtu.is_some_and(|m| m > p.mtu || m < MTU_MIN) {
+                    return Err(err(op, what, libc::EINVAL));
+                }
+                // A bridge port's receive handler is the bridge's: the macvlan
+                // driver cannot register its own.
+                if p.master.is_some() {
+                    return Err(err(op, what, libc::EBUSY));
+                }
+                let mut siblings = self.state.links.iter().filter(|s| {
+                    s.kind.macvlan().is_some()
+                        && s.parent.as_ref() == Some(&LinkRef::host(parent.clone()))
+                });
+                let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
+                let any = siblings.clone().next().is_some();
+                if siblings.any(passthru) || (*mode == Mode::Passthru && any) {
+                    return Err(err(op, what, libc::EINVAL));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel lets `at` join the bridge `master` (or leave its bridge).
+    fn check_set_master(
+        &self,
+        op: RequestOp,
+        what: &str,
+        at: &LinkRef,
+        master: &Option<LinkName>,
+    ) -> Res {
+        let l = self.link(op, at)?;
+        if let Some(m) = master {
+            let bridge = self.link(op, &LinkRef::new(at.namespace.clone(), m.clone()))?;
+            if bridge.kind != LinkKind::Bridge {
+                return Err(err(op, what, libc::EOPNOTSUPP));
+            }
+            if l.kind == LinkKind::Bridge {
+                return Err(err(op, what, libc::ELOOP));
+            }
+            if self
+                .state
+                .links
+                .iter()
+                .any(|c| c.parent.as_ref() == Some(at))
+            {
+                return Err(err(op, what, libc::EBUSY));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel adds `route` out of `at`.
+    fn check_add_route(&self, op: RequestOp, what: &str, at: &LinkRef, route: &Route) -> Res {
+        let l = self.link(op, at)?;
+        if let Some(gw) = route.via
+            && !l.addresses.iter().any(|a| a.contains(&gw))
+        {
+            return Err(err(op, what, libc::ENETUNREACH));
+        }
+        // One main table per namespace, where a route is its destination and metric
+        // (fib_table_insert / fib6_add_rt2 with NLM_F_EXCL): the same pair twice is
+        // EEXIST whichever link or gateway the first one has; another metric is
+        // another route.
+        if self.state.links.iter().any(|o| {
+            o.namespace == at.namespace
+                && o.routes
+                    .iter()
+                    .any(|r| r.to == route.to && r.metric() == route.metric())
+        }) {
+            return Err(err(op, what, libc::EEXIST));
         }
         Ok(())
     }

@@ -174,6 +174,37 @@ fn flag_only_in(flag: MacvlanFlag) -> Value {
     })
 }
 
+/// The schema of a top-level key.
+fn top_key(key: &str) -> Value {
+    match key {
+        "name" => json!({
+            "type": "string",
+            "description": "the topology, the owner of everything apply creates (default: the file's stem)",
+            "minLength": 1,
+            "maxLength": 64,
+            "pattern": "^[A-Za-z0-9._-]+$",
+        }),
+        "namespace" => json!({
+            "type": "object",
+            "description": "named network namespaces, one [namespace.NAME] each, created when missing",
+            "propertyNames": namespace_name("a namespace name"),
+            "additionalProperties": {"type": "object", "additionalProperties": false},
+        }),
+        "parent" => json!({
+            "type": "object",
+            "description": "parents, one [parent.NAME] each: an existing NIC, or a lab parent with create",
+            "propertyNames": interface_name("a parent's interface name"),
+            "additionalProperties": {"$ref": "#/$defs/parent"},
+        }),
+        "macvlan" => json!({
+            "type": "array",
+            "description": "the macvlans, one [[macvlan]] each",
+            "items": {"$ref": "#/$defs/macvlan"},
+        }),
+        _ => json!({}),
+    }
+}
+
 /// The schema `mvtopo schema` prints.
 pub fn schema() -> Value {
     let mut parent = json!({
@@ -220,35 +251,6 @@ pub fn schema() -> Value {
         "additionalProperties": false,
         "$defs": {"parent": parent, "macvlan": macvlan, "route": route},
     });
-    let top_key = |key: &str| -> Value {
-        match key {
-            "name" => json!({
-                "type": "string",
-                "description": "the topology, the owner of everything apply creates (default: the file's stem)",
-                "minLength": 1,
-                "maxLength": 64,
-                "pattern": "^[A-Za-z0-9._-]+$",
-            }),
-            "namespace" => json!({
-                "type": "object",
-                "description": "named network namespaces, one [namespace.NAME] each, created when missing",
-                "propertyNames": namespace_name("a namespace name"),
-                "additionalProperties": {"type": "object", "additionalProperties": false},
-            }),
-            "parent" => json!({
-                "type": "object",
-                "description": "parents, one [parent.NAME] each: an existing NIC, or a lab parent with create",
-                "propertyNames": interface_name("a parent's interface name"),
-                "additionalProperties": {"$ref": "#/$defs/parent"},
-            }),
-            "macvlan" => json!({
-                "type": "array",
-                "description": "the macvlans, one [[macvlan]] each",
-                "items": {"$ref": "#/$defs/macvlan"},
-            }),
-            _ => json!({}),
-        }
-    };
     top["properties"] = TOP_KEYS
         .iter()
         .map(|k| ((*k).to_owned(), top_key(k)))

@@ -13,6 +13,7 @@ pub mod undo;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use self::backend::{Backend, BackendError};
+use crate::code::Code;
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 
@@ -169,6 +170,25 @@ impl ApplyError {
     }
 }
 
+/// A failed run as a diagnostic: a code per way of failing, the hint as its help.
+impl miette::Diagnostic for ApplyError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(match self {
+            ApplyError::Snapshot(_) => Code::ApplySnapshot,
+            ApplyError::Step { .. } => Code::ApplyStep,
+            ApplyError::Verify { .. } => Code::ApplyVerify,
+            ApplyError::Unverifiable { .. } => Code::ApplyUnverifiable,
+            ApplyError::Interrupted { .. } => Code::ApplyInterrupted,
+            ApplyError::Reverted { .. } => Code::ApplyReverted,
+        }))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.hint()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display + 'a>)
+    }
+}
+
 /// The most requests made at once (`Backend::request_many`).
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -198,93 +218,8 @@ pub fn run(
             requests: 0,
         });
     }
-    let owner = plan.topology.as_str();
-    let total = plan.steps.len();
-    let implied = implied_deletes(&plan.steps);
-    // Every step lowered up front, against the state the requests before it leave behind
-    // (as `state::apply` predicts it), so the observer knows the total. Lowering is pure
-    // and the run's own state evolves by exactly these requests, so these are the requests
-    // the run makes. A step that cannot be lowered ends the list; the run fails there, after
-    // the requests before it, as it would lowering step by step.
-    let mut lowered: Vec<(usize, Result<Vec<Request>, BackendError>)> = Vec::with_capacity(total);
-    {
-        let mut ahead = live.clone();
-        // Single deletes that join one batch are applied to `ahead` together, when the run
-        // ends: one pass over the state instead of one per link (a run's deletes lower the
-        // same against the state before it; see `DeleteRun`).
-        let mut run = requests::DeleteRun::default();
-        for (i, step) in plan.steps.iter().enumerate() {
-            if implied[i].is_some() {
-                // Carried out by a later delete (see `implied_deletes`).
-                continue;
-            }
-            let mut lowering = lower(step, &ahead);
-            if let Ok(r) = &lowering
-                && run.join(r)
-            {
-                lowered.push((i, lowering));
-                continue;
-            }
-            if let Some(batch) = run.take() {
-                state::apply(&mut ahead, &batch, owner);
-                lowering = lower(step, &ahead);
-                if let Ok(r) = &lowering
-                    && run.join(r)
-                {
-                    lowered.push((i, lowering));
-                    continue;
-                }
-            }
-            match lowering {
-                Ok(requests) => {
-                    for r in &requests {
-                        state::apply(&mut ahead, r, owner);
-                    }
-                    lowered.push((i, Ok(requests)));
-                }
-                Err(e) => {
-                    lowered.push((i, Err(e)));
-                    break;
-                }
-            }
-        }
-    }
-    // Runs of single-link deletes in one namespace go to the kernel as one batch each
-    // (same effect, one RCU grace period instead of one per link; see `batch_deletes`).
-    // The batch is made as the first step of its run: a refusal names that step.
-    let requests_total: usize = {
-        let ok = lowered.iter().take_while(|(_, r)| r.is_ok()).count();
-        let mut runs: Vec<Vec<Request>> = lowered[..ok]
-            .iter_mut()
-            .map(|(_, r)| r.as_mut().map(std::mem::take).unwrap_or_default())
-            .collect();
-        requests::batch_deletes(&mut runs);
-        let total = runs.iter().map(Vec::len).sum();
-        for ((_, r), batched) in lowered.iter_mut().zip(runs) {
-            *r = Ok(batched);
-        }
-        total
-    };
-    // The state the run has reached: the live snapshot with every accepted request applied.
-    let mut now = live.clone();
-    let mut journal: Vec<Accepted> = Vec::with_capacity(requests_total);
-    let stop = control.stop;
-    let fail = |i: usize,
-                request: Option<Request>,
-                error: BackendError,
-                journal: &[Accepted],
-                now: &mut LiveState,
-                backend: &mut dyn Backend| {
-        let undo = undo::undo(backend, journal, now, owner);
-        ApplyError::Step {
-            index: i + 1,
-            total,
-            step: Box::new(plan.steps[i].clone()),
-            request: request.map(Box::new),
-            error: Box::new(error),
-            undo,
-        }
-    };
+    let mut lowered = lower_plan(plan, live);
+    let requests_total = batch_lowered(&mut lowered);
     // The requests in order, with their step; a step that could not be lowered ends them.
     let mut unlowerable = None;
     let mut flat = Vec::with_capacity(requests_total);
@@ -294,47 +229,183 @@ pub fn run(
             Err(e) => unlowerable = Some((i, e)),
         }
     }
-    let mut flat = flat.into_iter().peekable();
-    while let Some(first) = flat.next() {
-        // Independent requests after it go with it, all in flight at once.
-        let mut group = vec![first];
-        while group.len() < MAX_IN_FLIGHT
-            && let Some((_, next)) = flat.peek()
+    let mut run = Running {
+        backend,
+        plan,
+        owner: plan.topology.as_str(),
+        now: live.clone(),
+        journal: Vec::with_capacity(requests_total),
+    };
+    run.execute(flat, requests_total, &mut control)?;
+    if let Some((i, e)) = unlowerable {
+        return Err(run.fail(i, None, e));
+    }
+    run.verify_and_confirm(check, &mut control)?;
+    Ok(Outcome {
+        executed: plan.steps.len(),
+        requests: run.journal.len(),
+    })
+}
+
+/// Every step of `plan` lowered up front, against the state the requests before it leave
+/// behind (as `state::apply` predicts it), so the observer knows the total. Lowering is
+/// pure and the run's own state evolves by exactly these requests, so these are the
+/// requests the run makes. A step that cannot be lowered ends the list; the run fails
+/// there, after the requests before it, as it would lowering step by step. Steps another
+/// delete carries out (see `implied_deletes`) are left out.
+type Lowered = Vec<(usize, Result<Vec<Request>, BackendError>)>;
+
+fn lower_plan(plan: &Plan, live: &LiveState) -> Lowered {
+    let owner = plan.topology.as_str();
+    let implied = implied_deletes(&plan.steps);
+    let mut lowered: Lowered = Vec::with_capacity(plan.steps.len());
+    let mut ahead = live.clone();
+    // Single deletes that join one batch are applied to `ahead` together, when the run
+    // ends: one pass over the state instead of one per link (a run's deletes lower the
+    // same against the state before it; see `DeleteRun`).
+    let mut run = requests::DeleteRun::default();
+    for (i, step) in plan.steps.iter().enumerate() {
+        if implied[i].is_some() {
+            // Carried out by a later delete (see `implied_deletes`).
+            continue;
+        }
+        let mut lowering = lower(step, &ahead);
+        if let Ok(r) = &lowering
+            && run.join(r)
         {
-            if !requests::independent(group.iter().map(|(_, r)| r), next) {
+            lowered.push((i, lowering));
+            continue;
+        }
+        if let Some(batch) = run.take() {
+            state::apply(&mut ahead, &batch, owner);
+            lowering = lower(step, &ahead);
+            if let Ok(r) = &lowering
+                && run.join(r)
+            {
+                lowered.push((i, lowering));
+                continue;
+            }
+        }
+        match lowering {
+            Ok(requests) => {
+                for r in &requests {
+                    state::apply(&mut ahead, r, owner);
+                }
+                lowered.push((i, Ok(requests)));
+            }
+            Err(e) => {
+                lowered.push((i, Err(e)));
                 break;
             }
-            group.extend(flat.next());
         }
-        let signal = stop.load(Ordering::SeqCst);
-        if signal != 0 {
-            let undo = undo::undo(backend, &journal, &mut now, owner);
-            return Err(ApplyError::Interrupted { signal, undo });
+    }
+    lowered
+}
+
+/// Runs of single-link deletes in one namespace go to the kernel as one batch each
+/// (same effect, one RCU grace period instead of one per link; see `batch_deletes`).
+/// The batch is made as the first step of its run: a refusal names that step.
+/// Returns how many requests the lowered steps now make.
+fn batch_lowered(lowered: &mut Lowered) -> usize {
+    let ok = lowered.iter().take_while(|(_, r)| r.is_ok()).count();
+    let mut runs: Vec<Vec<Request>> = lowered[..ok]
+        .iter_mut()
+        .map(|(_, r)| r.as_mut().map(std::mem::take).unwrap_or_default())
+        .collect();
+    requests::batch_deletes(&mut runs);
+    let total = runs.iter().map(Vec::len).sum();
+    for ((_, r), batched) in lowered.iter_mut().zip(runs) {
+        *r = Ok(batched);
+    }
+    total
+}
+
+/// A run under way: the state it has reached (the live snapshot with every accepted
+/// request applied) and the journal of accepted requests that undo reverses.
+struct Running<'a> {
+    backend: &'a mut dyn Backend,
+    plan: &'a Plan,
+    owner: &'a str,
+    now: LiveState,
+    journal: Vec<Accepted>,
+}
+
+impl Running<'_> {
+    /// Undo every accepted request, last first.
+    fn undo(&mut self) -> UndoReport {
+        undo::undo(self.backend, &self.journal, &mut self.now, self.owner)
+    }
+
+    /// Step `i` failed (at `request`, if it got that far): undo, and say so.
+    fn fail(&mut self, i: usize, request: Option<Request>, error: BackendError) -> ApplyError {
+        let undo = self.undo();
+        ApplyError::Step {
+            index: i + 1,
+            total: self.plan.steps.len(),
+            step: Box::new(self.plan.steps[i].clone()),
+            request: request.map(Box::new),
+            error: Box::new(error),
+            undo,
         }
-        if let Some(observe) = control.progress.as_mut() {
-            for (k, (_, request)) in group.iter().enumerate() {
-                observe(Progress {
-                    done: journal.len() + k,
-                    total: requests_total,
-                    request,
-                });
+    }
+
+    /// Make the requests (each with its step's index) in order, independent ones in
+    /// flight at once, journaling every accepted one.
+    fn execute(
+        &mut self,
+        flat: Vec<(usize, Request)>,
+        requests_total: usize,
+        control: &mut Control<'_>,
+    ) -> Result<(), ApplyError> {
+        let stop = control.stop;
+        let mut flat = flat.into_iter().peekable();
+        while let Some(first) = flat.next() {
+            // Independent requests after it go with it, all in flight at once.
+            let mut group = vec![first];
+            while group.len() < MAX_IN_FLIGHT
+                && let Some((_, next)) = flat.peek()
+            {
+                if !requests::independent(group.iter().map(|(_, r)| r), next) {
+                    break;
+                }
+                group.extend(flat.next());
             }
+            let signal = stop.load(Ordering::SeqCst);
+            if signal != 0 {
+                let undo = self.undo();
+                return Err(ApplyError::Interrupted { signal, undo });
+            }
+            if let Some(observe) = control.progress.as_mut() {
+                for (k, (_, request)) in group.iter().enumerate() {
+                    observe(Progress {
+                        done: self.journal.len() + k,
+                        total: requests_total,
+                        request,
+                    });
+                }
+            }
+            self.make(group, stop)?;
         }
+        Ok(())
+    }
+
+    /// Make one group of requests (all at once when more than one) and journal every
+    /// accepted one, also those after a refusal (made at once).
+    fn make(&mut self, group: Vec<(usize, Request)>, stop: &AtomicI32) -> Result<(), ApplyError> {
         let results = match group.as_slice() {
-            [(_, one)] => vec![backend.request(one, owner)],
+            [(_, one)] => vec![self.backend.request(one, self.owner)],
             many => {
                 let requests: Vec<Request> = many.iter().map(|(_, r)| r.clone()).collect();
-                backend.request_many(&requests, owner, stop)
+                self.backend.request_many(&requests, self.owner, stop)
             }
         };
         let made = results.len() == group.len();
-        // Every accepted one is journaled, also those after a refusal (made at once).
         let mut refused = None;
         for ((i, request), result) in group.into_iter().zip(results) {
             match result {
                 Ok(()) => {
-                    let prior = state::apply(&mut now, &request, owner);
-                    journal.push(Accepted { request, prior });
+                    let prior = state::apply(&mut self.now, &request, self.owner);
+                    self.journal.push(Accepted { request, prior });
                 }
                 Err(e) => {
                     refused.get_or_insert((i, request, e));
@@ -342,43 +413,47 @@ pub fn run(
             }
         }
         if let Some((i, request, e)) = refused {
-            return Err(fail(i, Some(request), e, &journal, &mut now, backend));
+            return Err(self.fail(i, Some(request), e));
         }
         // A backend making them one at a time stopped before the rest: an interrupt.
         if !made {
             let signal = stop.load(Ordering::SeqCst);
-            let undo = undo::undo(backend, &journal, &mut now, owner);
+            let undo = self.undo();
             return Err(ApplyError::Interrupted { signal, undo });
         }
+        Ok(())
     }
-    if let Some((i, e)) = unlowerable {
-        return Err(fail(i, None, e, &journal, &mut now, backend));
-    }
-    let remaining = match verify(backend, check) {
-        Ok(Ok(r)) => r,
-        Ok(Err(reason)) => {
-            let undo = undo::undo(backend, &journal, &mut now, owner);
-            return Err(ApplyError::Unverifiable { reason, undo });
+
+    /// Re-read the kernel and check nothing is left to do, then ask for the last
+    /// confirmation; on either failing, undo everything.
+    fn verify_and_confirm(
+        &mut self,
+        check: &dyn Fn(&LiveState) -> Checked,
+        control: &mut Control<'_>,
+    ) -> Result<(), ApplyError> {
+        let remaining = match verify(self.backend, check) {
+            Ok(Ok(r)) => r,
+            Ok(Err(reason)) => {
+                let undo = self.undo();
+                return Err(ApplyError::Unverifiable { reason, undo });
+            }
+            Err(e) => {
+                self.undo();
+                return Err(ApplyError::Snapshot(Box::new(e)));
+            }
+        };
+        if !remaining.is_empty() {
+            let undo = self.undo();
+            return Err(ApplyError::Verify { remaining, undo });
         }
-        Err(e) => {
-            undo::undo(backend, &journal, &mut now, owner);
-            return Err(ApplyError::Snapshot(Box::new(e)));
+        if let Some(confirm) = control.confirm.as_mut()
+            && let Err(reason) = confirm()
+        {
+            let undo = self.undo();
+            return Err(ApplyError::Reverted { reason, undo });
         }
-    };
-    if !remaining.is_empty() {
-        let undo = undo::undo(backend, &journal, &mut now, owner);
-        return Err(ApplyError::Verify { remaining, undo });
+        Ok(())
     }
-    if let Some(confirm) = control.confirm.as_mut()
-        && let Err(reason) = confirm()
-    {
-        let undo = undo::undo(backend, &journal, &mut now, owner);
-        return Err(ApplyError::Reverted { reason, undo });
-    }
-    Ok(Outcome {
-        executed: total,
-        requests: journal.len(),
-    })
 }
 
 /// Re-read the kernel and return what is still pending, re-reading a few times (briefly)

@@ -9,9 +9,9 @@
 use std::collections::HashSet;
 
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
-use crate::names::{LinkName, Mode, NsName};
+use crate::names::{LinkName, MacAddr, Mode, NsName};
 
-use super::requests::{MacvlanAttr, NewKind, Request};
+use super::requests::{MacvlanAttr, NewKind, NewLink, Request};
 
 pub use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN, DEFAULT_MTU};
 
@@ -243,6 +243,8 @@ fn change(state: &mut LiveState, at: &LinkRef, prior: &mut Prior, f: impl FnOnce
     }
 }
 
+// long: one match with one short arm per request kind, the clearest form of "what each
+// request does to the state"; the longer arms are functions of their own.
 /// Apply `request`, accepted by the kernel, to `state`. `owner` is the topology whose alias
 /// a claim writes.
 pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
@@ -271,89 +273,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                 prior.links.extend(remove_link(state, &at));
             }
         }
-        Request::CreateLink(n) => {
-            let parent_of = |link: &crate::names::LinkName| LinkRef {
-                namespace: None,
-                name: link.clone(),
-            };
-            let lower = match &n.kind {
-                NewKind::Macvlan { parent, .. } => Some(parent_of(parent)),
-                NewKind::Vlan { link, .. } => Some(parent_of(link)),
-                _ => None,
-            };
-            let lower_link = lower.as_ref().and_then(|p| get(state, p));
-            let (lower_mtu, lower_mac) =
-                (lower_link.map(|p| p.mtu), lower_link.and_then(|p| p.mac));
-            let mtu = n.mtu.or(lower_mtu).unwrap_or(DEFAULT_MTU);
-            let mut l = blank(&n.at, n.kind.kind(), mtu);
-            l.parent = lower.clone();
-            l.mac = n.mac;
-            match &n.kind {
-                NewKind::Macvlan {
-                    mode,
-                    source_macs,
-                    flags,
-                    bcqueuelen,
-                    bc_cutoff,
-                    ..
-                } => {
-                    l.mode = Some(*mode);
-                    l.flags = flags.clone();
-                    l.flags.sort();
-                    l.flags.dedup();
-                    l.bcqueuelen = bc_queue_len(state, *bcqueuelen);
-                    // A new macvlan joins its parent's port and reports the port's
-                    // cutoff; one it asks for is the port's from then on.
-                    l.bc_cutoff = match (bc_cutoff, &lower) {
-                        (Some(c), _) if state.kernel.macvlan_bc_cutoff != Some(false) => {
-                            reported_cutoff(*c)
-                        }
-                        (_, Some(p)) => port_members(state, p)
-                            .first()
-                            .and_then(|m| get(state, m))
-                            .and_then(|m| m.bc_cutoff),
-                        _ => None,
-                    };
-                    if *mode == Mode::Passthru && n.mac.is_none() {
-                        l.mac = lower_mac;
-                    }
-                    if *mode == Mode::Source {
-                        l.source_macs = source_macs.clone();
-                        l.source_macs.sort();
-                        l.source_macs.dedup();
-                    }
-                }
-                NewKind::Vlan { vlan_id, .. } => {
-                    l.vlan_id = Some(*vlan_id);
-                    l.mac = n.mac.or(lower_mac);
-                }
-                NewKind::Veth {
-                    peer,
-                    peer_mac,
-                    peer_mtu,
-                } => {
-                    l.peer = Some(peer.clone());
-                    let mut p = blank(peer, LinkKind::Veth, peer_mtu.unwrap_or(DEFAULT_MTU));
-                    p.peer = Some(n.at.clone());
-                    p.mac = *peer_mac;
-                    prior.added.push(peer.clone());
-                    put(state, p);
-                }
-                NewKind::Dummy | NewKind::Bridge => {}
-            }
-            prior.added.insert(0, n.at.clone());
-            put(state, l);
-            if let (
-                NewKind::Macvlan {
-                    bc_cutoff: Some(c), ..
-                },
-                Some(p),
-            ) = (&n.kind, &lower)
-                && state.kernel.macvlan_bc_cutoff != Some(false)
-            {
-                set_port_cutoff(state, p, *c, Some(&n.at), &mut prior);
-            }
-        }
+        Request::CreateLink(n) => create_link(state, n, &mut prior),
         Request::Claim { at, up } => change(state, at, &mut prior, |l| {
             l.owner = Some(owner.to_owned());
             l.up |= *up;
@@ -365,20 +285,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
         Request::DeleteLinks {
             namespace, links, ..
         } => prior.links = remove_links(state, namespace.as_ref(), links),
-        Request::SetMtu { at, mtu } => {
-            change(state, at, &mut prior, |l| l.mtu = *mtu);
-            // A lower device's MTU caps the links on it (the macvlan and vlan drivers'
-            // NETDEV_CHANGEMTU handlers lower theirs); raising it raises nothing.
-            let capped: Vec<LinkRef> = state
-                .links
-                .iter()
-                .filter(|c| c.parent.as_ref() == Some(at) && c.mtu > *mtu)
-                .map(LiveLink::at)
-                .collect();
-            for c in capped {
-                change(state, &c, &mut prior, |l| l.mtu = *mtu);
-            }
-        }
+        Request::SetMtu { at, mtu } => set_mtu(state, at, *mtu, &mut prior),
         Request::SetMac { at, mac } => change(state, at, &mut prior, |l| l.mac = Some(*mac)),
         Request::SetMaster { at, master } => {
             change(state, at, &mut prior, |l| l.master = master.clone())
@@ -392,25 +299,7 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
                 l.routes.clear();
             }
         }),
-        Request::SetMacvlanAttr { at, attr, .. } => match attr {
-            MacvlanAttr::Flags(flags) => change(state, at, &mut prior, |l| {
-                l.flags = flags.clone();
-                l.flags.sort();
-                l.flags.dedup();
-            }),
-            MacvlanAttr::BcQueueLen(n) => {
-                let n = bc_queue_len(state, Some(*n));
-                change(state, at, &mut prior, |l| l.bcqueuelen = n);
-            }
-            MacvlanAttr::BcCutoff(c) => {
-                let parent = get(state, at).and_then(|l| l.parent.clone());
-                if let Some(p) = parent
-                    && state.kernel.macvlan_bc_cutoff != Some(false)
-                {
-                    set_port_cutoff(state, &p, *c, None, &mut prior);
-                }
-            }
-        },
+        Request::SetMacvlanAttr { at, attr, .. } => set_macvlan_attr(state, at, attr, &mut prior),
         Request::SetMacvlan {
             at,
             mode,
@@ -454,4 +343,139 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
         }
     }
     prior
+}
+
+/// A link made: it (and a veth's peer) appears, taking its lower device's MTU and MAC
+/// where the request names none.
+fn create_link(state: &mut LiveState, n: &NewLink, prior: &mut Prior) {
+    let parent_of = |link: &crate::names::LinkName| LinkRef {
+        namespace: None,
+        name: link.clone(),
+    };
+    let lower = match &n.kind {
+        NewKind::Macvlan { parent, .. } => Some(parent_of(parent)),
+        NewKind::Vlan { link, .. } => Some(parent_of(link)),
+        _ => None,
+    };
+    let lower_link = lower.as_ref().and_then(|p| get(state, p));
+    let (lower_mtu, lower_mac) = (lower_link.map(|p| p.mtu), lower_link.and_then(|p| p.mac));
+    let mtu = n.mtu.or(lower_mtu).unwrap_or(DEFAULT_MTU);
+    let mut l = blank(&n.at, n.kind.kind(), mtu);
+    l.parent = lower.clone();
+    l.mac = n.mac;
+    match &n.kind {
+        NewKind::Macvlan { .. } => new_macvlan(state, n, &mut l, lower.as_ref(), lower_mac),
+        NewKind::Vlan { vlan_id, .. } => {
+            l.vlan_id = Some(*vlan_id);
+            l.mac = n.mac.or(lower_mac);
+        }
+        NewKind::Veth {
+            peer,
+            peer_mac,
+            peer_mtu,
+        } => {
+            l.peer = Some(peer.clone());
+            let mut p = blank(peer, LinkKind::Veth, peer_mtu.unwrap_or(DEFAULT_MTU));
+            p.peer = Some(n.at.clone());
+            p.mac = *peer_mac;
+            prior.added.push(peer.clone());
+            put(state, p);
+        }
+        NewKind::Dummy | NewKind::Bridge => {}
+    }
+    prior.added.insert(0, n.at.clone());
+    put(state, l);
+    if let (
+        NewKind::Macvlan {
+            bc_cutoff: Some(c), ..
+        },
+        Some(p),
+    ) = (&n.kind, &lower)
+        && state.kernel.macvlan_bc_cutoff != Some(false)
+    {
+        set_port_cutoff(state, p, *c, Some(&n.at), prior);
+    }
+}
+
+/// The macvlan attributes of `l`, made by `n` on `lower` (whose MAC is `lower_mac`).
+fn new_macvlan(
+    state: &LiveState,
+    n: &NewLink,
+    l: &mut LiveLink,
+    lower: Option<&LinkRef>,
+    lower_mac: Option<MacAddr>,
+) {
+    let NewKind::Macvlan {
+        mode,
+        source_macs,
+        flags,
+        bcqueuelen,
+        bc_cutoff,
+        ..
+    } = &n.kind
+    else {
+        return;
+    };
+    l.mode = Some(*mode);
+    l.flags = flags.clone();
+    l.flags.sort();
+    l.flags.dedup();
+    l.bcqueuelen = bc_queue_len(state, *bcqueuelen);
+    // A new macvlan joins its parent's port and reports the port's
+    // cutoff; one it asks for is the port's from then on.
+    l.bc_cutoff = match (bc_cutoff, lower) {
+        (Some(c), _) if state.kernel.macvlan_bc_cutoff != Some(false) => reported_cutoff(*c),
+        (_, Some(p)) => port_members(state, p)
+            .first()
+            .and_then(|m| get(state, m))
+            .and_then(|m| m.bc_cutoff),
+        _ => None,
+    };
+    if *mode == Mode::Passthru && n.mac.is_none() {
+        l.mac = lower_mac;
+    }
+    if *mode == Mode::Source {
+        l.source_macs = source_macs.clone();
+        l.source_macs.sort();
+        l.source_macs.dedup();
+    }
+}
+
+/// A lower device's MTU caps the links on it (the macvlan and vlan drivers'
+/// NETDEV_CHANGEMTU handlers lower theirs); raising it raises nothing.
+fn set_mtu(state: &mut LiveState, at: &LinkRef, mtu: u32, prior: &mut Prior) {
+    change(state, at, prior, |l| l.mtu = mtu);
+    let capped: Vec<LinkRef> = state
+        .links
+        .iter()
+        .filter(|c| c.parent.as_ref() == Some(at) && c.mtu > mtu)
+        .map(LiveLink::at)
+        .collect();
+    for c in capped {
+        change(state, &c, prior, |l| l.mtu = mtu);
+    }
+}
+
+/// One macvlan attribute changed; the broadcast cutoff is the port's, so every macvlan on
+/// the parent reports it.
+fn set_macvlan_attr(state: &mut LiveState, at: &LinkRef, attr: &MacvlanAttr, prior: &mut Prior) {
+    match attr {
+        MacvlanAttr::Flags(flags) => change(state, at, prior, |l| {
+            l.flags = flags.clone();
+            l.flags.sort();
+            l.flags.dedup();
+        }),
+        MacvlanAttr::BcQueueLen(n) => {
+            let n = bc_queue_len(state, Some(*n));
+            change(state, at, prior, |l| l.bcqueuelen = n);
+        }
+        MacvlanAttr::BcCutoff(c) => {
+            let parent = get(state, at).and_then(|l| l.parent.clone());
+            if let Some(p) = parent
+                && state.kernel.macvlan_bc_cutoff != Some(false)
+            {
+                set_port_cutoff(state, &p, *c, None, prior);
+            }
+        }
+    }
 }

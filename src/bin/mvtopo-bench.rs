@@ -93,18 +93,41 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let links = args.first().copied().unwrap_or(1000);
-    let namespaces = args.get(1).copied().unwrap_or(50).max(1);
-    let prefix = format!("mvb{}-", std::process::id());
-    let _cleanup = Cleanup(prefix.clone());
-    println!("{links} bridge macvlans over {PARENTS} veth parents into {namespaces} namespaces");
+/// Make the shape's macvlans (owned, up) through mvtopo's backend, one step each.
+fn create_macvlans(nl: &mut Netlink, shape: &LabShape) -> Result<(), Box<dyn Error>> {
+    for g in shape.macvlans() {
+        let m = MacvlanLink {
+            namespace: Some(NsName::new(g.namespace)?),
+            name: LinkName::new(&g.name)?,
+            parent: LinkName::new(g.parent)?,
+            mode: Mode::Bridge,
+            mac: None,
+            mtu: None,
+            up: true,
+            source_macs: vec![],
+            link_kind: Default::default(),
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
+        };
+        nl.execute(
+            &Step::Create {
+                object: Object::Macvlan(m),
+            },
+            "bench",
+        )?;
+    }
+    Ok(())
+}
 
-    // --- mvtopo's backend, rooted in a lab namespace.
+/// Make `namespaces` namespaces and `links` macvlans in them through mvtopo's backend,
+/// rooted in a lab namespace, read them back and delete them; print the times. Returns the
+/// shape it made, for iproute2 to make the same.
+fn bench_backend(
+    prefix: &str,
+    links: usize,
+    namespaces: usize,
+) -> Result<LabShape, Box<dyn Error>> {
     let nl_host = format!("{prefix}nl-host");
     host(&nl_host)?;
     let mut nl = Netlink::rooted_at(std::path::Path::new(&format!("/run/netns/{nl_host}")))?;
@@ -132,28 +155,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let t_ns = start.elapsed();
     let start = Instant::now();
-    for g in shape.macvlans() {
-        let m = MacvlanLink {
-            namespace: Some(NsName::new(g.namespace)?),
-            name: LinkName::new(&g.name)?,
-            parent: LinkName::new(g.parent)?,
-            mode: Mode::Bridge,
-            mac: None,
-            mtu: None,
-            up: true,
-            source_macs: vec![],
-            link_kind: Default::default(),
-            flags: vec![],
-            bcqueuelen: None,
-            bc_cutoff: None,
-        };
-        nl.execute(
-            &Step::Create {
-                object: Object::Macvlan(m),
-            },
-            "bench",
-        )?;
-    }
+    create_macvlans(&mut nl, &shape)?;
     let t_links = start.elapsed();
     let start = Instant::now();
     let live = nl.snapshot()?;
@@ -189,6 +191,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         ms(t_snap)
     );
     println!("  delete {namespaces} namespaces:        {}", ms(t_del));
+
+    Ok(shape)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let links = args.first().copied().unwrap_or(1000);
+    let namespaces = args.get(1).copied().unwrap_or(50).max(1);
+    let prefix = format!("mvb{}-", std::process::id());
+    let _cleanup = Cleanup(prefix.clone());
+    println!("{links} bridge macvlans over {PARENTS} veth parents into {namespaces} namespaces");
+
+    let shape = bench_backend(&prefix, links, namespaces)?;
 
     // --- iproute2, one batch each step, links created straight in their namespaces.
     let ip_host = format!("{prefix}ip-host");

@@ -623,8 +623,19 @@ fn cmd_apply(file: &Path, format: Format, lock_timeout: Option<Duration>) -> Res
         .snapshot()
         .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
     let plan = make_plan(&l.topology, &live)?;
+    execute(&mut backend, &plan, &l, &live, format)
+}
+
+/// Carry out `plan` (shown first, as text), verified against `l`'s topology, and report.
+fn execute(
+    backend: &mut kernel::Netlink,
+    plan: &Plan,
+    l: &Loaded,
+    live: &LiveState,
+    format: Format,
+) -> Result<u8, Exit> {
     if format == Format::Text {
-        print_plan(&plan, &l, &live, format);
+        print_plan(plan, l, live, format);
         let _ = std::io::stdout().flush();
     }
     let t = &l.topology;
@@ -634,8 +645,8 @@ fn cmd_apply(file: &Path, format: Format, lock_timeout: Option<Duration>) -> Res
             .map(|p| p.steps)
             .map_err(|e| e.to_string())
     };
-    let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
-    report_run(&plan, format, result, Run::Apply)
+    let result = guarded::run(backend, plan, live, &check, None)?;
+    report_run(plan, format, result, Run::Apply)
 }
 
 fn cmd_show(file: Option<&Path>, format: ShowFormat) -> Result<u8, Exit> {

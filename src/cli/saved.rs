@@ -3,7 +3,6 @@
 //! checked that the file is intact and the live state the plan depends on is what it was.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -11,9 +10,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, Run, backend_report, guarded,
-    live_state, load_topology, lock, make_plan, netlink, print_plan, read_json, recover,
-    report_run,
+    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, backend_report, execute, live_state,
+    load_topology, lock, make_plan, netlink, print_plan, read_json, recover,
 };
 use crate::apply::backend::Backend;
 use crate::code::Code;
@@ -219,7 +217,6 @@ pub(super) fn cmd_apply_saved(
     lock_timeout: Option<std::time::Duration>,
 ) -> Result<u8, Exit> {
     let (saved, l) = read_saved(path)?;
-    let against = &saved.planned_against;
     let _lock = if dry_run {
         None
     } else {
@@ -238,7 +235,24 @@ pub(super) fn cmd_apply_saved(
             .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?,
         None => live_state(state, Some(&l.topology))?,
     };
-    let now = diff::relevant(&l.topology, &live);
+    let plan = still_holds(path, &saved, &l, &live)?;
+    let Some(mut backend) = backend.filter(|_| !dry_run) else {
+        print_plan(&plan, &l, &live, format);
+        return Ok(if detailed && !plan.in_sync {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        });
+    };
+    execute(&mut backend, &plan, &l, &live, format)
+}
+
+/// The saved plan, if it still holds against `live`: refused, changing nothing, when the
+/// live state it depends on changed since it was made, or when its steps are not what its
+/// topology plans.
+fn still_holds(path: &Path, saved: &SavedPlan, l: &Loaded, live: &LiveState) -> Result<Plan, Exit> {
+    let against = &saved.planned_against;
+    let now = diff::relevant(&l.topology, live);
     let changed = changes(&against.state, &now);
     if !changed.is_empty() {
         let mut msg = format!(
@@ -262,7 +276,7 @@ pub(super) fn cmd_apply_saved(
     // Same input, same plan (plans are deterministic): anything else means the file's steps
     // were edited, or were planned by a different mvtopo. Either way they are not what was
     // reviewed against this state, so they are not run.
-    if make_plan(&l.topology, &live)? != plan {
+    if make_plan(&l.topology, live)? != plan {
         let mut exit = Exit::failure(miette::miette!(
             code = Code::SavedPlanStepsDiffer.as_str(),
             help = "make the plan again with this mvtopo: `mvtopo plan FILE --out PLAN.json`",
@@ -272,27 +286,7 @@ pub(super) fn cmd_apply_saved(
         exit.json = json!({"refused": true}).as_object().cloned();
         return Err(exit);
     }
-    let Some(mut backend) = backend.filter(|_| !dry_run) else {
-        print_plan(&plan, &l, &live, format);
-        return Ok(if detailed && !plan.in_sync {
-            EXIT_CHANGES
-        } else {
-            EXIT_OK
-        });
-    };
-    if format == Format::Text {
-        print_plan(&plan, &l, &live, format);
-        let _ = std::io::stdout().flush();
-    }
-    let t = &l.topology;
-    // A plan error here (a blocker that appeared meanwhile) fails the apply, by name.
-    let check = |after: &LiveState| {
-        diff::diff(t, after)
-            .map(|p| p.steps)
-            .map_err(|e| e.to_string())
-    };
-    let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
-    report_run(&plan, format, result, Run::Apply)
+    Ok(plan)
 }
 
 #[cfg(test)]

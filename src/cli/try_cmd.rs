@@ -148,39 +148,53 @@ fn wait_for_confirmation(timeout: Duration) -> Result<(), String> {
             return end(Err(format!("no confirmation within {} s", secs(timeout))));
         }
         if countdown {
-            let whole = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            if shown != Some(whole) {
-                shown = Some(whole);
-                // Short enough for one line of a narrow terminal: `\r` and erase-line only
-                // redraw the line the cursor is on.
-                let _ = write!(
-                    std::io::stderr(),
-                    "\r\x1b[2Ktry: reverting in {whole} s unless confirmed"
-                );
-                let _ = std::io::stderr().flush();
-            }
+            show_countdown(left, &mut shown);
         }
         let slice = left.min(Duration::from_millis(200));
-        if watch_stdin && foreground(&stdin) {
-            let mut fds = [nix::poll::PollFd::new(
-                stdin.as_fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            let ms = u16::try_from(slice.as_millis()).unwrap_or(200);
-            // EINTR (a signal) only means: look at the flags again.
-            if let Ok(n) = nix::poll::poll(&mut fds, ms)
-                && n > 0
-            {
-                let mut line = String::new();
-                match stdin.lock().read_line(&mut line) {
-                    Ok(0) | Err(_) => watch_stdin = false,
-                    Ok(_) => return end(Ok(())),
-                }
-            }
-        } else {
-            std::thread::sleep(slice);
+        if line_entered(&stdin, slice, &mut watch_stdin) {
+            return end(Ok(()));
         }
     }
+}
+
+/// Redraw the countdown line when the whole seconds `left` changed since it was `shown`.
+fn show_countdown(left: Duration, shown: &mut Option<u64>) {
+    let whole = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    if *shown != Some(whole) {
+        *shown = Some(whole);
+        // Short enough for one line of a narrow terminal: `\r` and erase-line only
+        // redraw the line the cursor is on.
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[2Ktry: reverting in {whole} s unless confirmed"
+        );
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Wait up to `slice` for a line on the terminal (while it is watched and this process is
+/// in its foreground, else just sleep): true when one came. At its end, it stops watching.
+fn line_entered(stdin: &std::io::Stdin, slice: Duration, watch_stdin: &mut bool) -> bool {
+    if !(*watch_stdin && foreground(stdin)) {
+        std::thread::sleep(slice);
+        return false;
+    }
+    let mut fds = [nix::poll::PollFd::new(
+        stdin.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ms = u16::try_from(slice.as_millis()).unwrap_or(200);
+    // EINTR (a signal) only means: look at the flags again.
+    if let Ok(n) = nix::poll::poll(&mut fds, ms)
+        && n > 0
+    {
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => *watch_stdin = false,
+            Ok(_) => return true,
+        }
+    }
+    false
 }
 
 /// This process is in the foreground process group of the terminal `stdin` is.

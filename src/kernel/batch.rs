@@ -63,7 +63,6 @@ impl Netlink {
         batches: &[(Option<&NsName>, &[LinkName])],
     ) -> Vec<Result<(), BackendError>> {
         let mut results: Vec<Option<Result<(), BackendError>>> = vec![None; batches.len()];
-        // The namespaces' files, to open the sockets in (`netns::sockets_in`).
         // The namespaces' connections are opened (and cached) first; their files, borrowed,
         // are where the sockets of this call are made (`netns::sockets_in`).
         let mut jobs = Vec::new();
@@ -97,37 +96,7 @@ impl Netlink {
             .map(|(i, _, names, object)| (i, names, object))
             .collect();
         let queue: Vec<_> = jobs.into_iter().zip(sockets).collect();
-        let next = AtomicUsize::new(0);
-        let done: Mutex<Vec<(usize, Result<(), BackendError>)>> = Mutex::new(Vec::new());
-        let workers = queue.len().min(CONCURRENT_BATCHES);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    let rt = match super::runtime() {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
-                            while let Some(((i, _, object), _)) =
-                                queue.get(next.fetch_add(1, Ordering::Relaxed))
-                            {
-                                done.push((*i, Err(io_err("start runtime", object, &e))));
-                            }
-                            return;
-                        }
-                    };
-                    while let Some(((i, names, object), sock)) =
-                        queue.get(next.fetch_add(1, Ordering::Relaxed))
-                    {
-                        let r = match sock {
-                            Ok(sock) => run_on(&rt, sock, names, object),
-                            Err(e) => Err(io_err("open netlink socket", object, e)),
-                        };
-                        done.lock().unwrap_or_else(|p| p.into_inner()).push((*i, r));
-                    }
-                });
-            }
-        });
-        for (i, r) in done.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        for (i, r) in work_through(&queue) {
             results[i] = Some(r);
         }
         results
@@ -149,6 +118,47 @@ impl Netlink {
 /// How many batches are in flight at once: enough that their grace periods overlap, few
 /// enough that the threads stay cheap.
 const CONCURRENT_BATCHES: usize = 16;
+
+/// A batch to delete: its index among the call's batches, its links and how it is named.
+type Job<'a> = (usize, &'a [LinkName], String);
+
+/// Carry out the queued batches from a few threads (`CONCURRENT_BATCHES`), each taking the
+/// next batch until none is left; one result per batch, by its index, in no order.
+fn work_through(
+    queue: &[(Job<'_>, std::io::Result<std::os::fd::OwnedFd>)],
+) -> Vec<(usize, Result<(), BackendError>)> {
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<(usize, Result<(), BackendError>)>> = Mutex::new(Vec::new());
+    let workers = queue.len().min(CONCURRENT_BATCHES);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let rt = match super::runtime() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+                        while let Some(((i, _, object), _)) =
+                            queue.get(next.fetch_add(1, Ordering::Relaxed))
+                        {
+                            done.push((*i, Err(io_err("start runtime", object, &e))));
+                        }
+                        return;
+                    }
+                };
+                while let Some(((i, names, object), sock)) =
+                    queue.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    let r = match sock {
+                        Ok(sock) => run_on(&rt, sock, names, object),
+                        Err(e) => Err(io_err("open netlink socket", object, e)),
+                    };
+                    done.lock().unwrap_or_else(|p| p.into_inner()).push((*i, r));
+                }
+            });
+        }
+    });
+    done.into_inner().unwrap_or_else(|p| p.into_inner())
+}
 
 fn object_of(ns: Option<&NsName>, names: &[LinkName]) -> String {
     match ns {

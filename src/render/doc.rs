@@ -483,24 +483,15 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
     doc
 }
 
-pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
-    // Without an owner every link any topology made counts as created: it is mvtopo's.
-    let owned = |l: &LiveLink| match owner {
-        Some(o) => l.owned_by(o),
-        None => l.owner.is_some(),
-    };
-    let macvlans: Vec<&LiveLink> = live
-        .links
-        .iter()
-        .filter(|l| l.kind.macvlan().is_some() && (owner.is_none() || owned(l)))
-        .collect();
-
-    let used: BTreeSet<LinkName> = macvlans
-        .iter()
-        .filter_map(|l| l.parent.as_ref())
-        .filter(|p| p.namespace.is_none())
-        .map(|p| p.name.clone())
-        .collect();
+/// The host links the shown topology has as parents: those its macvlans use (`used`),
+/// with an owner also its lab parents nothing uses any more, and the lower links and
+/// ports those stand on.
+fn parent_names(
+    live: &LiveState,
+    owner: Option<&str>,
+    used: &BTreeSet<LinkName>,
+) -> BTreeSet<LinkName> {
+    let owned = |l: &LiveLink| made_by(l, owner);
     let mut names = used.clone();
     if owner.is_some() {
         // Owned lab parents nothing uses any more are part of the topology too; left out,
@@ -535,6 +526,33 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
         }
     }
 
+    names
+}
+
+/// Whether `l` counts as created by `owner`; without an owner, every link any topology
+/// made counts: it is mvtopo's.
+fn made_by(l: &LiveLink, owner: Option<&str>) -> bool {
+    match owner {
+        Some(o) => l.owned_by(o),
+        None => l.owner.is_some(),
+    }
+}
+
+pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
+    let owned = |l: &LiveLink| made_by(l, owner);
+    let macvlans: Vec<&LiveLink> = live
+        .links
+        .iter()
+        .filter(|l| l.kind.macvlan().is_some() && (owner.is_none() || owned(l)))
+        .collect();
+
+    let used: BTreeSet<LinkName> = macvlans
+        .iter()
+        .filter_map(|l| l.parent.as_ref())
+        .filter(|p| p.namespace.is_none())
+        .map(|p| p.name.clone())
+        .collect();
+    let names = parent_names(live, owner, &used);
     let candidate = |l: &LiveLink| l.namespace.is_none() && names.contains(&l.name) && owned(l);
     let is_used = |n: &LinkName| used.contains(n);
     let mut doc = Doc {

@@ -11,6 +11,44 @@ use crate::load::raw::{At, RawParent};
 use crate::model::{Parent, ParentKind, Span};
 use crate::names::{DEFAULT_MTU, LinkName};
 
+/// What is wrong with `port` as a bridge's port, if anything: (message, label, help).
+/// A port is a veth of the file, either end, in mvtopo's own namespace.
+fn port_problem(parents: &[Option<Parent>], port: &str) -> Option<(String, String, String)> {
+    let veth_end = |name: &str| {
+        parents.iter().flatten().find_map(|p| match &p.kind {
+            ParentKind::Veth {
+                peer,
+                peer_namespace,
+                ..
+            } if p.name.as_str() == name || peer.as_str() == name => {
+                Some((p, peer.as_str() == name, peer_namespace.clone()))
+            }
+            _ => None,
+        })
+    };
+    match veth_end(port) {
+        None => Some((
+            format!("bridge port {:?} is not a veth of this file", port),
+            "not a veth".to_owned(),
+            "name a [parent.*] with create = \"veth\", or its peer".to_owned(),
+        )),
+        Some((v, true, Some(ns))) => Some((
+            format!(
+                "bridge port {:?} is in namespace {:?}, the bridge in mvtopo's own",
+                port,
+                ns.as_str()
+            ),
+            "peer elsewhere".to_owned(),
+            format!(
+                "name {:?} (the other end) instead, or drop peer-namespace from [parent.{}]",
+                v.name.as_str(),
+                text::toml_key(v.name.as_str())
+            ),
+        )),
+        Some(_) => None,
+    }
+}
+
 impl<'r> Resolver<'r> {
     pub(super) fn parent(&mut self, p: &'r RawParent) -> Option<Parent> {
         let header = format!("[parent.{}]", text::toml_key(&p.name.value));
@@ -302,18 +340,6 @@ impl<'r> Resolver<'r> {
     /// bridge is), each on one bridge at most; and no macvlan sits on a port: a port's
     /// receive handler is the bridge's, and the kernel refuses a macvlan there (EBUSY).
     pub(super) fn bridge_ports(&mut self, parents: &[Option<Parent>]) {
-        let veth_end = |port: &str| {
-            parents.iter().flatten().find_map(|p| match &p.kind {
-                ParentKind::Veth {
-                    peer,
-                    peer_namespace,
-                    ..
-                } if p.name.as_str() == port || peer.as_str() == port => {
-                    Some((p, peer.as_str() == port, peer_namespace.clone()))
-                }
-                _ => None,
-            })
-        };
         let mut taken: HashMap<String, Range<usize>> = HashMap::new();
         let mut problems = Vec::new();
         for (raw, parent) in self.raw.parents.iter().zip(parents) {
@@ -325,27 +351,7 @@ impl<'r> Resolver<'r> {
                 continue;
             };
             for at in raw.ports.iter().flat_map(|l| l.value.iter()) {
-                let problem = match veth_end(&at.value) {
-                    None => Some((
-                        format!("bridge port {:?} is not a veth of this file", at.value),
-                        "not a veth".to_owned(),
-                        "name a [parent.*] with create = \"veth\", or its peer".to_owned(),
-                    )),
-                    Some((v, true, Some(ns))) => Some((
-                        format!(
-                            "bridge port {:?} is in namespace {:?}, the bridge in mvtopo's own",
-                            at.value,
-                            ns.as_str()
-                        ),
-                        "peer elsewhere".to_owned(),
-                        format!(
-                            "name {:?} (the other end) instead, or drop peer-namespace from [parent.{}]",
-                            v.name.as_str(),
-                            text::toml_key(v.name.as_str())
-                        ),
-                    )),
-                    Some(_) => None,
-                };
+                let problem = port_problem(parents, &at.value);
                 if let Some((message, label, help)) = problem {
                     problems.push(Problem::new(
                         Code::CheckBridgePort,
