@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::names::DEFAULT_BC_CUTOFF;
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
+use crate::names::DEFAULT_BC_CUTOFF;
 use crate::names::{Mode, NsName};
 use crate::object::Object;
 

@@ -160,13 +160,14 @@ impl FakeBackend {
                     }
                     NewKind::Dummy | NewKind::Bridge => {}
                     NewKind::Vlan { link, .. } => {
-                        let lower = self.link(op, &LinkRef::host(link.clone()))?;
+                        let lower =
+                            self.link(op, &LinkRef::new(n.at.namespace.clone(), link.clone()))?;
                         if n.mtu.is_some_and(|m| m > lower.mtu) {
                             return Err(err(op, what, libc::EINVAL));
                         }
                     }
                     NewKind::Macvlan { parent, mode, .. } => {
-                        let p = self.link(op, &LinkRef::host(parent.clone()))?;
+                        let p = self.link(op, parent)?;
                         if n.mtu.is_some_and(|m| m > p.mtu || m < MTU_MIN) {
                             return Err(err(op, what, libc::EINVAL));
                         }
@@ -176,8 +177,7 @@ impl FakeBackend {
                             return Err(err(op, what, libc::EBUSY));
                         }
                         let mut siblings = self.state.links.iter().filter(|s| {
-                            s.kind.macvlan().is_some()
-                                && s.parent.as_ref() == Some(&LinkRef::host(parent.clone()))
+                            s.kind.macvlan().is_some() && s.parent.as_ref() == Some(parent)
                         });
                         let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
                         let any = siblings.clone().next().is_some();
@@ -425,6 +425,7 @@ mod tests {
 
     fn mv(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Object {
         Object::Macvlan(MacvlanLink {
+            parent_namespace: None,
             namespace: namespace.map(ns),
             name: ln(name),
             parent: ln(parent),
@@ -512,6 +513,7 @@ mod tests {
         f.execute(&create(Object::Namespace { name: ns("sw") }), "lab")
             .unwrap();
         let veth = Object::Veth {
+            namespace: None,
             name: ln("lab0"),
             peer: ln("lab0p"),
             peer_namespace: Some(ns("sw")),

@@ -65,7 +65,7 @@ fn macvlan(n: &Names, at: &str, parent: &str, mode: Mode, m: u8, mtu: Option<u32
     Request::CreateLink(NewLink {
         at: n.at(at),
         kind: NewKind::Macvlan {
-            parent: ln(parent),
+            parent: n.at(parent),
             mode,
             source_macs: vec![],
             kind: Default::default(),

@@ -4,6 +4,9 @@
 //! allows it (same ifindex), and destroyed. Not root: "SKIPPED: ..." and a failure, unless
 //! MVTOPO_ALLOW_SKIP=1.
 
+// Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 mod e2e_support;
 

@@ -210,13 +210,12 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
             }
         }
         Request::CreateLink(n) => {
-            let parent_of = |link: &crate::names::LinkName| LinkRef {
-                namespace: None,
-                name: link.clone(),
-            };
             let lower = match &n.kind {
-                NewKind::Macvlan { parent, .. } => Some(parent_of(parent)),
-                NewKind::Vlan { link, .. } => Some(parent_of(link)),
+                NewKind::Macvlan { parent, .. } => Some(parent.clone()),
+                // A vlan sits on a link in its own namespace.
+                NewKind::Vlan { link, .. } => {
+                    Some(LinkRef::new(n.at.namespace.clone(), link.clone()))
+                }
                 _ => None,
             };
             let lower_link = lower.as_ref().and_then(|p| get(state, p));

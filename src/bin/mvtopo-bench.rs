@@ -134,6 +134,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let start = Instant::now();
     for g in shape.macvlans() {
         let m = MacvlanLink {
+            parent_namespace: None,
             namespace: Some(NsName::new(g.namespace)?),
             name: LinkName::new(&g.name)?,
             parent: LinkName::new(g.parent)?,

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ownership::foreign;
 use super::{Context, Draft, PlanError};
-use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::Macvlan;
+use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
 use crate::names::{LinkName, MacAddr, MacvlanFlag, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{ReplaceReason, Step};
@@ -162,7 +162,7 @@ pub(super) fn macvlan_replace_reason(
             to: LinkKind::from(m.kind),
         });
     }
-    let want = LinkRef::host(m.parent.clone());
+    let want = LinkRef::new(m.parent_namespace.clone(), m.parent.clone());
     if l.parent.as_ref() != Some(&want) {
         return Some(ReplaceReason::Parent {
             from: l.parent.clone(),

@@ -14,11 +14,21 @@ fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
 fn identity(o: &Object) -> String {
     match o {
         Object::Namespace { name } => name.to_string(),
-        Object::Nic { name, .. }
-        | Object::Veth { name, .. }
-        | Object::Dummy { name, .. }
-        | Object::Vlan { name, .. }
-        | Object::Bridge { name, .. } => name.to_string(),
+        Object::Nic {
+            namespace, name, ..
+        }
+        | Object::Veth {
+            namespace, name, ..
+        }
+        | Object::Dummy {
+            namespace, name, ..
+        }
+        | Object::Vlan {
+            namespace, name, ..
+        }
+        | Object::Bridge {
+            namespace, name, ..
+        } => at(namespace, name).to_string(),
         Object::Macvlan(m) => at(&m.namespace, &m.name).to_string(),
         Object::Address {
             namespace,
@@ -46,7 +56,7 @@ fn noun(o: &Object) -> &'static str {
 /// The link a link object hangs off, if any: ` on lab0`.
 fn relation(o: &Object) -> Option<String> {
     match o {
-        Object::Macvlan(m) => Some(format!("on {}", m.parent)),
+        Object::Macvlan(m) => Some(format!("on {}", m.parent_at())),
         Object::Vlan { link, .. } => Some(format!("on {link}")),
         _ => None,
     }
@@ -86,6 +96,7 @@ fn details(o: &Object) -> Vec<String> {
             }
         }
         Object::Veth {
+            namespace: _,
             name: _,
             peer,
             peer_namespace,

@@ -16,6 +16,10 @@ impl<'r> Resolver<'r> {
         let header = format!("[parent.{}]", text::toml_key(&p.name.value));
         let name = self.link_name(&p.name);
         let mtu = p.mtu.as_ref().and_then(|m| self.mtu(m));
+        let namespace = match &p.namespace {
+            Some(at) => self.ns_ref(at, "namespace").map(Some),
+            None => Some(None),
+        };
         // With an unknown kind, which keys belong is anyone's guess: only the kind is reported.
         let create = self.create_kind(p)?;
         self.keys_of_other_kinds(p, create, &header);
@@ -31,6 +35,7 @@ impl<'r> Resolver<'r> {
         }
         Some(Parent {
             name: name?,
+            namespace: namespace?,
             kind,
             mtu,
             span: Span(p.span.clone()),
@@ -309,7 +314,14 @@ impl<'r> Resolver<'r> {
                     peer_namespace,
                     ..
                 } if p.name.as_str() == port || peer.as_str() == port => {
-                    Some((p, peer.as_str() == port, peer_namespace.clone()))
+                    // Where this end of the pair is.
+                    let is_peer = peer.as_str() == port;
+                    let ns = if is_peer {
+                        peer_namespace
+                    } else {
+                        &p.namespace
+                    };
+                    Some((p, is_peer, ns.clone()))
                 }
                 _ => None,
             })
@@ -341,6 +353,18 @@ impl<'r> Resolver<'r> {
                         format!(
                             "name {:?} (the other end) instead, or drop peer-namespace from [parent.{}]",
                             v.name.as_str(),
+                            text::toml_key(v.name.as_str())
+                        ),
+                    )),
+                    Some((v, false, Some(ns))) => Some((
+                        format!(
+                            "bridge port {:?} is in namespace {:?}, the bridge in mvtopo's own",
+                            at.value,
+                            ns.as_str()
+                        ),
+                        "veth elsewhere".to_owned(),
+                        format!(
+                            "drop namespace from [parent.{}]",
                             text::toml_key(v.name.as_str())
                         ),
                     )),
@@ -390,6 +414,72 @@ impl<'r> Resolver<'r> {
                     )
                     .with_label(port.clone(), "made a port here"),
                 );
+            }
+        }
+        self.problems.extend(problems);
+    }
+
+    /// Parents in a namespace: a vlan sits on a link in its own namespace (the kernel finds
+    /// IFLA_LINK there), and a bridge with ports lives in mvtopo's namespace, where its ports
+    /// are (`bridge_ports`).
+    pub(super) fn parent_namespaces(&mut self, parents: &[Option<Parent>]) {
+        let ns_of = |name: &LinkName| {
+            parents
+                .iter()
+                .flatten()
+                .find(|p| p.name == *name)
+                .map(|p| p.namespace.clone())
+        };
+        let mut problems = Vec::new();
+        for (raw, parent) in self.raw.parents.iter().zip(parents) {
+            let Some(p) = parent else { continue };
+            let here = |ns: &Option<crate::names::NsName>| {
+                ns.as_ref()
+                    .map_or("mvtopo's own namespace".to_owned(), |n| {
+                        format!("namespace {:?}", n.as_str())
+                    })
+            };
+            match &p.kind {
+                ParentKind::Vlan {
+                    link, link_span, ..
+                } => {
+                    if let Some(lns) = ns_of(link)
+                        && lns != p.namespace
+                    {
+                        problems.push(Problem::new(
+                            Code::CheckVlanLink,
+                            format!(
+                                "vlan {:?} is in {}, its link {:?} in {}",
+                                p.name.as_str(),
+                                here(&p.namespace),
+                                link.as_str(),
+                                here(&lns)
+                            ),
+                            link_span.0.clone(),
+                            "link elsewhere".into(),
+                            Some("put the vlan in its link's namespace (the kernel looks the link up there)".into()),
+                        ));
+                    }
+                }
+                ParentKind::Bridge { ports, ports_span } if !ports.is_empty() => {
+                    if let (Some(ns), Some(at)) = (&p.namespace, &raw.namespace) {
+                        problems.push(
+                            Problem::new(
+                                Code::CheckBridgePort,
+                                format!(
+                                    "bridge {:?} has ports and is in namespace {:?}",
+                                    p.name.as_str(),
+                                    ns.as_str()
+                                ),
+                                ports_span.0.clone(),
+                                "ports".into(),
+                                Some("a bridge with ports lives in mvtopo's own namespace: drop `namespace` or `ports`".into()),
+                            )
+                            .with_label(at.span.clone(), "namespace here"),
+                        );
+                    }
+                }
+                _ => {}
             }
         }
         self.problems.extend(problems);
