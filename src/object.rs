@@ -27,7 +27,7 @@ pub enum Object {
         mtu: Option<u32>,
         up: bool,
     },
-    /// A lab veth pair; `name` is the parent end, in the tool's namespace.
+    /// A lab veth pair; `name` is the parent end, in `namespace` (`None`: the tool's own).
     Veth {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         namespace: Option<NsName>,

@@ -203,8 +203,8 @@ pub(super) fn prune_links(cx: &Context<'_>, mut d: Draft) -> Draft {
         if d.handled.contains(&l.at()) || !cx.owned(l) {
             continue;
         }
-        // Deleting either end of a veth deletes both: one step, for the end in the
-        // tool's own namespace (links are sorted, so it comes first).
+        // Deleting either end of a veth deletes both: one step, for the end that sorts
+        // first (the one in the tool's own namespace, if either is).
         if l.kind == LinkKind::Veth
             && let Some(peer) = &l.peer
         {

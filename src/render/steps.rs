@@ -14,22 +14,13 @@ fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
 fn identity(o: &Object) -> String {
     match o {
         Object::Namespace { name } => name.to_string(),
-        Object::Nic {
-            namespace, name, ..
-        }
-        | Object::Veth {
-            namespace, name, ..
-        }
-        | Object::Dummy {
-            namespace, name, ..
-        }
-        | Object::Vlan {
-            namespace, name, ..
-        }
-        | Object::Bridge {
-            namespace, name, ..
-        } => at(namespace, name).to_string(),
-        Object::Macvlan(m) => at(&m.namespace, &m.name).to_string(),
+        // A link: where it is.
+        Object::Nic { .. }
+        | Object::Veth { .. }
+        | Object::Dummy { .. }
+        | Object::Vlan { .. }
+        | Object::Bridge { .. }
+        | Object::Macvlan(_) => o.link().map(|l| l.to_string()).unwrap_or_default(),
         Object::Address {
             namespace,
             link,
