@@ -22,6 +22,10 @@ pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
             (None, ParentKind::Existing) => {
                 d.problems.push(PlanError::MissingParent {
                     name: p.name.clone(),
+                    place: p.namespace.as_ref().map_or_else(
+                        || "the namespace mvtopo runs in".to_owned(),
+                        |ns| format!("namespace {ns}"),
+                    ),
                     span: (&p.span).into(),
                 });
                 continue;
