@@ -50,6 +50,7 @@ let
         "bridge"
       ]) "Create this parent (and destroy it with the topology). Without it, the parent is an existing NIC: never created or deleted, only brought up (and its MTU set when `mtu` is given).";
       mtu = nullOr' mtu "The parent's MTU.";
+      namespace = nullOr' types.str "A key of `settings.namespace` the parent lives in (default: the namespace mvtopo runs in, the host's): an existing interface there, or one created there. Macvlans on it are made through that namespace and go into their own.";
       peer = nullOr' types.str ''For `create = "veth"`: the peer's name (default: the parent's name followed by "p").'';
       peer-namespace = nullOr' types.str ''For `create = "veth"`: a namespace of `settings.namespace` to put the peer into.'';
       link = nullOr' types.str ''For `create = "vlan"`: the parent (of `settings.parent`) the VLAN sits on.'';
@@ -268,6 +269,10 @@ let
             message = ''${at}: parent "${pname}" has link = "${toString p.link}", which is not declared in ${at}.parent.'';
           }
           {
+            assertion = declared s.namespace p.namespace;
+            message = ''${at}: parent "${pname}" has namespace = "${toString p.namespace}", which is not declared in ${at}.namespace (add namespace."${toString p.namespace}" = { };).'';
+          }
+          {
             assertion = declared s.namespace p.peer-namespace;
             message = ''${at}: parent "${pname}" has peer-namespace = "${toString p.peer-namespace}", which is not declared in ${at}.namespace.'';
           }
@@ -298,7 +303,8 @@ let
       s = cfg.topologies.${t}.settings;
       created = lib.filterAttrs (_: p: p.create != null) s.parent;
     in
-    lib.attrNames created
+    lib.attrNames (lib.filterAttrs (_: p: p.namespace == null) created)
+    # A veth's peer stays in the host without peer-namespace, wherever the veth is.
     ++ lib.concatLists (
       lib.mapAttrsToList (
         name: p:

@@ -116,7 +116,7 @@ pub fn adopt(t: &Topology, live: &LiveState) -> Adoption {
         .collect();
     for (p, v) in &parents {
         if let Verdict::Claim(_) = v {
-            ours.insert(LinkRef::host(p.name.clone()));
+            ours.insert(p.at());
         }
     }
     for (m, v) in &macvlans {
@@ -211,7 +211,7 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
     if let ParentKind::Existing = p.kind {
         return Verdict::NotOwnable;
     }
-    let Some(l) = live.link(None, &p.name) else {
+    let Some(l) = live.link(p.namespace.as_ref(), &p.name) else {
         return Verdict::Absent;
     };
     let peer = l
@@ -243,7 +243,7 @@ fn parent_verdict(t: &Topology, p: &Parent, live: &LiveState) -> Verdict {
                 }
             }
             ParentKind::Vlan { link, vlan_id, .. } => {
-                if l.parent.as_ref() != Some(&LinkRef::host(link.clone())) {
+                if l.parent.as_ref() != Some(&LinkRef::new(l.namespace.clone(), link.clone())) {
                     why.push(format!(
                         "link: live {}, file {link}",
                         show(l.parent.as_ref())
@@ -351,11 +351,11 @@ fn macvlan_attr_diffs(m: &Macvlan, l: &LiveLink, kind: MacvlanKind) -> Vec<Strin
             why.push(format!("bc-cutoff: live {live}, file {c}"));
         }
     }
-    if l.parent.as_ref() != Some(&LinkRef::host(m.parent.clone())) {
+    let parent = LinkRef::new(m.parent_namespace.clone(), m.parent.clone());
+    if l.parent.as_ref() != Some(&parent) {
         why.push(format!(
-            "parent: live {}, file {}",
+            "parent: live {}, file {parent}",
             show(l.parent.as_ref()),
-            m.parent
         ));
     }
     let mode = l.mode.unwrap_or_default();

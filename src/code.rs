@@ -175,6 +175,7 @@ mod tests {
             }),
             Box::new(PlanError::MissingParent {
                 name,
+                place: "namespace red".into(),
                 span: (0..1).into(),
             }),
             Box::new(PlanError::Unmanageable {

@@ -255,13 +255,13 @@ impl FakeBackend {
             }
             NewKind::Dummy | NewKind::Bridge => {}
             NewKind::Vlan { link, .. } => {
-                let lower = self.link(op, &LinkRef::host(link.clone()))?;
+                let lower = self.link(op, &LinkRef::new(n.at.namespace.clone(), link.clone()))?;
                 if n.mtu.is_some_and(|m| m > lower.mtu) {
                     return Err(err(op, what, libc::EINVAL));
                 }
             }
             NewKind::Macvlan { parent, mode, .. } => {
-                let p = self.link(op, &LinkRef::host(parent.clone()))?;
+                let p = self.link(op, parent)?;
                 if n.mtu.is_some_and(|m| m > p.mtu || m < MTU_MIN) {
                     return Err(err(op, what, libc::EINVAL));
                 }
@@ -270,10 +270,10 @@ impl FakeBackend {
                 if p.master.is_some() {
                     return Err(err(op, what, libc::EBUSY));
                 }
-                let mut siblings = self.state.links.iter().filter(|s| {
-                    s.kind.macvlan().is_some()
-                        && s.parent.as_ref() == Some(&LinkRef::host(parent.clone()))
-                });
+                let mut siblings =
+                    self.state.links.iter().filter(|s| {
+                        s.kind.macvlan().is_some() && s.parent.as_ref() == Some(parent)
+                    });
                 let passthru = |s: &LiveLink| s.mode == Some(Mode::Passthru);
                 let any = siblings.clone().next().is_some();
                 if siblings.any(passthru) || (*mode == Mode::Passthru && any) {
@@ -457,6 +457,7 @@ mod tests {
 
     fn mv(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Object {
         Object::Macvlan(MacvlanLink {
+            parent_namespace: None,
             namespace: namespace.map(ns),
             name: ln(name),
             parent: ln(parent),
@@ -544,6 +545,7 @@ mod tests {
         f.execute(&create(Object::Namespace { name: ns("sw") }), "lab")
             .unwrap();
         let veth = Object::Veth {
+            namespace: None,
             name: ln("lab0"),
             peer: ln("lab0p"),
             peer_namespace: Some(ns("sw")),

@@ -18,8 +18,8 @@ formatted. The canonical layout:
 [[macvlan]], each group in the order of the file;
   - each namespace, parent and macvlan in a table of its own under its own header (inline \
 tables and dotted keys become headers; one [[macvlan]] per macvlan);
-  - keys in the order of the format's example: parent: create, peer, peer-namespace, link, \
-vlan-id, mtu, ports; macvlan: name, parent, namespace, kind, mode, flags, mac, mtu, up, \
+  - keys in the order of the format's example: parent: namespace, create, peer, \
+peer-namespace, link, vlan-id, mtu, ports; macvlan: name, parent, namespace, kind, mode, flags, mac, mtu, up, \
 addresses, routes, source-macs, bcqueuelen, bc-cutoff; route: to, via, metric;
   - `key = value`; strings in double quotes; integers in decimal; keys bare where TOML \
 allows it, else in double quotes (\"eth1.10\");

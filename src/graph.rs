@@ -227,12 +227,17 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
     for ns in t.namespaces.keys() {
         nodes.push(Key::Namespace { name: ns.clone() });
     }
-    for (name, p) in &t.parents {
-        let key = Key::Parent { name: name.clone() };
+    for p in t.parents.values() {
+        let key = Key::parent(p.at());
         nodes.push(key.clone());
+        if let Some(ns) = &p.namespace {
+            edges.push((Key::Namespace { name: ns.clone() }, key.clone()));
+        }
         match &p.kind {
+            // The vlan's link is in the vlan's namespace (check).
             ParentKind::Vlan { link, .. } => {
-                edges.push((Key::Parent { name: link.clone() }, key));
+                let at = LinkRef::new(p.namespace.clone(), link.clone());
+                edges.push((Key::parent(at), key));
             }
             ParentKind::Veth {
                 peer_namespace: Some(ns),
@@ -241,12 +246,7 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
             // A port is made (with its veth) before the bridge enslaves it.
             ParentKind::Bridge { ports, .. } => {
                 for v in ports.iter().filter_map(|port| t.veth_of(port)) {
-                    edges.push((
-                        Key::Parent {
-                            name: v.name.clone(),
-                        },
-                        key.clone(),
-                    ));
+                    edges.push((Key::parent(v.at()), key.clone()));
                 }
             }
             _ => {}
@@ -258,12 +258,8 @@ pub fn nodes_and_edges(t: &Topology) -> (Vec<Key>, Vec<(Key, Key)>) {
         if let Some(ns) = &m.namespace {
             edges.push((Key::Namespace { name: ns.clone() }, mk.clone()));
         }
-        edges.push((
-            Key::Parent {
-                name: m.parent.clone(),
-            },
-            mk.clone(),
-        ));
+        let parent = LinkRef::new(m.parent_namespace.clone(), m.parent.clone());
+        edges.push((Key::parent(parent), mk.clone()));
         let at = LinkRef::new(m.namespace.clone(), m.name.clone());
         for a in &m.addresses {
             let ak = Key::Address {
@@ -396,6 +392,7 @@ pub(crate) mod tests {
         (
             ln(name),
             Parent {
+                namespace: None,
                 name: ln(name),
                 kind,
                 mtu: None,
@@ -417,6 +414,7 @@ pub(crate) mod tests {
 
     pub(crate) fn mv(namespace: Option<&str>, name: &str, parent: &str) -> Macvlan {
         Macvlan {
+            parent_namespace: None,
             name: ln(name),
             parent: ln(parent),
             namespace: namespace.map(ns),
@@ -493,7 +491,9 @@ pub(crate) mod tests {
             .iter()
             .map(|k| match k {
                 Key::Namespace { name } => format!("ns {name}"),
-                Key::Parent { name } => format!("parent {name}"),
+                Key::Parent { namespace, name } => {
+                    format!("parent {}", LinkRef::new(namespace.clone(), name.clone()))
+                }
                 Key::Macvlan { at } => format!("macvlan {at}"),
                 Key::Address { at, address } => format!("address {at} {address}"),
                 Key::Route { at, to, metric } => match metric {
@@ -562,7 +562,10 @@ pub(crate) mod tests {
         assert_eq!(g.dependencies(&onlink), vec![Key::Macvlan { at }]);
         // The veth waits for the namespace its peer goes into.
         assert_eq!(
-            g.dependencies(&Key::Parent { name: ln("lab0") }),
+            g.dependencies(&Key::Parent {
+                namespace: None,
+                name: ln("lab0")
+            }),
             vec![Key::Namespace { name: ns("switch") }]
         );
     }
@@ -627,7 +630,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_cycle_still_orders_every_key_once() {
-        let k = |n: &str| Key::Parent { name: ln(n) };
+        let k = |n: &str| Key::Parent {
+            namespace: None,
+            name: ln(n),
+        };
         let g = DepGraph::from_edges(
             [k("a"), k("b"), k("c"), k("d")],
             [

@@ -91,7 +91,7 @@ impl LinkRef {
         }
     }
 
-    /// The link `name` in the namespace mvtopo runs in (where every parent lives).
+    /// The link `name` in the namespace mvtopo runs in.
     pub fn host(name: LinkName) -> LinkRef {
         LinkRef::new(None, name)
     }

@@ -56,14 +56,24 @@ pub struct Namespace {
     pub span: Span,
 }
 
-/// A `[parent.NAME]` table. Parents always live in the namespace mvtopo runs in.
+/// A `[parent.NAME]` table. Parent names are unique in the file (a macvlan's `parent`
+/// names the table); where the parent lives is `namespace`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parent {
     pub name: LinkName,
+    /// `namespace`: a `[namespace.*]` key; `None`: the namespace mvtopo runs in.
+    pub namespace: Option<NsName>,
     pub kind: ParentKind,
     pub mtu: Option<u32>,
     /// The `[parent.NAME]` header.
     pub span: Span,
+}
+
+impl Parent {
+    /// Where the parent link is: (namespace, name).
+    pub fn at(&self) -> crate::live::LinkRef {
+        crate::live::LinkRef::new(self.namespace.clone(), self.name.clone())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +128,8 @@ impl ParentKind {
 pub struct Macvlan {
     pub name: LinkName,
     pub parent: LinkName,
+    /// The namespace of `[parent.<parent>]` (filled in by resolve).
+    pub parent_namespace: Option<NsName>,
     /// `None`: the namespace mvtopo runs in.
     pub namespace: Option<NsName>,
     pub mode: Mode,

@@ -20,13 +20,17 @@ pub enum Object {
     },
     /// An existing interface used as a parent: only its MTU and up state are ever changed.
     Nic {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<NsName>,
         name: LinkName,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
         up: bool,
     },
-    /// A lab veth pair; `name` is the parent end, in the tool's namespace.
+    /// A lab veth pair; `name` is the parent end, in `namespace` (`None`: the tool's own).
     Veth {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<NsName>,
         name: LinkName,
         peer: LinkName,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +47,8 @@ pub enum Object {
         peer_mac: Option<MacAddr>,
     },
     Dummy {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<NsName>,
         name: LinkName,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
@@ -50,6 +56,8 @@ pub enum Object {
         mac: Option<MacAddr>,
     },
     Vlan {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<NsName>,
         name: LinkName,
         link: LinkName,
         vlan_id: u16,
@@ -62,6 +70,8 @@ pub enum Object {
     /// of a delete has none: deleting a bridge releases its ports, which keep their own
     /// record of it (`LiveLink::master`) for undo.
     Bridge {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<NsName>,
         name: LinkName,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ports: Vec<LinkName>,
@@ -93,13 +103,17 @@ pub enum Object {
 }
 
 /// A macvlan as a link: everything but its addresses and routes (those are their own
-/// objects). The parent always lives in the tool's own namespace.
+/// objects).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MacvlanLink {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<NsName>,
     pub name: LinkName,
     pub parent: LinkName,
+    /// Where the parent lives (`None`: the tool's own namespace). RTM_NEWLINK goes through
+    /// that namespace's socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_namespace: Option<NsName>,
     pub mode: Mode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
@@ -179,7 +193,10 @@ pub enum Key {
     Namespace {
         name: NsName,
     },
+    /// A parent, (namespace, name): its namespace first, so the host's sort first.
     Parent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<NsName>,
         name: LinkName,
     },
     Macvlan {
@@ -212,6 +229,7 @@ impl Object {
                     .parent
                     .as_ref()
                     .map_or_else(|| l.name.clone(), |p| p.name.clone()),
+                parent_namespace: l.parent.as_ref().and_then(|p| p.namespace.clone()),
                 mode: l.mode.unwrap_or_default(),
                 mac: l.mac,
                 mtu,
@@ -223,19 +241,17 @@ impl Object {
                 bc_cutoff: l.bc_cutoff,
             }));
         }
-        // Parents always live in the tool's own namespace; plan objects cannot name a veth,
-        // dummy or vlan anywhere else.
-        if l.namespace.is_some() {
-            return None;
-        }
         let name = l.name.clone();
+        let namespace = l.namespace.clone();
         Some(match l.kind {
             LinkKind::Device => Object::Nic {
+                namespace,
                 name,
                 mtu,
                 up: l.up,
             },
             LinkKind::Veth => Object::Veth {
+                namespace,
                 peer: l
                     .peer
                     .as_ref()
@@ -247,11 +263,13 @@ impl Object {
                 peer_mac: None,
             },
             LinkKind::Dummy => Object::Dummy {
+                namespace,
                 name,
                 mtu,
                 mac: l.mac,
             },
             LinkKind::Vlan => Object::Vlan {
+                namespace,
                 link: l
                     .parent
                     .as_ref()
@@ -262,6 +280,7 @@ impl Object {
                 mac: l.mac,
             },
             LinkKind::Bridge => Object::Bridge {
+                namespace,
                 name,
                 ports: Vec::new(),
                 mtu,
@@ -275,9 +294,11 @@ impl Object {
     /// The plan object for a parent as the file describes it.
     pub fn from_parent(p: &Parent) -> Object {
         let name = p.name.clone();
+        let namespace = p.namespace.clone();
         let mtu = p.mtu;
         match &p.kind {
             ParentKind::Existing => Object::Nic {
+                namespace,
                 name,
                 mtu,
                 up: true,
@@ -287,6 +308,7 @@ impl Object {
                 peer_namespace,
                 ..
             } => Object::Veth {
+                namespace,
                 name,
                 peer: peer.clone(),
                 peer_namespace: peer_namespace.clone(),
@@ -295,11 +317,13 @@ impl Object {
                 peer_mac: None,
             },
             ParentKind::Dummy => Object::Dummy {
+                namespace,
                 name,
                 mtu,
                 mac: None,
             },
             ParentKind::Vlan { link, vlan_id, .. } => Object::Vlan {
+                namespace,
                 name,
                 link: link.clone(),
                 vlan_id: *vlan_id,
@@ -307,6 +331,7 @@ impl Object {
                 mac: None,
             },
             ParentKind::Bridge { ports, .. } => Object::Bridge {
+                namespace,
                 name,
                 ports: ports.clone(),
                 mtu,
@@ -321,11 +346,24 @@ impl Object {
         };
         match self {
             Object::Namespace { name } => Key::Namespace { name: name.clone() },
-            Object::Nic { name, .. }
-            | Object::Veth { name, .. }
-            | Object::Dummy { name, .. }
-            | Object::Vlan { name, .. }
-            | Object::Bridge { name, .. } => Key::Parent { name: name.clone() },
+            Object::Nic {
+                namespace, name, ..
+            }
+            | Object::Veth {
+                namespace, name, ..
+            }
+            | Object::Dummy {
+                namespace, name, ..
+            }
+            | Object::Vlan {
+                namespace, name, ..
+            }
+            | Object::Bridge {
+                namespace, name, ..
+            } => Key::Parent {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            },
             Object::Macvlan(m) => Key::Macvlan {
                 at: at(&m.namespace, &m.name),
             },
@@ -355,7 +393,7 @@ impl Object {
     pub fn link(&self) -> Option<LinkRef> {
         match self.key() {
             Key::Namespace { .. } => None,
-            Key::Parent { name } => Some(LinkRef::host(name)),
+            Key::Parent { namespace, name } => Some(LinkRef::new(namespace, name)),
             Key::Macvlan { at } | Key::Address { at, .. } | Key::Route { at, .. } => Some(at),
         }
     }
@@ -389,13 +427,29 @@ impl Object {
     }
 }
 
+impl Key {
+    /// The key of the parent at `at`.
+    pub fn parent(at: LinkRef) -> Key {
+        Key::Parent {
+            namespace: at.namespace,
+            name: at.name,
+        }
+    }
+}
+
 impl MacvlanLink {
+    /// Where the parent is.
+    pub fn parent_at(&self) -> LinkRef {
+        LinkRef::new(self.parent_namespace.clone(), self.parent.clone())
+    }
+
     /// A macvlan of the file as a link.
     pub fn from_model(m: &Macvlan) -> MacvlanLink {
         MacvlanLink {
             namespace: m.namespace.clone(),
             name: m.name.clone(),
             parent: m.parent.clone(),
+            parent_namespace: m.parent_namespace.clone(),
             mode: m.mode,
             mac: m.mac,
             mtu: m.mtu,

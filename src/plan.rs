@@ -280,6 +280,7 @@ mod tests {
 
     fn mv() -> Object {
         Object::Macvlan(MacvlanLink {
+            parent_namespace: None,
             namespace: Some(NsName::new("red").unwrap()),
             name: LinkName::new("eth0").unwrap(),
             parent: LinkName::new("lab0").unwrap(),
@@ -323,6 +324,7 @@ mod tests {
             name: NsName::new("zzz").unwrap(),
         };
         let p = Key::Parent {
+            namespace: None,
             name: LinkName::new("aaa").unwrap(),
         };
         assert!(ns < p);

@@ -53,6 +53,9 @@ fn mtu(description: &str) -> Value {
 /// without a schema here fails the sync test rather than going undescribed.
 fn parent_key(key: &str) -> Value {
     match key {
+        "namespace" => namespace_name(
+            "the [namespace.*] the parent lives in (an existing interface there, or one created there); default: the namespace mvtopo runs in",
+        ),
         "create" => json!({
             "description": "a lab parent mvtopo creates and destroys; without it the parent is an existing NIC",
             "enum": crate::resolve::CREATE_KINDS,

@@ -65,7 +65,7 @@ fn macvlan(n: &Names, at: &str, parent: &str, mode: Mode, m: u8, mtu: Option<u32
     Request::CreateLink(NewLink {
         at: n.at(at),
         kind: NewKind::Macvlan {
-            parent: ln(parent),
+            parent: n.at(parent),
             mode,
             source_macs: vec![],
             kind: Default::default(),
@@ -860,6 +860,52 @@ fn scenarios() -> Vec<Scenario> {
                 takes: vec![],
             },
             errno: Some(libc::ENODEV),
+        },
+        Scenario {
+            name: "a veth made in a namespace, its peer in the host",
+            namespaces: &["a"],
+            setup: |_| vec![],
+            request: |n| veth(n, "a/q0", "q0p", 1, None),
+            errno: None,
+        },
+        Scenario {
+            name: "macvlan on a parent in a namespace, made through its socket, into another",
+            namespaces: &["a", "b"],
+            setup: |n| vec![veth(n, "a/q0", "a/q0p", 1, None)],
+            request: |n| macvlan(n, "b/m0", "a/q0", Mode::Bridge, 10, None),
+            errno: None,
+        },
+        Scenario {
+            name: "macvlan on a parent in a namespace, into the host and beside one there",
+            namespaces: &["a"],
+            setup: |n| {
+                vec![
+                    veth(n, "a/q0", "a/q0p", 1, None),
+                    macvlan(n, "a/m1", "a/q0", Mode::Bridge, 11, None),
+                ]
+            },
+            request: |n| macvlan(n, "m0", "a/q0", Mode::Private, 10, Some(1400)),
+            errno: None,
+        },
+        Scenario {
+            name: "macvlan on a parent looked up in a namespace where it is not",
+            namespaces: &["a"],
+            setup: parent,
+            request: |n| macvlan(n, "m0", "a/p0", Mode::Bridge, 10, None),
+            errno: Some(libc::ENODEV),
+        },
+        Scenario {
+            name: "deleting a namespace takes its parent and the macvlans on it elsewhere",
+            namespaces: &["a", "b"],
+            setup: |n| {
+                vec![
+                    veth(n, "a/q0", "q0p", 1, None),
+                    macvlan(n, "b/m0", "a/q0", Mode::Bridge, 10, None),
+                    macvlan(n, "m1", "a/q0", Mode::Bridge, 11, None),
+                ]
+            },
+            request: |n| Request::DeleteNamespace { name: n.ns("a") },
+            errno: None,
         },
         Scenario {
             name: "a namespace twice",

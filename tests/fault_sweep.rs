@@ -345,7 +345,7 @@ fn build(lab: &Lab, live: &LiveState) {
                 }
             }
             LinkKind::Macvlan | LinkKind::Macvtap => NewKind::Macvlan {
-                parent: l.parent.clone().expect("a macvlan's parent").name,
+                parent: l.parent.clone().expect("a macvlan's parent"),
                 mode: l.mode.unwrap_or_default(),
                 source_macs: l.source_macs.clone(),
                 kind: l.kind.macvlan().unwrap_or_default(),

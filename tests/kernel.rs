@@ -23,6 +23,7 @@ const OWNER: &str = "labtest";
 
 fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> MacvlanLink {
     MacvlanLink {
+        parent_namespace: None,
         namespace: namespace.map(ns),
         name: ln(name),
         parent: ln(parent),
@@ -450,6 +451,7 @@ fn every_update_change_takes_effect() {
 
     // An existing NIC: MTU and up state only.
     let nic = Object::Nic {
+        namespace: None,
         name: ln("up0"),
         mtu: Some(1600),
         up: false,
@@ -481,6 +483,7 @@ fn veth_parent_lifecycle() {
     let sw = lab.add_ns("sw");
     let mut nl = lab.netlink();
     let veth = Object::Veth {
+        namespace: None,
         name: ln("lab0"),
         peer: ln("lab0p"),
         peer_namespace: Some(ns(&sw)),
@@ -991,6 +994,7 @@ fn dummy_and_vlan_parents() {
     lab.switch_with_parent("up0", "sw0", false);
     let mut nl = lab.netlink();
     let dummy = Object::Dummy {
+        namespace: None,
         name: ln("dum0"),
         mtu: Some(1400),
         mac: Some(mac("02:00:00:00:0d:01")),
@@ -1017,6 +1021,7 @@ fn dummy_and_vlan_parents() {
         }
     }
     let vlan = Object::Vlan {
+        namespace: None,
         name: ln("up0.10"),
         link: ln("up0"),
         vlan_id: 10,
@@ -1103,6 +1108,7 @@ fn failed_claim_deletes_the_new_link() {
     assert!(!lab.has_link("a", "m0"));
     let sw = lab.ns("sw");
     let veth = Object::Veth {
+        namespace: None,
         name: ln("lab0"),
         peer: ln("lab0p"),
         peer_namespace: Some(ns(&sw)),

@@ -186,6 +186,7 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
         t.parents.insert(
             ln(name),
             Parent {
+                namespace: None,
                 name: ln(name),
                 kind,
                 mtu,
@@ -224,6 +225,7 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
         t.parents.insert(
             ln("vl0"),
             Parent {
+                namespace: None,
                 name: ln("vl0"),
                 kind: ParentKind::Vlan {
                     link,
@@ -253,6 +255,7 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
         t.parents.insert(
             ln("br0"),
             Parent {
+                namespace: None,
                 name: ln("br0"),
                 kind: ParentKind::Bridge {
                     ports,
@@ -312,6 +315,7 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
         };
         let parent = s.parent % parents.len();
         t.macvlans.push(Macvlan {
+            parent_namespace: None,
             name,
             parent: parents[parent].clone(),
             namespace,

@@ -190,6 +190,7 @@ fn unified_diff_keeps_three_lines_of_context_and_marks_missing_newline() {
 fn step_lines_for_every_action_and_kind() {
     let red = Some(ns("red"));
     let mv = MacvlanLink {
+        parent_namespace: None,
         namespace: red.clone(),
         name: ln("eth0"),
         parent: ln("lab0"),
@@ -204,6 +205,7 @@ fn step_lines_for_every_action_and_kind() {
         bc_cutoff: None,
     };
     let src = MacvlanLink {
+        parent_namespace: None,
         namespace: None,
         name: ln("mv-src"),
         parent: ln("eth1"),
@@ -218,11 +220,13 @@ fn step_lines_for_every_action_and_kind() {
         bc_cutoff: None,
     };
     let nic = Object::Nic {
+        namespace: None,
         name: ln("eth1"),
         mtu: Some(9000),
         up: true,
     };
     let veth = Object::Veth {
+        namespace: None,
         name: ln("lab0"),
         peer: ln("lab0-peer"),
         peer_namespace: Some(ns("switch")),
@@ -231,11 +235,13 @@ fn step_lines_for_every_action_and_kind() {
         peer_mac: None,
     };
     let dummy = Object::Dummy {
+        namespace: None,
         name: ln("dummy0"),
         mtu: None,
         mac: Some(mac("02:00:00:00:00:10")),
     };
     let vlan = Object::Vlan {
+        namespace: None,
         name: ln("eth1.10"),
         link: ln("eth1"),
         vlan_id: 10,
@@ -377,6 +383,7 @@ fn step_lines_for_every_action_and_kind() {
             Step::Replace {
                 from: dummy.clone(),
                 to: Object::Veth {
+                    namespace: None,
                     name: ln("dummy0"),
                     peer: ln("dummy0p"),
                     peer_namespace: None,

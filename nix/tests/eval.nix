@@ -305,7 +305,7 @@ let
       };
 
     # Nix sees a macvlan's undeclared parent and namespace (and a vlan's link, a veth's peer
-    # namespace): assertions name the option path.
+    # namespace, a parent's namespace): assertions name the option path.
     undeclared =
       let
         c = eval [
@@ -320,6 +320,10 @@ let
               parent.lab0 = {
                 create = "veth";
                 peer-namespace = "sw";
+              };
+              parent.lab1 = {
+                namespace = "blue";
+                create = "veth";
               };
               macvlan = [
                 {
@@ -338,17 +342,18 @@ let
         config = c;
         check = false;
         problems = lib.concatLists [
-          (expect "failed assertions" (builtins.length f) 4)
+          (expect "failed assertions" (builtins.length f) 5)
           (expectMatches "undeclared parent" ''${at}: macvlan "mva" has parent = "eth9", which is not declared.*'' f)
           (expectMatches "undeclared namespace" ''${at}: macvlan "mva" has namespace = "red", which is not declared.*'' f)
           (expectMatches "undeclared vlan link" ''${at}: parent "eth1\.10" has link = "eth7".*'' f)
           (expectMatches "undeclared peer namespace" ''${at}: parent "lab0" has peer-namespace = "sw".*'' f)
+          (expectMatches "undeclared parent namespace" ''${at}: parent "lab1" has namespace = "blue", which is not declared.*'' f)
         ];
       };
 
     # Two topologies that create the same namespace, or the same interface in the host's
     # namespace (a parent, a veth's default-named peer, a macvlan), are refused; sharing an
-    # existing NIC is not, nor are equal names in different namespaces.
+    # existing NIC is not, nor are equal names in different namespaces (a parent in one).
     shared =
       let
         c = eval [
@@ -388,6 +393,15 @@ let
             };
             fourth.settings.parent.v0.create = "veth";
             fifth.settings.parent.v0p.create = "dummy";
+            # lab0 again, but in a namespace of its own: no conflict.
+            sixth.settings = {
+              namespace.x = { };
+              parent.lab0 = {
+                namespace = "x";
+                create = "veth";
+                peer-namespace = "x";
+              };
+            };
           })
         ];
         f = failed c;

@@ -145,10 +145,10 @@ pub struct NewLink {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NewKind {
-    /// On `parent`, in the tool's own namespace; the link itself goes straight into
-    /// `at.namespace`.
+    /// On `parent` (wherever it lives: the request goes through its namespace's socket);
+    /// the link itself goes straight into `at.namespace`.
     Macvlan {
-        parent: LinkName,
+        parent: LinkRef,
         mode: Mode,
         source_macs: Vec<MacAddr>,
         /// Macvlan or macvtap (IFLA_INFO_KIND).
@@ -166,6 +166,7 @@ pub enum NewKind {
         peer_mtu: Option<u32>,
     },
     Dummy,
+    /// On `link`, in the vlan's own namespace.
     Vlan {
         link: LinkName,
         vlan_id: u16,
@@ -398,6 +399,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             ));
         }
         Object::Veth {
+            namespace,
             name,
             peer,
             peer_namespace,
@@ -414,11 +416,17 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 peer_mac: *peer_mac,
                 peer_mtu: *mtu,
             };
-            lab_parent(name, kind, *mac, *mtu, out);
+            lab_parent(at(namespace, name), kind, *mac, *mtu, out);
             out.push(Request::Claim { at: peer, up: true });
         }
-        Object::Dummy { name, mtu, mac } => lab_parent(name, NewKind::Dummy, *mac, *mtu, out),
+        Object::Dummy {
+            namespace,
+            name,
+            mtu,
+            mac,
+        } => lab_parent(at(namespace, name), NewKind::Dummy, *mac, *mtu, out),
         Object::Vlan {
+            namespace,
             name,
             link,
             vlan_id,
@@ -429,15 +437,16 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 link: link.clone(),
                 vlan_id: *vlan_id,
             };
-            lab_parent(name, kind, *mac, *mtu, out);
+            lab_parent(at(namespace, name), kind, *mac, *mtu, out);
         }
         Object::Bridge {
+            namespace,
             name,
             ports,
             mtu,
             mac,
         } => {
-            lab_parent(name, NewKind::Bridge, *mac, *mtu, out);
+            lab_parent(at(namespace, name), NewKind::Bridge, *mac, *mtu, out);
             set_ports(name, &[], ports, out);
         }
         Object::Macvlan(m) => {
@@ -448,7 +457,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             out.push(Request::CreateLink(NewLink {
                 at: at.clone(),
                 kind: NewKind::Macvlan {
-                    parent: m.parent.clone(),
+                    parent: m.parent_at(),
                     mode: m.mode,
                     source_macs: if m.mode == Mode::Source {
                         m.source_macs.clone()
@@ -488,25 +497,26 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
     Ok(())
 }
 
-/// Create a lab parent in the tool's namespace, then claim it and bring it up.
+fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
+    LinkRef::new(namespace.clone(), name.clone())
+}
+
+/// Create a lab parent where it lives, then claim it and bring it up.
 fn lab_parent(
-    name: &LinkName,
+    at: LinkRef,
     kind: NewKind,
     mac: Option<MacAddr>,
     mtu: Option<u32>,
     out: &mut Vec<Request>,
 ) {
     out.push(Request::CreateLink(NewLink {
-        at: host(name),
+        at: at.clone(),
         kind,
         mac,
         mtu,
         restore: false,
     }));
-    out.push(Request::Claim {
-        at: host(name),
-        up: true,
-    });
+    out.push(Request::Claim { at, up: true });
 }
 
 /// A run of single-link deletes of one namespace gathered into one batch. A delete joins
@@ -827,6 +837,7 @@ mod tests {
 
     fn mv(mtu: Option<u32>) -> Object {
         Object::Macvlan(MacvlanLink {
+            parent_namespace: None,
             namespace: None,
             name: ln("m0"),
             parent: ln("p0"),
@@ -874,6 +885,7 @@ mod tests {
     fn a_veth_mtu_is_set_on_both_ends() {
         let step = Step::Update {
             object: Object::Veth {
+                namespace: None,
                 name: ln("v0"),
                 peer: ln("v0p"),
                 peer_namespace: None,
@@ -1045,6 +1057,7 @@ mod tests {
     #[test]
     fn an_existing_nic_is_never_created_or_deleted() {
         let nic = Object::Nic {
+            namespace: None,
             name: ln("eth1"),
             mtu: None,
             up: true,

@@ -348,13 +348,10 @@ pub fn apply(state: &mut LiveState, request: &Request, owner: &str) -> Prior {
 /// A link made: it (and a veth's peer) appears, taking its lower device's MTU and MAC
 /// where the request names none.
 fn create_link(state: &mut LiveState, n: &NewLink, prior: &mut Prior) {
-    let parent_of = |link: &crate::names::LinkName| LinkRef {
-        namespace: None,
-        name: link.clone(),
-    };
     let lower = match &n.kind {
-        NewKind::Macvlan { parent, .. } => Some(parent_of(parent)),
-        NewKind::Vlan { link, .. } => Some(parent_of(link)),
+        NewKind::Macvlan { parent, .. } => Some(parent.clone()),
+        // A vlan sits on a link in its own namespace.
+        NewKind::Vlan { link, .. } => Some(LinkRef::new(n.at.namespace.clone(), link.clone())),
         _ => None,
     };
     let lower_link = lower.as_ref().and_then(|p| get(state, p));

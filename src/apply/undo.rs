@@ -81,11 +81,8 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
         LinkKind::Macvlan | LinkKind::Macvtap => NewKind::Macvlan {
             parent: l
                 .parent
-                .as_ref()
-                .filter(|p| p.namespace.is_none())
-                .ok_or_else(|| cannot("its parent is unknown"))?
-                .name
-                .clone(),
+                .clone()
+                .ok_or_else(|| cannot("its parent is unknown"))?,
             mode: l.mode.unwrap_or_default(),
             source_macs: l.source_macs.clone(),
             kind: l.kind.macvlan().unwrap_or_default(),
@@ -97,7 +94,7 @@ fn recreate(l: &LiveLink, prior: &Prior, now: &LiveState) -> Result<NewLink, Bac
             link: l
                 .parent
                 .as_ref()
-                .filter(|p| p.namespace.is_none())
+                .filter(|p| p.namespace == l.namespace)
                 .ok_or_else(|| cannot("its lower link is unknown"))?
                 .name
                 .clone(),

@@ -97,6 +97,7 @@ fn ms(d: Duration) -> String {
 fn create_macvlans(nl: &mut Netlink, shape: &LabShape) -> Result<(), Box<dyn Error>> {
     for g in shape.macvlans() {
         let m = MacvlanLink {
+            parent_namespace: None,
             namespace: Some(NsName::new(g.namespace)?),
             name: LinkName::new(&g.name)?,
             parent: LinkName::new(g.parent)?,

@@ -154,14 +154,16 @@ pub(super) fn split_orphaned_once(cx: &Context<'_>, d: &mut Draft) -> bool {
                 return None;
             };
             let orphaned = match from {
-                Object::Macvlan(m) => deleted.contains(&LinkRef::host(m.parent.clone())),
-                Object::Vlan { link, .. } => deleted.contains(&LinkRef::host(link.clone())),
+                Object::Macvlan(m) => deleted.contains(&m.parent_at()),
+                Object::Vlan {
+                    namespace, link, ..
+                } => deleted.contains(&LinkRef::new(namespace.clone(), link.clone())),
                 Object::Veth {
                     peer_namespace: Some(ns),
                     ..
                 } => deleted_ns.contains(ns),
                 _ => false,
-            };
+            } || matches!(from.key(), Key::Parent { namespace: Some(ns), .. } if deleted_ns.contains(&ns));
             orphaned.then(|| key.clone())
         })
         .collect();

@@ -162,7 +162,7 @@ pub(super) fn macvlan_replace_reason(
             to: LinkKind::from(m.kind),
         });
     }
-    let want = LinkRef::host(m.parent.clone());
+    let want = LinkRef::new(m.parent_namespace.clone(), m.parent.clone());
     if l.parent.as_ref() != Some(&want) {
         return Some(ReplaceReason::Parent {
             from: l.parent.clone(),

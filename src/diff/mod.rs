@@ -55,7 +55,7 @@ pub enum PlanError {
         span: Option<SourceSpan>,
     },
 
-    #[error("existing parent {name} does not exist in the namespace mvtopo runs in")]
+    #[error("existing parent {name} does not exist in {place}")]
     #[diagnostic(
         code("mvtopo::plan::missing-parent"),
         help(
@@ -64,6 +64,8 @@ pub enum PlanError {
     )]
     MissingParent {
         name: LinkName,
+        /// "the namespace mvtopo runs in", or "namespace NAME".
+        place: String,
         #[label("declared here")]
         span: SourceSpan,
     },

@@ -11,25 +11,31 @@ use crate::plan::{Plan, Step};
 pub(super) fn delete_graph(cx: &Context<'_>, d: &Draft) -> DepGraph {
     let mut edges = Vec::new();
     for (key, step) in &d.deletes {
+        // A parent in a namespace goes before its namespace.
+        if let Key::Parent {
+            namespace: Some(ns),
+            ..
+        } = key
+        {
+            edges.push((Key::Namespace { name: ns.clone() }, key.clone()));
+        }
         match step.object() {
             Object::Namespace { .. } => {}
             Object::Macvlan(m) => {
                 if let Some(ns) = &m.namespace {
                     edges.push((Key::Namespace { name: ns.clone() }, key.clone()));
                 }
-                edges.push((
-                    Key::Parent {
-                        name: m.parent.clone(),
-                    },
-                    key.clone(),
-                ));
+                edges.push((Key::parent(m.parent_at()), key.clone()));
             }
             Object::Veth {
                 peer_namespace: Some(ns),
                 ..
             } => edges.push((Key::Namespace { name: ns.clone() }, key.clone())),
-            Object::Vlan { link, .. } => {
-                edges.push((Key::Parent { name: link.clone() }, key.clone()))
+            Object::Vlan {
+                namespace, link, ..
+            } => {
+                let at = LinkRef::new(namespace.clone(), link.clone());
+                edges.push((Key::parent(at), key.clone()))
             }
             Object::Address {
                 namespace, link, ..

@@ -29,15 +29,16 @@ pub fn stale_namespace(t: &Topology, ns: &LiveNamespace) -> bool {
     ns.owned_by(&t.name) && !t.namespaces.contains_key(&ns.name)
 }
 
-/// A link carrying `t`'s alias that the file no longer names, as a macvlan or as a lab
-/// parent in the tool's namespace: the plan prunes it.
+/// A link carrying `t`'s alias that the file no longer names where it is, as a macvlan or
+/// as a lab parent: the plan prunes it. (The far end of a veth counts too; `render` shows
+/// one end of a pair.)
 pub fn stale_link(t: &Topology, l: &LiveLink) -> bool {
     l.owned_by(&t.name)
         && match &l.kind {
             LinkKind::Macvlan | LinkKind::Macvtap => {
                 t.macvlan(l.namespace.as_ref(), &l.name).is_none()
             }
-            k if k.is_lab_parent() => l.namespace.is_none() && !t.parents.contains_key(&l.name),
+            k if k.is_lab_parent() => !t.parents.values().any(|p| p.at() == l.at()),
             _ => false,
         }
 }
@@ -56,7 +57,7 @@ pub fn relevant(t: &Topology, live: &LiveState) -> LiveState {
     };
     let mut wanted: BTreeSet<LinkRef> = BTreeSet::new();
     for p in t.parents.values() {
-        wanted.insert(LinkRef::host(p.name.clone()));
+        wanted.insert(p.at());
         wanted.extend(LinkRef::veth_peer(&p.kind));
     }
     for m in &t.macvlans {
@@ -195,8 +196,8 @@ pub(super) fn prune_links(cx: &Context<'_>, mut d: Draft) -> Draft {
         if d.handled.contains(&l.at()) || !cx.owned(l) {
             continue;
         }
-        // Deleting either end of a veth deletes both: one step, for the end in the
-        // tool's own namespace (links are sorted, so it comes first).
+        // Deleting either end of a veth deletes both: one step, for the end that sorts
+        // first (the one in the tool's own namespace, if either is).
         if l.kind == LinkKind::Veth
             && let Some(peer) = &l.peer
         {

@@ -12,11 +12,9 @@ use crate::plan::{ReplaceReason, Step};
 pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
     let t = cx.topology;
     for p in t.parents.values() {
-        let key = Key::Parent {
-            name: p.name.clone(),
-        };
+        let key = Key::parent(p.at());
         let desired = Object::from_parent(p);
-        let live = cx.link(&LinkRef::host(p.name.clone()));
+        let live = cx.link(&p.at());
         if let Some(l) = live {
             d.handled.insert(l.at());
         }
@@ -24,6 +22,10 @@ pub(super) fn plan(cx: &Context<'_>, mut d: Draft) -> Draft {
             (None, ParentKind::Existing) => {
                 d.problems.push(PlanError::MissingParent {
                     name: p.name.clone(),
+                    place: p.namespace.as_ref().map_or_else(
+                        || "the namespace mvtopo runs in".to_owned(),
+                        |ns| format!("namespace {ns}"),
+                    ),
                     span: (&p.span).into(),
                 });
                 continue;
@@ -90,19 +92,17 @@ fn bridge_ports(cx: &Context<'_>, d: &mut Draft) {
         let ParentKind::Bridge { ports, .. } = &p.kind else {
             continue;
         };
-        let key = Key::Parent {
-            name: p.name.clone(),
-        };
+        let key = Key::parent(p.at());
         if matches!(
             d.steps.get(&key),
             Some(Step::Create { .. } | Step::Replace { .. })
-        ) || cx.link(&LinkRef::host(p.name.clone())).is_none()
+        ) || cx.link(&p.at()).is_none()
         {
             continue;
         }
-        let remade = |veth: &LinkName| {
+        let remade = |veth: &Parent| {
             matches!(
-                d.steps.get(&Key::Parent { name: veth.clone() }),
+                d.steps.get(&Key::parent(veth.at())),
                 Some(Step::Create { .. } | Step::Replace { .. })
             )
         };
@@ -110,7 +110,7 @@ fn bridge_ports(cx: &Context<'_>, d: &mut Draft) {
             .live
             .ports(None, &p.name)
             .into_iter()
-            .filter(|port| t.veth_of(port).is_some_and(|v| !remade(&v.name)))
+            .filter(|port| t.veth_of(port).is_some_and(|v| !remade(v)))
             .collect();
         if live == *ports {
             continue;
@@ -142,9 +142,7 @@ pub(super) fn replace_parent(
     desired: Object,
     reason: ReplaceReason,
 ) {
-    let key = Key::Parent {
-        name: p.name.clone(),
-    };
+    let key = Key::parent(p.at());
     let foreign = cx.foreign_casualties(l);
     if !foreign.is_empty() {
         d.problems.push(PlanError::ForeignCasualty {
@@ -187,13 +185,11 @@ pub(super) fn cascade_vlans(cx: &Context<'_>, d: &mut Draft) {
             if !d.replaced_parents.contains(link) || d.replaced_parents.contains(&p.name) {
                 continue;
             }
-            let key = Key::Parent {
-                name: p.name.clone(),
-            };
+            let key = Key::parent(p.at());
             if matches!(d.steps.get(&key), Some(Step::Create { .. })) {
                 continue;
             }
-            let Some(l) = cx.link(&LinkRef::host(p.name.clone())) else {
+            let Some(l) = cx.link(&p.at()) else {
                 continue;
             };
             if !cx.owned(l) {
@@ -265,7 +261,7 @@ fn parent_replace_reason(p: &Parent, l: &LiveLink) -> Option<ReplaceReason> {
     }
     match &p.kind {
         ParentKind::Vlan { link, vlan_id, .. } => {
-            let want_link = LinkRef::host(link.clone());
+            let want_link = LinkRef::new(p.namespace.clone(), link.clone());
             if l.parent.as_ref() != Some(&want_link) {
                 Some(ReplaceReason::VlanLink {
                     from: l.parent.clone(),

@@ -41,6 +41,7 @@ fn topo(
                 (
                     ln(n),
                     Parent {
+                        namespace: None,
                         name: ln(n),
                         kind,
                         mtu: None,
@@ -106,7 +107,9 @@ fn summary(p: &Plan) -> Vec<String> {
             let k = s.object().key();
             let what = match &k {
                 Key::Namespace { name } => format!("namespace {name}"),
-                Key::Parent { name } => format!("parent {name}"),
+                Key::Parent { namespace, name } => {
+                    format!("parent {}", LinkRef::new(namespace.clone(), name.clone()))
+                }
                 Key::Macvlan { at } => format!("macvlan {at}"),
                 Key::Address { at, address } => format!("address {at} {address}"),
                 Key::Route { at, to, metric } => match metric {
@@ -411,6 +414,7 @@ fn nic_updates_are_the_only_changes_to_foreign_links() {
         first,
         &Step::Update {
             object: Object::Nic {
+                namespace: None,
                 name: ln("eth1"),
                 mtu: Some(9000),
                 up: true
@@ -450,6 +454,7 @@ fn vlan_cycle_is_a_plan_error() {
     t.parents.insert(
         ln("v1"),
         Parent {
+            namespace: None,
             name: ln("v1"),
             kind: ParentKind::Vlan {
                 link: ln("v1"),
@@ -617,6 +622,7 @@ fn phases_run_alone_on_a_draft() {
 #[test]
 fn only_a_parents_mtu_going_down_moves_to_the_end() {
     let nic = |mtu| Object::Nic {
+        namespace: None,
         name: ln("eth1"),
         mtu: Some(mtu),
         up: true,

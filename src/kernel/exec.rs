@@ -3,7 +3,7 @@
 //! undo exactly what was accepted.
 
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
@@ -271,9 +271,8 @@ fn create_link_as(
             }
             // The peer goes straight into its namespace (its own IFLA_NET_NS_FD inside
             // VETH_INFO_PEER) instead of being moved there afterwards.
-            if let Some(ns) = &peer.namespace {
-                let fd = nl.conn(Some(ns))?.ns.file.as_raw_fd();
-                peer_msg = peer_msg.setns_by_fd(fd);
+            if peer.namespace != n.at.namespace {
+                peer_msg = peer_msg.setns_by_fd(ns_fd(nl, peer.namespace.as_ref())?);
             }
             let mut peer_msg = peer_msg.build();
             if let Some((_, Some(i))) = ids {
@@ -291,7 +290,7 @@ fn create_link_as(
         }
         NewKind::Dummy => with_mtu_mac(LinkDummy::new(name), n).build(),
         NewKind::Vlan { link, vlan_id } => {
-            let lower = link_index(nl, None, link)?;
+            let lower = link_index(nl, n.at.namespace.as_ref(), link)?;
             with_mtu_mac(LinkVlan::new(name, lower, *vlan_id), n).build()
         }
         // Not `LinkBridge::new`, which asks for IFF_UP: like every link, it starts down and
@@ -311,8 +310,8 @@ fn create_link_as(
             bcqueuelen,
             bc_cutoff,
         } => {
-            let parent = link_index(nl, None, parent)?;
-            let mut msg = LinkMacVlan::new(name, parent, wire_mode(*mode));
+            let index = link_index(nl, parent.namespace.as_ref(), &parent.name)?;
+            let mut msg = LinkMacVlan::new(name, index, wire_mode(*mode));
             if let Some(mtu) = n.mtu {
                 msg = msg.mtu(mtu);
             }
@@ -333,9 +332,8 @@ fn create_link_as(
             if let Some(c) = bc_cutoff {
                 msg = msg.append_info_data(InfoMacVlan::BcCutoff(*c));
             }
-            if let Some(ns) = &n.at.namespace {
-                let fd = nl.conn(Some(ns))?.ns.file.as_raw_fd();
-                msg = msg.setns_by_fd(fd);
+            if n.at.namespace != parent.namespace {
+                msg = msg.setns_by_fd(ns_fd(nl, n.at.namespace.as_ref())?);
             }
             driver(*kind, msg.build())?
         }
@@ -359,7 +357,18 @@ fn create_link_as(
             .map(|at| (at.namespace.as_ref(), &at.name))
             .collect()
     };
-    new_link(nl, None, op, what, msg, &made)
+    // Through the socket of the namespace the request is made in: the parent's for a
+    // macvlan (the kernel looks IFLA_LINK up there), the link's own for anything else.
+    let via = match &n.kind {
+        NewKind::Macvlan { parent, .. } => parent.namespace.as_ref(),
+        _ => n.at.namespace.as_ref(),
+    };
+    new_link(nl, via, op, what, msg, &made)
+}
+
+/// The namespace file of `ns` (`None`: the one mvtopo runs in), for IFLA_NET_NS_FD.
+fn ns_fd(nl: &mut Netlink, ns: Option<&NsName>) -> Result<RawFd, BackendError> {
+    Ok(nl.conn(ns)?.ns.file.as_raw_fd())
 }
 
 /// Send a RTM_NEWLINK create (CREATE|EXCL, so an existing name is EEXIST) through the

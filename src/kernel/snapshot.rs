@@ -339,8 +339,9 @@ async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError
 /// Map the nsids this namespace's links refer to (IFLA_LINK_NETNSID, numbered by this
 /// namespace) to the places we know, asking the kernel (RTM_GETNSID with the namespace's
 /// fd) which nsid each known namespace has here. The own namespace is asked first, as
-/// that is where parents live; asking stops once every nsid in use is resolved. An nsid of
-/// a namespace we do not know (a container's, say) stays unresolved.
+/// that is where most parents live (a parent in a named namespace is found the same way);
+/// asking stops once every nsid in use is resolved. An nsid of a namespace we do not know
+/// (a container's, say) stays unresolved.
 async fn resolve_nsids(
     handle: &mut Handle,
     links: &[LinkMessage],

@@ -49,6 +49,8 @@ pub struct RawNamespace {
 pub struct RawParent {
     pub name: At<String>,
     pub span: Range<usize>,
+    /// `namespace`: where the parent lives (a `[namespace.*]` key).
+    pub namespace: Option<At<String>>,
     pub create: Option<At<String>>,
     pub peer: Option<At<String>>,
     pub peer_namespace: Option<At<String>>,
@@ -97,7 +99,8 @@ pub struct RawRoute {
 }
 
 pub const TOP_KEYS: [&str; 4] = ["name", "namespace", "parent", "macvlan"];
-pub const PARENT_KEYS: [&str; 7] = [
+pub const PARENT_KEYS: [&str; 8] = [
+    "namespace",
     "create",
     "peer",
     "peer-namespace",
@@ -424,6 +427,7 @@ impl Walker {
         let mut p = RawParent {
             name: At::new(name.to_owned(), k.span()),
             span: v.span(),
+            namespace: None,
             create: None,
             peer: None,
             peer_namespace: None,
@@ -446,6 +450,7 @@ impl Walker {
             p.keys.push(At::new(*known, bk.span()));
             let before = self.problems.len();
             match key {
+                "namespace" => p.namespace = self.string(key, bv),
                 "create" => p.create = self.string(key, bv),
                 "peer" => p.peer = self.string(key, bv),
                 "peer-namespace" => p.peer_namespace = self.string(key, bv),

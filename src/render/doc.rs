@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::apply::state::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
 use crate::diff;
-use crate::live::{LinkKind, LiveLink, LiveState};
+use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
 use crate::model::{Macvlan, Parent, ParentKind, Route, Topology};
 use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
@@ -25,6 +25,7 @@ pub(crate) struct Doc {
 #[derive(Debug)]
 pub(crate) struct ParentDoc {
     pub name: LinkName,
+    pub namespace: Option<NsName>,
     pub create: Option<String>,
     pub peer: Option<LinkName>,
     pub peer_namespace: Option<NsName>,
@@ -36,9 +37,10 @@ pub(crate) struct ParentDoc {
 }
 
 impl ParentDoc {
-    fn existing(name: LinkName) -> ParentDoc {
+    fn existing(at: LinkRef) -> ParentDoc {
         ParentDoc {
-            name,
+            name: at.name,
+            namespace: at.namespace,
             create: None,
             peer: None,
             peer_namespace: None,
@@ -134,6 +136,9 @@ fn array<T>(items: &[T], item: impl Fn(&T) -> String) -> String {
 impl ParentDoc {
     fn write(&self, out: &mut String) {
         let _ = writeln!(out, "[parent.{}]", key(self.name.as_str()));
+        if let Some(ns) = &self.namespace {
+            let _ = writeln!(out, "namespace = {}", string(ns.as_str()));
+        }
         if let Some(c) = &self.create {
             let _ = writeln!(out, "create = {}", string(c));
         }
@@ -264,8 +269,17 @@ impl Doc {
 // ---------------------------------------------------------------------------------------------
 // From the file
 
+/// How a link refers to `other` from `here`: by name when both are in one namespace.
+fn name_from(other: &LinkRef, here: Option<&NsName>) -> String {
+    if other.namespace.as_ref() == here {
+        other.name.to_string()
+    } else {
+        other.to_string()
+    }
+}
+
 fn parent_from_model(p: &Parent) -> ParentDoc {
-    let mut d = ParentDoc::existing(p.name.clone());
+    let mut d = ParentDoc::existing(p.at());
     match &p.kind {
         ParentKind::Existing => {}
         ParentKind::Veth {
@@ -329,7 +343,7 @@ pub(crate) fn from_topology(t: &Topology) -> Doc {
 /// existing parent is just an existing parent, and a foreign link where the file wants to
 /// create one shows up as a missing `create`.
 fn parent_from_live(l: &LiveLink, owned: bool, mtu: Option<u32>, live: &LiveState) -> ParentDoc {
-    let mut d = ParentDoc::existing(l.name.clone());
+    let mut d = ParentDoc::existing(l.at());
     if owned {
         d.create = Some(l.kind.as_str().to_owned());
         match l.kind {
@@ -338,7 +352,10 @@ fn parent_from_live(l: &LiveLink, owned: bool, mtu: Option<u32>, live: &LiveStat
                 d.peer_namespace = l.peer.as_ref().and_then(|p| p.namespace.clone());
             }
             LinkKind::Vlan => {
-                d.link = l.parent.as_ref().map(|p| p.to_string());
+                d.link = l
+                    .parent
+                    .as_ref()
+                    .map(|p| name_from(p, l.namespace.as_ref()));
                 d.vlan_id = l.vlan_id;
             }
             LinkKind::Bridge => d.ports = live.ports(l.namespace.as_ref(), &l.name),
@@ -353,7 +370,8 @@ fn parent_from_live(l: &LiveLink, owned: bool, mtu: Option<u32>, live: &LiveStat
 fn macvlan_from_live(l: &LiveLink) -> MacvlanDoc {
     MacvlanDoc {
         name: l.name.clone(),
-        parent: l.parent.as_ref().map(|p| p.to_string()),
+        // The parent's table, which says where it is.
+        parent: l.parent.as_ref().map(|p| p.name.to_string()),
         namespace: l.namespace.clone(),
         // The snapshot always reports the mode of a macvlan; if it ever did not, vepa is what
         // the kernel means by no mode.
@@ -381,33 +399,33 @@ fn ordered_like<T: Clone + PartialEq>(file: &[T], live: &[T]) -> Vec<T> {
     out
 }
 
-/// Whether `l`, a veth in the tool's namespace, is the lesser end of a pair whose both ends are
-/// in that namespace and are candidates: a pair is one parent, so only one end is shown.
-/// `preferred` says which ends must be kept if possible (the file's, or those macvlans use).
+/// Whether `l`, a veth, is the lesser end of a pair whose both ends are candidates: a pair is
+/// one parent, so only one end is shown. `preferred` says which ends must be kept if
+/// possible (the file's, or those macvlans use); otherwise the end in the tool's namespace,
+/// then the lesser name, is kept.
 fn is_secondary_end(
     l: &LiveLink,
     live: &LiveState,
     candidate: &dyn Fn(&LiveLink) -> bool,
-    preferred: &dyn Fn(&LinkName) -> bool,
+    preferred: &dyn Fn(&LinkRef) -> bool,
 ) -> bool {
-    if l.kind != LinkKind::Veth || l.namespace.is_some() {
+    if l.kind != LinkKind::Veth {
         return false;
     }
     let Some(peer) = l
         .peer
         .as_ref()
-        .filter(|p| p.namespace.is_none())
-        .and_then(|p| live.link(None, &p.name))
+        .and_then(|p| live.link(p.namespace.as_ref(), &p.name))
     else {
         return false;
     };
     if peer.kind != LinkKind::Veth || !candidate(peer) {
         return false;
     }
-    match (preferred(&l.name), preferred(&peer.name)) {
+    match (preferred(&l.at()), preferred(&peer.at())) {
         (true, false) => false,
         (false, true) => true,
-        _ => peer.name < l.name,
+        _ => peer.at() < l.at(),
     }
 }
 
@@ -431,8 +449,8 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
             .map(|n| n.name.clone()),
     );
 
-    for (name, p) in &t.parents {
-        if let Some(l) = live.link(None, name) {
+    for p in t.parents.values() {
+        if let Some(l) = live.link(p.namespace.as_ref(), &p.name) {
             // Fields the file leaves unset are left out, so they never show as drift.
             doc.parents.push(parent_from_live(
                 l,
@@ -443,8 +461,8 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
         }
     }
     let pruned_parent = |l: &LiveLink| l.kind.macvlan().is_none() && diff::stale_link(t, l);
-    let in_file = |n: &LinkName| t.parents.contains_key(n);
-    let candidate = |l: &LiveLink| pruned_parent(l) || in_file(&l.name);
+    let in_file = |at: &LinkRef| t.parents.values().any(|p| p.at() == *at);
+    let candidate = |l: &LiveLink| pruned_parent(l) || in_file(&l.at());
     for l in live.links.iter().filter(|l| pruned_parent(l)) {
         if !is_secondary_end(l, live, &candidate, &in_file) {
             doc.parents
@@ -454,9 +472,17 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
 
     for m in &t.macvlans {
         if let Some(l) = live.link(m.namespace.as_ref(), &m.name) {
+            // The file's parent by its table's name; any other place in full, as drift.
+            let want = LinkRef::new(m.parent_namespace.clone(), m.parent.clone());
             doc.macvlans.push(MacvlanDoc {
                 name: l.name.clone(),
-                parent: l.parent.as_ref().map(|p| p.to_string()),
+                parent: l.parent.as_ref().map(|p| {
+                    if *p == want {
+                        p.name.to_string()
+                    } else {
+                        p.to_string()
+                    }
+                }),
                 namespace: l.namespace.clone(),
                 mode: l.mode,
                 mac: m.mac.and(l.mac),
@@ -483,42 +509,43 @@ pub(crate) fn live_view(t: &Topology, live: &LiveState) -> Doc {
     doc
 }
 
-/// The host links the shown topology has as parents: those its macvlans use (`used`),
+/// The links the shown topology has as parents: those its macvlans use (`used`),
 /// with an owner also its lab parents nothing uses any more, and the lower links and
 /// ports those stand on.
 fn parent_names(
     live: &LiveState,
     owner: Option<&str>,
-    used: &BTreeSet<LinkName>,
-) -> BTreeSet<LinkName> {
+    used: &BTreeSet<LinkRef>,
+) -> BTreeSet<LinkRef> {
     let owned = |l: &LiveLink| made_by(l, owner);
     let mut names = used.clone();
     if owner.is_some() {
         // Owned lab parents nothing uses any more are part of the topology too; left out,
-        // the file would prune them.
+        // the file would prune them. (One end of a veth pair: see `is_secondary_end`.)
         names.extend(
             live.links
                 .iter()
-                .filter(|l| l.namespace.is_none() && owned(l) && l.kind.is_lab_parent())
-                .map(|l| l.name.clone()),
+                .filter(|l| owned(l) && l.kind.is_lab_parent())
+                .map(LiveLink::at),
         );
     }
     // A vlan's lower link must be a parent of its own, and may be a vlan too; so must a
     // bridge's ports.
-    let mut todo: Vec<LinkName> = names.iter().cloned().collect();
+    let mut todo: Vec<LinkRef> = names.iter().cloned().collect();
     while let Some(n) = todo.pop() {
-        let Some(l) = live.link(None, &n) else {
+        let Some(l) = live.link(n.namespace.as_ref(), &n.name) else {
             continue;
         };
         if l.kind == LinkKind::Vlan && owned(l) {
-            if let Some(lower) = l.parent.as_ref().filter(|p| p.namespace.is_none()) {
-                if names.insert(lower.name.clone()) {
-                    todo.push(lower.name.clone());
+            if let Some(lower) = l.parent.as_ref().filter(|p| p.namespace == l.namespace) {
+                if names.insert(lower.clone()) {
+                    todo.push(lower.clone());
                 }
             }
         }
         if l.kind == LinkKind::Bridge && owned(l) {
-            for port in live.ports(None, &l.name) {
+            for port in live.ports(l.namespace.as_ref(), &l.name) {
+                let port = LinkRef::new(l.namespace.clone(), port);
                 if names.insert(port.clone()) {
                     todo.push(port);
                 }
@@ -546,22 +573,19 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
         .filter(|l| l.kind.macvlan().is_some() && (owner.is_none() || owned(l)))
         .collect();
 
-    let used: BTreeSet<LinkName> = macvlans
-        .iter()
-        .filter_map(|l| l.parent.as_ref())
-        .filter(|p| p.namespace.is_none())
-        .map(|p| p.name.clone())
-        .collect();
+    // Parents are where they are: a parent in a namespace is shown with `namespace`.
+    let used: BTreeSet<LinkRef> = macvlans.iter().filter_map(|l| l.parent.clone()).collect();
     let names = parent_names(live, owner, &used);
-    let candidate = |l: &LiveLink| l.namespace.is_none() && names.contains(&l.name) && owned(l);
-    let is_used = |n: &LinkName| used.contains(n);
+    let candidate = |l: &LiveLink| names.contains(&l.at()) && owned(l);
+    let is_used = |n: &LinkRef| used.contains(n);
     let mut doc = Doc {
         name: owner.map(str::to_owned),
         ..Doc::default()
     };
-    let mut peer_namespaces: Vec<NsName> = Vec::new();
+    let mut parent_namespaces: Vec<NsName> = Vec::new();
     for n in &names {
-        let Some(l) = live.link(None, n) else {
+        parent_namespaces.extend(n.namespace.clone());
+        let Some(l) = live.link(n.namespace.as_ref(), &n.name) else {
             // Not found (the snapshot could not resolve it): still a parent, so the file loads.
             doc.parents.push(ParentDoc::existing(n.clone()));
             continue;
@@ -574,7 +598,7 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
                 continue;
             }
             let p = parent_from_live(l, true, Some(l.mtu), live);
-            peer_namespaces.extend(p.peer_namespace.clone());
+            parent_namespaces.extend(p.peer_namespace.clone());
             doc.parents.push(p);
         } else {
             doc.parents.push(ParentDoc::existing(n.clone()));
@@ -589,7 +613,7 @@ pub(crate) fn show(live: &LiveState, owner: Option<&str>) -> Doc {
             .filter(|n| n.owned_by(o))
             .map(|n| n.name.clone())
             .chain(macvlans.iter().filter_map(|l| l.namespace.clone()))
-            .chain(peer_namespaces)
+            .chain(parent_namespaces)
             .collect(),
     };
     doc.macvlans = macvlans.into_iter().map(macvlan_from_live).collect();

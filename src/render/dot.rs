@@ -6,8 +6,7 @@ use std::fmt::Write as _;
 use crate::model::{Macvlan, Parent, ParentKind, Topology};
 use crate::names::LinkName;
 
-/// Graphviz DOT of `t`: namespaces as clusters (the tool's own namespace too, holding the
-/// parents), one node per parent, macvlan and veth peer, addresses and routes listed in the
+/// Graphviz DOT of `t`: namespaces as clusters (the tool's own namespace too), one node per parent, macvlan and veth peer, addresses and routes listed in the
 /// macvlan's label, and an edge from each link to what sits on it.
 pub fn to_dot(t: &Topology) -> String {
     let mut out = String::new();
@@ -41,7 +40,7 @@ struct Picture<'t> {
 }
 
 impl<'t> Picture<'t> {
-    /// A parent: its node in the tool's namespace, and a veth's far end or a vlan's link.
+    /// A parent: its node in its namespace, and a veth's far end or a vlan's link.
     fn parent(&mut self, t: &Topology, name: &LinkName, p: &'t Parent) {
         let id = format!("parent:{name}");
         let mtu = p.mtu.map(|m| format!("\\nmtu {m}")).unwrap_or_default();
@@ -103,7 +102,10 @@ impl<'t> Picture<'t> {
                 escape(name.as_str())
             ))
         );
-        self.clusters.entry(None).or_default().push(node);
+        self.clusters
+            .entry(p.namespace.as_ref().map(|n| n.as_str()))
+            .or_default()
+            .push(node);
     }
 
     /// A macvlan: its node, labelled with its settings, addresses and routes, in its

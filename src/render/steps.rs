@@ -14,12 +14,13 @@ fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
 fn identity(o: &Object) -> String {
     match o {
         Object::Namespace { name } => name.to_string(),
-        Object::Nic { name, .. }
-        | Object::Veth { name, .. }
-        | Object::Dummy { name, .. }
-        | Object::Vlan { name, .. }
-        | Object::Bridge { name, .. } => name.to_string(),
-        Object::Macvlan(m) => at(&m.namespace, &m.name).to_string(),
+        // A link: where it is.
+        Object::Nic { .. }
+        | Object::Veth { .. }
+        | Object::Dummy { .. }
+        | Object::Vlan { .. }
+        | Object::Bridge { .. }
+        | Object::Macvlan(_) => o.link().map(|l| l.to_string()).unwrap_or_default(),
         Object::Address {
             namespace,
             link,
@@ -46,7 +47,7 @@ fn noun(o: &Object) -> &'static str {
 /// The link a link object hangs off, if any: ` on lab0`.
 fn relation(o: &Object) -> Option<String> {
     match o {
-        Object::Macvlan(m) => Some(format!("on {}", m.parent)),
+        Object::Macvlan(m) => Some(format!("on {}", m.parent_at())),
         Object::Vlan { link, .. } => Some(format!("on {link}")),
         _ => None,
     }
@@ -86,6 +87,7 @@ fn details(o: &Object) -> Vec<String> {
             }
         }
         Object::Veth {
+            namespace: _,
             name: _,
             peer,
             peer_namespace,

@@ -110,8 +110,12 @@ impl<'r> Resolver<'r> {
             if raw.create.as_ref().is_some_and(|c| c.value == "veth") {
                 entries.extend(self.veth_peer_entry(raw, &name));
             }
+            let ns = raw
+                .namespace
+                .as_ref()
+                .and_then(|at| NsName::new(&at.value).ok());
             entries.push(Entry {
-                ns: None,
+                ns,
                 name,
                 span: raw.name.span.clone(),
                 label: "parent".into(),

@@ -60,9 +60,11 @@ impl<'r> Resolver<'r> {
         if routes_on_down {
             return None;
         }
+        let (pi, parent) = parent?;
         Some(Macvlan {
             name: name?,
-            parent: parent?.1,
+            parent_namespace: parents[pi].as_ref()?.namespace.clone(),
+            parent,
             namespace: namespace?,
             mode: mode?,
             mac: mac?,

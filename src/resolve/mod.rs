@@ -45,6 +45,7 @@ pub fn resolve(raw: &RawTopology, default_name: &str) -> Result<Topology, Vec<Pr
     let parents: Vec<Option<Parent>> = raw.parents.iter().map(|p| r.parent(p)).collect();
     r.vlan_mtus(&parents);
     r.bridge_ports(&parents);
+    r.parent_namespaces(&parents);
     let mtus = r.declared_mtus(&parents);
     let macvlans: Vec<Option<Macvlan>> = raw
         .macvlans

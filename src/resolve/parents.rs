@@ -21,7 +21,14 @@ fn port_problem(parents: &[Option<Parent>], port: &str) -> Option<(String, Strin
                 peer_namespace,
                 ..
             } if p.name.as_str() == name || peer.as_str() == name => {
-                Some((p, peer.as_str() == name, peer_namespace.clone()))
+                // Where this end of the pair is.
+                let is_peer = peer.as_str() == name;
+                let ns = if is_peer {
+                    peer_namespace
+                } else {
+                    &p.namespace
+                };
+                Some((p, is_peer, ns.clone()))
             }
             _ => None,
         })
@@ -45,6 +52,18 @@ fn port_problem(parents: &[Option<Parent>], port: &str) -> Option<(String, Strin
                 text::toml_key(v.name.as_str())
             ),
         )),
+        Some((v, false, Some(ns))) => Some((
+            format!(
+                "bridge port {:?} is in namespace {:?}, the bridge in mvtopo's own",
+                port,
+                ns.as_str()
+            ),
+            "veth elsewhere".to_owned(),
+            format!(
+                "drop namespace from [parent.{}]",
+                text::toml_key(v.name.as_str())
+            ),
+        )),
         Some(_) => None,
     }
 }
@@ -54,6 +73,10 @@ impl<'r> Resolver<'r> {
         let header = format!("[parent.{}]", text::toml_key(&p.name.value));
         let name = self.link_name(&p.name);
         let mtu = p.mtu.as_ref().and_then(|m| self.mtu(m));
+        let namespace = match &p.namespace {
+            Some(at) => self.ns_ref(at, "namespace").map(Some),
+            None => Some(None),
+        };
         // With an unknown kind, which keys belong is anyone's guess: only the kind is reported.
         let create = self.create_kind(p)?;
         self.keys_of_other_kinds(p, create, &header);
@@ -69,6 +92,7 @@ impl<'r> Resolver<'r> {
         }
         Some(Parent {
             name: name?,
+            namespace: namespace?,
             kind,
             mtu,
             span: Span(p.span.clone()),
@@ -396,6 +420,72 @@ impl<'r> Resolver<'r> {
                     )
                     .with_label(port.clone(), "made a port here"),
                 );
+            }
+        }
+        self.problems.extend(problems);
+    }
+
+    /// Parents in a namespace: a vlan sits on a link in its own namespace (the kernel finds
+    /// IFLA_LINK there), and a bridge with ports lives in mvtopo's namespace, where its ports
+    /// are (`bridge_ports`).
+    pub(super) fn parent_namespaces(&mut self, parents: &[Option<Parent>]) {
+        let ns_of = |name: &LinkName| {
+            parents
+                .iter()
+                .flatten()
+                .find(|p| p.name == *name)
+                .map(|p| p.namespace.clone())
+        };
+        let mut problems = Vec::new();
+        for (raw, parent) in self.raw.parents.iter().zip(parents) {
+            let Some(p) = parent else { continue };
+            let here = |ns: &Option<crate::names::NsName>| {
+                ns.as_ref()
+                    .map_or("mvtopo's own namespace".to_owned(), |n| {
+                        format!("namespace {:?}", n.as_str())
+                    })
+            };
+            match &p.kind {
+                ParentKind::Vlan {
+                    link, link_span, ..
+                } => {
+                    if let Some(lns) = ns_of(link)
+                        && lns != p.namespace
+                    {
+                        problems.push(Problem::new(
+                            Code::CheckVlanLink,
+                            format!(
+                                "vlan {:?} is in {}, its link {:?} in {}",
+                                p.name.as_str(),
+                                here(&p.namespace),
+                                link.as_str(),
+                                here(&lns)
+                            ),
+                            link_span.0.clone(),
+                            "link elsewhere".into(),
+                            Some("put the vlan in its link's namespace (the kernel looks the link up there)".into()),
+                        ));
+                    }
+                }
+                ParentKind::Bridge { ports, ports_span } if !ports.is_empty() => {
+                    if let (Some(ns), Some(at)) = (&p.namespace, &raw.namespace) {
+                        problems.push(
+                            Problem::new(
+                                Code::CheckBridgePort,
+                                format!(
+                                    "bridge {:?} has ports and is in namespace {:?}",
+                                    p.name.as_str(),
+                                    ns.as_str()
+                                ),
+                                ports_span.0.clone(),
+                                "ports".into(),
+                                Some("a bridge with ports lives in mvtopo's own namespace: drop `namespace` or `ports`".into()),
+                            )
+                            .with_label(at.span.clone(), "namespace here"),
+                        );
+                    }
+                }
+                _ => {}
             }
         }
         self.problems.extend(problems);

@@ -11,6 +11,7 @@ pub use mvtopo::testing::{at, cidr, ln, mac, ns, route};
 
 pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
     Parent {
+        namespace: None,
         name: ln(name),
         kind,
         mtu,
@@ -20,6 +21,7 @@ pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
 
 pub fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Macvlan {
     Macvlan {
+        parent_namespace: None,
         name: ln(name),
         parent: ln(parent),
         namespace: namespace.map(ns),
@@ -336,6 +338,7 @@ pub fn applied() -> LiveState {
 pub fn drift_plan() -> mvtopo::plan::Plan {
     use mvtopo::plan::{Change, MacvlanLink, Object, Plan, Step};
     let red_eth0 = MacvlanLink {
+        parent_namespace: None,
         namespace: Some(ns("red")),
         name: ln("eth0"),
         parent: ln("lab0"),
@@ -350,6 +353,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         bc_cutoff: None,
     };
     let mv_src = MacvlanLink {
+        parent_namespace: None,
         namespace: None,
         name: ln("mv-src"),
         parent: ln("eth1"),
@@ -364,6 +368,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         bc_cutoff: None,
     };
     let blue_eth0 = MacvlanLink {
+        parent_namespace: None,
         namespace: Some(ns("blue")),
         name: ln("eth0"),
         parent: ln("lab0"),
@@ -378,6 +383,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         bc_cutoff: None,
     };
     let old_mv = MacvlanLink {
+        parent_namespace: None,
         namespace: Some(ns("red")),
         name: ln("old-mv"),
         parent: ln("old0"),
@@ -392,6 +398,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
         bc_cutoff: None,
     };
     let veth = |peer_namespace: Option<&str>| Object::Veth {
+        namespace: None,
         name: ln("lab0"),
         peer: ln("lab0-peer"),
         peer_namespace: peer_namespace.map(ns),
@@ -408,6 +415,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
             },
             Step::Update {
                 object: Object::Nic {
+                    namespace: None,
                     name: ln("eth1"),
                     mtu: Some(9000),
                     up: true,
@@ -424,6 +432,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
             },
             Step::Create {
                 object: Object::Veth {
+                    namespace: None,
                     name: ln("lab1"),
                     peer: ln("lab1p"),
                     peer_namespace: None,
@@ -478,6 +487,7 @@ pub fn drift_plan() -> mvtopo::plan::Plan {
             },
             Step::Delete {
                 object: Object::Dummy {
+                    namespace: None,
                     name: ln("old0"),
                     mtu: Some(1500),
                     mac: None,
