@@ -74,7 +74,6 @@ struct Faults {
     fail_at: Option<(usize, i32)>,
 }
 
-#[cfg(feature = "testing")]
 /// Raise the soft limit on open files to the hard one, as systemd does for its services.
 /// Every named namespace a run touches keeps a netlink socket and its namespace file open
 /// for the run (a W2-sized apply, 500 namespaces, holds about 1,500 descriptors), and the
@@ -95,6 +94,7 @@ pub fn raise_open_file_limit() {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Netlink {
     /// Refuse the `n`-th request from now on (counting from 0) with `errno`, without
     /// sending it, as if the kernel had; `None` stops injecting. Resets the count.
