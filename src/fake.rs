@@ -436,15 +436,9 @@ impl Backend for FakeBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::{LinkName, NsName};
     use crate::plan::{Change, MacvlanLink, Object, Step};
 
-    fn ln(s: &str) -> LinkName {
-        LinkName::new(s).unwrap()
-    }
-    fn ns(s: &str) -> NsName {
-        NsName::new(s).unwrap()
-    }
+    use crate::testing::{ln, ns};
 
     fn fake() -> FakeBackend {
         FakeBackend::new(

@@ -376,17 +376,9 @@ pub fn check_vlan_cycles(t: &Topology) -> Result<(), CycleError> {
 pub(crate) mod tests {
     use super::*;
     use crate::model::{Macvlan, Namespace, Parent, Route, Span};
-    use crate::names::{Cidr, Mode, NsName};
+    use crate::names::Mode;
 
-    pub(crate) fn ln(s: &str) -> LinkName {
-        LinkName::new(s).unwrap()
-    }
-    pub(crate) fn ns(s: &str) -> NsName {
-        NsName::new(s).unwrap()
-    }
-    pub(crate) fn cidr(s: &str) -> Cidr {
-        s.parse().unwrap()
-    }
+    pub(crate) use crate::testing::{cidr, ln, ns};
 
     fn parent(name: &str, kind: ParentKind) -> (LinkName, Parent) {
         (

@@ -10,10 +10,7 @@ use crate::model::{Parent, ParentKind};
 use crate::names::{MacAddr, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{Action, Plan, Step};
-
-fn mac(s: &str) -> MacAddr {
-    s.parse().unwrap()
-}
+use crate::testing::mac;
 
 fn topo(
     namespaces: &[&str],
