@@ -12,7 +12,7 @@ use super::backend::{BackendError, RequestOp};
 use crate::live::{LinkKind, LinkRef, LiveState};
 use crate::model::Route;
 use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
-use crate::plan::{Change, Object, Step};
+use crate::plan::{Change, MacvlanLink, Object, Step};
 
 /// One request to the kernel: one rtnetlink message (or, for a namespace, one mount or
 /// unmount). Each is accepted or refused as a whole, which is what undo relies on.
@@ -411,13 +411,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
                 namespace: peer_namespace.clone(),
                 name: peer.clone(),
             };
-            let kind = NewKind::Veth {
-                peer: peer.clone(),
-                peer_mac: *peer_mac,
-                peer_mtu: *mtu,
-            };
-            lab_parent(at(namespace, name), kind, *mac, *mtu, out);
-            out.push(Request::Claim { at: peer, up: true });
+            create_veth(at(namespace, name), peer, *mac, *peer_mac, *mtu, out);
         }
         Object::Dummy {
             namespace,
@@ -449,32 +443,7 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
             lab_parent(at(namespace, name), NewKind::Bridge, *mac, *mtu, out);
             set_ports(name, &[], ports, out);
         }
-        Object::Macvlan(m) => {
-            let at = LinkRef {
-                namespace: m.namespace.clone(),
-                name: m.name.clone(),
-            };
-            out.push(Request::CreateLink(NewLink {
-                at: at.clone(),
-                kind: NewKind::Macvlan {
-                    parent: m.parent_at(),
-                    mode: m.mode,
-                    source_macs: if m.mode == Mode::Source {
-                        m.source_macs.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    kind: m.link_kind,
-                    flags: m.flags.clone(),
-                    bcqueuelen: m.bcqueuelen,
-                    bc_cutoff: m.bc_cutoff,
-                },
-                mac: m.mac,
-                mtu: m.mtu,
-                restore: false,
-            }));
-            out.push(Request::Claim { at, up: m.up });
-        }
+        Object::Macvlan(m) => create_macvlan(m, out),
         Object::Address {
             namespace,
             link,
@@ -499,6 +468,52 @@ fn create(step: &Step, object: &Object, out: &mut Vec<Request>) -> Result<(), Ba
 
 fn at(namespace: &Option<NsName>, name: &LinkName) -> LinkRef {
     LinkRef::new(namespace.clone(), name.clone())
+}
+
+/// Create a veth pair at `at` with its `peer` end, then claim the peer and bring it up.
+fn create_veth(
+    at: LinkRef,
+    peer: LinkRef,
+    mac: Option<MacAddr>,
+    peer_mac: Option<MacAddr>,
+    mtu: Option<u32>,
+    out: &mut Vec<Request>,
+) {
+    let kind = NewKind::Veth {
+        peer: peer.clone(),
+        peer_mac,
+        peer_mtu: mtu,
+    };
+    lab_parent(at, kind, mac, mtu, out);
+    out.push(Request::Claim { at: peer, up: true });
+}
+
+/// Create the macvlan `m` (its source list only in source mode), then claim it.
+fn create_macvlan(m: &MacvlanLink, out: &mut Vec<Request>) {
+    let at = LinkRef {
+        namespace: m.namespace.clone(),
+        name: m.name.clone(),
+    };
+    out.push(Request::CreateLink(NewLink {
+        at: at.clone(),
+        kind: NewKind::Macvlan {
+            parent: m.parent_at(),
+            mode: m.mode,
+            source_macs: if m.mode == Mode::Source {
+                m.source_macs.clone()
+            } else {
+                Vec::new()
+            },
+            kind: m.link_kind,
+            flags: m.flags.clone(),
+            bcqueuelen: m.bcqueuelen,
+            bc_cutoff: m.bc_cutoff,
+        },
+        mac: m.mac,
+        mtu: m.mtu,
+        restore: false,
+    }));
+    out.push(Request::Claim { at, up: m.up });
 }
 
 /// Create a lab parent where it lives, then claim it and bring it up.
@@ -707,6 +722,25 @@ fn update(
             "this object has nothing to change in place",
         ));
     };
+    let kind = match object {
+        Object::Macvlan(m) => m.link_kind,
+        _ => MacvlanKind::Macvlan,
+    };
+    set_mode_and_macs(&at, object, changes, kind, out);
+    for c in changes {
+        change(c, &at, object, kind, state, out);
+    }
+    Ok(())
+}
+
+/// The one `SetMacvlan` request for the mode and source list among `changes`, if any.
+fn set_mode_and_macs(
+    at: &LinkRef,
+    object: &Object,
+    changes: &[Change],
+    kind: MacvlanKind,
+    out: &mut Vec<Request>,
+) {
     // Mode and source list go in one request (see `Request::SetMacvlan`).
     let mode = changes.iter().find_map(|c| match c {
         Change::Mode { to, .. } => Some(*to),
@@ -725,10 +759,6 @@ fn update(
         (None, _) => true,
     };
     let macs = macs.filter(|_| ends_source).cloned();
-    let kind = match object {
-        Object::Macvlan(m) => m.link_kind,
-        _ => MacvlanKind::Macvlan,
-    };
     if mode.is_some() || macs.is_some() {
         out.push(Request::SetMacvlan {
             at: at.clone(),
@@ -737,75 +767,83 @@ fn update(
             source_macs: macs,
         });
     }
-    for c in changes {
-        match c {
-            Change::Mtu { to, .. } => {
+}
+
+/// The requests for one change `c` of the link `at` other than mode and source list.
+fn change(
+    c: &Change,
+    at: &LinkRef,
+    object: &Object,
+    kind: MacvlanKind,
+    state: &LiveState,
+    out: &mut Vec<Request>,
+) {
+    match c {
+        Change::Mtu { to, .. } => {
+            out.push(Request::SetMtu {
+                at: at.clone(),
+                mtu: *to,
+            });
+            // The kernel keeps one MTU per end (checked on 6.18: setting one end
+            // leaves the other as it was); the file gives one for the pair.
+            if let Object::Veth {
+                peer,
+                peer_namespace,
+                ..
+            } = object
+            {
                 out.push(Request::SetMtu {
-                    at: at.clone(),
+                    at: LinkRef {
+                        namespace: peer_namespace.clone(),
+                        name: peer.clone(),
+                    },
                     mtu: *to,
                 });
-                // The kernel keeps one MTU per end (checked on 6.18: setting one end
-                // leaves the other as it was); the file gives one for the pair.
-                if let Object::Veth {
-                    peer,
-                    peer_namespace,
-                    ..
-                } = object
-                {
-                    out.push(Request::SetMtu {
-                        at: LinkRef {
-                            namespace: peer_namespace.clone(),
-                            name: peer.clone(),
-                        },
-                        mtu: *to,
+            }
+        }
+        Change::Mac { to, .. } => out.push(Request::SetMac {
+            at: at.clone(),
+            mac: *to,
+        }),
+        Change::Up { to, .. } => {
+            out.push(Request::SetUp {
+                at: at.clone(),
+                up: *to,
+            });
+            // The kernel drops a link's IPv6 addresses when it goes down (sysctl
+            // net.ipv6.conf.*.keep_addr_on_down, 0 by default) while IPv4 ones stay. A
+            // down macvlan may carry addresses (one created down keeps those added to
+            // it), so its IPv6 addresses are added back.
+            if !*to
+                && matches!(object, Object::Macvlan(_))
+                && let Some(l) = state.link(at.namespace.as_ref(), &at.name)
+            {
+                for a in l.addresses.iter().filter(|a| a.addr().is_ipv6()) {
+                    out.push(Request::AddAddress {
+                        at: at.clone(),
+                        address: *a,
                     });
                 }
             }
-            Change::Mac { to, .. } => out.push(Request::SetMac {
-                at: at.clone(),
-                mac: *to,
-            }),
-            Change::Up { to, .. } => {
-                out.push(Request::SetUp {
-                    at: at.clone(),
-                    up: *to,
-                });
-                // The kernel drops a link's IPv6 addresses when it goes down (sysctl
-                // net.ipv6.conf.*.keep_addr_on_down, 0 by default) while IPv4 ones stay. A
-                // down macvlan may carry addresses (one created down keeps those added to
-                // it), so its IPv6 addresses are added back.
-                if !*to
-                    && matches!(object, Object::Macvlan(_))
-                    && let Some(l) = state.link(at.namespace.as_ref(), &at.name)
-                {
-                    for a in l.addresses.iter().filter(|a| a.addr().is_ipv6()) {
-                        out.push(Request::AddAddress {
-                            at: at.clone(),
-                            address: *a,
-                        });
-                    }
-                }
-            }
-            Change::Flags { to, .. } => out.push(Request::SetMacvlanAttr {
-                at: at.clone(),
-                kind,
-                attr: MacvlanAttr::Flags(to.clone()),
-            }),
-            Change::Bcqueuelen { to, .. } => out.push(Request::SetMacvlanAttr {
-                at: at.clone(),
-                kind,
-                attr: MacvlanAttr::BcQueueLen(*to),
-            }),
-            Change::BcCutoff { to, .. } => out.push(Request::SetMacvlanAttr {
-                at: at.clone(),
-                kind,
-                attr: MacvlanAttr::BcCutoff(*to),
-            }),
-            Change::Ports { from, to } => set_ports(&at.name, from, to, out),
-            Change::Mode { .. } | Change::SourceMacs { .. } => {}
         }
+        Change::Flags { to, .. } => out.push(Request::SetMacvlanAttr {
+            at: at.clone(),
+            kind,
+            attr: MacvlanAttr::Flags(to.clone()),
+        }),
+        Change::Bcqueuelen { to, .. } => out.push(Request::SetMacvlanAttr {
+            at: at.clone(),
+            kind,
+            attr: MacvlanAttr::BcQueueLen(*to),
+        }),
+        Change::BcCutoff { to, .. } => out.push(Request::SetMacvlanAttr {
+            at: at.clone(),
+            kind,
+            attr: MacvlanAttr::BcCutoff(*to),
+        }),
+        Change::Ports { from, to } => set_ports(&at.name, from, to, out),
+        Change::Mode { .. } | Change::SourceMacs { .. } => {}
     }
-    Ok(())
 }
 
 /// Release the ports of `bridge` that are in `from` and not in `to`, then enslave those

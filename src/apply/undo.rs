@@ -218,21 +218,7 @@ pub fn inverse(
 ) -> (Vec<Request>, Vec<BackendError>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    // What the request created goes again.
-    let mut gone: BTreeSet<LinkRef> = BTreeSet::new();
-    for at in &prior.added {
-        let Some(l) = get(now, at) else { continue };
-        if gone.contains(at) {
-            continue;
-        }
-        let carried = !reused(at) && l.parent.as_ref().is_some_and(doomed);
-        if let Some(p) = &l.peer {
-            gone.insert(p.clone());
-        }
-        if !carried {
-            out.push(super::requests::delete_link(at.clone(), now));
-        }
-    }
+    delete_added(prior, now, doomed, reused, &mut out);
     if let Some(ns) = &prior.namespace_added
         && now.namespace(ns).is_some()
     {
@@ -288,89 +274,137 @@ pub fn inverse(
                     Err(e) => problems.push(e),
                 }
             }
-            Some(n) => {
-                let mut n = n.clone();
-                if let Some(kind) = was.kind.macvlan() {
-                    let mode = was.mode.filter(|m| Some(*m) != n.mode);
-                    let list = (was.mode == Some(Mode::Source)
-                        && (mode.is_some() || was.source_macs != n.source_macs))
-                        .then(|| was.source_macs.clone());
-                    if mode.is_some() || list.is_some() {
-                        out.push(Request::SetMacvlan {
-                            at: at.clone(),
-                            kind,
-                            mode,
-                            source_macs: list,
-                        });
-                    }
-                    let mut attrs = Vec::new();
-                    if was.flags != n.flags {
-                        attrs.push(MacvlanAttr::Flags(was.flags.clone()));
-                    }
-                    if let Some(q) = was.bcqueuelen.filter(|q| Some(*q) != n.bcqueuelen) {
-                        attrs.push(MacvlanAttr::BcQueueLen(q));
-                    }
-                    // The cutoff is the parent's: set back once, through the first of its
-                    // macvlans that the request changed.
-                    if was.bc_cutoff != n.bc_cutoff
-                        && was
-                            .parent
-                            .as_ref()
-                            .is_some_and(|p| cutoffs.insert(p.clone()))
-                    {
-                        attrs.push(MacvlanAttr::BcCutoff(
-                            was.bc_cutoff.unwrap_or(state::DEFAULT_BC_CUTOFF),
-                        ));
-                    }
-                    out.extend(attrs.into_iter().map(|attr| Request::SetMacvlanAttr {
-                        at: at.clone(),
-                        kind,
-                        attr,
-                    }));
-                }
-                if was.mtu != n.mtu {
-                    out.push(Request::SetMtu {
-                        at: at.clone(),
-                        mtu: was.mtu,
-                    });
-                }
-                if let Some(mac) = was.mac.filter(|m| Some(*m) != n.mac) {
-                    out.push(Request::SetMac {
-                        at: at.clone(),
-                        mac,
-                    });
-                }
-                if was.master != n.master {
-                    out.push(Request::SetMaster {
-                        at: at.clone(),
-                        master: was.master.clone(),
-                    });
-                }
-                if was.owner != n.owner {
-                    out.push(Request::SetAlias {
-                        at: at.clone(),
-                        owner: was.owner.clone(),
-                    });
-                }
-                if was.up != n.up {
-                    out.push(Request::SetUp {
-                        at: at.clone(),
-                        up: was.up,
-                    });
-                    if !was.up {
-                        // Going down drops IPv6 addresses and routes (see `state::apply`).
-                        n.addresses.retain(|a| a.addr().is_ipv4());
-                        n.routes.clear();
-                    }
-                }
-                contents(was, Some(&n), &mut after);
-                routes(was, Some(&n), &mut last);
-            }
+            Some(n) => restore_changed(was, n, &mut cutoffs, &mut out, &mut after, &mut last),
         }
     }
     out.extend(after);
     out.extend(last);
     (out, problems)
+}
+
+/// Delete again the links the request created (`prior.added`) that are still there, but
+/// not a veth's second end nor a link its doomed parent's delete carries along.
+fn delete_added(
+    prior: &Prior,
+    now: &LiveState,
+    doomed: &dyn Fn(&LinkRef) -> bool,
+    reused: &dyn Fn(&LinkRef) -> bool,
+    out: &mut Vec<Request>,
+) {
+    // What the request created goes again.
+    let mut gone: BTreeSet<LinkRef> = BTreeSet::new();
+    for at in &prior.added {
+        let Some(l) = get(now, at) else { continue };
+        if gone.contains(at) {
+            continue;
+        }
+        let carried = !reused(at) && l.parent.as_ref().is_some_and(doomed);
+        if let Some(p) = &l.peer {
+            gone.insert(p.clone());
+        }
+        if !carried {
+            out.push(super::requests::delete_link(at.clone(), now));
+        }
+    }
+}
+
+/// Set back what changed on `n`, a link that is still there, to what it was (`was`):
+/// requests into `out`, its addresses into `after` and its routes into `last`.
+fn restore_changed(
+    was: &LiveLink,
+    n: &LiveLink,
+    cutoffs: &mut BTreeSet<LinkRef>,
+    out: &mut Vec<Request>,
+    after: &mut Vec<Request>,
+    last: &mut Vec<Request>,
+) {
+    let at = was.at();
+    let mut n = n.clone();
+    restore_macvlan(was, &n, cutoffs, out);
+    if was.mtu != n.mtu {
+        out.push(Request::SetMtu {
+            at: at.clone(),
+            mtu: was.mtu,
+        });
+    }
+    if let Some(mac) = was.mac.filter(|m| Some(*m) != n.mac) {
+        out.push(Request::SetMac {
+            at: at.clone(),
+            mac,
+        });
+    }
+    if was.master != n.master {
+        out.push(Request::SetMaster {
+            at: at.clone(),
+            master: was.master.clone(),
+        });
+    }
+    if was.owner != n.owner {
+        out.push(Request::SetAlias {
+            at: at.clone(),
+            owner: was.owner.clone(),
+        });
+    }
+    if was.up != n.up {
+        out.push(Request::SetUp {
+            at: at.clone(),
+            up: was.up,
+        });
+        if !was.up {
+            // Going down drops IPv6 addresses and routes (see `state::apply`).
+            n.addresses.retain(|a| a.addr().is_ipv4());
+            n.routes.clear();
+        }
+    }
+    contents(was, Some(&n), after);
+    routes(was, Some(&n), last);
+}
+
+/// Set back the macvlan mode, source list and attributes of `n` to those of `was`.
+fn restore_macvlan(
+    was: &LiveLink,
+    n: &LiveLink,
+    cutoffs: &mut BTreeSet<LinkRef>,
+    out: &mut Vec<Request>,
+) {
+    if let Some(kind) = was.kind.macvlan() {
+        let mode = was.mode.filter(|m| Some(*m) != n.mode);
+        let list = (was.mode == Some(Mode::Source)
+            && (mode.is_some() || was.source_macs != n.source_macs))
+            .then(|| was.source_macs.clone());
+        if mode.is_some() || list.is_some() {
+            out.push(Request::SetMacvlan {
+                at: was.at(),
+                kind,
+                mode,
+                source_macs: list,
+            });
+        }
+        let mut attrs = Vec::new();
+        if was.flags != n.flags {
+            attrs.push(MacvlanAttr::Flags(was.flags.clone()));
+        }
+        if let Some(q) = was.bcqueuelen.filter(|q| Some(*q) != n.bcqueuelen) {
+            attrs.push(MacvlanAttr::BcQueueLen(q));
+        }
+        // The cutoff is the parent's: set back once, through the first of its
+        // macvlans that the request changed.
+        if was.bc_cutoff != n.bc_cutoff
+            && was
+                .parent
+                .as_ref()
+                .is_some_and(|p| cutoffs.insert(p.clone()))
+        {
+            attrs.push(MacvlanAttr::BcCutoff(
+                was.bc_cutoff.unwrap_or(state::DEFAULT_BC_CUTOFF),
+            ));
+        }
+        out.extend(attrs.into_iter().map(|attr| Request::SetMacvlanAttr {
+            at: was.at(),
+            kind,
+            attr,
+        }));
+    }
 }
 
 /// Undo `journal` (accepted requests, oldest first) last first, through `backend`, keeping
