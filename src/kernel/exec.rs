@@ -43,16 +43,7 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
             note_deleted(nl, r);
             delete_link(nl, at.namespace.as_ref(), &at.name)
         }
-        Request::SetMaster { at, master } => {
-            let ns = at.namespace.as_ref();
-            let index = link_index(nl, ns, &at.name)?;
-            let msg = LinkUnspec::new_with_index(index);
-            let msg = match master {
-                Some(m) => msg.controller(link_index(nl, ns, m)?),
-                None => msg.nocontroller(),
-            };
-            change_link(nl, ns, op, &what, msg.build())
-        }
+        Request::SetMaster { at, master } => set_master(nl, at, master.as_ref(), op, &what),
         Request::DeleteLinks {
             namespace, links, ..
         } => {
@@ -88,15 +79,7 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
             change_link(nl, at.namespace.as_ref(), op, &what, msg)
         }
         Request::SetMacvlanAttr { at, kind, attr } => {
-            let info = match attr {
-                MacvlanAttr::Flags(flags) => wire_flags(flags),
-                MacvlanAttr::BcQueueLen(n) => InfoMacVlan::BcQueueLen(*n),
-                MacvlanAttr::BcCutoff(n) => InfoMacVlan::BcCutoff(*n),
-            };
-            let msg = LinkMessageBuilder::<LinkMacVlan>::new_with_info_kind(InfoKind::MacVlan)
-                .name(at.name.as_str())
-                .append_info_data(info);
-            let msg = driver(*kind, msg.build())?;
+            let msg = macvlan_attr_message(at, *kind, attr)?;
             change_link(nl, at.namespace.as_ref(), op, &what, msg)
         }
         Request::SetMacvlan {
@@ -105,64 +88,132 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
             mode,
             source_macs,
         } => {
-            // Mode and source list go to the macvlan driver (macvlan_changelink), which
-            // only runs when the request carries IFLA_INFO_KIND; sent together, the kernel
-            // sets the mode before it looks at the list.
-            let mut msg = LinkMessageBuilder::<LinkMacVlan>::new_with_info_kind(InfoKind::MacVlan)
-                .name(at.name.as_str());
-            if let Some(m) = mode {
-                msg = msg.mode(wire_mode(*m));
-            }
-            if let Some(list) = source_macs {
-                msg = if list.is_empty() {
-                    msg.append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Flush))
-                } else {
-                    msg.append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Set))
-                        .append_info_data(mac_list(list))
-                };
-            }
-            let msg = driver(*kind, msg.build())?;
+            let msg = macvlan_change_message(at, *kind, *mode, source_macs.as_deref())?;
             change_link(nl, at.namespace.as_ref(), op, &what, msg)
         }
-        Request::AddAddress { at, address } => {
-            let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = address_message(index, address, true);
-            let mut handle = nl.conn(at.namespace.as_ref())?.handle.clone();
-            nl.rt
-                .block_on(ack(
-                    &mut handle,
-                    RouteNetlinkMessage::NewAddress(msg),
-                    NLM_F_CREATE | NLM_F_EXCL,
-                ))
-                .map_err(|e| nl_err(op, &what, e))
-        }
-        Request::DeleteAddress { at, address } => {
-            let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = address_message(index, address, false);
-            let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
-            nl.rt
-                .block_on(handle.address().del(msg).execute())
-                .map_err(|e| nl_err(op, &what, e))
-        }
-        Request::AddRoute { at, route } => {
-            let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = route_message(index, route, false)
-                .map_err(|m| BackendError::new(op, &what, Some(libc::EINVAL), m))?;
-            let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
-            nl.rt
-                .block_on(handle.route().add(msg).execute())
-                .map_err(|e| nl_err(op, &what, e))
-        }
-        Request::DeleteRoute { at, route } => {
-            let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-            let msg = route_message(index, route, true)
-                .map_err(|m| BackendError::new(op, &what, Some(libc::EINVAL), m))?;
-            let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
-            nl.rt
-                .block_on(handle.route().del(msg).execute())
-                .map_err(|e| nl_err(op, &what, e))
-        }
+        Request::AddAddress { at, address } => add_address(nl, at, address, op, &what),
+        Request::DeleteAddress { at, address } => delete_address(nl, at, address, op, &what),
+        Request::AddRoute { at, route } => change_route(nl, at, route, false, op, &what),
+        Request::DeleteRoute { at, route } => change_route(nl, at, route, true, op, &what),
     }
+}
+
+/// Set or clear the master (bridge) of a link, in one RTM_NEWLINK change.
+fn set_master(
+    nl: &mut Netlink,
+    at: &LinkRef,
+    master: Option<&LinkName>,
+    op: RequestOp,
+    what: &str,
+) -> Result<(), BackendError> {
+    let ns = at.namespace.as_ref();
+    let index = link_index(nl, ns, &at.name)?;
+    let msg = LinkUnspec::new_with_index(index);
+    let msg = match master {
+        Some(m) => msg.controller(link_index(nl, ns, m)?),
+        None => msg.nocontroller(),
+    };
+    change_link(nl, ns, op, what, msg.build())
+}
+
+/// The change message for one more attribute of the macvlan driver (flags, broadcast queue).
+fn macvlan_attr_message(
+    at: &LinkRef,
+    kind: MacvlanKind,
+    attr: &MacvlanAttr,
+) -> Result<LinkMessage, BackendError> {
+    let info = match attr {
+        MacvlanAttr::Flags(flags) => wire_flags(flags),
+        MacvlanAttr::BcQueueLen(n) => InfoMacVlan::BcQueueLen(*n),
+        MacvlanAttr::BcCutoff(n) => InfoMacVlan::BcCutoff(*n),
+    };
+    let msg = LinkMessageBuilder::<LinkMacVlan>::new_with_info_kind(InfoKind::MacVlan)
+        .name(at.name.as_str())
+        .append_info_data(info);
+    driver(kind, msg.build())
+}
+
+/// The change message for a macvlan's mode and source list.
+fn macvlan_change_message(
+    at: &LinkRef,
+    kind: MacvlanKind,
+    mode: Option<Mode>,
+    source_macs: Option<&[MacAddr]>,
+) -> Result<LinkMessage, BackendError> {
+    // Mode and source list go to the macvlan driver (macvlan_changelink), which
+    // only runs when the request carries IFLA_INFO_KIND; sent together, the kernel
+    // sets the mode before it looks at the list.
+    let mut msg = LinkMessageBuilder::<LinkMacVlan>::new_with_info_kind(InfoKind::MacVlan)
+        .name(at.name.as_str());
+    if let Some(m) = mode {
+        msg = msg.mode(wire_mode(m));
+    }
+    if let Some(list) = source_macs {
+        msg = if list.is_empty() {
+            msg.append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Flush))
+        } else {
+            msg.append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Set))
+                .append_info_data(mac_list(list))
+        };
+    }
+    driver(kind, msg.build())
+}
+
+/// Add one address to a link: RTM_NEWADDR with CREATE|EXCL, waiting for its ACK.
+fn add_address(
+    nl: &mut Netlink,
+    at: &LinkRef,
+    address: &Cidr,
+    op: RequestOp,
+    what: &str,
+) -> Result<(), BackendError> {
+    let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
+    let msg = address_message(index, address, true);
+    let mut handle = nl.conn(at.namespace.as_ref())?.handle.clone();
+    nl.rt
+        .block_on(ack(
+            &mut handle,
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        ))
+        .map_err(|e| nl_err(op, what, e))
+}
+
+/// Delete one address from a link (RTM_DELADDR).
+fn delete_address(
+    nl: &mut Netlink,
+    at: &LinkRef,
+    address: &Cidr,
+    op: RequestOp,
+    what: &str,
+) -> Result<(), BackendError> {
+    let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
+    let msg = address_message(index, address, false);
+    let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
+    nl.rt
+        .block_on(handle.address().del(msg).execute())
+        .map_err(|e| nl_err(op, what, e))
+}
+
+/// Add (RTM_NEWROUTE) or, with `delete`, delete (RTM_DELROUTE) one route via a link.
+fn change_route(
+    nl: &mut Netlink,
+    at: &LinkRef,
+    route: &Route,
+    delete: bool,
+    op: RequestOp,
+    what: &str,
+) -> Result<(), BackendError> {
+    let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
+    let msg = route_message(index, route, delete)
+        .map_err(|m| BackendError::new(op, what, Some(libc::EINVAL), m))?;
+    let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
+    let sent = if delete {
+        nl.rt.block_on(handle.route().del(msg).execute())
+    } else {
+        nl.rt.block_on(handle.route().add(msg).execute())
+    };
+    sent.map_err(|e| nl_err(op, what, e))
 }
 
 /// Several `AddAddress` requests in flight at once: each is its own RTM_NEWADDR with its
@@ -261,32 +312,10 @@ fn create_link_as(
             peer_mac,
             peer_mtu,
         } => {
-            let mut peer_msg = LinkUnspec::new_with_name(peer.name.as_str());
-            if let Some(m) = peer_mtu {
-                peer_msg = peer_msg.mtu(*m);
-            }
-            // Only undo sets it: a deleted veth comes back with both MACs as they were.
-            if let Some(m) = peer_mac {
-                peer_msg = peer_msg.address(m.0.to_vec());
-            }
-            // The peer goes straight into its namespace (its own IFLA_NET_NS_FD inside
-            // VETH_INFO_PEER) instead of being moved there afterwards.
-            if peer.namespace != n.at.namespace {
-                peer_msg = peer_msg.setns_by_fd(ns_fd(nl, peer.namespace.as_ref())?);
-            }
-            let mut peer_msg = peer_msg.build();
-            if let Some((_, Some(i))) = ids {
-                peer_msg.header.index = i;
-            }
-            let mut msg = LinkVeth::new(name, peer.name.as_str())
+            let peer_msg = veth_peer_message(nl, n, peer, *peer_mac, *peer_mtu, ids)?;
+            let msg = LinkVeth::new(name, peer.name.as_str())
                 .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
-            if let Some(m) = n.mtu {
-                msg = msg.mtu(m);
-            }
-            if let Some(m) = n.mac {
-                msg = msg.address(m.0.to_vec());
-            }
-            msg.build()
+            with_mtu_mac(msg, n).build()
         }
         NewKind::Dummy => with_mtu_mac(LinkDummy::new(name), n).build(),
         NewKind::Vlan { link, vlan_id } => {
@@ -311,27 +340,9 @@ fn create_link_as(
             bc_cutoff,
         } => {
             let index = link_index(nl, parent.namespace.as_ref(), &parent.name)?;
-            let mut msg = LinkMacVlan::new(name, index, wire_mode(*mode));
-            if let Some(mtu) = n.mtu {
-                msg = msg.mtu(mtu);
-            }
-            if let Some(mac) = n.mac {
-                msg = msg.address(mac.0.to_vec());
-            }
-            if *mode == Mode::Source {
-                msg = msg
-                    .append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Set))
-                    .append_info_data(mac_list(source_macs));
-            }
-            if !flags.is_empty() {
-                msg = msg.append_info_data(wire_flags(flags));
-            }
-            if let Some(q) = bcqueuelen {
-                msg = msg.append_info_data(InfoMacVlan::BcQueueLen(*q));
-            }
-            if let Some(c) = bc_cutoff {
-                msg = msg.append_info_data(InfoMacVlan::BcCutoff(*c));
-            }
+            let msg = with_mtu_mac(LinkMacVlan::new(name, index, wire_mode(*mode)), n);
+            let mut msg =
+                with_macvlan_info(msg, *mode, source_macs, flags, *bcqueuelen, *bc_cutoff);
             if n.at.namespace != parent.namespace {
                 msg = msg.setns_by_fd(ns_fd(nl, n.at.namespace.as_ref())?);
             }
@@ -341,6 +352,73 @@ fn create_link_as(
     if let Some((i, _)) = ids {
         msg.header.index = i;
     }
+    let made = made_links(n);
+    // Through the socket of the namespace the request is made in: the parent's for a
+    // macvlan (the kernel looks IFLA_LINK up there), the link's own for anything else.
+    let via = match &n.kind {
+        NewKind::Macvlan { parent, .. } => parent.namespace.as_ref(),
+        _ => n.at.namespace.as_ref(),
+    };
+    new_link(nl, via, op, what, msg, &made)
+}
+
+/// The peer half of a veth create: its name, MTU, MAC, namespace and (for undo) ifindex.
+fn veth_peer_message(
+    nl: &mut Netlink,
+    n: &NewLink,
+    peer: &LinkRef,
+    peer_mac: Option<MacAddr>,
+    peer_mtu: Option<u32>,
+    ids: Option<(u32, Option<u32>)>,
+) -> Result<LinkMessage, BackendError> {
+    let mut peer_msg = LinkUnspec::new_with_name(peer.name.as_str());
+    if let Some(m) = peer_mtu {
+        peer_msg = peer_msg.mtu(m);
+    }
+    // Only undo sets it: a deleted veth comes back with both MACs as they were.
+    if let Some(m) = peer_mac {
+        peer_msg = peer_msg.address(m.0.to_vec());
+    }
+    // The peer goes straight into its namespace (its own IFLA_NET_NS_FD inside
+    // VETH_INFO_PEER) instead of being moved there afterwards.
+    if peer.namespace != n.at.namespace {
+        peer_msg = peer_msg.setns_by_fd(ns_fd(nl, peer.namespace.as_ref())?);
+    }
+    let mut peer_msg = peer_msg.build();
+    if let Some((_, Some(i))) = ids {
+        peer_msg.header.index = i;
+    }
+    Ok(peer_msg)
+}
+
+/// A macvlan create's driver data: source list, flags and broadcast queue, when given.
+fn with_macvlan_info(
+    mut msg: LinkMessageBuilder<LinkMacVlan>,
+    mode: Mode,
+    source_macs: &[MacAddr],
+    flags: &[MacvlanFlag],
+    bcqueuelen: Option<u32>,
+    bc_cutoff: Option<i32>,
+) -> LinkMessageBuilder<LinkMacVlan> {
+    if mode == Mode::Source {
+        msg = msg
+            .append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Set))
+            .append_info_data(mac_list(source_macs));
+    }
+    if !flags.is_empty() {
+        msg = msg.append_info_data(wire_flags(flags));
+    }
+    if let Some(q) = bcqueuelen {
+        msg = msg.append_info_data(InfoMacVlan::BcQueueLen(q));
+    }
+    if let Some(c) = bc_cutoff {
+        msg = msg.append_info_data(InfoMacVlan::BcCutoff(c));
+    }
+    msg
+}
+
+/// The links a create makes, where each ends up, for the journal (none for undo's restore).
+fn made_links(n: &NewLink) -> Vec<(Option<&NsName>, &LinkName)> {
     // What the create makes, for the journal (see `journal`): every end of it, where it ends
     // up. A create that undo makes to give a deleted link back is not journaled: the
     // request after it may be a SetAlias or nothing rather than a claim, and only a claim
@@ -349,21 +427,14 @@ fn create_link_as(
         NewKind::Veth { peer, .. } => Some(peer),
         _ => None,
     };
-    let made: Vec<(Option<&NsName>, &LinkName)> = if n.restore {
+    if n.restore {
         Vec::new()
     } else {
         std::iter::once(&n.at)
             .chain(peer)
             .map(|at| (at.namespace.as_ref(), &at.name))
             .collect()
-    };
-    // Through the socket of the namespace the request is made in: the parent's for a
-    // macvlan (the kernel looks IFLA_LINK up there), the link's own for anything else.
-    let via = match &n.kind {
-        NewKind::Macvlan { parent, .. } => parent.namespace.as_ref(),
-        _ => n.at.namespace.as_ref(),
-    };
-    new_link(nl, via, op, what, msg, &made)
+    }
 }
 
 /// The namespace file of `ns` (`None`: the one mvtopo runs in), for IFLA_NET_NS_FD.

@@ -59,7 +59,41 @@ struct Raw {
 
 pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     let names = netns::list().map_err(|e| io_err("list namespaces", netns::NETNS_DIR, &e))?;
+    let files = open_namespaces(nl, names)?;
 
+    // Sockets for namespaces not cached yet, only for this read.
+    let (cached, fresh): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|(n, _)| nl.named.contains_key(n));
+    let temporary = connect_fresh(nl, fresh)?;
+    let places = places(nl, &cached, &temporary);
+
+    let reads = nl.rt.block_on(read_all(&places));
+    close(nl, temporary);
+    let reads = reads?;
+
+    let mut live = LiveState::default();
+    named_namespaces(&places, &mut live.namespaces);
+    resolve_links(&places, reads, &mut live.links);
+    live.kernel = features(&live.links, kernel_release());
+    nl.unreadable.sort();
+    for name in &nl.unreadable {
+        // Its identity (the cookie) needs a socket inside, which needs entering it.
+        let owner = netns::recorded_owner(name);
+        live.namespaces.push(LiveNamespace {
+            name: name.clone(),
+            owner,
+        });
+    }
+    live.normalize();
+    Ok(live)
+}
+
+/// Open the named namespaces to read and drop cached sockets of ones gone or replaced.
+fn open_namespaces(
+    nl: &mut Netlink,
+    names: Vec<NsName>,
+) -> Result<Vec<(NsName, NsFile)>, BackendError> {
     // Open every named namespace. One that vanished meanwhile (another tool or test deleted
     // it) is skipped; so is the own namespace when it also has a name (rooted_at a
     // /run/netns file, or run under `nsenter --net=/run/netns/X`): its links are reported
@@ -89,11 +123,14 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     for n in &stale {
         nl.evict(n);
     }
+    Ok(files)
+}
 
-    // Sockets for namespaces not cached yet, only for this read.
-    let (cached, fresh): (Vec<_>, Vec<_>) = files
-        .into_iter()
-        .partition(|(n, _)| nl.named.contains_key(n));
+/// Sockets in the namespaces not cached yet (`fresh`), only for this read; closed on error.
+fn connect_fresh(
+    nl: &mut Netlink,
+    fresh: Vec<(NsName, NsFile)>,
+) -> Result<Vec<(NsName, Conn)>, BackendError> {
     let fresh_names: Vec<NsName> = fresh.iter().map(|(n, _)| n.clone()).collect();
     let mut temporary: Vec<(NsName, Conn)> = Vec::new();
     for (name, conn) in fresh_names
@@ -114,14 +151,18 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
             }
         }
     }
+    Ok(temporary)
+}
 
+/// The places to read: the own namespace, then the cached and temporary ones, by name.
+fn places(nl: &Netlink, cached: &[(NsName, NsFile)], temporary: &[(NsName, Conn)]) -> Vec<Place> {
     let mut places = vec![Place {
         name: None,
         handle: nl.root.handle.clone(),
         fd: nl.root.ns.file.as_raw_fd(),
         cookie: nl.root.cookie,
     }];
-    for (name, _) in &cached {
+    for (name, _) in cached {
         if let Some(c) = nl.named.get(name) {
             places.push(Place {
                 name: Some(name.clone()),
@@ -131,7 +172,7 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
             });
         }
     }
-    for (name, c) in &temporary {
+    for (name, c) in temporary {
         places.push(Place {
             name: Some(name.clone()),
             handle: c.handle.clone(),
@@ -140,13 +181,12 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
         });
     }
     places.sort_by(|a, b| a.name.cmp(&b.name));
+    places
+}
 
-    let reads = nl.rt.block_on(read_all(&places));
-    close(nl, temporary);
-    let reads = reads?;
-
-    let mut live = LiveState::default();
-    for place in &places {
+/// The named namespaces read, each with its owner when its marker records this very one.
+fn named_namespaces(places: &[Place], out: &mut Vec<LiveNamespace>) {
+    for place in places {
         if let Some(name) = &place.name {
             // Owned only when the marker records this very namespace: its cookie (never
             // reused while the system is up, unlike the inode) and this boot.
@@ -157,25 +197,12 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
                 };
                 netns::owner(name, &id)
             });
-            live.namespaces.push(LiveNamespace {
+            out.push(LiveNamespace {
                 name: name.clone(),
                 owner,
             });
         }
     }
-    resolve_links(&places, reads, &mut live.links);
-    live.kernel = features(&live.links, kernel_release());
-    nl.unreadable.sort();
-    for name in &nl.unreadable {
-        // Its identity (the cookie) needs a socket inside, which needs entering it.
-        let owner = netns::recorded_owner(name);
-        live.namespaces.push(LiveNamespace {
-            name: name.clone(),
-            owner,
-        });
-    }
-    live.normalize();
-    Ok(live)
 }
 
 /// Whether the kernel has the macvlan attributes newer than the rest (`KernelFeatures`).
@@ -415,26 +442,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         let Some(name) = name.and_then(|n| LinkName::new(n).ok()) else {
             continue;
         };
-        let mut link = LiveLink {
-            namespace: place.name.clone(),
-            name,
-            kind: LinkKind::Device,
-            parent: None,
-            peer: None,
-            master: None,
-            mode: None,
-            vlan_id: None,
-            mac: None,
-            mtu: 0,
-            up: l.header.flags.contains(LinkFlags::Up),
-            source_macs: vec![],
-            flags: vec![],
-            bcqueuelen: None,
-            bc_cutoff: None,
-            addresses: vec![],
-            routes: vec![],
-            owner: None,
-        };
+        let mut link = bare_link(place, name, l.header.flags.contains(LinkFlags::Up));
         let mut lower: Option<u32> = None;
         let mut nsid: Option<i32> = None;
         let mut master: Option<u32> = None;
@@ -462,22 +470,56 @@ fn reduce(place: &Place, raw: Raw) -> Read {
             .and_then(|i| out.names.get(&i))
             .and_then(|n| LinkName::new(n).ok());
     }
-    for a in &raw.addresses {
+    attach(&mut out.links, &by_index, &raw.addresses, &raw.routes);
+    out
+}
+
+/// A link of `place` as its header tells it, before its attributes are read.
+fn bare_link(place: &Place, name: LinkName, up: bool) -> LiveLink {
+    LiveLink {
+        namespace: place.name.clone(),
+        name,
+        kind: LinkKind::Device,
+        parent: None,
+        peer: None,
+        master: None,
+        mode: None,
+        vlan_id: None,
+        mac: None,
+        mtu: 0,
+        up,
+        source_macs: vec![],
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
+        addresses: vec![],
+        routes: vec![],
+        owner: None,
+    }
+}
+
+/// Give each link (found by ifindex in `by_index`) its addresses and routes.
+fn attach(
+    links: &mut [LiveLink],
+    by_index: &HashMap<u32, usize>,
+    addresses: &[AddressMessage],
+    routes: &[RouteMessage],
+) {
+    for a in addresses {
         let Some(&at) = by_index.get(&a.header.index) else {
             continue;
         };
         if let Some(c) = address(a) {
-            out.links[at].addresses.push(c);
+            links[at].addresses.push(c);
         }
     }
-    for r in &raw.routes {
+    for r in routes {
         if let Some((oif, route)) = route(r)
             && let Some(&at) = by_index.get(&oif)
         {
-            out.links[at].routes.push(route);
+            links[at].routes.push(route);
         }
     }
-    out
 }
 
 /// Every namespace's links, with lower devices and veth peers resolved to place-qualified
