@@ -595,11 +595,14 @@ pub fn dump(lab: &Lab) -> Dump {
         };
         let mut links = parse(&["-j", "-d", "link", "show"]);
         without_timers(&mut links);
+        // `ip addr` repeats each link's flags and operstate: the same carrier rule.
+        let mut addresses = parse(&["-j", "addr", "show"]);
+        without_timers(&mut addresses);
         per_ns.insert(
             short.clone(),
             [
                 links,
-                parse(&["-j", "addr", "show"]),
+                addresses,
                 parse(&["-4", "-j", "route", "show", "table", "all"]),
                 parse(&["-6", "-j", "route", "show", "table", "all"]),
             ],
