@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::adopt;
 use crate::apply::backend::Backend;
 
-use super::{EXIT_FAILURE, EXIT_OK, Exit, backend_report, lock, netlink, read_topology, recover};
+use super::{EXIT_FAILURE, EXIT_OK, Exit, backend_report, read_topology, state_for_change};
 
 pub(super) const AFTER_HELP: &str = "\
 An object is claimed only when it exists, is owned by no topology, and matches the file \
@@ -22,18 +22,7 @@ claimed); 64, 65 usage error, invalid file (nothing changed).";
 
 pub(super) fn run(file: &Path, dry_run: bool, lock_timeout: Option<Duration>) -> Result<u8, Exit> {
     let l = read_topology(file)?;
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(lock::acquire(lock_timeout)?)
-    };
-    let mut backend = netlink()?;
-    if !dry_run {
-        recover(&mut backend)?;
-    }
-    let live = backend
-        .snapshot()
-        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let (_lock, mut backend, live) = state_for_change(dry_run, lock_timeout)?;
     let owner = l.topology.name.as_str();
     let adoption = adopt::adopt(&l.topology, &live);
     for e in &adoption.entries {

@@ -489,6 +489,28 @@ fn netlink() -> Result<kernel::Netlink, Exit> {
 
 /// Settle what a run killed outright left half-made (under the lock, before the snapshot
 /// the plan is made from), saying what was removed.
+/// The backend and the kernel's state for a command that may change it. Unless `dry_run`:
+/// under the apply lock (returned, for the caller to hold) and after recovering what a
+/// crashed run left, so the state read is the one the change will start from.
+fn state_for_change(
+    dry_run: bool,
+    lock_timeout: Option<Duration>,
+) -> Result<(Option<lock::ApplyLock>, kernel::Netlink, LiveState), Exit> {
+    let held = if dry_run {
+        None
+    } else {
+        Some(lock::acquire(lock_timeout)?)
+    };
+    let mut backend = netlink()?;
+    if !dry_run {
+        recover(&mut backend)?;
+    }
+    let live = backend
+        .snapshot()
+        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    Ok((held, backend, live))
+}
+
 fn recover(backend: &mut kernel::Netlink) -> Result<(), Exit> {
     let notes = backend.recover().map_err(|e| {
         Exit::failure(backend_report(
@@ -681,18 +703,7 @@ fn cmd_destroy(
 ) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let name = l.topology.name.clone();
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(lock::acquire(lock_timeout)?)
-    };
-    let mut backend = netlink()?;
-    if !dry_run {
-        recover(&mut backend)?;
-    }
-    let live = backend
-        .snapshot()
-        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let (_lock, mut backend, live) = state_for_change(dry_run, lock_timeout)?;
     let plan = diff::destroy(&name, &live).map_err(|e| Exit::failure(Report::new(e)))?;
     match format {
         Format::Json if dry_run => println!("{}", json::pretty(&json::versioned(&plan))),
