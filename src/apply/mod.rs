@@ -6,6 +6,7 @@
 //! path is tested with the fake kernel.
 
 pub mod backend;
+pub mod batch;
 pub mod requests;
 pub mod state;
 pub mod undo;
@@ -17,7 +18,8 @@ use crate::code::Code;
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 
-pub use requests::{MacvlanAttr, NewKind, NewLink, Request, batch_deletes, lower};
+pub use batch::batch_deletes;
+pub use requests::{MacvlanAttr, NewKind, NewLink, Request, lower};
 pub use undo::{Accepted, UndoReport};
 
 /// "SIGINT" for 2; the number for a signal nix does not know.
@@ -263,7 +265,7 @@ fn lower_plan(plan: &Plan, live: &LiveState) -> Lowered {
     // Single deletes that join one batch are applied to `ahead` together, when the run
     // ends: one pass over the state instead of one per link (a run's deletes lower the
     // same against the state before it; see `DeleteRun`).
-    let mut run = requests::DeleteRun::default();
+    let mut run = batch::DeleteRun::default();
     for (i, step) in plan.steps.iter().enumerate() {
         if implied[i].is_some() {
             // Carried out by a later delete (see `implied_deletes`).
@@ -312,7 +314,7 @@ fn batch_lowered(lowered: &mut Lowered) -> usize {
         .iter_mut()
         .map(|(_, r)| r.as_mut().map(std::mem::take).unwrap_or_default())
         .collect();
-    requests::batch_deletes(&mut runs);
+    batch::batch_deletes(&mut runs);
     let total = runs.iter().map(Vec::len).sum();
     for ((_, r), batched) in lowered.iter_mut().zip(runs) {
         *r = Ok(batched);
@@ -365,7 +367,7 @@ impl Running<'_> {
             while group.len() < MAX_IN_FLIGHT
                 && let Some((_, next)) = flat.peek()
             {
-                if !requests::independent(group.iter().map(|(_, r)| r), next) {
+                if !batch::independent(group.iter().map(|(_, r)| r), next) {
                     break;
                 }
                 group.extend(flat.next());
