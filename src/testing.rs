@@ -9,8 +9,9 @@
 use std::fmt::Write as _;
 
 use crate::live::LinkRef;
-use crate::model::Route;
-use crate::names::{Cidr, LinkName, MacAddr, NsName};
+use crate::model::{Macvlan, Namespace, Parent, ParentKind, Route, Span, Topology};
+use crate::names::{Cidr, LinkName, MacAddr, Mode, NsName};
+use crate::object::MacvlanLink;
 
 // ---------------------------------------------------------------------------------------
 // Values from text.
@@ -48,6 +49,86 @@ pub fn at(namespace: Option<&str>, name: &str) -> LinkRef {
     LinkRef {
         namespace: namespace.map(ns),
         name: ln(name),
+    }
+}
+
+/// Macvlan `name` on `parent` in `namespace` (parent in the tool's namespace), up, with
+/// everything else left to the kernel: the base for struct-update literals in tests.
+pub fn macvlan_link(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> MacvlanLink {
+    MacvlanLink {
+        parent_namespace: None,
+        namespace: namespace.map(ns),
+        name: ln(name),
+        parent: ln(parent),
+        mode,
+        mac: None,
+        mtu: None,
+        up: true,
+        source_macs: vec![],
+        link_kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
+    }
+}
+
+/// Parent `name` in the tool's namespace.
+pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
+    Parent {
+        namespace: None,
+        name: ln(name),
+        kind,
+        mtu,
+        span: Span::default(),
+    }
+}
+
+/// Macvlan `name` on `parent` in `namespace`, up, everything else left to the kernel.
+pub fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Macvlan {
+    Macvlan {
+        parent_namespace: None,
+        name: ln(name),
+        parent: ln(parent),
+        namespace: namespace.map(ns),
+        mode,
+        mac: None,
+        mtu: None,
+        up: true,
+        addresses: vec![],
+        routes: vec![],
+        source_macs: vec![],
+        kind: Default::default(),
+        flags: vec![],
+        bcqueuelen: None,
+        bc_cutoff: None,
+        span: Span::default(),
+    }
+}
+
+/// Topology `name` of these namespaces, parents and macvlans (sorted as resolve sorts them).
+pub fn topology(
+    name: &str,
+    namespaces: &[&str],
+    parents: Vec<Parent>,
+    mut macvlans: Vec<Macvlan>,
+) -> Topology {
+    macvlans.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Topology {
+        name: name.to_owned(),
+        namespaces: namespaces
+            .iter()
+            .map(|n| {
+                (
+                    ns(n),
+                    Namespace {
+                        name: ns(n),
+                        span: Span::default(),
+                    },
+                )
+            })
+            .collect(),
+        parents: parents.into_iter().map(|p| (p.name.clone(), p)).collect(),
+        macvlans,
     }
 }
 

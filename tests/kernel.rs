@@ -15,29 +15,11 @@ use common::Lab;
 use mvtopo::apply::backend::Backend;
 use mvtopo::live::{LinkKind, LinkRef, LiveState};
 use mvtopo::names::{Mode, NsName};
-use mvtopo::plan::{Change, MacvlanLink, Object, Step};
-use mvtopo::testing::{cidr, ln, mac, ns};
+use mvtopo::plan::{Change, Object, Step};
+use mvtopo::testing::{cidr, ln, mac, macvlan_link as macvlan, ns};
 use serde_json::Value;
 
 const OWNER: &str = "labtest";
-
-fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> MacvlanLink {
-    MacvlanLink {
-        parent_namespace: None,
-        namespace: namespace.map(ns),
-        name: ln(name),
-        parent: ln(parent),
-        mode,
-        mac: None,
-        mtu: None,
-        up: true,
-        source_macs: vec![],
-        link_kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
-    }
-}
 
 fn create(b: &mut impl Backend, object: Object) {
     b.execute(&Step::Create { object }, OWNER)

@@ -190,34 +190,15 @@ fn unified_diff_keeps_three_lines_of_context_and_marks_missing_newline() {
 fn step_lines_for_every_action_and_kind() {
     let red = Some(ns("red"));
     let mv = MacvlanLink {
-        parent_namespace: None,
         namespace: red.clone(),
-        name: ln("eth0"),
-        parent: ln("lab0"),
-        mode: Mode::Bridge,
-        mac: None,
         mtu: Some(1400),
-        up: true,
-        source_macs: vec![],
-        link_kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
+        ..macvlan_link(None, "eth0", "lab0", Mode::Bridge)
     };
     let src = MacvlanLink {
-        parent_namespace: None,
-        namespace: None,
-        name: ln("mv-src"),
-        parent: ln("eth1"),
-        mode: Mode::Source,
         mac: Some(mac("02:00:00:00:00:01")),
-        mtu: None,
         up: false,
         source_macs: vec![mac("02:00:00:00:00:aa"), mac("02:00:00:00:00:bb")],
-        link_kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
+        ..macvlan_link(None, "mv-src", "eth1", Mode::Source)
     };
     let nic = Object::Nic {
         namespace: None,

@@ -4,67 +4,10 @@
 #![allow(dead_code)]
 
 use mvtopo::live::{LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState};
-use mvtopo::model::{Macvlan, Namespace, Parent, ParentKind, Span, Topology};
+use mvtopo::model::{ParentKind, Span, Topology};
 use mvtopo::names::{MacAddr, MacvlanFlag, MacvlanKind, Mode};
 
-pub use mvtopo::testing::{at, cidr, ln, mac, ns, route};
-
-pub fn parent(name: &str, kind: ParentKind, mtu: Option<u32>) -> Parent {
-    Parent {
-        namespace: None,
-        name: ln(name),
-        kind,
-        mtu,
-        span: Span::default(),
-    }
-}
-
-pub fn macvlan(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Macvlan {
-    Macvlan {
-        parent_namespace: None,
-        name: ln(name),
-        parent: ln(parent),
-        namespace: namespace.map(ns),
-        mode,
-        mac: None,
-        mtu: None,
-        up: true,
-        addresses: vec![],
-        routes: vec![],
-        source_macs: vec![],
-        kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
-        span: Span::default(),
-    }
-}
-
-pub fn topology(
-    name: &str,
-    namespaces: &[&str],
-    parents: Vec<Parent>,
-    mut macvlans: Vec<Macvlan>,
-) -> Topology {
-    macvlans.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Topology {
-        name: name.to_owned(),
-        namespaces: namespaces
-            .iter()
-            .map(|n| {
-                (
-                    ns(n),
-                    Namespace {
-                        name: ns(n),
-                        span: Span::default(),
-                    },
-                )
-            })
-            .collect(),
-        parents: parents.into_iter().map(|p| (p.name.clone(), p)).collect(),
-        macvlans,
-    }
-}
+pub use mvtopo::testing::{at, cidr, ln, mac, macvlan, macvlan_link, ns, parent, route, topology};
 
 /// The rich topology: every mode, every parent kind, routes of both families.
 pub fn rich() -> Topology {
@@ -338,64 +281,19 @@ pub fn applied() -> LiveState {
 pub fn drift_plan() -> mvtopo::plan::Plan {
     use mvtopo::plan::{Change, MacvlanLink, Object, Plan, Step};
     let red_eth0 = MacvlanLink {
-        parent_namespace: None,
-        namespace: Some(ns("red")),
-        name: ln("eth0"),
-        parent: ln("lab0"),
-        mode: Mode::Bridge,
         mac: Some(mac("02:00:00:00:00:01")),
         mtu: Some(1400),
-        up: true,
-        source_macs: vec![],
-        link_kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
+        ..macvlan_link(Some("red"), "eth0", "lab0", Mode::Bridge)
     };
     let mv_src = MacvlanLink {
-        parent_namespace: None,
-        namespace: None,
-        name: ln("mv-src"),
-        parent: ln("eth1"),
-        mode: Mode::Source,
-        mac: None,
-        mtu: None,
-        up: true,
         source_macs: vec![mac("02:00:00:00:00:aa"), mac("02:00:00:00:00:bb")],
-        link_kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
+        ..macvlan_link(None, "mv-src", "eth1", Mode::Source)
     };
-    let blue_eth0 = MacvlanLink {
-        parent_namespace: None,
-        namespace: Some(ns("blue")),
-        name: ln("eth0"),
-        parent: ln("lab0"),
-        mode: Mode::Private,
-        mac: None,
-        mtu: None,
-        up: true,
-        source_macs: vec![],
-        link_kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
-    };
+    let blue_eth0 = macvlan_link(Some("blue"), "eth0", "lab0", Mode::Private);
     let old_mv = MacvlanLink {
-        parent_namespace: None,
-        namespace: Some(ns("red")),
-        name: ln("old-mv"),
-        parent: ln("old0"),
-        mode: Mode::Bridge,
         mac: Some(mac("02:00:00:00:04:00")),
         mtu: Some(1500),
-        up: true,
-        source_macs: vec![],
-        link_kind: Default::default(),
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
+        ..macvlan_link(Some("red"), "old-mv", "old0", Mode::Bridge)
     };
     let veth = |peer_namespace: Option<&str>| Object::Veth {
         namespace: None,
