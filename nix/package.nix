@@ -12,17 +12,27 @@ rustPlatform.buildRustPackage {
   pname = "mvtopo";
   inherit (cargoToml.package) version;
 
-  # Only what the build reads: a change to the VM harness or the docs rebuilds nothing.
+  # Only what the build and its tests read: a change to the VM harness or CI rebuilds
+  # nothing. The tests read their golden cases and the examples; the guide and packaging
+  # tests check the README, docs/, the systemd unit, the scripts and the Nix files
+  # themselves (that they cite only files users have, that the unit verifies).
+  # tests/dist.rs checks this list against the paths the tests name.
   src = lib.fileset.toSource {
     root = ../.;
     fileset = lib.fileset.unions [
       ../Cargo.toml
       ../Cargo.lock
+      ../clippy.toml
       ../src
       ../benches
-      # the tests read their golden cases and the examples
-      (lib.fileset.maybeMissing ../tests)
-      (lib.fileset.maybeMissing ../examples)
+      ../tests
+      ../examples
+      ../README.md
+      ../docs
+      ../dist
+      ../scripts
+      ../flake.nix
+      ../nix
     ];
   };
 

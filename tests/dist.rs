@@ -1,6 +1,7 @@
 //! The files shipped beside the binary: the systemd unit `dist/systemd/mvtopo@.service` and
 //! its drop-in examples pass `systemd-analyze verify`, and the unit keeps the properties the
-//! user guide promises (early boot, reload = apply, no mount namespace of its own).
+//! user guide promises (early boot, reload = apply, no mount namespace of its own); and the
+//! Nix package's source holds every file the tests read.
 
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -188,5 +189,63 @@ fn the_unit_applies_early_reloads_by_applying_and_keeps_the_host_mount_namespace
             !d.iter().any(|(_, k, _)| k == key),
             "{key}= would give the service its own mount namespace"
         );
+    }
+}
+
+/// Every top-level file or directory of the repository that a test names, for the Nix
+/// package's source (`nix/package.nix` runs `cargo test` on a file set, not the checkout:
+/// a test reading a file left out of it would fail only inside a Nix build).
+#[test]
+fn the_nix_package_source_holds_every_file_the_tests_read() {
+    let package = read("nix/package.nix");
+    let listed: Vec<&str> = package
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("../"))
+        .collect();
+    let mut test_text = String::new();
+    let mut dirs = vec![repo("tests")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                test_text.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let mut missing = vec![];
+    for e in std::fs::read_dir(repo("")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        // Named as a path in a string: "docs/…", "README.md", or …/docs/… after the root.
+        let named = [
+            format!("\"{name}\""),
+            format!("\"{name}/"),
+            format!("/{name}/"),
+            format!("/{name}\""),
+        ]
+        .iter()
+        .any(|n| test_text.contains(n.as_str()));
+        if named && !listed.contains(&name.as_str()) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "nix/package.nix's source leaves out {missing:?}, which tests read"
+    );
+    // The check can fail: the tests do read these.
+    for must in [
+        "docs",
+        "dist",
+        "scripts",
+        "examples",
+        "README.md",
+        "flake.nix",
+    ] {
+        assert!(listed.contains(&must), "{must} is not in the file set");
     }
 }
