@@ -487,8 +487,6 @@ fn netlink() -> Result<kernel::Netlink, Exit> {
     kernel::Netlink::new().map_err(|e| Exit::failure(backend_report(&e, None)))
 }
 
-/// Settle what a run killed outright left half-made (under the lock, before the snapshot
-/// the plan is made from), saying what was removed.
 /// The backend and the kernel's state for a command that may change it. Unless `dry_run`:
 /// under the apply lock (returned, for the caller to hold) and after recovering what a
 /// crashed run left, so the state read is the one the change will start from.
@@ -511,6 +509,8 @@ fn state_for_change(
     Ok((held, backend, live))
 }
 
+/// Settle what a run killed outright left half-made (under the lock, before the snapshot
+/// the plan is made from), saying what was removed.
 fn recover(backend: &mut kernel::Netlink) -> Result<(), Exit> {
     let notes = backend.recover().map_err(|e| {
         Exit::failure(backend_report(
