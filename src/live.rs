@@ -64,21 +64,9 @@ pub struct LiveNamespace {
     pub owner: Option<String>,
 }
 
-/// Where a link is: its namespace (`None` = the tool's own) and its name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<NsName>,
-    pub name: LinkName,
-}
+pub use crate::names::LinkRef;
 
 impl LinkRef {
-    /// The link `name` in `namespace` (`None`: the namespace mvtopo runs in).
-    pub fn new(namespace: Option<NsName>, name: LinkName) -> LinkRef {
-        LinkRef { namespace, name }
-    }
-
     /// Where a veth parent's far end is to be (`None` for other kinds of parent).
     pub fn veth_peer(kind: &ParentKind) -> Option<LinkRef> {
         match kind {
@@ -88,20 +76,6 @@ impl LinkRef {
                 ..
             } => Some(LinkRef::new(peer_namespace.clone(), peer.clone())),
             _ => None,
-        }
-    }
-
-    /// The link `name` in the namespace mvtopo runs in.
-    pub fn host(name: LinkName) -> LinkRef {
-        LinkRef::new(None, name)
-    }
-}
-
-impl fmt::Display for LinkRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{ns}/{}", self.name),
-            None => write!(f, "{}", self.name),
         }
     }
 }

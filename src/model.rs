@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
+use crate::names::{Cidr, LinkName, LinkRef, MacAddr, MacvlanFlag, MacvlanKind, Mode, NsName};
 
 /// A byte range in the topology file. It never takes part in equality, ordering or
 /// serialization: two objects that differ only in where they were written are the same
@@ -71,8 +71,8 @@ pub struct Parent {
 
 impl Parent {
     /// Where the parent link is: (namespace, name).
-    pub fn at(&self) -> crate::live::LinkRef {
-        crate::live::LinkRef::new(self.namespace.clone(), self.name.clone())
+    pub fn at(&self) -> LinkRef {
+        LinkRef::new(self.namespace.clone(), self.name.clone())
     }
 }
 

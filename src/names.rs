@@ -1,6 +1,6 @@
 //! Identities and small value types, each checked once at construction.
 //!
-//! `LinkName`, `NsName`, `MacAddr`, `Cidr`, `Mode`, `MacvlanKind` and `MacvlanFlag` are
+//! `LinkName`, `NsName`, `LinkRef` (where a link is), `MacAddr`, `Cidr`, `Mode`, `MacvlanKind` and `MacvlanFlag` are
 //! plain values shared by the topology model, the live state and the plan. Their `FromStr`
 //! enforces the kernel's own rules, so a value of these types is always something the
 //! kernel would accept.
@@ -464,6 +464,36 @@ impl FromStr for MacvlanFlag {
 impl fmt::Display for MacvlanFlag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Where a link is: its namespace (`None` = the tool's own) and its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<NsName>,
+    pub name: LinkName,
+}
+
+impl LinkRef {
+    /// The link `name` in `namespace` (`None`: the namespace mvtopo runs in).
+    pub fn new(namespace: Option<NsName>, name: LinkName) -> LinkRef {
+        LinkRef { namespace, name }
+    }
+
+    /// The link `name` in the namespace mvtopo runs in.
+    pub fn host(name: LinkName) -> LinkRef {
+        LinkRef::new(None, name)
+    }
+}
+
+impl fmt::Display for LinkRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}/{}", self.name),
+            None => write!(f, "{}", self.name),
+        }
     }
 }
 
