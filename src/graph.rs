@@ -138,25 +138,26 @@ impl DepGraph {
     /// Every key, dependencies before dependents; among the keys that are ready at the same
     /// time the smallest `Key` goes first, so the order depends on nothing but the graph.
     pub fn order(&self) -> Vec<Key> {
-        self.order_by(Direction::Outgoing, |k| (0, k.clone()))
+        self.order_by(Direction::Outgoing, |_| 0)
     }
 
     /// Dependents before dependencies (the order to delete things in); among the keys ready
     /// at the same time: routes, addresses, macvlans, parents, namespaces, then by `Key`.
     pub fn reverse_order(&self) -> Vec<Key> {
-        self.order_by(Direction::Incoming, |k| (4 - kind_rank(k), k.clone()))
+        self.order_by(Direction::Incoming, |k| 4 - kind_rank(k))
     }
 
     /// Kahn's algorithm following edges in direction `dir`, picking the ready node with the
-    /// smallest `prio` first. A cycle cannot come out of `build` (it checks vlan chains
+    /// smallest (`prio`, `Key`) first. A cycle cannot come out of `build` (it checks vlan chains
     /// first); if one is ever there anyway, the smallest remaining node is taken so the
     /// order still holds every key exactly once.
-    fn order_by(&self, dir: Direction, prio: impl Fn(&Key) -> (u8, Key)) -> Vec<Key> {
+    fn order_by(&self, dir: Direction, prio: impl Fn(&Key) -> u8) -> Vec<Key> {
         let g = &self.graph;
         let n = g.node_count();
         // Rank every node by priority once, so the ready queue holds plain integers.
         let mut by_prio: Vec<NodeIndex> = g.node_indices().collect();
-        by_prio.sort_by_cached_key(|i| prio(&g[*i]));
+        // Compared in place: a sort key cloned out of each node would copy every key.
+        by_prio.sort_by(|a, b| (prio(&g[*a]), &g[*a]).cmp(&(prio(&g[*b]), &g[*b])));
         let mut rank = vec![0usize; n];
         for (r, i) in by_prio.iter().enumerate() {
             rank[i.index()] = r;

@@ -195,6 +195,8 @@ fn a_type(v: &DeValue<'_>) -> &'static str {
 /// Collects problems while walking the parsed tree.
 struct Walker {
     problems: Vec<Problem>,
+    /// Where the text the tree was parsed from starts in the whole file (`parse_in_chunks`).
+    offset: usize,
 }
 
 type Entry<'a, 'i> = (
@@ -203,11 +205,16 @@ type Entry<'a, 'i> = (
 );
 
 impl Walker {
+    /// A span of the chunk being walked, as a span of the whole text.
+    fn off(&self, span: Range<usize>) -> Range<usize> {
+        span.start + self.offset..span.end + self.offset
+    }
+
     fn type_error(&mut self, key: &str, v: &Spanned<DeValue<'_>>, expected: &str, help: String) {
         self.problems.push(Problem::new(
             Code::CheckType,
             format!("`{key}` must be {expected}, found {}", a_type(v.get_ref())),
-            v.span(),
+            self.off(v.span()),
             format!("expected {expected}"),
             Some(help),
         ));
@@ -242,7 +249,7 @@ impl Walker {
         self.problems.push(Problem::new(
             Code::CheckUnknownKey,
             format!("unknown key \"{k}\" {place}"),
-            key.span(),
+            self.off(key.span()),
             "unknown key".into(),
             Some(help),
         ));
@@ -260,7 +267,7 @@ impl Walker {
         v: &Spanned<DeValue<'_>>,
     ) -> Option<At<String>> {
         match v.get_ref() {
-            DeValue::String(s) => Some(At::new(s.to_string(), v.span())),
+            DeValue::String(s) => Some(At::new(s.to_string(), self.off(v.span()))),
             _ => {
                 self.type_error(
                     key,
@@ -276,12 +283,12 @@ impl Walker {
     fn integer(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<At<i64>> {
         match v.get_ref() {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => Some(At::new(n, v.span())),
+                Ok(n) => Some(At::new(n, self.off(v.span()))),
                 Err(_) => {
                     self.problems.push(Problem::new(
                         Code::CheckType,
                         format!("`{key}` is far too large"),
-                        v.span(),
+                        self.off(v.span()),
                         "does not fit in 64 bits".into(),
                         Some(format!("write e.g. {}", example(key))),
                     ));
@@ -302,7 +309,7 @@ impl Walker {
 
     fn boolean(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<At<bool>> {
         match v.get_ref() {
-            DeValue::Boolean(b) => Some(At::new(*b, v.span())),
+            DeValue::Boolean(b) => Some(At::new(*b, self.off(v.span()))),
             _ => {
                 self.type_error(
                     key,
@@ -328,20 +335,20 @@ impl Walker {
         let mut out = Vec::with_capacity(items.len());
         for item in items.iter() {
             match item.get_ref() {
-                DeValue::String(s) => out.push(At::new(s.to_string(), item.span())),
+                DeValue::String(s) => out.push(At::new(s.to_string(), self.off(item.span()))),
                 other => self.problems.push(Problem::new(
                     Code::CheckType,
                     format!(
                         "each entry of `{key}` must be a string, found {}",
                         a_type(other)
                     ),
-                    item.span(),
+                    self.off(item.span()),
                     "expected a string".into(),
                     Some(format!("write each entry in quotes, e.g. {}", example(key))),
                 )),
             }
         }
-        Some(At::new(out, v.span()))
+        Some(At::new(out, self.off(v.span())))
     }
 
     fn table<'a, 'i>(
@@ -381,13 +388,7 @@ impl Walker {
                     }
                 }
                 "macvlan" => match v.get_ref() {
-                    DeValue::Array(items) => {
-                        for item in items.iter() {
-                            if let Some(m) = self.macvlan(item) {
-                                raw.macvlans.push(m);
-                            }
-                        }
-                    }
+                    DeValue::Array(items) => self.macvlans(items, &mut raw),
                     _ => self.type_error(
                         "macvlan",
                         v,
@@ -403,6 +404,14 @@ impl Walker {
         raw
     }
 
+    fn macvlans(&mut self, items: &toml::de::DeArray<'_>, raw: &mut RawTopology) {
+        for item in items.iter() {
+            if let Some(m) = self.macvlan(item) {
+                raw.macvlans.push(m);
+            }
+        }
+    }
+
     fn namespaces(&mut self, t: &DeTable<'_>, raw: &mut RawTopology) {
         for (k, v) in t.iter() {
             let name: &str = k.get_ref();
@@ -414,8 +423,8 @@ impl Walker {
                 self.unknown_key(bk, &[], &format!("[namespace.{name}]"));
             }
             raw.namespaces.push(RawNamespace {
-                name: At::new(name.to_owned(), k.span()),
-                span: v.span(),
+                name: At::new(name.to_owned(), self.off(k.span())),
+                span: self.off(v.span()),
             });
         }
     }
@@ -425,8 +434,8 @@ impl Walker {
         let help = format!("write the parent as a section header: [parent.{name}]");
         let body = self.table(&format!("parent.{name}"), v, help)?;
         let mut p = RawParent {
-            name: At::new(name.to_owned(), k.span()),
-            span: v.span(),
+            name: At::new(name.to_owned(), self.off(k.span())),
+            span: self.off(v.span()),
             namespace: None,
             create: None,
             peer: None,
@@ -447,7 +456,7 @@ impl Walker {
                 }
                 continue;
             };
-            p.keys.push(At::new(*known, bk.span()));
+            p.keys.push(At::new(*known, self.off(bk.span())));
             let before = self.problems.len();
             match key {
                 "namespace" => p.namespace = self.string(key, bv),
@@ -470,7 +479,7 @@ impl Walker {
         let help = "start each macvlan with a [[macvlan]] header, or write { name = \"eth0\", parent = \"eth1\" }";
         let body = self.table("macvlan", v, help.into())?;
         let mut m = RawMacvlan {
-            span: v.span(),
+            span: self.off(v.span()),
             name: None,
             parent: None,
             namespace: None,
@@ -540,7 +549,7 @@ impl Walker {
                         "each entry of `routes` must be a table, found {}",
                         a_type(item.get_ref())
                     ),
-                    item.span(),
+                    self.off(item.span()),
                     "expected a table".into(),
                     Some(
                         "write each route as { to = \"10.1.0.0/16\", via = \"10.0.0.254\" }".into(),
@@ -549,7 +558,7 @@ impl Walker {
                 continue;
             };
             let mut r = RawRoute {
-                span: item.span(),
+                span: self.off(item.span()),
                 to: None,
                 via: None,
                 metric: None,
@@ -584,7 +593,7 @@ impl Walker {
             }
             out.push(r);
         }
-        Some(At::new(out, v.span()))
+        Some(At::new(out, self.off(v.span())))
     }
 }
 
@@ -594,15 +603,78 @@ impl Walker {
 /// the tables after it), so checking its keys and types would mostly report the damage the
 /// syntax error already explains: only the syntax errors are returned then.
 pub fn parse(text: &str) -> Result<(RawTopology, Vec<Problem>), Vec<Problem>> {
+    if text.len() >= CHUNKED_FROM
+        && let Some(parsed) = parse_in_chunks(text, MACVLANS_PER_CHUNK)
+    {
+        return Ok(parsed);
+    }
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         return Err(errors.iter().map(|e| syntax_problem(text, e)).collect());
     }
     let mut w = Walker {
         problems: Vec::new(),
+        offset: 0,
     };
     let raw = w.top(root.get_ref());
     Ok((raw, w.problems))
+}
+
+/// Files this large are parsed in chunks when they can be (`parse_in_chunks`).
+const CHUNKED_FROM: usize = 1 << 20;
+const MACVLANS_PER_CHUNK: usize = 2048;
+
+/// The parser holds the whole file's tokens, events and tree at once, several times the
+/// text (a file of 200,000 macvlans peaked at 750 MB). A file whose tail is nothing but
+/// `[[macvlan]]` entries, the shape of any large one, is parsed as its head and then
+/// `per_chunk` entries at a time, each tree walked and dropped before the next is parsed.
+///
+/// The result is the whole parse's (the tests compare the two): the entries of an array of
+/// tables are independent tables, and a head without `macvlan` puts that key last at the
+/// top level, where the walk visits it last. Anything else falls back to the whole parse
+/// (`None`): another header (or any line starting with `[`, as a nested array can) after the
+/// first entry, a `macvlan` key in the head, or any syntax error in a chunk, so that errors
+/// are reported exactly as the whole parse reports them. (A chunk boundary inside a
+/// multi-line string or array leaves it unclosed in the chunk before: a syntax error.)
+fn parse_in_chunks(text: &str, per_chunk: usize) -> Option<(RawTopology, Vec<Problem>)> {
+    let mut entries = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed == "[[macvlan]]" {
+            entries.push(offset);
+        } else if !entries.is_empty() && trimmed.starts_with('[') {
+            return None;
+        }
+        offset += line.len();
+    }
+    let first = *entries.first()?;
+    let mut w = Walker {
+        problems: Vec::new(),
+        offset: 0,
+    };
+    let mut raw = {
+        let (head, errors) = DeTable::parse_recoverable(&text[..first]);
+        if !errors.is_empty() || head.get_ref().contains_key("macvlan") {
+            return None;
+        }
+        w.top(head.get_ref())
+    };
+    let starts = entries.iter().step_by(per_chunk.max(1));
+    let ends = starts.clone().skip(1).copied().chain([text.len()]);
+    for (&start, end) in starts.zip(ends) {
+        let (chunk, errors) = DeTable::parse_recoverable(&text[start..end]);
+        let Some(DeValue::Array(items)) = chunk.get_ref().get("macvlan").map(Spanned::get_ref)
+        else {
+            return None;
+        };
+        if !errors.is_empty() || chunk.get_ref().len() != 1 {
+            return None;
+        }
+        w.offset = start;
+        w.macvlans(items, &mut raw);
+    }
+    Some((raw, w.problems))
 }
 
 fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
@@ -645,4 +717,78 @@ fn syntax_help(message: &str, written: &str) -> Option<String> {
         return None;
     };
     Some(help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::LabShape;
+
+    fn whole(text: &str) -> (RawTopology, Vec<String>) {
+        let (root, errors) = DeTable::parse_recoverable(text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut w = Walker {
+            problems: Vec::new(),
+            offset: 0,
+        };
+        let raw = w.top(root.get_ref());
+        (raw, w.problems.iter().map(|p| format!("{p:?}")).collect())
+    }
+
+    fn chunked(text: &str, per_chunk: usize) -> Option<(RawTopology, Vec<String>)> {
+        let (raw, problems) = parse_in_chunks(text, per_chunk)?;
+        Some((raw, problems.iter().map(|p| format!("{p:?}")).collect()))
+    }
+
+    /// Parsed a few entries at a time, a file gives the same values, spans and problems
+    /// (pointing at the same bytes) as parsed whole.
+    #[test]
+    fn chunks_parse_as_the_whole_file() {
+        let mut text = LabShape {
+            name: "c".to_owned(),
+            namespaces: vec!["a".to_owned(), "b".to_owned()],
+            parents: vec!["p0".to_owned(), "p1".to_owned()],
+            macvlans: 40,
+            subnet: 1,
+        }
+        .toml();
+        // Problems in the head and in entries of several chunks, and a route table.
+        text = text.replacen("create = \"veth\"", "create = \"veth\"\nmtuu = 9000", 1);
+        text = text.replacen(
+            "mode = \"bridge\"",
+            "mode = 3\nroutes = [{ to = \"10.9.0.0/16\", via = \"10.1.0.1\" }]",
+            1,
+        );
+        text = text.replace("name = \"mv13\"", "name = \"mv13\"\ngateway = \"x\"");
+        text.push_str("up = \"yes\"\n");
+        let expected = whole(&text);
+        assert!(expected.1.len() >= 4, "{:?}", expected.1);
+        for per_chunk in [1, 3, 7, 40, 100] {
+            assert_eq!(
+                chunked(&text, per_chunk).as_ref(),
+                Some(&expected),
+                "{per_chunk}"
+            );
+        }
+    }
+
+    /// Whatever chunks could read differently from the whole file is left to the whole
+    /// parse: another table after the entries, a nested array on a line of its own, a
+    /// `macvlan` key before them, a syntax error, a multi-line string cut by a chunk.
+    #[test]
+    fn anything_else_is_parsed_whole() {
+        let entry = "[[macvlan]]\nname = \"m\"\nparent = \"p\"\n";
+        let cases = [
+            format!("{entry}[parent.p]\n{entry}"),
+            format!("{entry}addresses = [\n[\"x\"]]\n"),
+            format!("macvlan = []\n{entry}"),
+            format!("{entry}name = \n{entry}"),
+            format!("{entry}name = \"\"\"\n{entry}\"\"\"\n"),
+            "name = \"no entries\"\n".to_owned(),
+        ];
+        for text in cases {
+            assert_eq!(chunked(&text, 1), None, "{text}");
+        }
+        assert!(chunked(&format!("name = \"x\"\n{entry}{entry}"), 1).is_some());
+    }
 }

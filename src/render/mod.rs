@@ -120,15 +120,25 @@ pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str, color:
     let pick = |c: &'static str| color.then_some(c);
     let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
     let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
-    fn keyed<'s>(lines: &[&'s str], ids: &mut HashMap<String, u32>) -> Vec<(u32, &'s str)> {
-        table_keys(lines, ids)
-            .into_iter()
-            .zip(lines.iter().copied())
-            .collect()
+    // Each (table, line) pair becomes one integer, equal exactly when the pairs are: the
+    // diff then hashes and compares integers, not text, and finds the same matching.
+    fn keyed<'s>(
+        lines: &[&'s str],
+        tables: &mut HashMap<String, u32>,
+        seen: &mut HashMap<(u32, &'s str), usize>,
+    ) -> Vec<usize> {
+        let keys = table_keys(lines, tables);
+        let mut out = Vec::with_capacity(lines.len());
+        for (table, line) in keys.into_iter().zip(lines.iter().copied()) {
+            let next = seen.len();
+            out.push(*seen.entry((table, line)).or_insert(next));
+        }
+        out
     }
-    let mut ids = HashMap::new();
-    let old_keyed = keyed(&old_lines, &mut ids);
-    let new_keyed = keyed(&new_lines, &mut ids);
+    let mut tables = HashMap::new();
+    let mut seen = HashMap::new();
+    let old_keyed = keyed(&old_lines, &mut tables, &mut seen);
+    let new_keyed = keyed(&new_lines, &mut tables, &mut seen);
     // Patience anchors on lines that occur once, which table headers mostly do.
     let ops = similar::capture_diff_slices(Algorithm::Patience, &old_keyed, &new_keyed);
     let mut out = String::new();

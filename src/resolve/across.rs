@@ -1,6 +1,7 @@
 //! Rules across entries: duplicate names, what one parent can carry (one passthru
 //! macvlan, distinct MACs), and what one namespace can hold.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
@@ -18,7 +19,7 @@ struct Entry {
     ns: Option<NsName>,
     name: LinkName,
     span: Range<usize>,
-    label: String,
+    label: Cow<'static, str>,
     /// For a veth peer: what to write instead.
     peer_help: Option<String>,
 }
@@ -32,12 +33,7 @@ impl<'r> Resolver<'r> {
             .macvlans
             .iter()
             .map(|m| {
-                let valid_ns = |at: &At<String>| {
-                    self.namespace_spans
-                        .contains_key(at.value.as_str())
-                        .then(|| NsName::new(&at.value).ok())
-                        .flatten()
-                };
+                let valid_ns = |at: &At<String>| self.ns_names.get(at.value.as_str()).cloned();
                 let namespace = match &m.namespace {
                     None => Some(None),
                     Some(at) => valid_ns(at).map(Some),
@@ -118,7 +114,7 @@ impl<'r> Resolver<'r> {
                 ns,
                 name,
                 span: raw.name.span.clone(),
-                label: "parent".into(),
+                label: Cow::Borrowed("parent"),
                 peer_help: None,
             });
         }
@@ -128,7 +124,7 @@ impl<'r> Resolver<'r> {
                     ns: ns.clone(),
                     name: name.clone(),
                     span: v.name_span.clone(),
-                    label: "macvlan".into(),
+                    label: Cow::Borrowed("macvlan"),
                     peer_help: None,
                 });
             }
@@ -192,7 +188,7 @@ impl<'r> Resolver<'r> {
             ns,
             name: peer,
             span,
-            label,
+            label: label.into(),
             peer_help: Some(format!(
                 "set a different peer under [parent.{}], e.g. peer = {other:?}",
                 text::toml_key(name.as_str()),

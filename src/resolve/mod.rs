@@ -17,7 +17,7 @@ use crate::code::Code;
 use crate::load::problem::Problem;
 use crate::load::raw::RawTopology;
 use crate::model::{Macvlan, Parent, Topology};
-use crate::names;
+use crate::names::{self, NsName};
 
 const MTU_MIN: i64 = names::MTU_MIN as i64;
 const MTU_MAX: i64 = names::MTU_MAX as i64;
@@ -35,10 +35,14 @@ pub fn resolve(raw: &RawTopology, default_name: &str) -> Result<Topology, Vec<Pr
         raw,
         problems: Vec::new(),
         namespace_spans: HashMap::new(),
+        ns_names: HashMap::new(),
         parent_index: HashMap::new(),
     };
     let name = r.topology_name(default_name);
     let namespaces = r.namespaces();
+    r.ns_names = (r.namespace_spans.keys())
+        .filter_map(|k| Some((*k, NsName::new(k).ok()?)))
+        .collect();
     for (i, p) in raw.parents.iter().enumerate() {
         r.parent_index.entry(p.name.value.as_str()).or_insert(i);
     }
@@ -57,6 +61,9 @@ pub fn resolve(raw: &RawTopology, default_name: &str) -> Result<Topology, Vec<Pr
     r.per_parent_rules(&views);
     r.one_bc_cutoff_per_parent();
     r.per_namespace_rules(&views);
+    // Not needed past the rules: freed before the macvlans are gathered and sorted, which
+    // is when a large file's memory peaks.
+    drop(views);
 
     if r.problems.is_empty() {
         // Every entry that failed to build has said why; this guards the invariant so a
@@ -103,6 +110,9 @@ struct Resolver<'r> {
     /// Every declared namespace key, valid or not, so a reference to an invalid one is not
     /// also reported as unknown.
     namespace_spans: HashMap<&'r str, Range<usize>>,
+    /// The valid ones among them, each made once: every macvlan's reference to it shares
+    /// the one name instead of a copy of its own.
+    ns_names: HashMap<&'r str, NsName>,
     /// Every declared parent key → its index in `raw.parents`.
     parent_index: HashMap<&'r str, usize>,
 }

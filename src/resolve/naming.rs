@@ -206,7 +206,7 @@ impl<'r> Resolver<'r> {
             return None;
         }
         // Declared: an invalid name was already reported at its declaration.
-        NsName::new(&at.value).ok()
+        self.ns_names.get(at.value.as_str()).cloned()
     }
 
     /// Report a reference to an undeclared `[TABLE.*]` key, with a did-you-mean or the
