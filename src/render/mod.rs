@@ -125,7 +125,7 @@ pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str, color:
     fn keyed<'s>(
         lines: &[&'s str],
         tables: &mut HashMap<String, u32>,
-        seen: &mut HashMap<(u32, &'s str), usize>,
+        seen: &mut foldhash::HashMap<(u32, &'s str), usize>,
     ) -> Vec<usize> {
         let keys = table_keys(lines, tables);
         let mut out = Vec::with_capacity(lines.len());
@@ -136,7 +136,8 @@ pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str, color:
         out
     }
     let mut tables = HashMap::new();
-    let mut seen = HashMap::new();
+    // A fast hash, not a DoS-resistant one: the lines are the tool's own rendering.
+    let mut seen = foldhash::HashMap::default();
     let old_keyed = keyed(&old_lines, &mut tables, &mut seen);
     let new_keyed = keyed(&new_lines, &mut tables, &mut seen);
     // Patience anchors on lines that occur once, which table headers mostly do.
