@@ -41,6 +41,7 @@ use crate::plan::Object;
 pub use journal::{CREATING_GROUP, JOURNAL_DIR};
 use netns::NsFile;
 pub use netns::{MARKER_DIR, NETNS_DIR, PLACEHOLDER_MODE};
+pub use snapshot::Scope;
 
 /// The rtnetlink backend. Its "own namespace" is where parents live and where macvlans
 /// without a namespace go: the process's namespace (`new`) or a netns file (`rooted_at`).
@@ -60,6 +61,11 @@ pub struct Netlink {
     /// Named namespaces the last snapshot could not enter (no permission: entering one
     /// needs CAP_SYS_ADMIN). It lists them, without their links.
     unreadable: Vec<NsName>,
+    /// What snapshots must read consistently (`set_scope`); `None`: only the own namespace.
+    scope: Option<Scope>,
+    /// Named namespaces the last snapshot left out because they kept changing while it
+    /// read them and no plan in the scope depends on them. It lists them, without links.
+    unsettled: Vec<NsName>,
     /// Declared last so it is dropped after the connections it drives.
     rt: Runtime,
 }
@@ -150,6 +156,8 @@ impl Netlink {
             #[cfg(feature = "testing")]
             faults: Faults::default(),
             unreadable: Vec::new(),
+            scope: None,
+            unsettled: Vec::new(),
             rt,
         })
     }
@@ -160,6 +168,18 @@ impl Netlink {
     /// that depends on one must not be trusted.
     pub fn unreadable(&self) -> &[NsName] {
         &self.unreadable
+    }
+
+    /// Read what `scope` covers consistently from now on (see `Scope`); `None`, the
+    /// default (`show` of everything): only the own namespace.
+    pub fn set_scope(&mut self, scope: Option<Scope>) {
+        self.scope = scope;
+    }
+
+    /// The named namespaces the last `snapshot` listed without links because they kept
+    /// changing while it read them (see `Scope`).
+    pub fn unsettled(&self) -> &[NsName] {
+        &self.unsettled
     }
 
     /// Backend whose own namespace is the netns file at `path` (e.g. /run/netns/NAME)
@@ -180,6 +200,8 @@ impl Netlink {
             #[cfg(feature = "testing")]
             faults: Faults::default(),
             unreadable: Vec::new(),
+            scope: None,
+            unsettled: Vec::new(),
             rt,
         })
     }

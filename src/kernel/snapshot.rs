@@ -1,5 +1,7 @@
 //! Reading the kernel into a `LiveState`: links, addresses and routes of the own namespace
-//! and of every named one, with cross-namespace parents and peers resolved to names.
+//! and of every named one, with cross-namespace parents and peers resolved to names; which
+//! of them must be read consistently (`Scope`) and which may be left out when they keep
+//! changing.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -24,7 +26,7 @@ use crate::apply::backend::BackendError;
 use crate::live::{
     KernelFeatures, LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias,
 };
-use crate::model::Route;
+use crate::model::{Route, Topology};
 use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, Mode, NsName, is_ipv6_link_local};
 
 /// How often one namespace is read again when a dump comes back inconsistent
@@ -35,6 +37,64 @@ pub(super) const DUMP_ATTEMPTS: u32 = 10;
 /// at most ~0.2 s in all.
 fn backoff(n: u32) -> std::time::Duration {
     std::time::Duration::from_millis((1u64 << n.min(6)).min(50))
+}
+
+/// What a snapshot must read whole and consistent: the namespaces a plan for one topology
+/// can depend on. Every named namespace is still read (a foreign macvlan on one of the
+/// topology's parents, or the far end of its veth, can live anywhere, and plans must see
+/// them to refuse taking them along), but one outside the scope whose dumps keep coming
+/// back interrupted (another tool's loop, containers starting) is listed without its links
+/// (`Netlink::unsettled`) instead of failing the snapshot, unless one of its links sits on,
+/// or pairs with, a link the scope covers.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// The topology's name: namespaces whose marker records it, and links carrying its
+    /// alias, are covered.
+    owner: String,
+    /// Named namespaces the file names (its namespaces, where its parents and their peers
+    /// are): covered with every link in them.
+    namespaces: HashSet<NsName>,
+    /// Links the file names as parents (or their veth peers) in the own namespace.
+    own_links: HashSet<LinkName>,
+}
+
+impl Scope {
+    /// The scope of the plans (and the destroy) of topology `t`.
+    pub fn of(t: &Topology) -> Scope {
+        let mut s = Scope {
+            owner: t.name.clone(),
+            namespaces: t.namespaces.keys().cloned().collect(),
+            own_links: HashSet::new(),
+        };
+        let mut add = |r: LinkRef| match r.namespace {
+            Some(n) => {
+                s.namespaces.insert(n);
+            }
+            None => {
+                s.own_links.insert(r.name);
+            }
+        };
+        for p in t.parents.values() {
+            add(p.at());
+            if let Some(peer) = LinkRef::veth_peer(&p.kind) {
+                add(peer);
+            }
+        }
+        for m in &t.macvlans {
+            if let Some(n) = &m.namespace {
+                s.namespaces.insert(n.clone());
+            }
+        }
+        s
+    }
+
+    /// Whether the named namespace `name` is covered: the file names it, or its marker
+    /// records the topology (unverified: reading one namespace too many strictly is
+    /// harmless, and a namespace made again by hand keeps its old marker).
+    fn covers(&self, name: &NsName) -> bool {
+        self.namespaces.contains(name)
+            || netns::recorded_owner(name).is_some_and(|o| o == self.owner)
+    }
 }
 
 /// One namespace being read: its name (`None` = the own namespace), a handle on its socket
@@ -70,7 +130,8 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
 
     let reads = nl.rt.block_on(read_all(&places));
     close(nl, temporary);
-    let reads = reads?;
+    let mut reads = reads?;
+    nl.unsettled = settle(nl.scope.as_ref(), &places, &mut reads)?;
 
     let mut live = LiveState::default();
     named_namespaces(&places, &mut live.namespaces);
@@ -184,6 +245,82 @@ fn places(nl: &Netlink, cached: &[(NsName, NsFile)], temporary: &[(NsName, Conn)
     places
 }
 
+/// Decide about the namespaces whose dumps kept coming back interrupted: the own namespace,
+/// one the scope covers, or one with a link on or
+/// paired with a link the scope covers fails the snapshot (a plan depends on it); any
+/// other is left out (its links emptied) and returned, to be listed without links.
+fn settle(
+    scope: Option<&Scope>,
+    places: &[Place],
+    reads: &mut [Read],
+) -> Result<Vec<NsName>, BackendError> {
+    if reads.iter().all(|r| r.settled) {
+        return Ok(vec![]);
+    }
+    let covered: Vec<bool> = places
+        .iter()
+        .map(|p| match (&p.name, scope) {
+            (None, _) => true,
+            (Some(n), Some(s)) => s.covers(n),
+            (Some(_), None) => false,
+        })
+        .collect();
+    // Whether the link called `name` of place `at` (read consistently) is one the scope
+    // covers: any link in a covered named namespace; in the own namespace, the parents the
+    // file names and the links carrying the topology's alias.
+    let ours = |at: usize, name: &str| -> bool {
+        let Some(scope) = scope else { return false };
+        let read = &reads[at];
+        match &places[at].name {
+            _ if !read.settled => false,
+            Some(_) => covered[at],
+            None => read.links.iter().any(|l| {
+                l.name.as_str() == name
+                    && (scope.own_links.contains(&l.name) || l.owned_by(&scope.owner))
+            }),
+        }
+    };
+    let mut out = Vec::new();
+    for (at, read) in reads.iter().enumerate() {
+        if read.settled {
+            continue;
+        }
+        let p = &places[at];
+        if covered[at] {
+            return Err(kept_changing(p, ""));
+        }
+        // Its links onto ours (as far as its last dump shows them; a link dump resumes by
+        // ifindex, so the links that stayed put are all in it), and ours onto it.
+        let onto_ours = read.lower.iter().flatten().any(|(index, nsid)| {
+            nsid.and_then(|id| read.nsids.get(&id))
+                .and_then(|&there| Some((there, reads[there].names.get(index)?)))
+                .is_some_and(|(there, name)| ours(there, name))
+        });
+        let from_ours = reads.iter().enumerate().any(|(here, r)| {
+            r.lower.iter().zip(&r.links).any(|(lower, l)| {
+                lower.and_then(|(_, nsid)| r.nsids.get(&nsid?)) == Some(&at)
+                    && ours(here, l.name.as_str())
+            })
+        });
+        if onto_ours || from_ours {
+            return Err(kept_changing(
+                p,
+                ", and links there sit on or pair with links of this topology",
+            ));
+        }
+        if let Some(name) = &p.name {
+            out.push(name.clone());
+        }
+    }
+    for r in reads.iter_mut().filter(|r| !r.settled) {
+        r.links.clear();
+        r.lower.clear();
+        r.names.clear();
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The named namespaces read, each with its owner when its marker records this very one.
 fn named_namespaces(places: &[Place], out: &mut Vec<LiveNamespace>) {
     for place in places {
@@ -276,8 +413,10 @@ fn close(nl: &Netlink, temporary: Vec<(NsName, Conn)>) {
 async fn read_all(places: &[Place]) -> Result<Vec<Read>, BackendError> {
     let mut out = Vec::with_capacity(places.len());
     for p in places {
-        let raw = read_namespace(p, places).await?;
-        out.push(reduce(p, raw));
+        let (raw, settled) = read_namespace(p, places).await?;
+        let mut read = reduce(p, raw);
+        read.settled = settled;
+        out.push(read);
     }
     Ok(out)
 }
@@ -291,8 +430,9 @@ fn place_object(p: &Place) -> String {
 
 /// Dump links, addresses and routes of one namespace, reading all three again when any
 /// came back interrupted: they must describe the same moment (a route's oif must be one of
-/// the links read).
-async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError> {
+/// the links read). Returns the dumps and whether they are consistent: after the last
+/// attempt, the last interrupted ones (the caller decides whether they may be left out).
+async fn read_namespace(p: &Place, places: &[Place]) -> Result<(Raw, bool), BackendError> {
     let object = place_object(p);
     let mut handle = p.handle.clone();
     for attempt in 0..DUMP_ATTEMPTS {
@@ -318,49 +458,48 @@ async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError
         let routes = dump(&mut handle, RouteNetlinkMessage::GetRoute(only_main))
             .await
             .map_err(|e| nl_err("dump routes", &object, e))?;
-        if links.interrupted || addresses.interrupted || routes.interrupted {
+        let interrupted = links.interrupted || addresses.interrupted || routes.interrupted;
+        if interrupted && attempt + 1 < DUMP_ATTEMPTS {
             continue;
         }
         let mut raw = Raw {
-            links: links
-                .messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewLink(l) => Some(l),
-                    _ => None,
-                })
-                .collect(),
-            addresses: addresses
-                .messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewAddress(a) => Some(a),
-                    _ => None,
-                })
-                .collect(),
-            routes: routes
-                .messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewRoute(r) => Some(r),
-                    _ => None,
-                })
-                .collect(),
+            links: inner(links, |m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l),
+                _ => None,
+            }),
+            addresses: inner(addresses, |m| match m {
+                RouteNetlinkMessage::NewAddress(a) => Some(a),
+                _ => None,
+            }),
+            routes: inner(routes, |m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Some(r),
+                _ => None,
+            }),
             nsids: HashMap::new(),
         };
         raw.nsids = resolve_nsids(&mut handle, &raw.links, places)
             .await
             .map_err(|e| nl_err("read namespace ids", &object, e))?;
-        return Ok(raw);
+        return Ok((raw, !interrupted));
     }
-    Err(BackendError::new(
+    Err(kept_changing(p, ""))
+}
+
+fn inner<T>(d: super::Dump, f: impl Fn(RouteNetlinkMessage) -> Option<T>) -> Vec<T> {
+    d.messages.into_iter().filter_map(f).collect()
+}
+
+/// The error for a namespace that could not be read consistently (`why`: what makes it
+/// matter, for one outside the scope).
+fn kept_changing(p: &Place, why: &str) -> BackendError {
+    BackendError::new(
         "dump links",
-        object,
+        place_object(p),
         Some(libc::EINTR),
         format!(
-            "the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing)"
+            "the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing){why}"
         ),
-    ))
+    )
 }
 
 /// Map the nsids this namespace's links refer to (IFLA_LINK_NETNSID, numbered by this
@@ -416,6 +555,9 @@ struct Read {
     names: HashMap<u32, String>,
     /// nsid (as this namespace numbers its peers) → index into the places.
     nsids: HashMap<i32, usize>,
+    /// Whether the dumps were consistent; an unsettled read is only looked at to tell
+    /// whether it touches the scope (`settle`).
+    settled: bool,
 }
 
 fn reduce(place: &Place, raw: Raw) -> Read {
@@ -424,6 +566,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         lower: Vec::with_capacity(raw.links.len()),
         names: HashMap::with_capacity(raw.links.len()),
         nsids: raw.nsids,
+        settled: true,
     };
     let mut by_index: HashMap<u32, usize> = HashMap::with_capacity(raw.links.len());
     // IFLA_MASTER of each link in `out.links`: an ifindex in this namespace.
