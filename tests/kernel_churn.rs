@@ -21,7 +21,7 @@ use mvtopo::apply::backend::Backend;
 
 /// Addresses that stay put in a churned namespace: enough for an address dump to take
 /// many recvmsg batches, between which the churn changes the namespace.
-const STABLE: usize = 2000;
+const STABLE: usize = 10_000;
 
 /// A loop adding and deleting an address in namespace `ns` (which first gets a veth pair
 /// holding `STABLE` addresses) as fast as `ip -batch` goes, stopped with its whole process

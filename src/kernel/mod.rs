@@ -27,7 +27,6 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::Handle;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -589,35 +588,6 @@ fn ifindex(ctl: &OwnedFd, name: &str) -> io::Result<u32> {
     // SAFETY: SIOCGIFINDEX filled in the ifindex member of the union.
     let index = unsafe { req.ifr_ifru.ifru_ifindex };
     u32::try_from(index).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))
-}
-
-/// The nsid under which the socket's namespace knows the namespace open as `fd`
-/// (RTM_GETNSID with NETNSA_FD). `None` when it has none assigned.
-async fn nsid_of(handle: &mut Handle, fd: &impl AsRawFd) -> Result<Option<i32>, rtnetlink::Error> {
-    let mut msg = NsidMessage::default();
-    msg.attributes = vec![NsidAttribute::Fd(fd.as_raw_fd() as u32)];
-    let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetNsId(msg));
-    req.header.flags = NLM_F_REQUEST | NLM_F_ACK;
-    let mut response = handle.request(req)?;
-    let mut found = None;
-    while let Some(msg) = response.next().await {
-        match msg.payload {
-            NetlinkPayload::Error(e) if e.code.is_some() => {
-                return Err(rtnetlink::Error::NetlinkError(e));
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) => {
-                for a in m.attributes {
-                    if let NsidAttribute::Id(id) = a
-                        && id >= 0
-                    {
-                        found = Some(id);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(found)
 }
 
 /// A link addressed by name (ifindex 0 + IFLA_IFNAME): the kernel looks it up itself, so a

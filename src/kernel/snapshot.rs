@@ -6,9 +6,9 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, RawFd};
 use std::str::FromStr;
 
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoMacVlan, InfoMacVtap, InfoVlan, LinkAttribute, LinkFlags, LinkInfo,
@@ -17,11 +17,11 @@ use netlink_packet_route::link::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType, RouteVia,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::Handle;
+
+mod read;
 
 use super::netns::{self, NsFile};
-use super::{Conn, Netlink, connect, denied, dump, io_err, links_request, nl_err, nsid_of};
+use super::{Netlink, denied, io_err};
 use crate::apply::backend::BackendError;
 use crate::live::{
     KernelFeatures, LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias,
@@ -97,14 +97,11 @@ impl Scope {
     }
 }
 
-/// One namespace being read: its name (`None` = the own namespace), a handle on its socket
-/// and its namespace file (for RTM_GETNSID).
+/// One namespace to read: its name (`None` = the own namespace) and its namespace file
+/// (entered to read it, and named in RTM_GETNSID by the others).
 struct Place {
     name: Option<NsName>,
-    handle: Handle,
-    fd: RawFd,
-    /// The namespace's cookie, to check its ownership marker against.
-    cookie: u64,
+    ns: NsFile,
 }
 
 /// The raw dumps of one namespace.
@@ -120,21 +117,30 @@ struct Raw {
 pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     let names = netns::list().map_err(|e| io_err("list namespaces", netns::NETNS_DIR, &e))?;
     let files = open_namespaces(nl, names)?;
+    let root = nl
+        .root
+        .ns
+        .file
+        .try_clone()
+        .map_err(|e| io_err("open namespace", "own namespace", &e))?;
+    let mut places = vec![Place {
+        name: None,
+        ns: NsFile {
+            file: root,
+            id: nl.root.ns.id,
+        },
+    }];
+    places.extend(files.into_iter().map(|(name, ns)| Place {
+        name: Some(name),
+        ns,
+    }));
 
-    // Sockets for namespaces not cached yet, only for this read.
-    let (cached, fresh): (Vec<_>, Vec<_>) = files
-        .into_iter()
-        .partition(|(n, _)| nl.named.contains_key(n));
-    let temporary = connect_fresh(nl, fresh)?;
-    let places = places(nl, &cached, &temporary);
-
-    let reads = nl.rt.block_on(read_all(&places));
-    close(nl, temporary);
-    let mut reads = reads?;
+    let outcomes = read::read_all(&places);
+    let (places, mut reads) = keep_read(places, outcomes, &mut nl.unreadable)?;
     nl.unsettled = settle(nl.scope.as_ref(), &places, &mut reads)?;
 
     let mut live = LiveState::default();
-    named_namespaces(&places, &mut live.namespaces);
+    named_namespaces(&places, &reads, &mut live.namespaces);
     resolve_links(&places, reads, &mut live.links);
     live.kernel = features(&live.links, kernel_release());
     nl.unreadable.sort();
@@ -148,6 +154,50 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     }
     live.normalize();
     Ok(live)
+}
+
+/// The places read and their reads: a namespace that vanished meanwhile is dropped, one
+/// this user may not enter goes to `unreadable`, any other failure fails the snapshot.
+/// The nsids of the reads are renumbered to the places kept.
+fn keep_read(
+    places: Vec<Place>,
+    outcomes: Vec<read::Outcome>,
+    unreadable: &mut Vec<NsName>,
+) -> Result<(Vec<Place>, Vec<Read>), BackendError> {
+    let mut at: Vec<Option<usize>> = Vec::with_capacity(places.len());
+    let mut kept = Vec::with_capacity(places.len());
+    let mut reads = Vec::with_capacity(places.len());
+    for (place, outcome) in places.into_iter().zip(outcomes) {
+        match outcome {
+            read::Outcome::Read(r) => {
+                at.push(Some(kept.len()));
+                kept.push(place);
+                reads.push(r);
+            }
+            read::Outcome::Vanished => at.push(None),
+            read::Outcome::Denied => {
+                at.push(None);
+                unreadable.extend(place.name);
+            }
+            read::Outcome::Failed(e) => return Err(e),
+        }
+    }
+    if kept.first().is_none_or(|p| p.name.is_some()) {
+        return Err(BackendError::new(
+            "open namespace",
+            "own namespace",
+            None,
+            "it could not be read",
+        ));
+    }
+    for r in &mut reads {
+        r.nsids = r
+            .nsids
+            .iter()
+            .filter_map(|(&id, &i)| Some((id, at.get(i).copied().flatten()?)))
+            .collect();
+    }
+    Ok((kept, reads))
 }
 
 /// Open the named namespaces to read and drop cached sockets of ones gone or replaced.
@@ -185,64 +235,6 @@ fn open_namespaces(
         nl.evict(n);
     }
     Ok(files)
-}
-
-/// Sockets in the namespaces not cached yet (`fresh`), only for this read; closed on error.
-fn connect_fresh(
-    nl: &mut Netlink,
-    fresh: Vec<(NsName, NsFile)>,
-) -> Result<Vec<(NsName, Conn)>, BackendError> {
-    let fresh_names: Vec<NsName> = fresh.iter().map(|(n, _)| n.clone()).collect();
-    let mut temporary: Vec<(NsName, Conn)> = Vec::new();
-    for (name, conn) in fresh_names
-        .into_iter()
-        .zip(connect(&nl.rt, fresh.into_iter().map(|(_, f)| f).collect()))
-    {
-        match conn {
-            Ok(c) => temporary.push((name, c)),
-            Err(e) if vanished(&e) => {}
-            Err(e) if denied(&e) => nl.unreadable.push(name),
-            Err(e) => {
-                close(nl, temporary);
-                return Err(io_err(
-                    "open netlink socket",
-                    format!("namespace {name}"),
-                    &e,
-                ));
-            }
-        }
-    }
-    Ok(temporary)
-}
-
-/// The places to read: the own namespace, then the cached and temporary ones, by name.
-fn places(nl: &Netlink, cached: &[(NsName, NsFile)], temporary: &[(NsName, Conn)]) -> Vec<Place> {
-    let mut places = vec![Place {
-        name: None,
-        handle: nl.root.handle.clone(),
-        fd: nl.root.ns.file.as_raw_fd(),
-        cookie: nl.root.cookie,
-    }];
-    for (name, _) in cached {
-        if let Some(c) = nl.named.get(name) {
-            places.push(Place {
-                name: Some(name.clone()),
-                handle: c.handle.clone(),
-                fd: c.ns.file.as_raw_fd(),
-                cookie: c.cookie,
-            });
-        }
-    }
-    for (name, c) in temporary {
-        places.push(Place {
-            name: Some(name.clone()),
-            handle: c.handle.clone(),
-            fd: c.ns.file.as_raw_fd(),
-            cookie: c.cookie,
-        });
-    }
-    places.sort_by(|a, b| a.name.cmp(&b.name));
-    places
 }
 
 /// Decide about the namespaces whose dumps kept coming back interrupted: the own namespace,
@@ -322,14 +314,14 @@ fn settle(
 }
 
 /// The named namespaces read, each with its owner when its marker records this very one.
-fn named_namespaces(places: &[Place], out: &mut Vec<LiveNamespace>) {
-    for place in places {
+fn named_namespaces(places: &[Place], reads: &[Read], out: &mut Vec<LiveNamespace>) {
+    for (place, read) in places.iter().zip(reads) {
         if let Some(name) = &place.name {
             // Owned only when the marker records this very namespace: its cookie (never
             // reused while the system is up, unlike the inode) and this boot.
             let owner = netns::boot_id().ok().and_then(|boot| {
                 let id = netns::Identity {
-                    cookie: place.cookie,
+                    cookie: read.cookie,
                     boot: boot.to_owned(),
                 };
                 netns::owner(name, &id)
@@ -384,109 +376,11 @@ fn vanished(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(libc::EINVAL)
 }
 
-/// Close snapshot-only sockets now, so they stop holding their namespaces alive.
-fn close(nl: &Netlink, temporary: Vec<(NsName, Conn)>) {
-    for (
-        _,
-        Conn {
-            ns,
-            handle,
-            ctl,
-            task,
-            ..
-        },
-    ) in temporary
-    {
-        task.abort();
-        drop((ns, handle, ctl));
-        let _ = nl.rt.block_on(task);
-    }
-}
-
-/// Namespaces are read one after the other, each reduced (`Read`) as soon as its dumps
-/// are in, so one namespace's raw messages are held at a time. Reading several at once on
-/// their own sockets was measured (W2: 501 namespaces, 10,000 macvlans) and bought
-/// nothing: on this current-thread runtime the kernel builds each dump inside our
-/// recvmsg calls, so interleaving only held more messages (55 → 61 MB) and stretched
-/// each namespace's read, which makes a dump of a busy namespace likelier to come back
-/// interrupted (NLM_F_DUMP_INTR) and be read again.
-async fn read_all(places: &[Place]) -> Result<Vec<Read>, BackendError> {
-    let mut out = Vec::with_capacity(places.len());
-    for p in places {
-        let (raw, settled) = read_namespace(p, places).await?;
-        let mut read = reduce(p, raw);
-        read.settled = settled;
-        out.push(read);
-    }
-    Ok(out)
-}
-
 fn place_object(p: &Place) -> String {
     match &p.name {
         Some(n) => format!("namespace {n}"),
         None => "own namespace".to_owned(),
     }
-}
-
-/// Dump links, addresses and routes of one namespace, reading all three again when any
-/// came back interrupted: they must describe the same moment (a route's oif must be one of
-/// the links read). Returns the dumps and whether they are consistent: after the last
-/// attempt, the last interrupted ones (the caller decides whether they may be left out).
-async fn read_namespace(p: &Place, places: &[Place]) -> Result<(Raw, bool), BackendError> {
-    let object = place_object(p);
-    let mut handle = p.handle.clone();
-    for attempt in 0..DUMP_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(backoff(attempt - 1)).await;
-        }
-        let links = dump(&mut handle, links_request())
-            .await
-            .map_err(|e| nl_err("dump links", &object, e))?;
-        let addresses = dump(
-            &mut handle,
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-        )
-        .await
-        .map_err(|e| nl_err("dump addresses", &object, e))?;
-        // AF_UNSPEC: the kernel dumps every family's tables in one go; only the main
-        // table's unicast routes (`reported`), which strict checking lets the kernel pick:
-        // the local table alone holds several routes per link (its addresses, broadcast,
-        // IPv6 multicast), most of the dump otherwise.
-        let mut only_main = RouteMessage::default();
-        only_main.header.table = RouteHeader::RT_TABLE_MAIN;
-        only_main.header.kind = RouteType::Unicast;
-        let routes = dump(&mut handle, RouteNetlinkMessage::GetRoute(only_main))
-            .await
-            .map_err(|e| nl_err("dump routes", &object, e))?;
-        let interrupted = links.interrupted || addresses.interrupted || routes.interrupted;
-        if interrupted && attempt + 1 < DUMP_ATTEMPTS {
-            continue;
-        }
-        let mut raw = Raw {
-            links: inner(links, |m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
-                _ => None,
-            }),
-            addresses: inner(addresses, |m| match m {
-                RouteNetlinkMessage::NewAddress(a) => Some(a),
-                _ => None,
-            }),
-            routes: inner(routes, |m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Some(r),
-                _ => None,
-            }),
-            nsids: HashMap::new(),
-        };
-        raw.nsids = resolve_nsids(&mut handle, &raw.links, places)
-            .await
-            .map_err(|e| nl_err("read namespace ids", &object, e))?;
-        return Ok((raw, !interrupted));
-    }
-    Err(kept_changing(p, ""))
-}
-
-fn inner<T>(d: super::Dump, f: impl Fn(RouteNetlinkMessage) -> Option<T>) -> Vec<T> {
-    d.messages.into_iter().filter_map(f).collect()
 }
 
 /// The error for a namespace that could not be read consistently (`why`: what makes it
@@ -500,47 +394,6 @@ fn kept_changing(p: &Place, why: &str) -> BackendError {
             "the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing){why}"
         ),
     )
-}
-
-/// Map the nsids this namespace's links refer to (IFLA_LINK_NETNSID, numbered by this
-/// namespace) to the places we know, asking the kernel (RTM_GETNSID with the namespace's
-/// fd) which nsid each known namespace has here. The own namespace is asked first, as
-/// that is where most parents live (a parent in a named namespace is found the same way);
-/// asking stops once every nsid in use is resolved. An nsid of a namespace we do not know
-/// (a container's, say) stays unresolved.
-async fn resolve_nsids(
-    handle: &mut Handle,
-    links: &[LinkMessage],
-    places: &[Place],
-) -> Result<HashMap<i32, usize>, rtnetlink::Error> {
-    let mut wanted: HashSet<i32> = links
-        .iter()
-        .flat_map(|l| l.attributes.iter())
-        .filter_map(|a| match a {
-            LinkAttribute::LinkNetNsId(id) => Some(*id),
-            _ => None,
-        })
-        .collect();
-    let mut out = HashMap::new();
-    for (i, p) in places.iter().enumerate() {
-        if wanted.is_empty() {
-            break;
-        }
-        let fd = Fd(p.fd);
-        if let Some(id) = nsid_of(handle, &fd).await?
-            && wanted.remove(&id)
-        {
-            out.insert(id, i);
-        }
-    }
-    Ok(out)
-}
-
-struct Fd(RawFd);
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
 }
 
 /// One namespace's links as read, reduced as soon as its dumps are in (the netlink
@@ -558,6 +411,9 @@ struct Read {
     /// Whether the dumps were consistent; an unsettled read is only looked at to tell
     /// whether it touches the scope (`settle`).
     settled: bool,
+    /// The namespace's cookie (of the socket that read it), to check its ownership marker
+    /// against.
+    cookie: u64,
 }
 
 fn reduce(place: &Place, raw: Raw) -> Read {
@@ -567,6 +423,7 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         names: HashMap::with_capacity(raw.links.len()),
         nsids: raw.nsids,
         settled: true,
+        cookie: 0,
     };
     let mut by_index: HashMap<u32, usize> = HashMap::with_capacity(raw.links.len());
     // IFLA_MASTER of each link in `out.links`: an ifindex in this namespace.
