@@ -7,12 +7,16 @@
 # Runs as root, entirely inside namespaces it creates (prefix w2<pid>-) and removes on exit.
 # Usage: scripts/bench-w2.sh [ROUNDS]   (default 1; the best round is printed)
 #        NS=50 PER=20 PARENTS=4 scripts/bench-w2.sh   (other sizes)
+#        NOOP_ONLY=1 scripts/bench-w2.sh [ROUNDS]   (apply and NOOPS no-op re-applies per
+#        round, default 5, beside ip -batch; no destroy: the namespaces are deleted by hand)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-1}
 NS=${NS:-500}
 PER=${PER:-20}
 PARENTS=${PARENTS:-20}
+NOOP_ONLY=${NOOP_ONLY:-}
+NOOPS=${NOOPS:-$([ -n "$NOOP_ONLY" ] && echo 5 || echo 1)}
 [ "${SKIP_SETUP:-}" = 1 ] || scripts/setup.sh
 command -v /usr/bin/time >/dev/null 2>&1 || { apt-get install -y -qq time >/dev/null 2>&1 || apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 MVTOPO=${MVTOPO:-$PWD/target/release/mvtopo}
@@ -83,16 +87,20 @@ for r in $(seq 1 "$ROUNDS"); do
   lab
   L="nsenter --net=/run/netns/$P-lab"
   R[apply]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
-  R[noop]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
-  grep -q "no changes" "$WORK/out" || { echo "bench: re-apply was not a no-op:"; cat "$WORK/out"; exit 1; }
-  R[destroy]+="$(timed $L "$MVTOPO" destroy "$WORK/w2.toml")"$'\n'
-  left=$(ip netns list 2>/dev/null | grep -c "^$P-n" || true)
-  [ "$left" = 0 ] || { echo "bench: destroy left $left namespaces"; exit 1; }
+  for _ in $(seq 1 "$NOOPS"); do
+    R[noop]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
+    grep -q "no changes" "$WORK/out" || { echo "bench: re-apply was not a no-op:"; cat "$WORK/out"; exit 1; }
+  done
+  if [ -z "$NOOP_ONLY" ]; then
+    R[destroy]+="$(timed $L "$MVTOPO" destroy "$WORK/w2.toml")"$'\n'
+    left=$(ip netns list 2>/dev/null | grep -c "^$P-n" || true)
+    [ "$left" = 0 ] || { echo "bench: destroy left $left namespaces"; exit 1; }
+  fi
   del_namespaces
 
   lab
   R[ipbatch]+="$(timed bash "$WORK/ipbatch.sh")"$'\n'
-  R[ipdel]+="$(timed bash "$WORK/ipdel.sh")"$'\n'
+  [ -n "$NOOP_ONLY" ] || R[ipdel]+="$(timed bash "$WORK/ipdel.sh")"$'\n'
   del_namespaces
 done
 
@@ -100,4 +108,4 @@ echo "W2: $PARENTS existing veth parents, $NS namespaces, $((NS * PER)) bridge m
 machine
 row apply   "mvtopo apply (from scratch)" ipbatch "ip -batch, made in their ns"
 row noop    "mvtopo apply (no-op)"        ipbatch "(ip -batch apply)"
-row destroy "mvtopo destroy"              ipdel   "ip -batch group del + netns del"
+[ -n "$NOOP_ONLY" ] || row destroy "mvtopo destroy"              ipdel   "ip -batch group del + netns del"

@@ -22,7 +22,7 @@ claimed); 64, 65 usage error, invalid file (nothing changed).";
 
 pub(super) fn run(file: &Path, dry_run: bool, lock_timeout: Option<Duration>) -> Result<u8, Exit> {
     let l = read_topology(file)?;
-    let (_lock, mut backend, live) = state_for_change(dry_run, lock_timeout)?;
+    let (_lock, mut backend, live) = state_for_change(&l.topology, dry_run, lock_timeout)?;
     let owner = l.topology.name.as_str();
     let adoption = adopt::adopt(&l.topology, &live);
     for e in &adoption.entries {

@@ -483,14 +483,35 @@ fn cmd_graph(file: &Path) -> Result<u8, Exit> {
     Ok(EXIT_OK)
 }
 
-fn netlink() -> Result<kernel::Netlink, Exit> {
-    kernel::Netlink::new().map_err(|e| Exit::failure(backend_report(&e, None)))
+/// The kernel backend; its snapshots read what `topology`'s plans depend on consistently
+/// (`kernel::Scope`; `None`: `show` of everything).
+fn netlink(topology: Option<&Topology>) -> Result<kernel::Netlink, Exit> {
+    let mut nl = kernel::Netlink::new().map_err(|e| Exit::failure(backend_report(&e, None)))?;
+    nl.set_scope(topology.map(kernel::Scope::of));
+    Ok(nl)
+}
+
+/// The kernel's state, saying which named namespaces were left out for changing all along.
+fn read_kernel(backend: &mut kernel::Netlink) -> Result<LiveState, Exit> {
+    let live = backend
+        .snapshot()
+        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let unsettled = backend.unsettled();
+    if !unsettled.is_empty() {
+        let names: Vec<&str> = unsettled.iter().map(|n| n.as_str()).collect();
+        ui::notice(&format!(
+            "note: named namespace(s) {} kept changing while being read (another tool at work?): listed without their interfaces, which nothing here depends on",
+            names.join(", ")
+        ));
+    }
+    Ok(live)
 }
 
 /// The backend and the kernel's state for a command that may change it. Unless `dry_run`:
 /// under the apply lock (returned, for the caller to hold) and after recovering what a
 /// crashed run left, so the state read is the one the change will start from.
 fn state_for_change(
+    topology: &Topology,
     dry_run: bool,
     lock_timeout: Option<Duration>,
 ) -> Result<(Option<lock::ApplyLock>, kernel::Netlink, LiveState), Exit> {
@@ -499,13 +520,11 @@ fn state_for_change(
     } else {
         Some(lock::acquire(lock_timeout)?)
     };
-    let mut backend = netlink()?;
+    let mut backend = netlink(Some(topology))?;
     if !dry_run {
         recover(&mut backend)?;
     }
-    let live = backend
-        .snapshot()
-        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let live = read_kernel(&mut backend)?;
     Ok((held, backend, live))
 }
 
@@ -551,10 +570,8 @@ fn live_state(state: Option<&Path>, topology: Option<&Topology>) -> Result<LiveS
             Ok(s)
         }
         None => {
-            let mut nl = netlink()?;
-            let live = nl
-                .snapshot()
-                .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+            let mut nl = netlink(topology)?;
+            let live = read_kernel(&mut nl)?;
             unreadable_namespaces(nl.unreadable(), &live, topology)?;
             Ok(live)
         }
@@ -639,11 +656,9 @@ fn cmd_plan(
 fn cmd_apply(file: &Path, format: Format, lock_timeout: Option<Duration>) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let _lock = lock::acquire(lock_timeout)?;
-    let mut backend = netlink()?;
+    let mut backend = netlink(Some(&l.topology))?;
     recover(&mut backend)?;
-    let live = backend
-        .snapshot()
-        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let live = read_kernel(&mut backend)?;
     let plan = make_plan(&l.topology, &live)?;
     execute(&mut backend, &plan, &l, &live, format)
 }
@@ -703,7 +718,7 @@ fn cmd_destroy(
 ) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let name = l.topology.name.clone();
-    let (_lock, mut backend, live) = state_for_change(dry_run, lock_timeout)?;
+    let (_lock, mut backend, live) = state_for_change(&l.topology, dry_run, lock_timeout)?;
     let plan = diff::destroy(&name, &live).map_err(|e| Exit::failure(Report::new(e)))?;
     match format {
         Format::Json if dry_run => println!("{}", json::pretty(&json::versioned(&plan))),

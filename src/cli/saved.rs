@@ -10,10 +10,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, backend_report, execute, live_state,
-    load_topology, lock, make_plan, netlink, print_plan, read_json, recover,
+    EXIT_CHANGES, EXIT_DATAERR, EXIT_OK, Exit, Format, Loaded, execute, live_state, load_topology,
+    lock, make_plan, netlink, print_plan, read_json, read_kernel, recover,
 };
-use crate::apply::backend::Backend;
 use crate::code::Code;
 use crate::diff;
 use crate::live::LiveState;
@@ -224,15 +223,13 @@ pub(super) fn cmd_apply_saved(
     };
     let mut backend = match (dry_run, state) {
         (true, Some(_)) => None,
-        _ => Some(netlink()?),
+        _ => Some(netlink(Some(&l.topology))?),
     };
     if let (Some(b), false) = (&mut backend, dry_run) {
         recover(b)?;
     }
     let live = match &mut backend {
-        Some(b) => b
-            .snapshot()
-            .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?,
+        Some(b) => read_kernel(b)?,
         None => live_state(state, Some(&l.topology))?,
     };
     let plan = still_holds(path, &saved, &l, &live)?;

@@ -8,15 +8,14 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::apply::backend::Backend;
 use crate::apply::{self, ApplyError};
 use crate::interrupt;
 use crate::live::LiveState;
 use crate::{diff, render};
 
 use super::{
-    EXIT_FAILURE, EXIT_OK, Exit, Format, Run, backend_report, color_stdout, guarded, lock,
-    make_plan, netlink, read_topology, recover, report_run,
+    EXIT_FAILURE, EXIT_OK, Exit, Format, Run, color_stdout, guarded, lock, make_plan, netlink,
+    read_kernel, read_topology, recover, report_run,
 };
 
 /// Reverted because no confirmation came in time.
@@ -42,11 +41,9 @@ pub(super) fn run(
 ) -> Result<u8, Exit> {
     let l = read_topology(file)?;
     let _lock = lock::acquire(lock_timeout)?;
-    let mut backend = netlink()?;
+    let mut backend = netlink(Some(&l.topology))?;
     recover(&mut backend)?;
-    let live = backend
-        .snapshot()
-        .map_err(|e| Exit::failure(backend_report(&e, Some("reading the kernel state"))))?;
+    let live = read_kernel(&mut backend)?;
     let plan = make_plan(&l.topology, &live)?;
     print!(
         "{}",

@@ -27,7 +27,6 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::Handle;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -41,6 +40,7 @@ use crate::plan::Object;
 pub use journal::{CREATING_GROUP, JOURNAL_DIR};
 use netns::NsFile;
 pub use netns::{MARKER_DIR, NETNS_DIR, PLACEHOLDER_MODE};
+pub use snapshot::Scope;
 
 /// The rtnetlink backend. Its "own namespace" is where parents live and where macvlans
 /// without a namespace go: the process's namespace (`new`) or a netns file (`rooted_at`).
@@ -60,6 +60,11 @@ pub struct Netlink {
     /// Named namespaces the last snapshot could not enter (no permission: entering one
     /// needs CAP_SYS_ADMIN). It lists them, without their links.
     unreadable: Vec<NsName>,
+    /// What snapshots must read consistently (`set_scope`); `None`: only the own namespace.
+    scope: Option<Scope>,
+    /// Named namespaces the last snapshot left out because they kept changing while it
+    /// read them and no plan in the scope depends on them. It lists them, without links.
+    unsettled: Vec<NsName>,
     /// Declared last so it is dropped after the connections it drives.
     rt: Runtime,
 }
@@ -150,6 +155,8 @@ impl Netlink {
             #[cfg(feature = "testing")]
             faults: Faults::default(),
             unreadable: Vec::new(),
+            scope: None,
+            unsettled: Vec::new(),
             rt,
         })
     }
@@ -160,6 +167,18 @@ impl Netlink {
     /// that depends on one must not be trusted.
     pub fn unreadable(&self) -> &[NsName] {
         &self.unreadable
+    }
+
+    /// Read what `scope` covers consistently from now on (see `Scope`); `None`, the
+    /// default (`show` of everything): only the own namespace.
+    pub fn set_scope(&mut self, scope: Option<Scope>) {
+        self.scope = scope;
+    }
+
+    /// The named namespaces the last `snapshot` listed without links because they kept
+    /// changing while it read them (see `Scope`).
+    pub fn unsettled(&self) -> &[NsName] {
+        &self.unsettled
     }
 
     /// Backend whose own namespace is the netns file at `path` (e.g. /run/netns/NAME)
@@ -180,6 +199,8 @@ impl Netlink {
             #[cfg(feature = "testing")]
             faults: Faults::default(),
             unreadable: Vec::new(),
+            scope: None,
+            unsettled: Vec::new(),
             rt,
         })
     }
@@ -567,35 +588,6 @@ fn ifindex(ctl: &OwnedFd, name: &str) -> io::Result<u32> {
     // SAFETY: SIOCGIFINDEX filled in the ifindex member of the union.
     let index = unsafe { req.ifr_ifru.ifru_ifindex };
     u32::try_from(index).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))
-}
-
-/// The nsid under which the socket's namespace knows the namespace open as `fd`
-/// (RTM_GETNSID with NETNSA_FD). `None` when it has none assigned.
-async fn nsid_of(handle: &mut Handle, fd: &impl AsRawFd) -> Result<Option<i32>, rtnetlink::Error> {
-    let mut msg = NsidMessage::default();
-    msg.attributes = vec![NsidAttribute::Fd(fd.as_raw_fd() as u32)];
-    let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetNsId(msg));
-    req.header.flags = NLM_F_REQUEST | NLM_F_ACK;
-    let mut response = handle.request(req)?;
-    let mut found = None;
-    while let Some(msg) = response.next().await {
-        match msg.payload {
-            NetlinkPayload::Error(e) if e.code.is_some() => {
-                return Err(rtnetlink::Error::NetlinkError(e));
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) => {
-                for a in m.attributes {
-                    if let NsidAttribute::Id(id) = a
-                        && id >= 0
-                    {
-                        found = Some(id);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(found)
 }
 
 /// A link addressed by name (ifindex 0 + IFLA_IFNAME): the kernel looks it up itself, so a

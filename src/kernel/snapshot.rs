@@ -1,12 +1,14 @@
 //! Reading the kernel into a `LiveState`: links, addresses and routes of the own namespace
-//! and of every named one, with cross-namespace parents and peers resolved to names.
+//! and of every named one, with cross-namespace parents and peers resolved to names; which
+//! of them must be read consistently (`Scope`) and which may be left out when they keep
+//! changing.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, RawFd};
 use std::str::FromStr;
 
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoMacVlan, InfoMacVtap, InfoVlan, LinkAttribute, LinkFlags, LinkInfo,
@@ -15,16 +17,16 @@ use netlink_packet_route::link::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType, RouteVia,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::Handle;
+
+mod read;
 
 use super::netns::{self, NsFile};
-use super::{Conn, Netlink, connect, denied, dump, io_err, links_request, nl_err, nsid_of};
+use super::{Netlink, denied, io_err};
 use crate::apply::backend::BackendError;
 use crate::live::{
     KernelFeatures, LinkKind, LinkRef, LiveLink, LiveNamespace, LiveState, owner_from_alias,
 };
-use crate::model::Route;
+use crate::model::{Route, Topology};
 use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, Mode, NsName, is_ipv6_link_local};
 
 /// How often one namespace is read again when a dump comes back inconsistent
@@ -37,14 +39,69 @@ fn backoff(n: u32) -> std::time::Duration {
     std::time::Duration::from_millis((1u64 << n.min(6)).min(50))
 }
 
-/// One namespace being read: its name (`None` = the own namespace), a handle on its socket
-/// and its namespace file (for RTM_GETNSID).
+/// What a snapshot must read whole and consistent: the namespaces a plan for one topology
+/// can depend on. Every named namespace is still read (a foreign macvlan on one of the
+/// topology's parents, or the far end of its veth, can live anywhere, and plans must see
+/// them to refuse taking them along), but one outside the scope whose dumps keep coming
+/// back interrupted (another tool's loop, containers starting) is listed without its links
+/// (`Netlink::unsettled`) instead of failing the snapshot, unless one of its links sits on,
+/// or pairs with, a link the scope covers.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// The topology's name: namespaces whose marker records it, and links carrying its
+    /// alias, are covered.
+    owner: String,
+    /// Named namespaces the file names (its namespaces, where its parents and their peers
+    /// are): covered with every link in them.
+    namespaces: HashSet<NsName>,
+    /// Links the file names as parents (or their veth peers) in the own namespace.
+    own_links: HashSet<LinkName>,
+}
+
+impl Scope {
+    /// The scope of the plans (and the destroy) of topology `t`.
+    pub fn of(t: &Topology) -> Scope {
+        let mut s = Scope {
+            owner: t.name.clone(),
+            namespaces: t.namespaces.keys().cloned().collect(),
+            own_links: HashSet::new(),
+        };
+        let mut add = |r: LinkRef| match r.namespace {
+            Some(n) => {
+                s.namespaces.insert(n);
+            }
+            None => {
+                s.own_links.insert(r.name);
+            }
+        };
+        for p in t.parents.values() {
+            add(p.at());
+            if let Some(peer) = LinkRef::veth_peer(&p.kind) {
+                add(peer);
+            }
+        }
+        for m in &t.macvlans {
+            if let Some(n) = &m.namespace {
+                s.namespaces.insert(n.clone());
+            }
+        }
+        s
+    }
+
+    /// Whether the named namespace `name` is covered: the file names it, or its marker
+    /// records the topology (unverified: reading one namespace too many strictly is
+    /// harmless, and a namespace made again by hand keeps its old marker).
+    fn covers(&self, name: &NsName) -> bool {
+        self.namespaces.contains(name)
+            || netns::recorded_owner(name).is_some_and(|o| o == self.owner)
+    }
+}
+
+/// One namespace to read: its name (`None` = the own namespace) and its namespace file
+/// (entered to read it, and named in RTM_GETNSID by the others).
 struct Place {
     name: Option<NsName>,
-    handle: Handle,
-    fd: RawFd,
-    /// The namespace's cookie, to check its ownership marker against.
-    cookie: u64,
+    ns: NsFile,
 }
 
 /// The raw dumps of one namespace.
@@ -60,20 +117,30 @@ struct Raw {
 pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     let names = netns::list().map_err(|e| io_err("list namespaces", netns::NETNS_DIR, &e))?;
     let files = open_namespaces(nl, names)?;
+    let root = nl
+        .root
+        .ns
+        .file
+        .try_clone()
+        .map_err(|e| io_err("open namespace", "own namespace", &e))?;
+    let mut places = vec![Place {
+        name: None,
+        ns: NsFile {
+            file: root,
+            id: nl.root.ns.id,
+        },
+    }];
+    places.extend(files.into_iter().map(|(name, ns)| Place {
+        name: Some(name),
+        ns,
+    }));
 
-    // Sockets for namespaces not cached yet, only for this read.
-    let (cached, fresh): (Vec<_>, Vec<_>) = files
-        .into_iter()
-        .partition(|(n, _)| nl.named.contains_key(n));
-    let temporary = connect_fresh(nl, fresh)?;
-    let places = places(nl, &cached, &temporary);
-
-    let reads = nl.rt.block_on(read_all(&places));
-    close(nl, temporary);
-    let reads = reads?;
+    let outcomes = read::read_all(&places);
+    let (places, mut reads) = keep_read(places, outcomes, &mut nl.unreadable)?;
+    nl.unsettled = settle(nl.scope.as_ref(), &places, &mut reads)?;
 
     let mut live = LiveState::default();
-    named_namespaces(&places, &mut live.namespaces);
+    named_namespaces(&places, &reads, &mut live.namespaces);
     resolve_links(&places, reads, &mut live.links);
     live.kernel = features(&live.links, kernel_release());
     nl.unreadable.sort();
@@ -87,6 +154,50 @@ pub(super) fn snapshot(nl: &mut Netlink) -> Result<LiveState, BackendError> {
     }
     live.normalize();
     Ok(live)
+}
+
+/// The places read and their reads: a namespace that vanished meanwhile is dropped, one
+/// this user may not enter goes to `unreadable`, any other failure fails the snapshot.
+/// The nsids of the reads are renumbered to the places kept.
+fn keep_read(
+    places: Vec<Place>,
+    outcomes: Vec<read::Outcome>,
+    unreadable: &mut Vec<NsName>,
+) -> Result<(Vec<Place>, Vec<Read>), BackendError> {
+    let mut at: Vec<Option<usize>> = Vec::with_capacity(places.len());
+    let mut kept = Vec::with_capacity(places.len());
+    let mut reads = Vec::with_capacity(places.len());
+    for (place, outcome) in places.into_iter().zip(outcomes) {
+        match outcome {
+            read::Outcome::Read(r) => {
+                at.push(Some(kept.len()));
+                kept.push(place);
+                reads.push(r);
+            }
+            read::Outcome::Vanished => at.push(None),
+            read::Outcome::Denied => {
+                at.push(None);
+                unreadable.extend(place.name);
+            }
+            read::Outcome::Failed(e) => return Err(e),
+        }
+    }
+    if kept.first().is_none_or(|p| p.name.is_some()) {
+        return Err(BackendError::new(
+            "open namespace",
+            "own namespace",
+            None,
+            "it could not be read",
+        ));
+    }
+    for r in &mut reads {
+        r.nsids = r
+            .nsids
+            .iter()
+            .filter_map(|(&id, &i)| Some((id, at.get(i).copied().flatten()?)))
+            .collect();
+    }
+    Ok((kept, reads))
 }
 
 /// Open the named namespaces to read and drop cached sockets of ones gone or replaced.
@@ -126,73 +237,91 @@ fn open_namespaces(
     Ok(files)
 }
 
-/// Sockets in the namespaces not cached yet (`fresh`), only for this read; closed on error.
-fn connect_fresh(
-    nl: &mut Netlink,
-    fresh: Vec<(NsName, NsFile)>,
-) -> Result<Vec<(NsName, Conn)>, BackendError> {
-    let fresh_names: Vec<NsName> = fresh.iter().map(|(n, _)| n.clone()).collect();
-    let mut temporary: Vec<(NsName, Conn)> = Vec::new();
-    for (name, conn) in fresh_names
-        .into_iter()
-        .zip(connect(&nl.rt, fresh.into_iter().map(|(_, f)| f).collect()))
-    {
-        match conn {
-            Ok(c) => temporary.push((name, c)),
-            Err(e) if vanished(&e) => {}
-            Err(e) if denied(&e) => nl.unreadable.push(name),
-            Err(e) => {
-                close(nl, temporary);
-                return Err(io_err(
-                    "open netlink socket",
-                    format!("namespace {name}"),
-                    &e,
-                ));
-            }
-        }
+/// Decide about the namespaces whose dumps kept coming back interrupted: the own namespace,
+/// one the scope covers, or one with a link on or
+/// paired with a link the scope covers fails the snapshot (a plan depends on it); any
+/// other is left out (its links emptied) and returned, to be listed without links.
+fn settle(
+    scope: Option<&Scope>,
+    places: &[Place],
+    reads: &mut [Read],
+) -> Result<Vec<NsName>, BackendError> {
+    if reads.iter().all(|r| r.settled) {
+        return Ok(vec![]);
     }
-    Ok(temporary)
-}
-
-/// The places to read: the own namespace, then the cached and temporary ones, by name.
-fn places(nl: &Netlink, cached: &[(NsName, NsFile)], temporary: &[(NsName, Conn)]) -> Vec<Place> {
-    let mut places = vec![Place {
-        name: None,
-        handle: nl.root.handle.clone(),
-        fd: nl.root.ns.file.as_raw_fd(),
-        cookie: nl.root.cookie,
-    }];
-    for (name, _) in cached {
-        if let Some(c) = nl.named.get(name) {
-            places.push(Place {
-                name: Some(name.clone()),
-                handle: c.handle.clone(),
-                fd: c.ns.file.as_raw_fd(),
-                cookie: c.cookie,
-            });
+    let covered: Vec<bool> = places
+        .iter()
+        .map(|p| match (&p.name, scope) {
+            (None, _) => true,
+            (Some(n), Some(s)) => s.covers(n),
+            (Some(_), None) => false,
+        })
+        .collect();
+    // Whether the link called `name` of place `at` (read consistently) is one the scope
+    // covers: any link in a covered named namespace; in the own namespace, the parents the
+    // file names and the links carrying the topology's alias.
+    let ours = |at: usize, name: &str| -> bool {
+        let Some(scope) = scope else { return false };
+        let read = &reads[at];
+        match &places[at].name {
+            _ if !read.settled => false,
+            Some(_) => covered[at],
+            None => read.links.iter().any(|l| {
+                l.name.as_str() == name
+                    && (scope.own_links.contains(&l.name) || l.owned_by(&scope.owner))
+            }),
         }
-    }
-    for (name, c) in temporary {
-        places.push(Place {
-            name: Some(name.clone()),
-            handle: c.handle.clone(),
-            fd: c.ns.file.as_raw_fd(),
-            cookie: c.cookie,
+    };
+    let mut out = Vec::new();
+    for (at, read) in reads.iter().enumerate() {
+        if read.settled {
+            continue;
+        }
+        let p = &places[at];
+        if covered[at] {
+            return Err(kept_changing(p, ""));
+        }
+        // Its links onto ours (as far as its last dump shows them; a link dump resumes by
+        // ifindex, so the links that stayed put are all in it), and ours onto it.
+        let onto_ours = read.lower.iter().flatten().any(|(index, nsid)| {
+            nsid.and_then(|id| read.nsids.get(&id))
+                .and_then(|&there| Some((there, reads[there].names.get(index)?)))
+                .is_some_and(|(there, name)| ours(there, name))
         });
+        let from_ours = reads.iter().enumerate().any(|(here, r)| {
+            r.lower.iter().zip(&r.links).any(|(lower, l)| {
+                lower.and_then(|(_, nsid)| r.nsids.get(&nsid?)) == Some(&at)
+                    && ours(here, l.name.as_str())
+            })
+        });
+        if onto_ours || from_ours {
+            return Err(kept_changing(
+                p,
+                ", and links there sit on or pair with links of this topology",
+            ));
+        }
+        if let Some(name) = &p.name {
+            out.push(name.clone());
+        }
     }
-    places.sort_by(|a, b| a.name.cmp(&b.name));
-    places
+    for r in reads.iter_mut().filter(|r| !r.settled) {
+        r.links.clear();
+        r.lower.clear();
+        r.names.clear();
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The named namespaces read, each with its owner when its marker records this very one.
-fn named_namespaces(places: &[Place], out: &mut Vec<LiveNamespace>) {
-    for place in places {
+fn named_namespaces(places: &[Place], reads: &[Read], out: &mut Vec<LiveNamespace>) {
+    for (place, read) in places.iter().zip(reads) {
         if let Some(name) = &place.name {
             // Owned only when the marker records this very namespace: its cookie (never
             // reused while the system is up, unlike the inode) and this boot.
             let owner = netns::boot_id().ok().and_then(|boot| {
                 let id = netns::Identity {
-                    cookie: place.cookie,
+                    cookie: read.cookie,
                     boot: boot.to_owned(),
                 };
                 netns::owner(name, &id)
@@ -247,41 +376,6 @@ fn vanished(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(libc::EINVAL)
 }
 
-/// Close snapshot-only sockets now, so they stop holding their namespaces alive.
-fn close(nl: &Netlink, temporary: Vec<(NsName, Conn)>) {
-    for (
-        _,
-        Conn {
-            ns,
-            handle,
-            ctl,
-            task,
-            ..
-        },
-    ) in temporary
-    {
-        task.abort();
-        drop((ns, handle, ctl));
-        let _ = nl.rt.block_on(task);
-    }
-}
-
-/// Namespaces are read one after the other, each reduced (`Read`) as soon as its dumps
-/// are in, so one namespace's raw messages are held at a time. Reading several at once on
-/// their own sockets was measured (W2: 501 namespaces, 10,000 macvlans) and bought
-/// nothing: on this current-thread runtime the kernel builds each dump inside our
-/// recvmsg calls, so interleaving only held more messages (55 → 61 MB) and stretched
-/// each namespace's read, which makes a dump of a busy namespace likelier to come back
-/// interrupted (NLM_F_DUMP_INTR) and be read again.
-async fn read_all(places: &[Place]) -> Result<Vec<Read>, BackendError> {
-    let mut out = Vec::with_capacity(places.len());
-    for p in places {
-        let raw = read_namespace(p, places).await?;
-        out.push(reduce(p, raw));
-    }
-    Ok(out)
-}
-
 fn place_object(p: &Place) -> String {
     match &p.name {
         Some(n) => format!("namespace {n}"),
@@ -289,119 +383,17 @@ fn place_object(p: &Place) -> String {
     }
 }
 
-/// Dump links, addresses and routes of one namespace, reading all three again when any
-/// came back interrupted: they must describe the same moment (a route's oif must be one of
-/// the links read).
-async fn read_namespace(p: &Place, places: &[Place]) -> Result<Raw, BackendError> {
-    let object = place_object(p);
-    let mut handle = p.handle.clone();
-    for attempt in 0..DUMP_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(backoff(attempt - 1)).await;
-        }
-        let links = dump(&mut handle, links_request())
-            .await
-            .map_err(|e| nl_err("dump links", &object, e))?;
-        let addresses = dump(
-            &mut handle,
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-        )
-        .await
-        .map_err(|e| nl_err("dump addresses", &object, e))?;
-        // AF_UNSPEC: the kernel dumps every family's tables in one go; only the main
-        // table's unicast routes (`reported`), which strict checking lets the kernel pick:
-        // the local table alone holds several routes per link (its addresses, broadcast,
-        // IPv6 multicast), most of the dump otherwise.
-        let mut only_main = RouteMessage::default();
-        only_main.header.table = RouteHeader::RT_TABLE_MAIN;
-        only_main.header.kind = RouteType::Unicast;
-        let routes = dump(&mut handle, RouteNetlinkMessage::GetRoute(only_main))
-            .await
-            .map_err(|e| nl_err("dump routes", &object, e))?;
-        if links.interrupted || addresses.interrupted || routes.interrupted {
-            continue;
-        }
-        let mut raw = Raw {
-            links: links
-                .messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewLink(l) => Some(l),
-                    _ => None,
-                })
-                .collect(),
-            addresses: addresses
-                .messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewAddress(a) => Some(a),
-                    _ => None,
-                })
-                .collect(),
-            routes: routes
-                .messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewRoute(r) => Some(r),
-                    _ => None,
-                })
-                .collect(),
-            nsids: HashMap::new(),
-        };
-        raw.nsids = resolve_nsids(&mut handle, &raw.links, places)
-            .await
-            .map_err(|e| nl_err("read namespace ids", &object, e))?;
-        return Ok(raw);
-    }
-    Err(BackendError::new(
+/// The error for a namespace that could not be read consistently (`why`: what makes it
+/// matter, for one outside the scope).
+fn kept_changing(p: &Place, why: &str) -> BackendError {
+    BackendError::new(
         "dump links",
-        object,
+        place_object(p),
         Some(libc::EINTR),
         format!(
-            "the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing)"
+            "the kernel reported every one of {DUMP_ATTEMPTS} dumps as interrupted (the namespace kept changing){why}"
         ),
-    ))
-}
-
-/// Map the nsids this namespace's links refer to (IFLA_LINK_NETNSID, numbered by this
-/// namespace) to the places we know, asking the kernel (RTM_GETNSID with the namespace's
-/// fd) which nsid each known namespace has here. The own namespace is asked first, as
-/// that is where most parents live (a parent in a named namespace is found the same way);
-/// asking stops once every nsid in use is resolved. An nsid of a namespace we do not know
-/// (a container's, say) stays unresolved.
-async fn resolve_nsids(
-    handle: &mut Handle,
-    links: &[LinkMessage],
-    places: &[Place],
-) -> Result<HashMap<i32, usize>, rtnetlink::Error> {
-    let mut wanted: HashSet<i32> = links
-        .iter()
-        .flat_map(|l| l.attributes.iter())
-        .filter_map(|a| match a {
-            LinkAttribute::LinkNetNsId(id) => Some(*id),
-            _ => None,
-        })
-        .collect();
-    let mut out = HashMap::new();
-    for (i, p) in places.iter().enumerate() {
-        if wanted.is_empty() {
-            break;
-        }
-        let fd = Fd(p.fd);
-        if let Some(id) = nsid_of(handle, &fd).await?
-            && wanted.remove(&id)
-        {
-            out.insert(id, i);
-        }
-    }
-    Ok(out)
-}
-
-struct Fd(RawFd);
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
+    )
 }
 
 /// One namespace's links as read, reduced as soon as its dumps are in (the netlink
@@ -416,6 +408,12 @@ struct Read {
     names: HashMap<u32, String>,
     /// nsid (as this namespace numbers its peers) → index into the places.
     nsids: HashMap<i32, usize>,
+    /// Whether the dumps were consistent; an unsettled read is only looked at to tell
+    /// whether it touches the scope (`settle`).
+    settled: bool,
+    /// The namespace's cookie (of the socket that read it), to check its ownership marker
+    /// against.
+    cookie: u64,
 }
 
 fn reduce(place: &Place, raw: Raw) -> Read {
@@ -424,6 +422,8 @@ fn reduce(place: &Place, raw: Raw) -> Read {
         lower: Vec::with_capacity(raw.links.len()),
         names: HashMap::with_capacity(raw.links.len()),
         nsids: raw.nsids,
+        settled: true,
+        cookie: 0,
     };
     let mut by_index: HashMap<u32, usize> = HashMap::with_capacity(raw.links.len());
     // IFLA_MASTER of each link in `out.links`: an ifindex in this namespace.
