@@ -151,12 +151,9 @@ fn a_foreign_namespace_that_keeps_changing_does_not_fail_a_run() {
     assert!(owned_links(&e.lab, "host", &e.name()).is_empty());
 }
 
-/// The namespace the file owns keeps changing (another tool adds and removes links in it):
-/// `plan` and `apply` fail after their retries (exit 1, naming the namespace and why), and
-/// nothing is changed.
-#[test]
-fn the_files_own_namespace_that_keeps_changing_fails_changing_nothing() {
-    let Some(e) = E2e::new() else { return };
+/// A lab with a topology applied: namespace "a" holding macvlan m0 on veth parent p0.
+fn applied() -> Option<(E2e, Topo, std::path::PathBuf)> {
+    let e = E2e::new()?;
     let t = Topo::default().ns("a").veth("p0", "p0p", None).mv(Mv::new(
         Some("a"),
         "m0",
@@ -165,6 +162,17 @@ fn the_files_own_namespace_that_keeps_changing_fails_changing_nothing() {
     ));
     let file = e.write_topo("t.toml", &t);
     e.expect(0, &["apply"], &file);
+    Some((e, t, file))
+}
+
+/// The namespace the file owns keeps changing (another tool adds and removes links in it):
+/// `plan` and `apply` fail after their retries (exit 1, naming the namespace and why), and
+/// nothing is changed.
+#[test]
+fn the_files_own_namespace_that_keeps_changing_fails_changing_nothing() {
+    let Some((e, t, _)) = applied() else {
+        return;
+    };
     let more = t.clone().mv(Mv::new(Some("a"), "m1", "p0", "bridge"));
     let more_file = e.write_topo("more.toml", &more);
     let ns = e.lab.ns("a");
@@ -249,4 +257,30 @@ fn snapshot_under_churn_is_consistent() {
     }
     drop(churn);
     assert!(ok > 0, "every snapshot was interrupted");
+}
+
+/// A foreign namespace that keeps changing and holds a macvlan on one of the file's
+/// parents: a plan depends on it (deleting the parent would take that macvlan along), so
+/// `plan` fails after its retries, naming it, instead of leaving it out.
+#[test]
+fn a_changing_foreign_namespace_with_a_link_on_a_parent_fails_the_plan() {
+    let Some((e, _, file)) = applied() else {
+        return;
+    };
+    let foreign = Foreign::new("onparent");
+    e.lab.ip(
+        "host",
+        &[
+            "link", "add", "fm", "link", "p0", "type", "macvlan", "mode", "bridge",
+        ],
+    );
+    e.lab
+        .ip("host", &["link", "set", "fm", "netns", foreign.0.as_str()]);
+    let _churn = Churn::start(&foreign.0);
+    let out = e.expect(1, &["plan"], &file);
+    let err = out.err();
+    assert!(
+        err.contains(&foreign.0) && err.contains("links of this topology"),
+        "{out}"
+    );
 }
