@@ -7,12 +7,14 @@
 # Runs as root, entirely inside namespaces it creates (prefix w2<pid>-) and removes on exit.
 # Usage: scripts/bench-w2.sh [ROUNDS]   (default 1; the best round is printed)
 #        NS=50 PER=20 PARENTS=4 scripts/bench-w2.sh   (other sizes)
+#        ONLY=apply scripts/bench-w2.sh   (only the apply from scratch and its baseline)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-1}
 NS=${NS:-500}
 PER=${PER:-20}
 PARENTS=${PARENTS:-20}
+ONLY=${ONLY:-}
 [ "${SKIP_SETUP:-}" = 1 ] || scripts/setup.sh
 command -v /usr/bin/time >/dev/null 2>&1 || { apt-get install -y -qq time >/dev/null 2>&1 || apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 MVTOPO=${MVTOPO:-$PWD/target/release/mvtopo}
@@ -83,6 +85,13 @@ for r in $(seq 1 "$ROUNDS"); do
   lab
   L="nsenter --net=/run/netns/$P-lab"
   R[apply]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
+  if [ "$ONLY" = apply ]; then
+    del_namespaces
+    lab
+    R[ipbatch]+="$(timed bash "$WORK/ipbatch.sh")"$'\n'
+    del_namespaces
+    continue
+  fi
   R[noop]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
   grep -q "no changes" "$WORK/out" || { echo "bench: re-apply was not a no-op:"; cat "$WORK/out"; exit 1; }
   R[destroy]+="$(timed $L "$MVTOPO" destroy "$WORK/w2.toml")"$'\n'
@@ -99,5 +108,6 @@ done
 echo "W2: $PARENTS existing veth parents, $NS namespaces, $((NS * PER)) bridge macvlans, 1 IPv4 each; best of $ROUNDS round(s)"
 machine
 row apply   "mvtopo apply (from scratch)" ipbatch "ip -batch, made in their ns"
+[ "$ONLY" = apply ] && exit 0
 row noop    "mvtopo apply (no-op)"        ipbatch "(ip -batch apply)"
 row destroy "mvtopo destroy"              ipdel   "ip -batch group del + netns del"
