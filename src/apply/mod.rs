@@ -242,39 +242,64 @@ pub fn run(
             requests: 0,
         });
     }
-    let mut lowered = lower_plan(plan, live);
-    let requests_total = batch_lowered(&mut lowered);
-    // The requests in order, with their step; a step that could not be lowered ends them.
-    let mut unlowerable = None;
-    let mut steps = Vec::with_capacity(requests_total);
-    let mut requests = Vec::with_capacity(requests_total);
-    for (i, lowering) in lowered {
-        match lowering {
-            Ok(r) => {
-                steps.extend(std::iter::repeat_n(i, r.len()));
-                requests.extend(r);
-            }
-            Err(e) => unlowerable = Some((i, e)),
-        }
-    }
+    let Requests {
+        steps,
+        requests,
+        unlowerable,
+    } = requests_of(plan, live);
     let mut run = Running {
         backend,
         plan,
         owner: plan.topology.as_str(),
         live,
+        accepted: Vec::with_capacity(requests.len()),
         steps,
         requests,
-        accepted: Vec::with_capacity(requests_total),
     };
     run.execute(&mut control)?;
     if let Some((i, e)) = unlowerable {
         return Err(run.fail(i, None, e));
     }
+    let requests = run.accepted.len();
+    // Undo can make them again (`Running::undo`): not held while verification reads the
+    // kernel and plans, the run's peak of memory.
+    run.requests = Vec::new();
     run.verify_and_confirm(check, &mut control)?;
     Ok(Outcome {
         executed: plan.steps.len(),
-        requests: run.accepted.len(),
+        requests,
     })
+}
+
+/// The requests a run makes, in order.
+struct Requests {
+    /// Each request's step (an index into the plan's steps).
+    steps: Vec<usize>,
+    requests: Vec<Request>,
+    /// The step that could not be lowered, after the requests, if any.
+    unlowerable: Option<(usize, BackendError)>,
+}
+
+/// The requests `plan`, made against `live`, lowers into (`lower_plan`, `batch_lowered`):
+/// a function of the two alone, so the same every time.
+fn requests_of(plan: &Plan, live: &LiveState) -> Requests {
+    let mut lowered = lower_plan(plan, live);
+    let total = batch_lowered(&mut lowered);
+    let mut out = Requests {
+        steps: Vec::with_capacity(total),
+        requests: Vec::with_capacity(total),
+        unlowerable: None,
+    };
+    for (i, lowering) in lowered {
+        match lowering {
+            Ok(r) => {
+                out.steps.extend(std::iter::repeat_n(i, r.len()));
+                out.requests.extend(r);
+            }
+            Err(e) => out.unlowerable = Some((i, e)),
+        }
+    }
+    out
 }
 
 /// Every step of `plan` lowered up front, against the state the requests before it leave
@@ -364,6 +389,7 @@ struct Running<'a> {
     live: &'a LiveState,
     /// Each request's step (an index into the plan's steps).
     steps: Vec<usize>,
+    /// Empty once every request is made (see `undo`).
     requests: Vec<Request>,
     /// Indices into `requests` of those accepted, in the order they were.
     accepted: Vec<usize>,
@@ -372,6 +398,9 @@ struct Running<'a> {
 impl Running<'_> {
     /// Undo every accepted request, last first.
     fn undo(&mut self) -> UndoReport {
+        if self.requests.is_empty() && !self.accepted.is_empty() {
+            self.requests = requests_of(self.plan, self.live).requests;
+        }
         let mut now = self.live.clone();
         let journal: Vec<Accepted> = self
             .accepted

@@ -46,11 +46,14 @@ pub use netns::{MARKER_DIR, NETNS_DIR, PLACEHOLDER_MODE};
 /// without a namespace go: the process's namespace (`new`) or a netns file (`rooted_at`).
 pub struct Netlink {
     root: Conn,
-    /// Sockets into named namespaces that `execute` has worked in, kept for the backend's
-    /// lifetime. Sockets opened only to read a snapshot are closed at the end of it: an open
-    /// socket keeps its namespace alive, and with it the interfaces of a namespace that
-    /// somebody else deletes meanwhile.
+    /// Sockets into named namespaces that requests have worked in: the most recently used
+    /// ones, up to `OPEN_NAMESPACES` (see `conn`). Sockets opened only to read a snapshot
+    /// are closed at the end of it: an open socket keeps its namespace alive, and with it
+    /// the interfaces of a namespace that somebody else deletes meanwhile.
     named: HashMap<NsName, Conn>,
+    /// Counts the requests made (`Backend::request`, `request_many`): a connection used by
+    /// the one under way is never closed to make room (see `conn`).
+    epoch: u64,
     /// The ifindexes of links this backend deleted, and of those their deletes took along,
     /// so that undo can create them again under the same ifindexes.
     gone: HashMap<crate::live::LinkRef, u32>,
@@ -73,6 +76,12 @@ struct Faults {
     made: usize,
     fail_at: Option<(usize, i32)>,
 }
+
+/// How many named namespaces' connections a backend keeps open (see `Netlink::conn`):
+/// enough for the namespaces a batch of requests in flight spans, few enough that their
+/// buffers stay small beside the state. A run that goes through its namespaces in order
+/// reopens one only when it comes back to it (its address adds, after its links).
+const OPEN_NAMESPACES: usize = 32;
 
 /// Raise the soft limit on open files to the hard one, as systemd does for its services.
 /// Every named namespace a run touches keeps a netlink socket and its namespace file open
@@ -121,6 +130,8 @@ struct Conn {
     /// The namespace's cookie (SO_NETNS_COOKIE of the socket): its identity for markers and
     /// the journal, never reused while the system is up.
     cookie: u64,
+    /// The `Netlink::epoch` it was last used in.
+    used: u64,
     /// Runs for as long as the runtime does; aborted by `evict`. Dropping the runtime
     /// drops every connection task and so closes their sockets.
     task: JoinHandle<()>,
@@ -146,6 +157,7 @@ impl Netlink {
         Ok(Netlink {
             root,
             named: HashMap::new(),
+            epoch: 0,
             gone: HashMap::new(),
             #[cfg(feature = "testing")]
             faults: Faults::default(),
@@ -176,6 +188,7 @@ impl Netlink {
         Ok(Netlink {
             root,
             named: HashMap::new(),
+            epoch: 0,
             gone: HashMap::new(),
             #[cfg(feature = "testing")]
             faults: Faults::default(),
@@ -187,6 +200,12 @@ impl Netlink {
     /// The connection into `ns` (`None` = the own namespace), opened and cached on first
     /// use. A cached socket whose name now points at another namespace (deleted and created
     /// again behind our back) is replaced.
+    ///
+    /// At most `OPEN_NAMESPACES` named ones stay open: opening one more first closes the
+    /// least recently used, unless the request under way used it (its namespace file may
+    /// be in the request as IFLA_NET_NS_FD, its handle awaiting an answer). Every
+    /// connection keeps a 72 KiB read and write buffer (netlink-proto's), and a run that
+    /// touches 500 namespaces held them all to its end: 36 MB of a W2 apply's peak.
     fn conn(&mut self, ns: Option<&NsName>) -> Result<&mut Conn, BackendError> {
         let Some(name) = ns else {
             return Ok(&mut self.root);
@@ -197,6 +216,7 @@ impl Netlink {
             self.evict(name);
         }
         if !self.named.contains_key(name) {
+            self.make_room();
             let file = NsFile::named(name).map_err(|e| io_err("open namespace", &object, &e))?;
             let conn = connect(&self.rt, vec![file])
                 .pop()
@@ -204,9 +224,30 @@ impl Netlink {
                 .map_err(|e| io_err("open netlink socket", &object, &e))?;
             self.named.insert(name.clone(), conn);
         }
-        self.named
+        let epoch = self.epoch;
+        let conn = self
+            .named
             .get_mut(name)
-            .ok_or_else(|| BackendError::new("open namespace", object, None, "not cached"))
+            .ok_or_else(|| BackendError::new("open namespace", object, None, "not cached"))?;
+        conn.used = epoch;
+        Ok(conn)
+    }
+
+    /// Close least recently used connections until one more fits under `OPEN_NAMESPACES`,
+    /// never one the request under way used (then the cache grows for as long as it must).
+    fn make_room(&mut self) {
+        while self.named.len() >= OPEN_NAMESPACES {
+            let oldest = self
+                .named
+                .iter()
+                .filter(|(_, c)| c.used < self.epoch)
+                .min_by_key(|(_, c)| c.used)
+                .map(|(n, _)| n.clone());
+            match oldest {
+                Some(n) => self.evict(&n),
+                None => break,
+            }
+        }
     }
 
     /// Close the cached socket into `name` now (not at the runtime's next turn), so it no
@@ -287,6 +328,7 @@ fn wrap(rt: &Runtime, ns: NsFile, sock: OwnedFd) -> io::Result<Conn> {
         handle,
         ctl,
         cookie,
+        used: 0,
         task,
     })
 }
@@ -315,6 +357,7 @@ impl crate::apply::backend::Backend for Netlink {
     }
 
     fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
+        self.epoch += 1;
         #[cfg(feature = "testing")]
         {
             let n = self.faults.made;
@@ -337,6 +380,7 @@ impl crate::apply::backend::Backend for Netlink {
         owner: &str,
         stop: &std::sync::atomic::AtomicI32,
     ) -> Vec<Result<(), BackendError>> {
+        self.epoch += 1;
         let batches = requests
             .iter()
             .all(|r| matches!(r, Request::DeleteLinks { .. }));
