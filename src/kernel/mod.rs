@@ -51,8 +51,9 @@ pub struct Netlink {
     /// are closed at the end of it: an open socket keeps its namespace alive, and with it
     /// the interfaces of a namespace that somebody else deletes meanwhile.
     named: HashMap<NsName, Conn>,
-    /// Counts the requests made (`Backend::request`, `request_many`): a connection used by
-    /// the one under way is never closed to make room (see `conn`).
+    /// Counts the requests made (`Backend::request`, `request_many`; 0 before the first):
+    /// a connection used by the one under way is never closed to make room, and is checked
+    /// against its namespace's name once in it (see `conn`).
     epoch: u64,
     /// The ifindexes of links this backend deleted, and of those their deletes took along,
     /// so that undo can create them again under the same ifindexes.
@@ -211,9 +212,18 @@ impl Netlink {
             return Ok(&mut self.root);
         };
         let object = format!("namespace {name}");
-        let now = netns::id_of(name).map_err(|e| io_err("open namespace", &object, &e))?;
-        if self.named.get(name).is_some_and(|c| c.ns.id != now) {
-            self.evict(name);
+        // Looked at once per request: a request names a namespace several times (its
+        // file, its cookie, its socket), and a stat for each was 6 per macvlan.
+        let epoch = self.epoch;
+        if self
+            .named
+            .get(name)
+            .is_some_and(|c| epoch == 0 || c.used != epoch)
+        {
+            let now = netns::id_of(name).map_err(|e| io_err("open namespace", &object, &e))?;
+            if self.named.get(name).is_some_and(|c| c.ns.id != now) {
+                self.evict(name);
+            }
         }
         if !self.named.contains_key(name) {
             self.make_room();
@@ -224,7 +234,6 @@ impl Netlink {
                 .map_err(|e| io_err("open netlink socket", &object, &e))?;
             self.named.insert(name.clone(), conn);
         }
-        let epoch = self.epoch;
         let conn = self
             .named
             .get_mut(name)
@@ -373,7 +382,8 @@ impl crate::apply::backend::Backend for Netlink {
 
     /// Batches of deletes in different namespaces go at once, on threads of their own
     /// (`delete_links_concurrently`); address adds are pipelined, all in flight on their
-    /// namespaces' sockets (`exec::add_addresses`); anything else one at a time.
+    /// namespaces' sockets (`exec::add_addresses`); namespaces are made a few at a time,
+    /// each on a thread (`exec::create_namespaces`); anything else one at a time.
     fn request_many(
         &mut self,
         requests: &[Request],
@@ -387,7 +397,10 @@ impl crate::apply::backend::Backend for Netlink {
         let addresses = requests
             .iter()
             .all(|r| matches!(r, Request::AddAddress { .. }));
-        if !batches && !addresses {
+        let namespaces = requests
+            .iter()
+            .all(|r| matches!(r, Request::CreateNamespace { .. }));
+        if !batches && !addresses && !namespaces {
             return crate::apply::backend::one_at_a_time(self, requests, owner, stop);
         }
         // Test builds: the injected refusal is made instead of its request, as in `request`.
@@ -423,6 +436,8 @@ impl crate::apply::backend::Backend for Netlink {
                 }
             }
             self.delete_links_concurrently(&places)
+        } else if namespaces {
+            exec::create_namespaces(&made, owner)
         } else {
             exec::add_addresses(self, &made)
         }
