@@ -1,7 +1,7 @@
 //! Carrying out a plan: lower each step into kernel requests and make them one at a time
-//! (batches of deletes in different namespaces at once), journaling every accepted one with the state it changed; on the first refusal, an
-//! interrupt, a failed verification or a declined confirmation, undo exactly the accepted
-//! requests, last first. Then re-read the kernel and verify that nothing is left to do
+//! (independent ones at once: `batch::independent`), noting every accepted one; on the
+//! first refusal, an interrupt, a failed verification or a declined confirmation, undo
+//! exactly the accepted requests, last first. Then re-read the kernel and verify that nothing is left to do
 //! (nmstate's apply → re-retrieve → verify). Pure over the `Backend` seam, so every failure
 //! path is tested with the fake kernel.
 
