@@ -7,16 +7,25 @@
 # Runs as root, entirely inside namespaces it creates (prefix w2<pid>-) and removes on exit.
 # Usage: scripts/bench-w2.sh [ROUNDS]   (default 1; the best round is printed)
 #        NS=50 PER=20 PARENTS=4 scripts/bench-w2.sh   (other sizes)
-#        NOOP_ONLY=1 scripts/bench-w2.sh [ROUNDS]   (apply and NOOPS no-op re-applies per
-#        round, default 5, beside ip -batch; no destroy: the namespaces are deleted by hand)
+#        ONLY=apply scripts/bench-w2.sh   (only the apply from scratch and its baseline)
+#        ONLY=noop scripts/bench-w2.sh    (the apply and NOOPS no-op re-applies per round,
+#          default 5, beside ip -batch; no destroy: the namespaces are deleted by hand)
+#        ISOLATE=1 scripts/bench-w2.sh    (in a mount namespace of its own whose /run/netns
+#          is empty: namespaces other programs keep on the machine are neither read nor timed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${ISOLATE:-}" = 1 ]; then
+  # A private tmpfs on /run/netns: `ip netns` and mvtopo see only the namespaces made here;
+  # they go with the mount namespace when the script ends.
+  exec unshare -m --propagation private env ISOLATE=done bash -c \
+    'mount -t tmpfs -o mode=755 tmpfs /run/netns && exec "$0" "$@"' "$0" "$@"
+fi
 ROUNDS=${1:-1}
 NS=${NS:-500}
 PER=${PER:-20}
 PARENTS=${PARENTS:-20}
-NOOP_ONLY=${NOOP_ONLY:-}
-NOOPS=${NOOPS:-$([ -n "$NOOP_ONLY" ] && echo 5 || echo 1)}
+ONLY=${ONLY:-}
+NOOPS=${NOOPS:-$([ "$ONLY" = noop ] && echo 5 || echo 1)}
 [ "${SKIP_SETUP:-}" = 1 ] || scripts/setup.sh
 command -v /usr/bin/time >/dev/null 2>&1 || { apt-get install -y -qq time >/dev/null 2>&1 || apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 MVTOPO=${MVTOPO:-$PWD/target/release/mvtopo}
@@ -87,11 +96,18 @@ for r in $(seq 1 "$ROUNDS"); do
   lab
   L="nsenter --net=/run/netns/$P-lab"
   R[apply]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
+  if [ "$ONLY" = apply ]; then
+    del_namespaces
+    lab
+    R[ipbatch]+="$(timed bash "$WORK/ipbatch.sh")"$'\n'
+    del_namespaces
+    continue
+  fi
   for _ in $(seq 1 "$NOOPS"); do
     R[noop]+="$(timed $L "$MVTOPO" apply "$WORK/w2.toml")"$'\n'
     grep -q "no changes" "$WORK/out" || { echo "bench: re-apply was not a no-op:"; cat "$WORK/out"; exit 1; }
   done
-  if [ -z "$NOOP_ONLY" ]; then
+  if [ "$ONLY" != noop ]; then
     R[destroy]+="$(timed $L "$MVTOPO" destroy "$WORK/w2.toml")"$'\n'
     left=$(ip netns list 2>/dev/null | grep -c "^$P-n" || true)
     [ "$left" = 0 ] || { echo "bench: destroy left $left namespaces"; exit 1; }
@@ -100,12 +116,13 @@ for r in $(seq 1 "$ROUNDS"); do
 
   lab
   R[ipbatch]+="$(timed bash "$WORK/ipbatch.sh")"$'\n'
-  [ -n "$NOOP_ONLY" ] || R[ipdel]+="$(timed bash "$WORK/ipdel.sh")"$'\n'
+  [ "$ONLY" = noop ] || R[ipdel]+="$(timed bash "$WORK/ipdel.sh")"$'\n'
   del_namespaces
 done
 
 echo "W2: $PARENTS existing veth parents, $NS namespaces, $((NS * PER)) bridge macvlans, 1 IPv4 each; best of $ROUNDS round(s)"
 machine
 row apply   "mvtopo apply (from scratch)" ipbatch "ip -batch, made in their ns"
+[ "$ONLY" = apply ] && exit 0
 row noop    "mvtopo apply (no-op)"        ipbatch "(ip -batch apply)"
-[ -n "$NOOP_ONLY" ] || row destroy "mvtopo destroy"              ipdel   "ip -batch group del + netns del"
+[ "$ONLY" = noop ] || row destroy "mvtopo destroy"              ipdel   "ip -batch group del + netns del"

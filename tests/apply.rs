@@ -54,7 +54,7 @@ fn main() {
         ),
     ];
     let mut trials = per_case(&named, &checks);
-    let single: [Check<[Arc<PlanCase>]>; 4] = [
+    let single: [Check<[Arc<PlanCase>]>; 5] = [
         (
             "the_cases_exercise_enough_points",
             the_cases_exercise_enough_points,
@@ -62,6 +62,10 @@ fn main() {
         (
             "a_result_that_does_not_verify_is_undone",
             a_result_that_does_not_verify_is_undone,
+        ),
+        (
+            "a_failed_verifying_read_or_plan_is_undone_and_reported",
+            a_failed_verifying_read_or_plan_is_undone_and_reported,
         ),
         (
             "deletes_carried_by_a_parent_or_namespace_delete_make_no_call",
@@ -153,8 +157,8 @@ fn the_cases_exercise_enough_points(cases: &[Arc<PlanCase>]) {
     assert!(changing >= 5, "only {changing} changing plan cases");
 }
 
-fn verifier(t: &Topology) -> impl Fn(&LiveState) -> Result<Vec<Step>, String> + '_ {
-    move |after: &LiveState| diff(t, after).map(|p| p.steps).map_err(|e| e.to_string())
+fn verifier(t: &Topology) -> impl Fn(&LiveState) -> mvtopo::apply::Checked + '_ {
+    move |after: &LiveState| diff(t, after).map(|p| p.steps)
 }
 
 fn every_plan_applies_and_verifies(c: &PlanCase) {
@@ -292,6 +296,76 @@ fn a_result_that_does_not_verify_is_undone(cases: &[Arc<PlanCase>]) {
     );
 }
 
+/// A backend whose every request works but whose reads fail: the verifying snapshot after
+/// the run.
+struct Blind(FakeBackend);
+
+impl Backend for Blind {
+    fn snapshot(&mut self) -> Result<LiveState, BackendError> {
+        Err(BackendError::new(
+            "dump links",
+            "own namespace",
+            Some(libc::ENOBUFS),
+            "no buffer space available",
+        ))
+    }
+    fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
+        self.0.request(request, owner)
+    }
+    fn claim(&mut self, object: &mvtopo::plan::Object, owner: &str) -> Result<(), BackendError> {
+        self.0.claim(object, owner)
+    }
+}
+
+fn a_failed_verifying_read_or_plan_is_undone_and_reported(cases: &[Arc<PlanCase>]) {
+    let c = find(cases, "empty");
+    let (name, t, live) = (&c.name, &c.topology, &c.live);
+    let plan = diff(t, live).unwrap();
+    let restored = |state: &LiveState| {
+        let mut after = state.clone();
+        after.normalize();
+        assert_eq!(after, *live, "{name}: the run was not undone");
+    };
+    let mut blind = Blind(FakeBackend::new(live.clone()));
+    let err = apply::run(&mut blind, &plan, live, &verifier(t), Default::default()).unwrap_err();
+    let ApplyError::Snapshot { error, undo } = &err else {
+        panic!("{name}: expected a failed read, got {err}");
+    };
+    assert_eq!(error.errno, Some(libc::ENOBUFS));
+    // What undo did is reported, as for every other failure after a request.
+    assert!(
+        !undo.undone.is_empty() && undo.complete(),
+        "{name}: {undo:?}"
+    );
+    assert_eq!(err.undo(), Some(undo));
+    restored(&blind.0.state);
+
+    // The planner's refusal is kept typed: its own code is the diagnostic's source.
+    let mut fake = FakeBackend::new(live.clone());
+    let refuse = |_: &LiveState| -> mvtopo::apply::Checked {
+        Err(mvtopo::diff::PlanError::Internal {
+            what: "a state the planner believed impossible".into(),
+        })
+    };
+    let err = apply::run(&mut fake, &plan, live, &refuse, Default::default()).unwrap_err();
+    let ApplyError::Unverifiable { error, undo } = &err else {
+        panic!("{name}: expected an unverifiable result, got {err}");
+    };
+    assert!(matches!(**error, mvtopo::diff::PlanError::Internal { .. }));
+    assert!(
+        !undo.undone.is_empty() && undo.complete(),
+        "{name}: {undo:?}"
+    );
+    let d: &dyn miette::Diagnostic = &err;
+    let code = |d: &dyn miette::Diagnostic| d.code().map(|c| c.to_string());
+    assert_eq!(code(d).as_deref(), Some("mvtopo::apply::unverifiable"));
+    assert_eq!(
+        d.diagnostic_source().and_then(code),
+        code(error.as_ref() as &dyn miette::Diagnostic)
+    );
+    restored(&fake.state);
+}
+
 fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call(cases: &[Arc<PlanCase>]) {
     let c = find(cases, "prune-all");
     let (name, _t, live) = (&c.name, &c.topology, &c.live);
@@ -307,11 +381,7 @@ fn deletes_carried_by_a_parent_or_namespace_delete_make_no_call(cases: &[Arc<Pla
         &mut fake,
         &plan,
         live,
-        &|after: &LiveState| {
-            mvtopo::diff::destroy("lab", after)
-                .map(|p| p.steps)
-                .map_err(|e| e.to_string())
-        },
+        &|after: &LiveState| mvtopo::diff::destroy("lab", after).map(|p| p.steps),
         Default::default(),
     )
     .unwrap();

@@ -428,7 +428,7 @@ fn sweep(
 ) -> (usize, usize) {
     let plan = diff(t, live).unwrap_or_else(|e| panic!("{what}: {e}"));
     let before = in_order(settled_dump(lab));
-    let check = |after: &LiveState| diff(t, after).map(|p| p.steps).map_err(|e| e.to_string());
+    let check = |after: &LiveState| diff(t, after).map(|p| p.steps);
     let mut tried = 0;
     let mut unread = 0;
     let mut n = 0;
@@ -445,7 +445,7 @@ fn sweep(
             Ok(_) => return (n - 1, tried),
             // Verification could not read the machine (see `snapshot`); everything was
             // undone, so the same point is tried again.
-            Err(ApplyError::Snapshot(e)) if unread < 5 => {
+            Err(ApplyError::Snapshot { error: e, .. }) if unread < 5 => {
                 unread += 1;
                 eprintln!("{what}: request {}: {e}; trying again", n - 1);
                 n -= 1;
@@ -618,11 +618,7 @@ fn a_prune_in_concurrent_batches_refused_at_a_few_points_leaves_the_kernel_as_fo
     let pruned = load_str("pruned.toml", &pruned, "pruned").unwrap();
     let live = snapshot(&lab);
     let plan = diff(&full, &live).unwrap();
-    let check = |after: &LiveState| {
-        diff(&full, after)
-            .map(|p| p.steps)
-            .map_err(|e| e.to_string())
-    };
+    let check = |after: &LiveState| diff(&full, after).map(|p| p.steps);
     apply::run(&mut lab.netlink(), &plan, &live, &check, Default::default()).unwrap();
     let live = snapshot(&lab);
     let in_lab = |s: &LiveState| {

@@ -639,7 +639,7 @@ proptest! {
         let mut start = applied(&a, base())?.state;
         start.normalize();
         let plan = diff(&b, &start).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let verify = |after: &LiveState| diff(&b, after).map(|p| p.steps).map_err(|e| e.to_string());
+        let verify = |after: &LiveState| diff(&b, after).map(|p| p.steps);
         let mut clean = FakeBackend::new(start.clone());
         mvtopo::apply::run(&mut clean, &plan, &start, &verify, Default::default())
             .map_err(|e| TestCaseError::fail(format!("clean run: {e}")))?;

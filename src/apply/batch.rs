@@ -94,17 +94,18 @@ pub fn batch_deletes(steps: &mut [Vec<Request>]) {
 }
 
 /// Whether `next` can be in flight together with `group` (requests made at once through
-/// `Backend::request_many`): address adds, none twice; or batches of deletes, each in a
+/// `Backend::request_many`): address adds, none twice; namespace creates, none twice; or batches of deletes, each in a
 /// namespace of its own, none naming or taking along a link another names or takes along. Then the order in which the
 /// kernel carries them out changes nothing, and undo, which looks at each one's own prior
 /// state, stays exact.
 pub fn independent<'a>(group: impl IntoIterator<Item = &'a Request>, next: &Request) -> bool {
     // Address adds: each on an existing link, none the same as another, so whichever the
-    // kernel carries out first, each is accepted or refused as it would be alone.
-    if let Request::AddAddress { .. } = next {
+    // kernel carries out first, each is accepted or refused as it would be alone. The
+    // same for namespace creates, each of another name.
+    if let Request::AddAddress { .. } | Request::CreateNamespace { .. } = next {
         return group
             .into_iter()
-            .all(|r| matches!(r, Request::AddAddress { .. }) && r != next);
+            .all(|r| std::mem::discriminant(r) == std::mem::discriminant(next) && r != next);
     }
     let Request::DeleteLinks {
         namespace,
@@ -226,6 +227,11 @@ mod tests {
             up: true,
         };
         assert!(!independent([&one], &claim));
+        let space = |n: &str| Request::CreateNamespace { name: ns(n) };
+        assert!(independent([&space("red")], &space("blue")));
+        assert!(!independent([&space("red")], &space("red")));
+        assert!(!independent([&space("red")], &one));
+        assert!(!independent([&one], &space("red")));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Carrying out a plan: lower each step into kernel requests and make them one at a time
-//! (batches of deletes in different namespaces at once), journaling every accepted one with the state it changed; on the first refusal, an
-//! interrupt, a failed verification or a declined confirmation, undo exactly the accepted
-//! requests, last first. Then re-read the kernel and verify that nothing is left to do
+//! (independent ones at once: `batch::independent`), noting every accepted one; on the
+//! first refusal, an interrupt, a failed verification or a declined confirmation, undo
+//! exactly the accepted requests, last first. Then re-read the kernel and verify that nothing is left to do
 //! (nmstate's apply → re-retrieve → verify). Pure over the `Backend` seam, so every failure
 //! path is tested with the fake kernel.
 
@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use self::backend::{Backend, BackendError};
 use crate::code::Code;
+use crate::diff::PlanError;
 use crate::live::LiveState;
 use crate::plan::{Plan, Step};
 
@@ -78,12 +79,17 @@ impl Default for Control<'_> {
     }
 }
 
-/// Why an apply or destroy failed. In every case but `Internal` before any request, the
-/// requests already accepted were undone (in reverse), and `undo` says what that took.
+/// Why an apply or destroy failed. In every case the requests already accepted were undone
+/// (in reverse), and `undo` says what that took.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("reading the kernel state failed: {0}")]
-    Snapshot(#[source] Box<BackendError>),
+    /// Reading the kernel to verify the run failed.
+    #[error("reading the kernel state after apply failed: {error}")]
+    Snapshot {
+        #[source]
+        error: Box<BackendError>,
+        undo: UndoReport,
+    },
     #[error("step {index} of {total} failed: {error}")]
     Step {
         /// 1-based, as printed in the plan.
@@ -103,8 +109,12 @@ pub enum ApplyError {
     },
     /// Planning against the state after apply failed: something in the way appeared
     /// meanwhile, or the planner met a state it believed impossible.
-    #[error("verification could not plan against the state after apply: {reason}")]
-    Unverifiable { reason: String, undo: UndoReport },
+    #[error("verification could not plan against the state after apply: {error}")]
+    Unverifiable {
+        #[source]
+        error: Box<PlanError>,
+        undo: UndoReport,
+    },
     #[error("interrupted by {}", signal_name(*signal))]
     Interrupted { signal: i32, undo: UndoReport },
     #[error("reverted: {reason}")]
@@ -149,8 +159,8 @@ fn pending_summary(remaining: &[Step]) -> String {
 impl ApplyError {
     pub fn undo(&self) -> Option<&UndoReport> {
         match self {
-            ApplyError::Snapshot(_) => None,
-            ApplyError::Step { undo, .. }
+            ApplyError::Snapshot { undo, .. }
+            | ApplyError::Step { undo, .. }
             | ApplyError::Verify { undo, .. }
             | ApplyError::Unverifiable { undo, .. }
             | ApplyError::Interrupted { undo, .. }
@@ -160,7 +170,9 @@ impl ApplyError {
     /// The kernel's hint for the failing step, if any.
     pub fn hint(&self) -> Option<String> {
         match self {
-            ApplyError::Snapshot(e) | ApplyError::Step { error: e, .. } => e.hint(),
+            ApplyError::Snapshot { error: e, .. } | ApplyError::Step { error: e, .. } => {
+                e.hint()
+            }
             ApplyError::Verify { .. } => Some(
                 "something changed the system while mvtopo ran, or the kernel adjusted a value; run `mvtopo plan` to see what differs".to_owned(),
             ),
@@ -176,7 +188,7 @@ impl ApplyError {
 impl miette::Diagnostic for ApplyError {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         Some(Box::new(match self {
-            ApplyError::Snapshot(_) => Code::ApplySnapshot,
+            ApplyError::Snapshot { .. } => Code::ApplySnapshot,
             ApplyError::Step { .. } => Code::ApplyStep,
             ApplyError::Verify { .. } => Code::ApplyVerify,
             ApplyError::Unverifiable { .. } => Code::ApplyUnverifiable,
@@ -188,6 +200,16 @@ impl miette::Diagnostic for ApplyError {
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         self.hint()
             .map(|h| Box::new(h) as Box<dyn std::fmt::Display + 'a>)
+    }
+
+    /// What verification met, as its own diagnostic (the plan's code: which object is in
+    /// the way; the kernel's errno).
+    fn diagnostic_source(&self) -> Option<&dyn miette::Diagnostic> {
+        match self {
+            ApplyError::Unverifiable { error, .. } => Some(error.as_ref()),
+            ApplyError::Snapshot { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
     }
 }
 
@@ -209,7 +231,7 @@ pub fn run(
     backend: &mut dyn Backend,
     plan: &Plan,
     live: &LiveState,
-    check: &dyn Fn(&LiveState) -> Result<Vec<Step>, String>,
+    check: &dyn Fn(&LiveState) -> Checked,
     mut control: Control<'_>,
 ) -> Result<Outcome, ApplyError> {
     // Nothing to do: the snapshot the plan was made from is the verification, and a
@@ -220,33 +242,64 @@ pub fn run(
             requests: 0,
         });
     }
-    let mut lowered = lower_plan(plan, live);
-    let requests_total = batch_lowered(&mut lowered);
-    // The requests in order, with their step; a step that could not be lowered ends them.
-    let mut unlowerable = None;
-    let mut flat = Vec::with_capacity(requests_total);
-    for (i, requests) in lowered {
-        match requests {
-            Ok(r) => flat.extend(r.into_iter().map(|r| (i, r))),
-            Err(e) => unlowerable = Some((i, e)),
-        }
-    }
+    let Requests {
+        steps,
+        requests,
+        unlowerable,
+    } = requests_of(plan, live);
     let mut run = Running {
         backend,
         plan,
         owner: plan.topology.as_str(),
-        now: live.clone(),
-        journal: Vec::with_capacity(requests_total),
+        live,
+        accepted: Vec::with_capacity(requests.len()),
+        steps,
+        requests,
     };
-    run.execute(flat, requests_total, &mut control)?;
+    run.execute(&mut control)?;
     if let Some((i, e)) = unlowerable {
         return Err(run.fail(i, None, e));
     }
+    let requests = run.accepted.len();
+    // Undo can make them again (`Running::undo`): not held while verification reads the
+    // kernel and plans, the run's peak of memory.
+    run.requests = Vec::new();
     run.verify_and_confirm(check, &mut control)?;
     Ok(Outcome {
         executed: plan.steps.len(),
-        requests: run.journal.len(),
+        requests,
     })
+}
+
+/// The requests a run makes, in order.
+struct Requests {
+    /// Each request's step (an index into the plan's steps).
+    steps: Vec<usize>,
+    requests: Vec<Request>,
+    /// The step that could not be lowered, after the requests, if any.
+    unlowerable: Option<(usize, BackendError)>,
+}
+
+/// The requests `plan`, made against `live`, lowers into (`lower_plan`, `batch_lowered`):
+/// a function of the two alone, so the same every time.
+fn requests_of(plan: &Plan, live: &LiveState) -> Requests {
+    let mut lowered = lower_plan(plan, live);
+    let total = batch_lowered(&mut lowered);
+    let mut out = Requests {
+        steps: Vec::with_capacity(total),
+        requests: Vec::with_capacity(total),
+        unlowerable: None,
+    };
+    for (i, lowering) in lowered {
+        match lowering {
+            Ok(r) => {
+                out.steps.extend(std::iter::repeat_n(i, r.len()));
+                out.requests.extend(r);
+            }
+            Err(e) => out.unlowerable = Some((i, e)),
+        }
+    }
+    out
 }
 
 /// Every step of `plan` lowered up front, against the state the requests before it leave
@@ -322,20 +375,43 @@ fn batch_lowered(lowered: &mut Lowered) -> usize {
     total
 }
 
-/// A run under way: the state it has reached (the live snapshot with every accepted
-/// request applied) and the journal of accepted requests that undo reverses.
+/// A run under way: its requests, and which of them the kernel accepted, in the order it
+/// did. Undo needs the state the run has reached and each accepted request's prior state
+/// (`Accepted`); they are worked out when undo runs, by applying the accepted requests to
+/// the state before the run in that order, exactly as the kernel did (`state::apply` is
+/// deterministic). Keeping them up to date along the way held a copy of the state and one
+/// of every link a request touched for the whole run: at W2 (10,000 macvlans) some 30 MB.
 struct Running<'a> {
     backend: &'a mut dyn Backend,
     plan: &'a Plan,
     owner: &'a str,
-    now: LiveState,
-    journal: Vec<Accepted>,
+    /// The state before the run.
+    live: &'a LiveState,
+    /// Each request's step (an index into the plan's steps).
+    steps: Vec<usize>,
+    /// Empty once every request is made (see `undo`).
+    requests: Vec<Request>,
+    /// Indices into `requests` of those accepted, in the order they were.
+    accepted: Vec<usize>,
 }
 
 impl Running<'_> {
     /// Undo every accepted request, last first.
     fn undo(&mut self) -> UndoReport {
-        undo::undo(self.backend, &self.journal, &mut self.now, self.owner)
+        if self.requests.is_empty() && !self.accepted.is_empty() {
+            self.requests = requests_of(self.plan, self.live).requests;
+        }
+        let mut now = self.live.clone();
+        let journal: Vec<Accepted> = self
+            .accepted
+            .iter()
+            .map(|&k| {
+                let request = self.requests[k].clone();
+                let prior = state::apply(&mut now, &request, self.owner);
+                Accepted { request, prior }
+            })
+            .collect();
+        undo::undo(self.backend, &journal, &mut now, self.owner)
     }
 
     /// Step `i` failed (at `request`, if it got that far): undo, and say so.
@@ -351,26 +427,20 @@ impl Running<'_> {
         }
     }
 
-    /// Make the requests (each with its step's index) in order, independent ones in
-    /// flight at once, journaling every accepted one.
-    fn execute(
-        &mut self,
-        flat: Vec<(usize, Request)>,
-        requests_total: usize,
-        control: &mut Control<'_>,
-    ) -> Result<(), ApplyError> {
+    /// Make the requests in order, independent ones in flight at once, noting every
+    /// accepted one.
+    fn execute(&mut self, control: &mut Control<'_>) -> Result<(), ApplyError> {
         let stop = control.stop;
-        let mut flat = flat.into_iter().peekable();
-        while let Some(first) = flat.next() {
+        let total = self.requests.len();
+        let mut first = 0;
+        while first < total {
             // Independent requests after it go with it, all in flight at once.
-            let mut group = vec![first];
-            while group.len() < MAX_IN_FLIGHT
-                && let Some((_, next)) = flat.peek()
+            let mut end = first + 1;
+            while end < total
+                && end - first < MAX_IN_FLIGHT
+                && batch::independent(&self.requests[first..end], &self.requests[end])
             {
-                if !batch::independent(group.iter().map(|(_, r)| r), next) {
-                    break;
-                }
-                group.extend(flat.next());
+                end += 1;
             }
             let signal = stop.load(Ordering::SeqCst);
             if signal != 0 {
@@ -378,44 +448,41 @@ impl Running<'_> {
                 return Err(ApplyError::Interrupted { signal, undo });
             }
             if let Some(observe) = control.progress.as_mut() {
-                for (k, (_, request)) in group.iter().enumerate() {
+                for (k, request) in self.requests[first..end].iter().enumerate() {
                     observe(Progress {
-                        done: self.journal.len() + k,
-                        total: requests_total,
+                        done: self.accepted.len() + k,
+                        total,
                         request,
                     });
                 }
             }
-            self.make(group, stop)?;
+            self.make(first..end, stop)?;
+            first = end;
         }
         Ok(())
     }
 
-    /// Make one group of requests (all at once when more than one) and journal every
-    /// accepted one, also those after a refusal (made at once).
-    fn make(&mut self, group: Vec<(usize, Request)>, stop: &AtomicI32) -> Result<(), ApplyError> {
-        let results = match group.as_slice() {
-            [(_, one)] => vec![self.backend.request(one, self.owner)],
-            many => {
-                let requests: Vec<Request> = many.iter().map(|(_, r)| r.clone()).collect();
-                self.backend.request_many(&requests, self.owner, stop)
-            }
+    /// Make one group of requests (all at once when more than one) and note every accepted
+    /// one, also those after a refusal (made at once).
+    fn make(&mut self, group: std::ops::Range<usize>, stop: &AtomicI32) -> Result<(), ApplyError> {
+        let requests = &self.requests[group.clone()];
+        let results = match requests {
+            [one] => vec![self.backend.request(one, self.owner)],
+            many => self.backend.request_many(many, self.owner, stop),
         };
         let made = results.len() == group.len();
         let mut refused = None;
-        for ((i, request), result) in group.into_iter().zip(results) {
+        for (k, result) in group.zip(results) {
             match result {
-                Ok(()) => {
-                    let prior = state::apply(&mut self.now, &request, self.owner);
-                    self.journal.push(Accepted { request, prior });
-                }
+                Ok(()) => self.accepted.push(k),
                 Err(e) => {
-                    refused.get_or_insert((i, request, e));
+                    refused.get_or_insert((k, e));
                 }
             }
         }
-        if let Some((i, request, e)) = refused {
-            return Err(self.fail(i, Some(request), e));
+        if let Some((k, e)) = refused {
+            let request = self.requests[k].clone();
+            return Err(self.fail(self.steps[k], Some(request), e));
         }
         // A backend making them one at a time stopped before the rest: an interrupt.
         if !made {
@@ -435,13 +502,19 @@ impl Running<'_> {
     ) -> Result<(), ApplyError> {
         let remaining = match verify(self.backend, check) {
             Ok(Ok(r)) => r,
-            Ok(Err(reason)) => {
+            Ok(Err(error)) => {
                 let undo = self.undo();
-                return Err(ApplyError::Unverifiable { reason, undo });
+                return Err(ApplyError::Unverifiable {
+                    error: Box::new(error),
+                    undo,
+                });
             }
-            Err(e) => {
-                self.undo();
-                return Err(ApplyError::Snapshot(Box::new(e)));
+            Err(error) => {
+                let undo = self.undo();
+                return Err(ApplyError::Snapshot {
+                    error: Box::new(error),
+                    undo,
+                });
             }
         };
         if !remaining.is_empty() {
@@ -458,10 +531,12 @@ impl Running<'_> {
     }
 }
 
+/// What verification found: the steps still pending (none when the system matches the
+/// file), or why no plan can be made against the state after the run.
+pub type Checked = Result<Vec<Step>, PlanError>;
+
 /// Re-read the kernel and return what is still pending, re-reading a few times (briefly)
 /// while something is.
-type Checked = Result<Vec<Step>, String>;
-
 fn verify(
     backend: &mut dyn Backend,
     check: &dyn Fn(&LiveState) -> Checked,

@@ -422,9 +422,12 @@ fn new_macvlan(
     // cutoff; one it asks for is the port's from then on.
     l.bc_cutoff = match (bc_cutoff, lower) {
         (Some(c), _) if state.kernel.macvlan_bc_cutoff != Some(false) => reported_cutoff(*c),
-        (_, Some(p)) => port_members(state, p)
-            .first()
-            .and_then(|m| get(state, m))
+        // The first member found is enough: no list of them (a create per macvlan that
+        // collected its parent's every sibling made a W2 apply quadratic).
+        (_, Some(p)) => state
+            .links
+            .iter()
+            .find(|c| c.kind.macvlan().is_some() && c.parent.as_ref() == Some(p))
             .and_then(|m| m.bc_cutoff),
         _ => None,
     };

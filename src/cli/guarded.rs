@@ -8,7 +8,7 @@ use crate::apply::backend::Backend;
 use crate::apply::{self, ApplyError, Control, Outcome, Progress};
 use crate::interrupt::{self, Guard};
 use crate::live::LiveState;
-use crate::plan::{Plan, Step};
+use crate::plan::Plan;
 
 use super::Exit;
 use super::ui::RunProgress;
@@ -27,7 +27,7 @@ pub(super) fn run(
     backend: &mut dyn Backend,
     plan: &Plan,
     live: &LiveState,
-    check: &dyn Fn(&LiveState) -> Result<Vec<Step>, String>,
+    check: &dyn Fn(&LiveState) -> apply::Checked,
     confirm: Option<&mut dyn FnMut() -> Result<(), String>>,
 ) -> Result<Result<Outcome, ApplyError>, Exit> {
     let guard = Guard::install(confirm.is_some()).map_err(|e| {

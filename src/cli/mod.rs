@@ -677,11 +677,7 @@ fn execute(
     }
     let t = &l.topology;
     // A plan error here (a blocker that appeared meanwhile) fails the apply, by name.
-    let check = |after: &LiveState| {
-        diff::diff(t, after)
-            .map(|p| p.steps)
-            .map_err(|e| e.to_string())
-    };
+    let check = |after: &LiveState| diff::diff(t, after).map(|p| p.steps);
     let result = guarded::run(backend, plan, live, &check, None)?;
     report_run(plan, format, result, Run::Apply)
 }
@@ -729,11 +725,7 @@ fn cmd_destroy(
     if dry_run {
         return Ok(EXIT_OK);
     }
-    let check = |after: &LiveState| {
-        diff::destroy(&name, after)
-            .map(|p| p.steps)
-            .map_err(|e| e.to_string())
-    };
+    let check = |after: &LiveState| diff::destroy(&name, after).map(|p| p.steps);
     let result = guarded::run(&mut backend, &plan, &live, &check, None)?;
     report_run(&plan, format, result, Run::Destroy)
 }

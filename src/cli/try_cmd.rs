@@ -55,11 +55,7 @@ pub(super) fn run(
     }
     let t = &l.topology;
     // A plan error here (a blocker that appeared meanwhile) fails the try, by name.
-    let check = |after: &LiveState| {
-        diff::diff(t, after)
-            .map(|p| p.steps)
-            .map_err(|e| e.to_string())
-    };
+    let check = |after: &LiveState| diff::diff(t, after).map(|p| p.steps);
     let steps = plan.steps.len();
     let mut confirm = || {
         // Never println!/eprintln! from here on: they panic when the terminal is gone (the

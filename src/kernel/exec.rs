@@ -255,6 +255,57 @@ pub(super) fn add_addresses(
     nl.rt.block_on(futures::future::join_all(futures))
 }
 
+/// How many namespaces are made at once (`create_namespaces`).
+const CONCURRENT_NAMESPACES: usize = 8;
+
+/// Several `CreateNamespace` requests at once, from a few short-lived threads: making one
+/// is mostly waiting (its bind mount, the new namespace's setup), 1.7 ms of wall time for
+/// 0.7 ms of CPU here, and the waits of different ones overlap. Each is made or not as
+/// alone (`netns::create` removes what it made when it fails; the journal and the mount
+/// setup are locked). One result per request, in order.
+pub(super) fn create_namespaces(
+    requests: &[&Request],
+    owner: &str,
+) -> Vec<Result<(), BackendError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<(), BackendError>>>> =
+        requests.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..requests.len().min(CONCURRENT_NAMESPACES) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let (Some(r), Some(slot)) = (requests.get(k), results.get(k)) else {
+                        break;
+                    };
+                    let made = match r {
+                        Request::CreateNamespace { name } => {
+                            netns::create(name, owner).map_err(|e| io_err(r.op(), r.object(), &e))
+                        }
+                        _ => Err(BackendError::new(
+                            r.op(),
+                            r.object(),
+                            None,
+                            "not a namespace",
+                        )),
+                    };
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(made);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(BackendError::new("create namespace", "", None, "not made")))
+        })
+        .collect()
+}
+
 fn at_str(ns: Option<&NsName>, name: &LinkName) -> String {
     LinkRef::new(ns.cloned(), name.clone()).to_string()
 }

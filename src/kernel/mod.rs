@@ -46,11 +46,15 @@ pub use snapshot::Scope;
 /// without a namespace go: the process's namespace (`new`) or a netns file (`rooted_at`).
 pub struct Netlink {
     root: Conn,
-    /// Sockets into named namespaces that `execute` has worked in, kept for the backend's
-    /// lifetime. Sockets opened only to read a snapshot are closed at the end of it: an open
-    /// socket keeps its namespace alive, and with it the interfaces of a namespace that
-    /// somebody else deletes meanwhile.
+    /// Sockets into named namespaces that requests have worked in: the most recently used
+    /// ones, up to `OPEN_NAMESPACES` (see `conn`). Sockets opened only to read a snapshot
+    /// are closed at the end of it: an open socket keeps its namespace alive, and with it
+    /// the interfaces of a namespace that somebody else deletes meanwhile.
     named: HashMap<NsName, Conn>,
+    /// Counts the requests made (`Backend::request`, `request_many`; 0 before the first):
+    /// a connection used by the one under way is never closed to make room, and is checked
+    /// against its namespace's name once in it (see `conn`).
+    epoch: u64,
     /// The ifindexes of links this backend deleted, and of those their deletes took along,
     /// so that undo can create them again under the same ifindexes.
     gone: HashMap<crate::live::LinkRef, u32>,
@@ -78,6 +82,12 @@ struct Faults {
     made: usize,
     fail_at: Option<(usize, i32)>,
 }
+
+/// How many named namespaces' connections a backend keeps open (see `Netlink::conn`):
+/// enough for the namespaces a batch of requests in flight spans, few enough that their
+/// buffers stay small beside the state. A run that goes through its namespaces in order
+/// reopens one only when it comes back to it (its address adds, after its links).
+const OPEN_NAMESPACES: usize = 32;
 
 /// Raise the soft limit on open files to the hard one, as systemd does for its services.
 /// Every named namespace a run touches keeps a netlink socket and its namespace file open
@@ -126,6 +136,8 @@ struct Conn {
     /// The namespace's cookie (SO_NETNS_COOKIE of the socket): its identity for markers and
     /// the journal, never reused while the system is up.
     cookie: u64,
+    /// The `Netlink::epoch` it was last used in.
+    used: u64,
     /// Runs for as long as the runtime does; aborted by `evict`. Dropping the runtime
     /// drops every connection task and so closes their sockets.
     task: JoinHandle<()>,
@@ -151,6 +163,7 @@ impl Netlink {
         Ok(Netlink {
             root,
             named: HashMap::new(),
+            epoch: 0,
             gone: HashMap::new(),
             #[cfg(feature = "testing")]
             faults: Faults::default(),
@@ -195,6 +208,7 @@ impl Netlink {
         Ok(Netlink {
             root,
             named: HashMap::new(),
+            epoch: 0,
             gone: HashMap::new(),
             #[cfg(feature = "testing")]
             faults: Faults::default(),
@@ -208,16 +222,32 @@ impl Netlink {
     /// The connection into `ns` (`None` = the own namespace), opened and cached on first
     /// use. A cached socket whose name now points at another namespace (deleted and created
     /// again behind our back) is replaced.
+    ///
+    /// At most `OPEN_NAMESPACES` named ones stay open: opening one more first closes the
+    /// least recently used, unless the request under way used it (its namespace file may
+    /// be in the request as IFLA_NET_NS_FD, its handle awaiting an answer). Every
+    /// connection keeps a 72 KiB read and write buffer (netlink-proto's), and a run that
+    /// touches 500 namespaces held them all to its end: 36 MB of a W2 apply's peak.
     fn conn(&mut self, ns: Option<&NsName>) -> Result<&mut Conn, BackendError> {
         let Some(name) = ns else {
             return Ok(&mut self.root);
         };
         let object = format!("namespace {name}");
-        let now = netns::id_of(name).map_err(|e| io_err("open namespace", &object, &e))?;
-        if self.named.get(name).is_some_and(|c| c.ns.id != now) {
-            self.evict(name);
+        // Looked at once per request: a request names a namespace several times (its
+        // file, its cookie, its socket), and a stat for each was 6 per macvlan.
+        let epoch = self.epoch;
+        if self
+            .named
+            .get(name)
+            .is_some_and(|c| epoch == 0 || c.used != epoch)
+        {
+            let now = netns::id_of(name).map_err(|e| io_err("open namespace", &object, &e))?;
+            if self.named.get(name).is_some_and(|c| c.ns.id != now) {
+                self.evict(name);
+            }
         }
         if !self.named.contains_key(name) {
+            self.make_room();
             let file = NsFile::named(name).map_err(|e| io_err("open namespace", &object, &e))?;
             let conn = connect(&self.rt, vec![file])
                 .pop()
@@ -225,9 +255,29 @@ impl Netlink {
                 .map_err(|e| io_err("open netlink socket", &object, &e))?;
             self.named.insert(name.clone(), conn);
         }
-        self.named
+        let conn = self
+            .named
             .get_mut(name)
-            .ok_or_else(|| BackendError::new("open namespace", object, None, "not cached"))
+            .ok_or_else(|| BackendError::new("open namespace", object, None, "not cached"))?;
+        conn.used = epoch;
+        Ok(conn)
+    }
+
+    /// Close least recently used connections until one more fits under `OPEN_NAMESPACES`,
+    /// never one the request under way used (then the cache grows for as long as it must).
+    fn make_room(&mut self) {
+        while self.named.len() >= OPEN_NAMESPACES {
+            let oldest = self
+                .named
+                .iter()
+                .filter(|(_, c)| c.used < self.epoch)
+                .min_by_key(|(_, c)| c.used)
+                .map(|(n, _)| n.clone());
+            match oldest {
+                Some(n) => self.evict(&n),
+                None => break,
+            }
+        }
     }
 
     /// Close the cached socket into `name` now (not at the runtime's next turn), so it no
@@ -308,6 +358,7 @@ fn wrap(rt: &Runtime, ns: NsFile, sock: OwnedFd) -> io::Result<Conn> {
         handle,
         ctl,
         cookie,
+        used: 0,
         task,
     })
 }
@@ -336,6 +387,7 @@ impl crate::apply::backend::Backend for Netlink {
     }
 
     fn request(&mut self, request: &Request, owner: &str) -> Result<(), BackendError> {
+        self.epoch += 1;
         #[cfg(feature = "testing")]
         {
             let n = self.faults.made;
@@ -351,20 +403,25 @@ impl crate::apply::backend::Backend for Netlink {
 
     /// Batches of deletes in different namespaces go at once, on threads of their own
     /// (`delete_links_concurrently`); address adds are pipelined, all in flight on their
-    /// namespaces' sockets (`exec::add_addresses`); anything else one at a time.
+    /// namespaces' sockets (`exec::add_addresses`); namespaces are made a few at a time,
+    /// each on a thread (`exec::create_namespaces`); anything else one at a time.
     fn request_many(
         &mut self,
         requests: &[Request],
         owner: &str,
         stop: &std::sync::atomic::AtomicI32,
     ) -> Vec<Result<(), BackendError>> {
+        self.epoch += 1;
         let batches = requests
             .iter()
             .all(|r| matches!(r, Request::DeleteLinks { .. }));
         let addresses = requests
             .iter()
             .all(|r| matches!(r, Request::AddAddress { .. }));
-        if !batches && !addresses {
+        let namespaces = requests
+            .iter()
+            .all(|r| matches!(r, Request::CreateNamespace { .. }));
+        if !batches && !addresses && !namespaces {
             return crate::apply::backend::one_at_a_time(self, requests, owner, stop);
         }
         // Test builds: the injected refusal is made instead of its request, as in `request`.
@@ -400,6 +457,8 @@ impl crate::apply::backend::Backend for Netlink {
                 }
             }
             self.delete_links_concurrently(&places)
+        } else if namespaces {
+            exec::create_namespaces(&made, owner)
         } else {
             exec::add_addresses(self, &made)
         }
