@@ -101,7 +101,9 @@ fn crate_imports(code: &str) -> BTreeSet<String> {
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in sources() {
-        let Some(module) = top_module(&file) else {
+        // A unit-test module of its own file (`mod tests;` under `#[cfg(test)]`) is test
+        // code, like an inline one.
+        let Some(module) = top_module(&file).filter(|_| !file.ends_with("/tests.rs")) else {
             continue;
         };
         let text = std::fs::read_to_string(root().join(&file)).unwrap();
