@@ -343,7 +343,12 @@ fn main() {
             "\nscale: one existing parent, one namespace, through the binary; best/median of 3"
         );
         for (name, best, median, note) in scale {
-            println!("{name:<32} {} {}  {note}", ms(best), ms(median));
+            // The growth ratio is a note without times.
+            if best.is_zero() {
+                println!("{name:<32} {:>9} {:>9}  {note}", "", "");
+            } else {
+                println!("{name:<32} {} {}  {note}", ms(best), ms(median));
+            }
         }
     }
 }
