@@ -436,7 +436,7 @@ impl Backend for FakeBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Change, MacvlanLink, Object, Step};
+    use crate::plan::{Change, Object, Step};
 
     use crate::testing::{ln, ns};
 
@@ -450,21 +450,7 @@ mod tests {
     }
 
     fn mv(namespace: Option<&str>, name: &str, parent: &str, mode: Mode) -> Object {
-        Object::Macvlan(MacvlanLink {
-            parent_namespace: None,
-            namespace: namespace.map(ns),
-            name: ln(name),
-            parent: ln(parent),
-            mode,
-            mac: None,
-            mtu: None,
-            up: true,
-            source_macs: vec![],
-            link_kind: Default::default(),
-            flags: vec![],
-            bcqueuelen: None,
-            bc_cutoff: None,
-        })
+        Object::Macvlan(crate::testing::macvlan_link(namespace, name, parent, mode))
     }
 
     fn create(o: Object) -> Step {

@@ -408,24 +408,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn mv(namespace: Option<&str>, name: &str, parent: &str) -> Macvlan {
-        Macvlan {
-            parent_namespace: None,
-            name: ln(name),
-            parent: ln(parent),
-            namespace: namespace.map(ns),
-            mode: Mode::Bridge,
-            mac: None,
-            mtu: None,
-            up: true,
-            addresses: vec![],
-            routes: vec![],
-            source_macs: vec![],
-            kind: Default::default(),
-            flags: vec![],
-            bcqueuelen: None,
-            bc_cutoff: None,
-            span: Span::default(),
-        }
+        crate::testing::macvlan(namespace, name, parent, Mode::Bridge)
     }
 
     pub(crate) fn topo() -> Topology {

@@ -280,19 +280,8 @@ mod tests {
 
     fn mv() -> Object {
         Object::Macvlan(MacvlanLink {
-            parent_namespace: None,
-            namespace: Some(NsName::new("red").unwrap()),
-            name: LinkName::new("eth0").unwrap(),
-            parent: LinkName::new("lab0").unwrap(),
-            mode: Mode::Bridge,
-            mac: None,
             mtu: Some(1400),
-            up: true,
-            source_macs: vec![],
-            link_kind: Default::default(),
-            flags: vec![],
-            bcqueuelen: None,
-            bc_cutoff: None,
+            ..crate::testing::macvlan_link(Some("red"), "eth0", "lab0", Mode::Bridge)
         })
     }
 

@@ -6,6 +6,8 @@
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -15,19 +17,13 @@ fn root() -> &'static Path {
 
 /// Every `.rs` file under src/, relative to the repository (`src/diff/mod.rs`), sorted.
 fn sources() -> Vec<String> {
-    let mut out = vec![];
-    let mut dirs = vec![root().join("src")];
-    while let Some(dir) = dirs.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                let rel = p.strip_prefix(root()).unwrap();
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
+    let mut out: Vec<String> = common::rust_files(&root().join("src"))
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root()).unwrap();
+            rel.to_string_lossy().replace('\\', "/")
+        })
+        .collect();
     out.sort();
     out
 }

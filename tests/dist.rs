@@ -202,18 +202,10 @@ fn the_nix_package_source_holds_every_file_the_tests_read() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("../"))
         .collect();
-    let mut test_text = String::new();
-    let mut dirs = vec![repo("tests")];
-    while let Some(dir) = dirs.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                test_text.push_str(&std::fs::read_to_string(&p).unwrap());
-            }
-        }
-    }
+    let test_text: String = common::rust_files(&repo("tests"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
     let mut missing = vec![];
     for e in std::fs::read_dir(repo("")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();

@@ -183,16 +183,8 @@ fn build(spec: &TopoSpec, salt: u8) -> Topology {
         );
     }
     let mut parent = |name: &str, kind: ParentKind, mtu: Option<u32>| {
-        t.parents.insert(
-            ln(name),
-            Parent {
-                namespace: None,
-                name: ln(name),
-                kind,
-                mtu,
-                span: Span::default(),
-            },
-        );
+        t.parents
+            .insert(ln(name), mvtopo::testing::parent(name, kind, mtu));
     };
     for (i, (used, mtu)) in spec.existing.iter().enumerate() {
         if *used {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use mvtopo::apply::backend::Backend;
 use mvtopo::kernel::Netlink;
-use mvtopo::names::{LinkName, Mode, NsName};
-use mvtopo::plan::{MacvlanLink, Object, Step};
+use mvtopo::names::{Mode, NsName};
+use mvtopo::plan::{Object, Step};
 use mvtopo::testing::LabShape;
 
 const PARENTS: usize = 4;
@@ -96,21 +96,7 @@ fn ms(d: Duration) -> String {
 /// Make the shape's macvlans (owned, up) through mvtopo's backend, one step each.
 fn create_macvlans(nl: &mut Netlink, shape: &LabShape) -> Result<(), Box<dyn Error>> {
     for g in shape.macvlans() {
-        let m = MacvlanLink {
-            parent_namespace: None,
-            namespace: Some(NsName::new(g.namespace)?),
-            name: LinkName::new(&g.name)?,
-            parent: LinkName::new(g.parent)?,
-            mode: Mode::Bridge,
-            mac: None,
-            mtu: None,
-            up: true,
-            source_macs: vec![],
-            link_kind: Default::default(),
-            flags: vec![],
-            bcqueuelen: None,
-            bc_cutoff: None,
-        };
+        let m = mvtopo::testing::macvlan_link(Some(g.namespace), &g.name, g.parent, Mode::Bridge);
         nl.execute(
             &Step::Create {
                 object: Object::Macvlan(m),

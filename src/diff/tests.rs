@@ -5,50 +5,19 @@ use crate::apply::backend::Backend;
 use crate::fake::FakeBackend;
 use crate::graph::tests::{cidr, ln, mv, ns};
 use crate::live::LiveNamespace;
-use crate::model::{Namespace, Route, Span};
 use crate::model::{Parent, ParentKind};
+use crate::model::{Route, Span};
 use crate::names::{MacAddr, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{Action, Plan, Step};
 use crate::testing::mac;
 
-fn topo(
-    namespaces: &[&str],
-    parents: Vec<(&str, ParentKind)>,
-    mut macvlans: Vec<Macvlan>,
-) -> Topology {
-    macvlans.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Topology {
-        name: "lab".into(),
-        namespaces: namespaces
-            .iter()
-            .map(|n| {
-                (
-                    ns(n),
-                    Namespace {
-                        name: ns(n),
-                        span: Span::default(),
-                    },
-                )
-            })
-            .collect(),
-        parents: parents
-            .into_iter()
-            .map(|(n, kind)| {
-                (
-                    ln(n),
-                    Parent {
-                        namespace: None,
-                        name: ln(n),
-                        kind,
-                        mtu: None,
-                        span: Span::default(),
-                    },
-                )
-            })
-            .collect(),
-        macvlans,
-    }
+fn topo(namespaces: &[&str], parents: Vec<(&str, ParentKind)>, macvlans: Vec<Macvlan>) -> Topology {
+    let parents = parents
+        .into_iter()
+        .map(|(n, kind)| crate::testing::parent(n, kind, None))
+        .collect();
+    crate::testing::topology("lab", namespaces, parents, macvlans)
 }
 
 fn veth(peer: &str, peer_ns: Option<&str>) -> ParentKind {
