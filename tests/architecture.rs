@@ -1,7 +1,8 @@
 //! The shape of the source tree, as docs/DESIGN.md states it: the modules' `crate::`
 //! imports run one way (no circle between top-level modules), every module opens with the
-//! line that says what it owns, and DESIGN.md's module table names every source file and
-//! only files that exist.
+//! line that says what it owns, DESIGN.md's module table names every source file and only
+//! files that exist, no product file is over 800 lines, and no function over 80 without
+//! its reason beside it.
 
 // Tests may unwrap, expect and panic; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -261,4 +262,121 @@ fn the_design_table_names_every_source_file_and_only_real_ones() {
         uncovered.is_empty(),
         "docs/DESIGN.md's module table does not name these files: {uncovered:?}"
     );
+}
+
+/// A file's product lines: up to its `#[cfg(test)]` unit-test module.
+fn product_lines(text: &str) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|w| w[0].trim() == "#[cfg(test)]" && w[1].trim_start().starts_with("mod "))
+        .unwrap_or(lines.len());
+    lines[..end].to_vec()
+}
+
+/// The product files (unit-test files left out).
+fn product_files() -> Vec<(String, String)> {
+    sources()
+        .into_iter()
+        .filter(|f| !f.ends_with("/tests.rs"))
+        .map(|f| {
+            let text = std::fs::read_to_string(root().join(&f)).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
+#[test]
+fn no_product_file_is_over_800_lines() {
+    let long: Vec<String> = product_files()
+        .iter()
+        .filter_map(|(f, text)| {
+            let n = product_lines(text).len();
+            (n > 800).then(|| format!("{f}: {n}"))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these files (product lines, unit tests left out): {long:?}"
+    );
+}
+
+/// Functions of `lines` longer than `limit` lines without a reason (a comment within the 8
+/// lines above the `fn` saying "long:" or "Long because"), as (name, first line, length).
+/// A function runs from its `fn` line to the closing brace at its indentation.
+fn unexplained_long_functions(lines: &[&str], limit: usize) -> Vec<(String, usize, usize)> {
+    let mut out = vec![];
+    for (i, line) in lines.iter().enumerate() {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let after_vis = body
+            .strip_prefix("pub(crate) ")
+            .or_else(|| body.strip_prefix("pub(super) "))
+            .or_else(|| body.strip_prefix("pub "))
+            .unwrap_or(body);
+        let after_quals = ["const ", "async ", "unsafe "]
+            .iter()
+            .fold(after_vis, |s, q| s.strip_prefix(q).unwrap_or(s));
+        let Some(sig) = after_quals.strip_prefix("fn ") else {
+            continue;
+        };
+        if line.trim_end().ends_with(';') {
+            continue;
+        }
+        let close = format!("{indent}}}");
+        let Some(end) = lines[i..].iter().position(|l| *l == close) else {
+            continue;
+        };
+        let length = end + 1;
+        let reason = lines[i.saturating_sub(8)..i]
+            .iter()
+            .any(|a| a.contains("long:") || a.contains("Long because"));
+        if length > limit && !reason {
+            let name: String = sig
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.push((name, i + 1, length));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_product_function_is_over_80_lines_without_a_reason() {
+    let long: Vec<String> = product_files()
+        .iter()
+        .flat_map(|(f, text)| {
+            unexplained_long_functions(&product_lines(text), 80)
+                .into_iter()
+                .map(move |(name, line, n)| format!("{f}:{line} {name}: {n} lines"))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these functions, or say beside them why they are long (a comment with \
+         \"long:\"): {long:?}"
+    );
+    // The scan finds a long function when there is one.
+    let mut sample = vec!["pub fn f() {"];
+    sample.extend(std::iter::repeat_n("    x();", 81));
+    sample.push("}");
+    assert_eq!(
+        unexplained_long_functions(&sample, 80),
+        [("f".to_owned(), 1, 83)]
+    );
+    // And in the tree: without its reason, `cli::run`'s dispatch is found.
+    let cli = std::fs::read_to_string(root().join("src/cli/mod.rs")).unwrap();
+    let bare: Vec<&str> = product_lines(&cli)
+        .into_iter()
+        .filter(|l| !l.contains("long:") && !l.contains("Long because"))
+        .collect();
+    assert!(
+        unexplained_long_functions(&bare, 80)
+            .iter()
+            .any(|(name, ..)| name == "run")
+    );
+    let mut explained = vec!["// long: one arm per kind"];
+    explained.extend(sample);
+    assert!(unexplained_long_functions(&explained, 80).is_empty());
 }
