@@ -5,7 +5,8 @@
 //! Then the scale cases, through the binary (`plan --state`, one existing parent, one
 //! namespace): churn (the state holds N owned macvlans, the file wants N others) at 10k and
 //! 80k with the growth ratio (8 is linear), and 200k macvlans in sync, with `check`'s peak
-//! RSS. `cargo bench --bench core -- --no-scale` leaves them out.
+//! RSS. `cargo bench --bench core -- --no-scale` leaves them out; `-- --write-inputs DIR`
+//! only writes the topology and the empty and matching states there.
 
 // A bench may unwrap, expect, panic and exit; product code may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
@@ -274,7 +275,15 @@ fn main() {
 
     // The same through the binary, as CI runs it: process start, reading the files,
     // rendering (the unified diff of 10,000 macvlans included) and printing.
-    let dir = std::env::temp_dir().join(format!("mvtopo-bench-{}", std::process::id()));
+    // `--write-inputs DIR`: write the three files there and stop (scripts/bench-instructions.sh
+    // runs two builds of the binary on them).
+    let keep = std::env::args()
+        .skip_while(|a| a != "--write-inputs")
+        .nth(1)
+        .map(std::path::PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("mvtopo-bench-{}", std::process::id()))
+    });
     let files = std::fs::create_dir_all(&dir).and_then(|()| {
         std::fs::write(dir.join("bench.toml"), &text)?;
         std::fs::write(dir.join("empty.json"), "{}")?;
@@ -284,6 +293,10 @@ fn main() {
     if let Err(e) = files {
         eprintln!("writing the bench files to {}: {e}", dir.display());
         std::process::exit(1);
+    }
+    if let Some(kept) = keep {
+        println!("bench inputs written to {}", kept.display());
+        return;
     }
     let file = dir.join("bench.toml");
     let cli = |args: &[std::ffi::OsString]| {
