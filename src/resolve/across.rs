@@ -59,6 +59,7 @@ impl<'r> Resolver<'r> {
                     .filter_map(|at| Some((at.value.parse::<Cidr>().ok()?.addr(), at.span.clone())))
                     .collect();
                 let routes = m
+                    .more()
                     .routes
                     .iter()
                     .flat_map(|l| l.value.iter())

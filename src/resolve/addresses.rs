@@ -72,7 +72,7 @@ impl<'r> Resolver<'r> {
         m: &RawMacvlan,
         addresses: Option<&[At<Cidr>]>,
     ) -> Option<Vec<Route>> {
-        let Some(list) = &m.routes else {
+        let Some(list) = &m.more().routes else {
             return Some(Vec::new());
         };
         let mut ok = !m.broken.contains(&"routes");

@@ -14,7 +14,7 @@ use crate::names::{MacvlanFlag, MacvlanKind, Mode};
 impl Resolver<'_> {
     /// `kind`: macvlan (the default) or macvtap.
     pub(super) fn macvlan_kind(&mut self, m: &RawMacvlan) -> Option<MacvlanKind> {
-        let Some(at) = &m.kind else {
+        let Some(at) = &m.more().kind else {
             return Some(MacvlanKind::default());
         };
         if let Some(k) = MacvlanKind::ALL
@@ -44,7 +44,7 @@ impl Resolver<'_> {
     /// `flags`: known, each once, each in the one mode it means something in (the kernel
     /// would store it in any mode and ignore it). Sorted.
     pub(super) fn flags(&mut self, m: &RawMacvlan, mode: Option<Mode>) -> Option<Vec<MacvlanFlag>> {
-        let Some(list) = &m.flags else {
+        let Some(list) = &m.more().flags else {
             return (!m.broken.contains(&"flags")).then(Vec::new);
         };
         let mut ok = !m.broken.contains(&"flags");
@@ -154,7 +154,7 @@ impl Resolver<'_> {
         let mut first: HashMap<&str, (i64, Range<usize>)> = HashMap::new();
         let raw = self.raw;
         for m in &raw.macvlans {
-            let (Some(parent), Some(c)) = (&m.parent, &m.bc_cutoff) else {
+            let (Some(parent), Some(c)) = (&m.parent, &m.more().bc_cutoff) else {
                 continue;
             };
             let Some((value, span)) = first.get(parent.value.as_str()) else {

@@ -34,11 +34,11 @@ impl<'r> Resolver<'r> {
             None => Some(None),
         };
         // An MTU that is invalid, or above the parent's, ends this macvlan's checks.
-        let mtu = match &m.mtu {
+        let mtu = match &m.more().mtu {
             None => None,
             Some(at) => Some(self.macvlan_mtu(at, parent.as_ref(), parents, mtus)?),
         };
-        let up = m.up.as_ref().is_none_or(|u| u.value);
+        let up = m.more().up.as_ref().is_none_or(|u| u.value);
         let routes_on_down = self.routes_on_down_link(m);
         let (addresses, addresses_ok) = self.addresses(m);
         // A gateway may lie in a prefix that failed to parse: only judge reachability when
@@ -48,11 +48,11 @@ impl<'r> Resolver<'r> {
         let source_macs = self.source_macs(m, mode);
         let kind = self.macvlan_kind(m);
         let flags = self.flags(m, mode);
-        let bcqueuelen = match &m.bcqueuelen {
+        let bcqueuelen = match &m.more().bcqueuelen {
             None => Some(None),
             Some(at) => self.bcqueuelen(at).map(Some),
         };
-        let bc_cutoff = match &m.bc_cutoff {
+        let bc_cutoff = match &m.more().bc_cutoff {
             None => Some(None),
             Some(at) => self.bc_cutoff(at).map(Some),
         };
@@ -185,7 +185,7 @@ impl<'r> Resolver<'r> {
     /// both can never be applied, so it is invalid here rather than at apply time.
     fn routes_on_down_link(&mut self, m: &RawMacvlan) -> bool {
         let mut routes_on_down = false;
-        if let (Some(u), Some(r)) = (&m.up, &m.routes)
+        if let (Some(u), Some(r)) = (&m.more().up, &m.more().routes)
             && !u.value
             && !r.value.is_empty()
         {
@@ -264,7 +264,7 @@ impl<'r> Resolver<'r> {
         mode: Option<Mode>,
     ) -> Option<Vec<MacAddr>> {
         let broken = m.broken.contains(&"source-macs");
-        match (&m.source_macs, mode) {
+        match (&m.more().source_macs, mode) {
             (None, Some(Mode::Source)) if broken => None,
             (None, Some(Mode::Source)) => {
                 let span = m.mode.as_ref().map_or(m.span.clone(), |a| a.span.clone());
