@@ -241,6 +241,31 @@ pub struct LiveLink {
 }
 
 impl LiveLink {
+    /// Link `at` of `kind` with only its MTU and up state: no parent, peer, master, driver
+    /// settings, addresses, routes or owner (yet).
+    pub fn new(at: LinkRef, kind: LinkKind, mtu: u32, up: bool) -> LiveLink {
+        LiveLink {
+            namespace: at.namespace,
+            name: at.name,
+            kind,
+            parent: None,
+            peer: None,
+            master: None,
+            mode: None,
+            vlan_id: None,
+            mac: None,
+            mtu,
+            up,
+            source_macs: vec![],
+            flags: vec![],
+            bcqueuelen: None,
+            bc_cutoff: None,
+            addresses: vec![],
+            routes: vec![],
+            owner: None,
+        }
+    }
+
     pub fn at(&self) -> LinkRef {
         LinkRef {
             namespace: self.namespace.clone(),

@@ -490,27 +490,11 @@ fn add_clutter(live: &mut LiveState, clutter: &[(usize, usize, bool)]) {
             continue;
         }
         live.links.push(LiveLink {
-            namespace,
-            name,
-            kind: LinkKind::Macvlan,
-            parent: Some(LinkRef {
-                namespace: None,
-                name: ln("eth1"),
-            }),
-            peer: None,
-            master: None,
+            parent: Some(LinkRef::host(ln("eth1"))),
             mode: Some(Mode::Bridge),
-            vlan_id: None,
             mac: Some(MacAddr([2, 0xee, 0, 0, 0, k as u8])),
-            mtu: 1500,
-            up: true,
-            source_macs: vec![],
-            flags: vec![],
-            bcqueuelen: None,
-            bc_cutoff: None,
-            addresses: vec![],
-            routes: vec![],
             owner: other_topology.then(|| "other".to_owned()),
+            ..LiveLink::new(LinkRef::new(namespace, name), LinkKind::Macvlan, 1500, true)
         });
         live.normalize();
     }

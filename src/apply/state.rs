@@ -168,27 +168,8 @@ pub fn carried(state: &LiveState, at: &LinkRef) -> Vec<LinkRef> {
 }
 
 fn blank(at: &LinkRef, kind: LinkKind, mtu: u32) -> LiveLink {
-    LiveLink {
-        namespace: at.namespace.clone(),
-        name: at.name.clone(),
-        kind,
-        parent: None,
-        peer: None,
-        master: None,
-        mode: None,
-        vlan_id: None,
-        mac: None,
-        mtu,
-        // RTM_NEWLINK without IFF_UP: the link starts down (the claim brings it up).
-        up: false,
-        source_macs: vec![],
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
-        addresses: vec![],
-        routes: vec![],
-        owner: None,
-    }
+    // RTM_NEWLINK without IFF_UP: the link starts down (the claim brings it up).
+    LiveLink::new(at.clone(), kind, mtu, false)
 }
 
 /// The broadcast queue length a macvlan reports after asking for `asked`: none where the

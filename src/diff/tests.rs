@@ -444,24 +444,16 @@ fn mac_n(i: usize) -> MacAddr {
 
 fn owned_macvlan(namespace: &str, name: &str, parent: &str, mac: MacAddr) -> LiveLink {
     LiveLink {
-        namespace: Some(ns(namespace)),
-        name: ln(name),
-        kind: LinkKind::Macvlan,
         parent: Some(LinkRef::host(ln(parent))),
-        peer: None,
-        master: None,
         mode: Some(Mode::Bridge),
-        vlan_id: None,
         mac: Some(mac),
-        mtu: 1500,
-        up: true,
-        source_macs: vec![],
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
-        addresses: vec![],
-        routes: vec![],
         owner: Some("lab".into()),
+        ..LiveLink::new(
+            crate::testing::at(Some(namespace), name),
+            LinkKind::Macvlan,
+            1500,
+            true,
+        )
     }
 }
 

@@ -476,26 +476,12 @@ fn reduce(place: &Place, raw: Raw) -> Read {
 
 /// A link of `place` as its header tells it, before its attributes are read.
 fn bare_link(place: &Place, name: LinkName, up: bool) -> LiveLink {
-    LiveLink {
-        namespace: place.name.clone(),
-        name,
-        kind: LinkKind::Device,
-        parent: None,
-        peer: None,
-        master: None,
-        mode: None,
-        vlan_id: None,
-        mac: None,
-        mtu: 0,
+    LiveLink::new(
+        LinkRef::new(place.name.clone(), name),
+        LinkKind::Device,
+        0,
         up,
-        source_macs: vec![],
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
-        addresses: vec![],
-        routes: vec![],
-        owner: None,
-    }
+    )
 }
 
 /// Give each link (found by ifindex in `by_index`) its addresses and routes.

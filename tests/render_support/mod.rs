@@ -68,26 +68,7 @@ pub fn rich() -> Topology {
 }
 
 pub fn link(namespace: Option<&str>, name: &str, kind: LinkKind) -> LiveLink {
-    LiveLink {
-        namespace: namespace.map(ns),
-        name: ln(name),
-        kind,
-        parent: None,
-        peer: None,
-        master: None,
-        mode: None,
-        vlan_id: None,
-        mac: None,
-        mtu: 1500,
-        up: true,
-        source_macs: vec![],
-        flags: vec![],
-        bcqueuelen: None,
-        bc_cutoff: None,
-        addresses: vec![],
-        routes: vec![],
-        owner: None,
-    }
+    LiveLink::new(at(namespace, name), kind, 1500, true)
 }
 
 pub fn owned(mut l: LiveLink, owner: &str) -> LiveLink {
