@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::ownership::foreign;
 use super::{Context, Draft, PlanError};
 use crate::live::{LinkKind, LinkRef, LiveLink, LiveState};
-use crate::model::Macvlan;
+use crate::model::{Macvlan, Route};
+use crate::names::{Cidr, LinkName, MacAddr, MacvlanFlag, Mode};
 use crate::names::{DEFAULT_BC_CUTOFF, DEFAULT_BC_QUEUE_LEN};
-use crate::names::{LinkName, MacAddr, MacvlanFlag, Mode};
 use crate::object::{Change, Key, MacvlanLink, Object};
 use crate::plan::{ReplaceReason, Step};
 
@@ -239,64 +239,43 @@ pub(super) fn create_contents(d: &mut Draft, m: &Macvlan, here: &LinkRef) {
 
 /// Addresses and routes of a macvlan kept in place: set difference both ways.
 pub(super) fn sync_contents(d: &mut Draft, m: &Macvlan, l: &LiveLink, here: &LinkRef) {
-    let address = |a| Object::Address {
-        namespace: m.namespace.clone(),
-        link: m.name.clone(),
-        address: a,
+    // Each address and route as (key, object); wanted ones missing are created, live ones
+    // not wanted are deleted. The live lists are sorted; the file's keep the file's order.
+    let address = |a: &Cidr| {
+        let key = Key::Address {
+            at: here.clone(),
+            address: *a,
+        };
+        let object = Object::Address {
+            namespace: m.namespace.clone(),
+            link: m.name.clone(),
+            address: *a,
+        };
+        (key, object)
     };
-    for a in &m.addresses {
-        if l.addresses.binary_search(a).is_err() {
-            d.steps.insert(
-                Key::Address {
-                    at: here.clone(),
-                    address: *a,
-                },
-                Step::Create {
-                    object: address(*a),
-                },
-            );
-        }
+    let route = |r: &Route| {
+        let key = Key::Route {
+            at: here.clone(),
+            to: r.to,
+            metric: r.metric,
+        };
+        (key, r.object(&m.namespace, &m.name))
+    };
+    let added_addresses = m
+        .addresses
+        .iter()
+        .filter(|a| l.addresses.binary_search(a).is_err());
+    let added_routes = m
+        .routes
+        .iter()
+        .filter(|r| l.routes.binary_search(r).is_err());
+    for (key, object) in added_addresses.map(address).chain(added_routes.map(route)) {
+        d.steps.insert(key, Step::Create { object });
     }
-    for a in &l.addresses {
-        if !m.addresses.contains(a) {
-            d.deletes.insert(
-                Key::Address {
-                    at: here.clone(),
-                    address: *a,
-                },
-                Step::Delete {
-                    object: address(*a),
-                },
-            );
-        }
-    }
-    for r in &m.routes {
-        if l.routes.binary_search(r).is_err() {
-            d.steps.insert(
-                Key::Route {
-                    at: here.clone(),
-                    to: r.to,
-                    metric: r.metric,
-                },
-                Step::Create {
-                    object: r.object(&m.namespace, &m.name),
-                },
-            );
-        }
-    }
-    for r in &l.routes {
-        if !m.routes.contains(r) {
-            d.deletes.insert(
-                Key::Route {
-                    at: here.clone(),
-                    to: r.to,
-                    metric: r.metric,
-                },
-                Step::Delete {
-                    object: r.object(&m.namespace, &m.name),
-                },
-            );
-        }
+    let gone_addresses = l.addresses.iter().filter(|a| !m.addresses.contains(a));
+    let gone_routes = l.routes.iter().filter(|r| !m.routes.contains(r));
+    for (key, object) in gone_addresses.map(address).chain(gone_routes.map(route)) {
+        d.deletes.insert(key, Step::Delete { object });
     }
 }
 
