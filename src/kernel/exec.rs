@@ -91,8 +91,8 @@ pub(super) fn request(nl: &mut Netlink, r: &Request, owner: &str) -> Result<(), 
             let msg = macvlan_change_message(at, *kind, *mode, source_macs.as_deref())?;
             change_link(nl, at.namespace.as_ref(), op, &what, msg)
         }
-        Request::AddAddress { at, address } => add_address(nl, at, address, op, &what),
-        Request::DeleteAddress { at, address } => delete_address(nl, at, address, op, &what),
+        Request::AddAddress { at, address } => change_address(nl, at, address, true, op, &what),
+        Request::DeleteAddress { at, address } => change_address(nl, at, address, false, op, &what),
         Request::AddRoute { at, route } => change_route(nl, at, route, false, op, &what),
         Request::DeleteRoute { at, route } => change_route(nl, at, route, true, op, &what),
     }
@@ -159,39 +159,29 @@ fn macvlan_change_message(
     driver(kind, msg.build())
 }
 
-/// Add one address to a link: RTM_NEWADDR with CREATE|EXCL, waiting for its ACK.
-fn add_address(
+/// Add one address to a link (RTM_NEWADDR with CREATE|EXCL: an address already there is
+/// EEXIST, never silently kept) or delete one (RTM_DELADDR), waiting for the ACK.
+fn change_address(
     nl: &mut Netlink,
     at: &LinkRef,
     address: &Cidr,
+    add: bool,
     op: RequestOp,
     what: &str,
 ) -> Result<(), BackendError> {
     let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-    let msg = address_message(index, address, true);
-    let mut handle = nl.conn(at.namespace.as_ref())?.handle.clone();
-    nl.rt
-        .block_on(ack(
-            &mut handle,
+    let msg = address_message(index, address, add);
+    let (request, flags) = if add {
+        (
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
-        ))
-        .map_err(|e| nl_err(op, what, e))
-}
-
-/// Delete one address from a link (RTM_DELADDR).
-fn delete_address(
-    nl: &mut Netlink,
-    at: &LinkRef,
-    address: &Cidr,
-    op: RequestOp,
-    what: &str,
-) -> Result<(), BackendError> {
-    let index = link_index(nl, at.namespace.as_ref(), &at.name)?;
-    let msg = address_message(index, address, false);
-    let handle = nl.conn(at.namespace.as_ref())?.handle.clone();
+        )
+    } else {
+        (RouteNetlinkMessage::DelAddress(msg), 0)
+    };
+    let mut handle = nl.conn(at.namespace.as_ref())?.handle.clone();
     nl.rt
-        .block_on(handle.address().del(msg).execute())
+        .block_on(ack(&mut handle, request, flags))
         .map_err(|e| nl_err(op, what, e))
 }
 
