@@ -43,11 +43,8 @@ fn top_module(file: &str) -> Option<String> {
 /// A file's product code: without its `#[cfg(test)]` unit-test module (tests may reach
 /// for any fixture) and without comments.
 fn product_code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    text.lines()
+    product_lines(text)
+        .into_iter()
         .map(|l| match l.find("//") {
             Some(at) => &l[..at],
             None => l,
@@ -97,13 +94,10 @@ fn crate_imports(code: &str) -> BTreeSet<String> {
 /// Top-level module → the other top-level modules its product code imports.
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for file in sources() {
-        // A unit-test module of its own file (`mod tests;` under `#[cfg(test)]`) is test
-        // code, like an inline one.
-        let Some(module) = top_module(&file).filter(|_| !file.ends_with("/tests.rs")) else {
+    for (file, text) in product_files() {
+        let Some(module) = top_module(&file) else {
             continue;
         };
-        let text = std::fs::read_to_string(root().join(&file)).unwrap();
         let mut imports = crate_imports(&product_code(&text));
         imports.remove(&module);
         graph.entry(module).or_default().extend(imports);
@@ -274,7 +268,8 @@ fn product_lines(text: &str) -> Vec<&str> {
     lines[..end].to_vec()
 }
 
-/// The product files (unit-test files left out).
+/// The product files with their text: a unit-test module in a file of its own (`mod
+/// tests;` under `#[cfg(test)]`, `tests.rs`) is test code, like an inline one.
 fn product_files() -> Vec<(String, String)> {
     sources()
         .into_iter()
